@@ -1,0 +1,126 @@
+// Configuration: defaults < optional file (XENIMAGE_CONFIG, JSON or YAML) < environment. Validated with zod;
+// every error names the field and the variable or file key that set it.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { InvalidInputError } from './errors.js';
+
+const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as "30s", "5m" or "2h"');
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port');
+
+export const ConfigSchema = z
+  .object({
+    /** Where the embedded services and the lab keep their state. */
+    stateDir: z.string().min(1).default('.xenimage'),
+    temporal: z
+      .object({
+        /** An existing cluster; unset = the project's own dev server. */
+        address: hostPort.optional(),
+        namespace: z.string().min(1).default('default'),
+        taskQueue: z.string().min(1).default('xenimage'),
+        tls: z
+          .object({ cert: z.string().optional(), key: z.string().optional(), ca: z.string().optional() })
+          .strict()
+          .optional(),
+        /** Dev server ports (0 = pick a free one). */
+        port: z.number().int().min(0).max(65535).default(7233),
+        uiPort: z.number().int().min(0).max(65535).default(8233),
+      })
+      .strict()
+      .default({ namespace: 'default', taskQueue: 'xenimage', port: 7233, uiPort: 8233 }),
+    worker: z
+      .object({
+        shutdownGraceTime: duration.default('5m'),
+        maxConcurrentActivities: z.number().int().min(1).max(1000).default(20),
+        /** Prometheus bind address for the worker's metrics, e.g. 127.0.0.1:9464. */
+        prometheus: hostPort.optional(),
+      })
+      .strict()
+      .default({ shutdownGraceTime: '5m', maxConcurrentActivities: 20 }),
+    openstack: z
+      .object({ cloud: z.string().min(1).default('xenimage-lab') })
+      .strict()
+      .default({ cloud: 'xenimage-lab' }),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Environment variable → config path. */
+export const ENV_KEYS: Record<string, string[]> = {
+  XENIMAGE_STATE_DIR: ['stateDir'],
+  TEMPORAL_ADDRESS: ['temporal', 'address'],
+  TEMPORAL_NAMESPACE: ['temporal', 'namespace'],
+  XENIMAGE_TASK_QUEUE: ['temporal', 'taskQueue'],
+  TEMPORAL_TLS_CERT: ['temporal', 'tls', 'cert'],
+  TEMPORAL_TLS_KEY: ['temporal', 'tls', 'key'],
+  TEMPORAL_TLS_CA: ['temporal', 'tls', 'ca'],
+  XENIMAGE_TEMPORAL_PORT: ['temporal', 'port'],
+  XENIMAGE_TEMPORAL_UI_PORT: ['temporal', 'uiPort'],
+  XENIMAGE_SHUTDOWN_GRACE: ['worker', 'shutdownGraceTime'],
+  XENIMAGE_MAX_ACTIVITIES: ['worker', 'maxConcurrentActivities'],
+  XENIMAGE_PROMETHEUS: ['worker', 'prometheus'],
+  OS_CLOUD: ['openstack', 'cloud'],
+  XENIMAGE_LOG_LEVEL: ['log', 'level'],
+};
+
+const NUMERIC_KEYS = new Set(['XENIMAGE_TEMPORAL_PORT', 'XENIMAGE_TEMPORAL_UI_PORT', 'XENIMAGE_MAX_ACTIVITIES']);
+
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidInputError(`config file ${file} cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    const data: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    if (data === null || data === undefined) return {};
+    if (typeof data !== 'object' || Array.isArray(data)) throw new Error('the top level must be an object');
+    return data as Record<string, unknown>;
+  } catch (err) {
+    throw new InvalidInputError(`config file ${file} is not valid: ${(err as Error).message}`);
+  }
+}
+
+/** Names a config path the way the operator set it: the env variable if one did, else the dotted key. */
+function describeField(pathKeys: PropertyKey[], env: NodeJS.ProcessEnv, file?: string): string {
+  const dotted = pathKeys.map(String).join('.');
+  const envName = Object.entries(ENV_KEYS).find(([, p]) => p.join('.') === dotted)?.[0];
+  if (envName && env[envName] !== undefined) return `${dotted} (from $${envName})`;
+  return file ? `${dotted} (in ${file})` : dotted;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const file = env.XENIMAGE_CONFIG ? path.resolve(env.XENIMAGE_CONFIG) : undefined;
+  const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
+  for (const [name, keys] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, keys, NUMERIC_KEYS.has(name) && /^\d+$/.test(value) ? Number(value) : value);
+  }
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const field = issue.path.length ? describeField(issue.path, env, file) : '(top level)';
+      return `${field}: ${issue.message}`;
+    });
+    throw new InvalidInputError(`invalid configuration: ${problems.join('; ')}`, { problems });
+  }
+  return result.data;
+}
