@@ -4,9 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { XenimageError } from './errors.js';
-import { type SecretRef, SecretRefSchema, secretEnvName } from './inputs/secretRef.js';
+import { type SecretRef, SecretRefSchema, secretEnvName } from './contracts/secretRef.js';
 
-export { type SecretRef, SecretRefSchema } from './inputs/secretRef.js';
+export { type SecretRef, SecretRefSchema } from './contracts/secretRef.js';
 
 export class SecretMissingError extends XenimageError {
   constructor(name: string, where: string[]) {
