@@ -1,0 +1,2 @@
+// Every activity the worker registers. Workflows import this module as types only.
+export * from './host.js';

@@ -1,0 +1,82 @@
+// Worker factory: one workflow bundle per process (bundling takes seconds), workers on the configured task
+// queue with a graceful shutdown long enough for a running export to heartbeat its progress.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { Logger } from '../log.js';
+import { installRuntime } from './runtime.js';
+import { tlsOptions, type TemporalTarget } from './connection.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The compiled workflows entry (dist/workflows/index.js). */
+export const WORKFLOWS_PATH = path.resolve(here, '../../workflows/index.js');
+
+let bundle: Promise<WorkflowBundle> | undefined;
+
+export function workflowBundle(logger: Logger): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: new (class {
+      log() {}
+      trace() {}
+      debug() {}
+      info(message: string) {
+        logger.debug({ component: 'bundler' }, message);
+      }
+      warn(message: string) {
+        logger.warn({ component: 'bundler' }, message);
+      }
+      error(message: string) {
+        logger.error({ component: 'bundler' }, message);
+      }
+    })(),
+  });
+  return bundle;
+}
+
+export interface WorkerOptions {
+  target: TemporalTarget;
+  taskQueue: string;
+  activities: object;
+  logger: Logger;
+  shutdownGraceTime?: string;
+  maxConcurrentActivities?: number;
+  prometheus?: string | undefined;
+  identity?: string;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  installRuntime(options.logger, { prometheus: options.prometheus });
+  const connection = await NativeConnection.connect({
+    address: options.target.address,
+    tls: await tlsOptions(options.target.tls),
+  });
+  const worker = await Worker.create({
+    connection,
+    namespace: options.target.namespace,
+    taskQueue: options.taskQueue,
+    workflowBundle: await workflowBundle(options.logger),
+    activities: options.activities,
+    shutdownGraceTime: (options.shutdownGraceTime ?? '5m') as `${number}m`,
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,
+    ...(options.identity ? { identity: options.identity } : {}),
+  });
+  const done = worker.run().finally(() => connection.close().catch(() => undefined));
+  return {
+    worker,
+    connection,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

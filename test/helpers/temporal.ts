@@ -1,0 +1,49 @@
+// Temporal for tests: the run's shared dev server when test/run.ts started one (XENIMAGE_TEST_TEMPORAL), else a
+// private dev server in a temp folder, stopped when the test file ends.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { createLogger, type Logger } from '../../src/log.js';
+import { startDevServer, type DevServer } from '../../src/temporal/devServer.js';
+import type { TemporalTarget } from '../../src/temporal/connection.js';
+
+export function testLogger(): Logger {
+  return createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'warn' });
+}
+
+export async function startPrivateDevServer(stateDir?: string): Promise<DevServer & { stateDir: string }> {
+  const dir = stateDir ?? (await mkdtemp(path.join(os.tmpdir(), 'xenimage-temporal-')));
+  const server = await startDevServer({ stateDir: dir, namespace: 'default', port: 0, uiPort: 0, logger: testLogger() });
+  return { ...server, stateDir: dir };
+}
+
+let shared: Promise<TemporalTarget> | undefined;
+
+/** The Temporal target tests run workflows on. */
+export function testTemporal(): Promise<TemporalTarget> {
+  shared ??= (async () => {
+    const address = process.env.XENIMAGE_TEST_TEMPORAL;
+    if (address) return { address, namespace: 'default' };
+    const server = await startPrivateDevServer();
+    after(async () => {
+      await server.stop();
+      await rm(server.stateDir, { recursive: true, force: true });
+    });
+    return { address: server.address, namespace: server.namespace };
+  })();
+  return shared;
+}
+
+export async function testClient(target: TemporalTarget): Promise<Client> {
+  const connection = await Connection.connect({ address: target.address });
+  after(() => connection.close());
+  return new Client({ connection, namespace: target.namespace });
+}
+
+/** A task queue of its own per test, so workers of parallel test files never take each other's tasks. */
+export function uniqueTaskQueue(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}

@@ -1,0 +1,2 @@
+// The workflows a worker runs (bundled once per worker start).
+export { selfCheck } from './selfCheck.js';
