@@ -2,6 +2,7 @@
 // where library errors become Temporal failures (typed, retryable or not, secret-free).
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { ACTIVITY_PROGRESS_SIGNAL, type ActivityProgress } from '../src/contracts/messages.js';
 import { errorMessage, isXenimageError } from '../src/errors.js';
 
 /** The key under which everything a build creates records the build's workflow ID (XAPI other_config, Glance tag prefix). */
@@ -40,16 +41,21 @@ export interface Progress {
 /**
  * Heartbeats the latest progress every `intervalMs` (not per chunk: the SDK throttles anyway and the UI shows
  * the last details), and once more at the end. Cancellation reaches the activity through these heartbeats.
+ * With `signalEveryMs`, it also tells its workflow (signal `activityProgress`) so the `progress` query can
+ * show bytes during a transfer; a failed signal never fails the activity.
  */
 export class ProgressReporter {
   private latest: Progress;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private lastSignalled = '';
 
-  constructor(initial: Progress, intervalMs = 2000) {
+  constructor(initial: Progress, options: { intervalMs?: number; signalEveryMs?: number } = {}) {
     this.latest = initial;
-    Context.current().heartbeat(this.snapshot());
-    this.timer = setInterval(() => Context.current().heartbeat(this.snapshot()), intervalMs);
-    this.timer.unref();
+    const context = Context.current();
+    context.heartbeat(this.snapshot());
+    this.timers.push(setInterval(() => context.heartbeat(this.snapshot()), options.intervalMs ?? 2000));
+    if (options.signalEveryMs) this.timers.push(setInterval(() => void this.signal(), options.signalEveryMs));
+    for (const t of this.timers) t.unref();
   }
 
   update(progress: Partial<Progress>): void {
@@ -62,9 +68,30 @@ export class ProgressReporter {
     return pct === undefined ? this.latest : { ...this.latest, pct };
   }
 
-  stop(): void {
-    clearInterval(this.timer);
+  private async signal(): Promise<void> {
+    const context = Context.current();
+    const info = context.info;
+    const payload: ActivityProgress = {
+      activity: info.activityType,
+      attempt: info.attempt,
+      phase: this.latest.phase,
+      bytesDone: this.latest.bytesDone,
+      bytesTotal: this.latest.bytesTotal,
+    };
+    const key = JSON.stringify(payload);
+    if (key === this.lastSignalled || !info.workflowExecution) return;
+    this.lastSignalled = key;
+    try {
+      await context.client.workflow.getHandle(info.workflowExecution.workflowId, info.workflowExecution.runId).signal(ACTIVITY_PROGRESS_SIGNAL, payload);
+    } catch {
+      // Progress display only: the heartbeat carries the same facts.
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
     Context.current().heartbeat(this.snapshot());
+    await this.signal();
   }
 }
 

@@ -2,6 +2,7 @@
 // The `xenimage` command.
 import { Command } from 'commander';
 import { errorMessage, isXenimageError } from '../errors.js';
+import { registerSetupCommand } from './setup.js';
 import { registerWorkerCommand } from './worker.js';
 import { registerWorkflowCommands } from './workflows.js';
 
@@ -9,6 +10,7 @@ const program = new Command('xenimage')
   .description('prepare XenServer / XCP-ng VM images for OpenStack, as Temporal workflows')
   .showHelpAfterError();
 
+registerSetupCommand(program);
 registerWorkerCommand(program);
 registerWorkflowCommands(program);
 

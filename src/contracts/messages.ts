@@ -46,3 +46,14 @@ export interface RetrySysprepRequest {
 export interface AbandonRequest {
   reason?: string;
 }
+
+/** Sent by long activities to their own workflow (a few per minute) so `progress` shows bytes during a transfer. */
+export const ACTIVITY_PROGRESS_SIGNAL = 'activityProgress';
+
+export interface ActivityProgress {
+  activity: string;
+  attempt: number;
+  phase: string;
+  bytesDone?: number;
+  bytesTotal?: number;
+}
