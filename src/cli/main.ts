@@ -2,6 +2,7 @@
 // The `xenimage` command.
 import { Command } from 'commander';
 import { errorMessage, isXenimageError } from '../errors.js';
+import { registerBuildCommand } from './build.js';
 import { registerSetupCommand } from './setup.js';
 import { registerWorkerCommand } from './worker.js';
 import { registerWorkflowCommands } from './workflows.js';
@@ -13,6 +14,7 @@ const program = new Command('xenimage')
 registerSetupCommand(program);
 registerWorkerCommand(program);
 registerWorkflowCommands(program);
+registerBuildCommand(program);
 
 try {
   await program.parseAsync(process.argv);

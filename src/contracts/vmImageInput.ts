@@ -1,0 +1,41 @@
+// Input of the vmImage workflow: the system disk of an existing XenServer VM → Glance.
+import { z } from 'zod';
+import { CloudNameSchema, ImageSpecSchema, OsTypeSchema } from './imageSpec.js';
+import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
+
+const duration = z.string().regex(/^\d+(s|m|h)$/, 'a duration such as "90s", "10m" or "1h"');
+
+export const VmRefSchema = z.union([
+  z.object({ name: z.string().min(1) }).strict(),
+  z.object({ uuid: z.uuid() }).strict(),
+]);
+export type VmRef = z.infer<typeof VmRefSchema>;
+
+export const VmImageInputSchema = z
+  .object({
+    pool: z.string().min(1),
+    vm: VmRefSchema,
+    shutdown: z
+      .object({
+        /** Bound of the clean shutdown of a running VM. */
+        timeout: duration.default('10m'),
+        /** Power the VM off when it does not shut down cleanly in time (or has no PV drivers). */
+        allowHard: z.boolean().default(false),
+      })
+      .strict()
+      .default({ timeout: '10m', allowHard: false }),
+    /** "xapi" re-imports the disk through a VDI of an EXT SR and exports it again (the classic manual recipe). */
+    normalize: z.enum(['none', 'xapi']).default('none'),
+    /** EXT SR (name_label) for normalize "xapi"; default: the first SR of type ext. */
+    normalizeSr: z.string().min(1).optional(),
+    image: ImageSpecSchema,
+    osType: OsTypeSchema.optional(),
+    cloud: CloudNameSchema,
+    compressionLevel: z.number().int().min(1).max(9).default(6),
+    keepOnFailure: z.boolean().default(false),
+    tuning: TuningSchema.default(DEFAULT_TUNING),
+  })
+  .strict();
+
+export type VmImageInput = z.input<typeof VmImageInputSchema>;
+export type VmImageParams = z.infer<typeof VmImageInputSchema>;
