@@ -1,0 +1,206 @@
+// The idempotent upload the workflows use: at most one image per build (found again by its build tag), the
+// body streamed with backpressure, the result verified against what was sent, and every failure or abort
+// cleaned up (the half-made image is deleted) before a typed error is rethrown.
+import { createHash, getHashes, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { XenimageError, errorMessage, isXenimageError, InvalidInputError } from '../errors.js';
+import { log, type Logger } from '../log.js';
+import type { OpenStackCloud } from './cloud.js';
+import { GlanceError } from './errors.js';
+import type { GlanceImage } from './glance.js';
+import { buildTag, toCreateRequest, type PublishSpec } from './publishSpec.js';
+import { isAbortError } from './transport.js';
+import { verifyUploadedImage } from './uploadVerification.js';
+
+export interface BodyResult {
+  tgzBytes: number;
+  md5: string;
+  sha512: string;
+  /** Further digests by Glance algorithm name, for clouds whose os_hash_algo is not sha512. */
+  hashes?: Record<string, string>;
+}
+
+export interface UploadBody {
+  stream: Readable;
+  /** Resolves once the stream has ended, with what the producer counted and hashed. */
+  result: Promise<BodyResult>;
+}
+
+export interface PublishOptions {
+  signal?: AbortSignal;
+  /** What an earlier attempt reported (e.g. from heartbeat details): prefer the image that matches it. */
+  previous?: { imageId?: string; size?: number; checksum?: string };
+  /** Send Content-Length instead of chunked transfer (the body must produce exactly this many bytes). */
+  contentLength?: number;
+  /** Also compute this Glance hash algorithm while streaming (a cloud with os_hash_algo other than sha512). */
+  osHashAlgo?: string;
+  /** Called as bytes go out (for heartbeats). */
+  onProgress?: (bytesSent: number) => void;
+  log?: Logger;
+}
+
+export interface PublishResult {
+  imageId: string;
+  reused: boolean;
+  status: string;
+  size: number;
+  checksum: string;
+  osHashAlgo: string | null;
+  osHashValue: string | null;
+}
+
+/** Bound of the clean-up calls made after a failure (they must not inherit an aborted signal). */
+const CLEANUP_TIMEOUT_MS = 60_000;
+
+function nodeHashName(glanceAlgo: string): string {
+  if (glanceAlgo.startsWith('sha3_')) return glanceAlgo.replace('_', '-');
+  if (glanceAlgo === 'blake2b') return 'blake2b512';
+  if (glanceAlgo === 'blake2s') return 'blake2s256';
+  return glanceAlgo;
+}
+
+function abortError(signal: AbortSignal): XenimageError {
+  return new XenimageError('PublishAborted', 'the image upload was aborted', { retryable: false, cause: signal.reason });
+}
+
+function byCreation(a: GlanceImage, b: GlanceImage): number {
+  return a.created_at.localeCompare(b.created_at);
+}
+
+/** The build's images; an active one is kept (the one matching `previous` first), all others are deleted. */
+async function reuseOrClear(cloud: OpenStackCloud, spec: PublishSpec, opts: PublishOptions, logger: Logger): Promise<GlanceImage | undefined> {
+  const owner = await cloud.session.projectId(opts.signal);
+  const images = (await cloud.glance.listImages({ tag: buildTag(spec.buildId), owner }, opts.signal)).sort(byCreation);
+  const active = images.filter((img) => img.status === 'active');
+  const prev = opts.previous;
+  const matchesPrevious = (img: GlanceImage): boolean =>
+    prev !== undefined &&
+    (prev.imageId === undefined || prev.imageId === img.id) &&
+    (prev.size === undefined || prev.size === img.size) &&
+    (prev.checksum === undefined || prev.checksum === img.checksum);
+  const keep = active.find(matchesPrevious) ?? active[0];
+  for (const img of images) {
+    if (img === keep) continue;
+    logger.info({ imageId: img.id, status: img.status }, 'deleting a leftover image of this build');
+    await cloud.glance.deleteImage(img.id, opts.signal);
+  }
+  return keep;
+}
+
+/** Streams the body once; returns the digests and counts. Throws GlanceUnauthorized (type) on a 401. */
+async function uploadOnce(cloud: OpenStackCloud, imageId: string, body: () => UploadBody, opts: PublishOptions) {
+  const { stream, result } = body();
+  result.catch(() => undefined); // observed below; a stream failure also surfaces through the upload
+  const extra: Hash | undefined = opts.osHashAlgo && opts.osHashAlgo !== 'sha512' ? createHash(nodeHashName(opts.osHashAlgo)) : undefined;
+  let bytesSent = 0;
+  let sourceError: unknown;
+  async function* tap(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        bytesSent += chunk.length;
+        extra?.update(chunk);
+        opts.onProgress?.(bytesSent);
+        yield chunk;
+      }
+    } catch (err) {
+      sourceError = err;
+      throw err;
+    }
+  }
+  try {
+    await cloud.glance.uploadImageData(imageId, tap(), {
+      ...(opts.contentLength !== undefined ? { contentLength: opts.contentLength } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } catch (err) {
+    stream.destroy();
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (sourceError !== undefined) {
+      throw isXenimageError(sourceError)
+        ? sourceError
+        : new XenimageError('ImageSourceFailed', `the image data could not be produced: ${errorMessage(sourceError)}`, { retryable: true, cause: sourceError });
+    }
+    throw err;
+  }
+  const produced = await result;
+  const hashes: Record<string, string> = { sha512: produced.sha512, ...produced.hashes };
+  if (extra && opts.osHashAlgo) hashes[opts.osHashAlgo] = extra.digest('hex');
+  return { bytesSent, tgzBytes: produced.tgzBytes, md5: produced.md5, hashes };
+}
+
+/**
+ * Publishes one image for `spec.buildId`: reuses an active image of the build, else creates one, streams
+ * `body()` into it (a second `body()` only if Glance answered 401 and the upload restarts with a new token),
+ * verifies it, and deletes it on any failure or abort.
+ */
+export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, body: () => UploadBody, opts: PublishOptions = {}): Promise<PublishResult> {
+  const create = toCreateRequest(spec);
+  if (opts.osHashAlgo !== undefined && !getHashes().includes(nodeHashName(opts.osHashAlgo))) {
+    throw new InvalidInputError(`osHashAlgo "${opts.osHashAlgo}" is not a hash algorithm this Node can compute`, { field: 'osHashAlgo' });
+  }
+  const logger = (opts.log ?? log()).child({ component: 'openstack', buildId: spec.buildId });
+  if (opts.signal?.aborted) throw abortError(opts.signal);
+
+  const existing = await reuseOrClear(cloud, spec, opts, logger);
+  if (existing) {
+    logger.info({ imageId: existing.id }, 'reusing the active image of this build');
+    return {
+      imageId: existing.id,
+      reused: true,
+      status: existing.status,
+      size: existing.size ?? 0,
+      checksum: existing.checksum ?? '',
+      osHashAlgo: existing.os_hash_algo,
+      osHashValue: existing.os_hash_value,
+    };
+  }
+
+  const image = await cloud.glance.createImage(create, opts.signal);
+  logger.info({ imageId: image.id, name: spec.name }, 'image created; uploading');
+  try {
+    let sent: Awaited<ReturnType<typeof uploadOnce>>;
+    for (let attempt = 0; ; attempt++) {
+      // A fresh token for the whole stream: Glance discards the data of a request whose token has expired.
+      await cloud.session.renew(opts.signal);
+      try {
+        sent = await uploadOnce(cloud, image.id, body, opts);
+        break;
+      } catch (err) {
+        if (!(err instanceof GlanceError && err.status === 401) || attempt > 0) throw err;
+        logger.warn({ imageId: image.id }, 'Glance refused the token during the upload; restarting it once with a new token');
+      }
+    }
+    const verified = verifyUploadedImage(await cloud.glance.getImage(image.id, opts.signal), sent);
+    logger.info({ imageId: image.id, size: verified.size }, 'image uploaded and verified');
+    return { imageId: image.id, reused: false, status: 'active', ...verified };
+  } catch (err) {
+    await deleteQuietly(cloud, image.id, logger);
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (isAbortError(err)) throw new XenimageError('GlanceTimeout', `a Glance request timed out: ${errorMessage(err)}`, { retryable: true, cause: err });
+    throw err;
+  }
+}
+
+async function deleteQuietly(cloud: OpenStackCloud, imageId: string, logger: Logger): Promise<void> {
+  try {
+    await cloud.glance.deleteImage(imageId, AbortSignal.timeout(CLEANUP_TIMEOUT_MS));
+    logger.info({ imageId }, 'deleted the image of the failed upload');
+  } catch (err) {
+    // The original failure matters more; the build tag lets deleteBuildImages find this image later.
+    logger.error({ imageId, err: errorMessage(err) }, 'could not delete the image of the failed upload');
+  }
+}
+
+/** Saga compensation: deletes every image of the build (any status). Returns the deleted image IDs. */
+export async function deleteBuildImages(cloud: OpenStackCloud, buildId: string, signal?: AbortSignal): Promise<string[]> {
+  const owner = await cloud.session.projectId(signal);
+  const images = await cloud.glance.listImages({ tag: buildTag(buildId), owner }, signal);
+  const deleted: string[] = [];
+  for (const img of images) if (await cloud.glance.deleteImage(img.id, signal)) deleted.push(img.id);
+  return deleted;
+}
+
+/** The image's data as a stream, for verification. */
+export function downloadImage(cloud: OpenStackCloud, imageId: string, signal?: AbortSignal): Promise<Readable> {
+  return cloud.glance.downloadImageData(imageId, signal);
+}
