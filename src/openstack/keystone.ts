@@ -108,6 +108,14 @@ export class KeystoneSession {
     return id;
   }
 
+  /** The user the token belongs to. */
+  async userId(signal?: AbortSignal): Promise<string> {
+    await this.token(signal);
+    const id = this.state?.userId;
+    if (!id) throw new KeystoneError('KeystoneBadResponse', `cloud "${this.cloud.name}": the token names no user`, { retryable: true });
+    return id;
+  }
+
   /** The catalog URL of a service type for the cloud's interface and region; exactly one must match. */
   async endpoint(serviceType: string, signal?: AbortSignal): Promise<string> {
     await this.token(signal);
