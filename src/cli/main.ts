@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { errorMessage, isXenimageError } from '../errors.js';
 import { registerBuildCommand } from './build.js';
+import { registerLabCommand } from './lab.js';
+import { registerUpCommand } from './up.js';
 import { registerSetupCommand } from './setup.js';
 import { registerWorkerCommand } from './worker.js';
 import { registerWorkflowCommands } from './workflows.js';
@@ -11,6 +13,8 @@ const program = new Command('xenimage')
   .description('prepare XenServer / XCP-ng VM images for OpenStack, as Temporal workflows')
   .showHelpAfterError();
 
+registerUpCommand(program);
+registerLabCommand(program);
 registerSetupCommand(program);
 registerWorkerCommand(program);
 registerWorkflowCommands(program);

@@ -1,11 +1,59 @@
-// Services shared by the test files of one `npm test` run. Each suite that needs a service asks for it through
-// the helpers in this folder; when the runner has started one, its endpoint travels in the environment,
-// otherwise the helper starts a private one (so a single test file also runs on its own).
+// Services shared by the test files of one `npm test` run. Suites ask for a service through the helpers in this
+// folder (testTemporal(), testOpenStack()); when the runner has started one, its endpoint travels in the
+// environment, otherwise the helper starts a private one (so a single test file also runs on its own).
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startOpenStack } from '../../src/lab/openstack/index.js';
+import { startDevServer } from '../../src/temporal/devServer.js';
+import { testLogger } from './logger.js';
+
 export interface SharedServices {
   env: Record<string, string>;
   stop(): Promise<void>;
 }
 
-export async function startSharedServices(_files: string[]): Promise<SharedServices> {
-  return { env: {}, stop: async () => {} };
+/** Which shared services the files under a test folder use. */
+const NEEDS: Array<[prefix: string, services: Array<'temporal' | 'openstack'>]> = [
+  ['workflows/', ['temporal', 'openstack']],
+  ['cli/', ['temporal', 'openstack']],
+  ['activities/image', ['openstack']],
+];
+
+export async function startSharedServices(files: string[]): Promise<SharedServices> {
+  const needed = new Set(files.flatMap((f) => NEEDS.filter(([prefix]) => f.startsWith(prefix)).flatMap(([, s]) => s)));
+  const env: Record<string, string> = {};
+  const stops: Array<() => Promise<void>> = [];
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-shared-'));
+  stops.push(() => rm(stateDir, { recursive: true, force: true }));
+  const logger = testLogger();
+  try {
+    const starts: Array<Promise<void>> = [];
+    if (needed.has('temporal')) {
+      starts.push(
+        startDevServer({ stateDir, namespace: 'default', port: 0, uiPort: 0, logger }).then((server) => {
+          stops.push(() => server.stop());
+          env.XENIMAGE_TEST_TEMPORAL = server.address;
+        }),
+      );
+    }
+    if (needed.has('openstack')) {
+      starts.push(
+        startOpenStack({ stateDir, log: logger }).then((lab) => {
+          stops.push(() => lab.stop());
+          env.XENIMAGE_TEST_CLOUDS = lab.cloudsFile;
+        }),
+      );
+    }
+    await Promise.all(starts);
+  } catch (err) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    throw err;
+  }
+  return {
+    env,
+    async stop() {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    },
+  };
 }

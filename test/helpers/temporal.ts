@@ -6,13 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { createLogger, type Logger } from '../../src/log.js';
 import { startDevServer, type DevServer } from '../../src/temporal/devServer.js';
 import type { TemporalTarget } from '../../src/temporal/connection.js';
+import { testLogger } from './logger.js';
 
-export function testLogger(): Logger {
-  return createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'warn' });
-}
+export { testLogger } from './logger.js';
 
 export async function startPrivateDevServer(stateDir?: string): Promise<DevServer & { stateDir: string }> {
   const dir = stateDir ?? (await mkdtemp(path.join(os.tmpdir(), 'xenimage-temporal-')));

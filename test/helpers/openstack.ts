@@ -1,0 +1,46 @@
+// Keystone + Glance for workflow and activity tests: the run's shared lab cloud when test/run.ts started one
+// (XENIMAGE_TEST_CLOUDS = its clouds.yaml), else a private one stopped when the test file ends.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+import { LAB_CLOUD, startOpenStack } from '../../src/lab/openstack/index.js';
+import { connectCloud, type OpenStackCloud } from '../../src/openstack/index.js';
+import { testLogger } from './logger.js';
+
+export interface TestCloud {
+  cloudsFile: string;
+  cloud: string;
+  /** Opens the build user's cloud (closed when the file ends). */
+  open(): OpenStackCloud;
+}
+
+let shared: Promise<TestCloud> | undefined;
+
+export function testOpenStack(): Promise<TestCloud> {
+  shared ??= (async () => {
+    let cloudsFile = process.env.XENIMAGE_TEST_CLOUDS;
+    if (!cloudsFile) {
+      const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-openstack-'));
+      const lab = await startOpenStack({ stateDir, log: testLogger() });
+      after(async () => {
+        await lab.stop();
+        await rm(stateDir, { recursive: true, force: true });
+      });
+      cloudsFile = lab.cloudsFile;
+    }
+    // Activities resolve clouds by name the way openstacksdk does.
+    process.env.OS_CLIENT_CONFIG_FILE = cloudsFile;
+    const file = cloudsFile;
+    return {
+      cloudsFile: file,
+      cloud: LAB_CLOUD,
+      open() {
+        const cloud = connectCloud(LAB_CLOUD, { file, env: {} });
+        after(() => cloud.close());
+        return cloud;
+      },
+    };
+  })();
+  return shared;
+}
