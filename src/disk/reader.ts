@@ -1,0 +1,74 @@
+// What every disk reader offers the writers: the format, the virtual size and the allocated 2 MiB blocks, all
+// known before any guest data is read, and positional reads of one block of guest data.
+import { BLOCK_SIZE, MAX_VIRTUAL_SIZE, formatBytes } from './geometry.js';
+import { DiskFormatUnsupportedError } from './errors.js';
+
+export type NativeFormat = 'raw' | 'qcow2' | 'vhd';
+
+export interface DiskReader {
+  readonly format: NativeFormat;
+  /** Guest-visible size in bytes (not rounded). */
+  readonly virtualSize: number;
+  /** Indexes of the 2 MiB blocks holding data, ascending. Zero-flagged and unallocated ranges are not data. */
+  readonly allocatedBlocks: Uint32Array;
+  /** The guest bytes of block `index`: exactly 2 MiB, zeros beyond the virtual size and in holes. */
+  readBlock(index: number, signal?: AbortSignal): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** Collects allocated block indexes as a bitset and hands them out as a sorted list. */
+export class BlockSet {
+  private readonly bits: Uint8Array;
+
+  constructor(readonly blockCount: number) {
+    this.bits = new Uint8Array(Math.ceil(blockCount / 8));
+  }
+
+  add(index: number): void {
+    this.bits[index >> 3]! |= 1 << (index & 7);
+  }
+
+  /** Marks every block touched by the guest byte range [start, end). */
+  addRange(start: number, end: number): void {
+    if (end <= start) return;
+    const last = Math.min(this.blockCount - 1, Math.floor((end - 1) / BLOCK_SIZE));
+    for (let i = Math.floor(start / BLOCK_SIZE); i <= last; i++) this.add(i);
+  }
+
+  has(index: number): boolean {
+    return ((this.bits[index >> 3] ?? 0) & (1 << (index & 7))) !== 0;
+  }
+
+  toSortedArray(): Uint32Array {
+    let count = 0;
+    for (const byte of this.bits) {
+      let b = byte;
+      while (b) {
+        b &= b - 1;
+        count++;
+      }
+    }
+    const out = new Uint32Array(count);
+    let k = 0;
+    for (let i = 0; i < this.blockCount; i++) if (this.has(i)) out[k++] = i;
+    return out;
+  }
+}
+
+export function assertConvertibleSize(size: number, what: string): void {
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new DiskFormatUnsupportedError(`${what}: virtual size ${size} is not a positive byte count`, { virtualSize: size });
+  }
+  if (size > MAX_VIRTUAL_SIZE) {
+    throw new DiskFormatUnsupportedError(
+      `${what}: virtual size ${formatBytes(size)} exceeds the VHD maximum of ${formatBytes(MAX_VIRTUAL_SIZE)}`,
+      { virtualSize: size, max: MAX_VIRTUAL_SIZE },
+    );
+  }
+}
+
+export function assertBlockIndex(reader: { virtualSize: number }, index: number): void {
+  if (!Number.isInteger(index) || index < 0 || index * BLOCK_SIZE >= reader.virtualSize) {
+    throw new RangeError(`block ${index} is outside the disk`);
+  }
+}

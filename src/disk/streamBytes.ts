@@ -1,0 +1,77 @@
+// Exact-length reads from a byte stream (pull-based, so the producer is only read as fast as we consume).
+import type { Readable } from 'node:stream';
+import { DiskCorruptError } from './errors.js';
+
+export class StreamBytes {
+  private readonly iterator: AsyncIterator<Buffer>;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private ended = false;
+  /** Bytes consumed so far (the stream offset of the next byte read). */
+  position = 0;
+
+  constructor(
+    input: Readable | AsyncIterable<Buffer>,
+    private readonly what: string,
+  ) {
+    this.iterator = (input as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  }
+
+  private async fill(n: number): Promise<boolean> {
+    while (this.bufferedBytes < n && !this.ended) {
+      const next = await this.iterator.next();
+      if (next.done) this.ended = true;
+      else if (next.value.length > 0) {
+        this.buffered.push(next.value);
+        this.bufferedBytes += next.value.length;
+      }
+    }
+    return this.bufferedBytes >= n;
+  }
+
+  private take(n: number): Buffer {
+    const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.buffered = rest.length > 0 ? [rest] : [];
+    this.bufferedBytes = rest.length;
+    this.position += n;
+    return out;
+  }
+
+  /** Exactly `n` bytes; a stream that ends first is truncated. */
+  async read(n: number, item: string): Promise<Buffer> {
+    if (!(await this.fill(n))) {
+      throw new DiskCorruptError(`${this.what}: stream ended at byte ${this.position + this.bufferedBytes} while reading ${item} (truncated)`, {
+        position: this.position + this.bufferedBytes,
+      });
+    }
+    return this.take(n);
+  }
+
+  async skip(n: number, item: string): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      const step = Math.min(left, 4 * 1024 * 1024);
+      await this.read(step, item);
+      left -= step;
+    }
+  }
+
+  /** Consumes the rest of the stream, returning its last `keep` bytes and how many bytes were left. */
+  async readTail(keep: number): Promise<{ tail: Buffer; length: number }> {
+    let length = 0;
+    let tail = Buffer.alloc(0);
+    for (;;) {
+      if (this.bufferedBytes === 0 && !(await this.fill(1))) break;
+      const chunk = this.take(this.bufferedBytes);
+      length += chunk.length;
+      tail = Buffer.concat([tail, chunk]).subarray(-keep);
+    }
+    return { tail: Buffer.from(tail), length };
+  }
+
+  async close(): Promise<void> {
+    await this.iterator.return?.();
+  }
+}

@@ -1,0 +1,150 @@
+// The data path as the activities call it: open a source image (file or URL, any supported format), then pack
+// it — tap VHD → tar with the single entry `0.vhd` → one gzip member — hashing the compressed bytes as they
+// pass. Also the same packing for a VHD export stream from XAPI. One pass, no temporary files (except the
+// qemu-img bridge for foreign formats), memory flat in the disk size.
+import { pipeline, type Readable } from 'node:stream';
+import { BLOCK_SIZE, roundUpToBlock } from '../disk/geometry.js';
+import { openDisk, type ImageSourceSpec, type OpenDiskOptions } from '../disk/openDisk.js';
+import type { DiskReader } from '../disk/reader.js';
+import { createTapVhdStream, type TapVhdStream } from '../disk/tapVhdWriter.js';
+import { rewriteVhdStream } from '../disk/vhdStreamRewriter.js';
+import { tapLayout, type TapIdentity } from '../disk/vhdFormat.js';
+import { createCompressor, compressionLevel, type CompressorKind } from './compressor.js';
+import { HashingStream } from './hashingStream.js';
+import { tarSingleFile } from './tarSingleFile.js';
+
+/** The name nova / os-xenapi expect for a single-disk image (disk-formats.md §7). */
+export const VHD_ENTRY_NAME = '0.vhd';
+
+export interface DiskImage {
+  /** Format of the source as detected ('qcow2', 'vhd', 'raw', or a bridged one such as 'vmdk'). */
+  format: string;
+  virtualSize: number;
+  /** Bytes of guest data to copy: allocated 2 MiB blocks × 2 MiB. */
+  allocatedBytes: number;
+  allocatedBlocks: number;
+  /** Exact size of the tap VHD that packing writes. */
+  vhdSize: number;
+  bridged: boolean;
+  reader: DiskReader;
+  /** Releases the source (file handle, HTTP connections, bridge temporary file). */
+  close(): Promise<void>;
+}
+
+export async function openImageSource(src: ImageSourceSpec, options: OpenDiskOptions = {}): Promise<DiskImage> {
+  const opened = await openDisk(src, options);
+  const { reader } = opened;
+  return {
+    format: opened.sourceFormat,
+    virtualSize: reader.virtualSize,
+    allocatedBlocks: reader.allocatedBlocks.length,
+    allocatedBytes: reader.allocatedBlocks.length * BLOCK_SIZE,
+    vhdSize: tapLayout(roundUpToBlock(reader.virtualSize), reader.allocatedBlocks.length).totalSize,
+    bridged: opened.bridged,
+    reader,
+    close: () => opened.close(),
+  };
+}
+
+export interface PackProgress {
+  phase: 'pack';
+  /** VHD bytes fed into the archive so far. */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Compressed bytes produced so far. */
+  tgzBytes: number;
+}
+
+export interface PackOptions {
+  /** gzip level 1..9 (default 6). */
+  level?: number;
+  compressor?: CompressorKind;
+  threads?: number;
+  signal?: AbortSignal;
+  /** Called often (every chunk); the caller throttles. */
+  onProgress?: (progress: PackProgress) => void;
+  /** Pass the identity (and mtime) of a first pass to reproduce the exact same bytes (e.g. a 2-pass upload). */
+  identity?: TapIdentity;
+  mtime?: Date;
+}
+
+export interface PackResult {
+  tgzBytes: number;
+  md5: string;
+  sha512: string;
+  vhdBytes: number;
+  virtualSize: number;
+  compressor: CompressorKind;
+  /** UUID (hex) and VHD timestamp written, to reproduce the same bytes. */
+  identity: { uuid: string; timestamp: number };
+  mtime: Date;
+}
+
+export interface PackedImage {
+  /** The .tgz bytes. Read it to the end (or destroy it); `result` settles when the last byte has passed. */
+  stream: Readable;
+  vhdBytes: number;
+  virtualSize: number;
+  result: Promise<PackResult>;
+}
+
+/** Packs a source image opened with `openImageSource`. The caller still closes the image afterwards. */
+export function packImage(image: DiskImage | DiskReader, options: PackOptions = {}): PackedImage {
+  const reader = 'reader' in image ? image.reader : image;
+  const vhd = createTapVhdStream(reader, { identity: options.identity, signal: options.signal });
+  return packTapVhd(vhd, reader.virtualSize, options);
+}
+
+/** Packs a dynamic VHD stream (XAPI `export_raw_vdi?format=vhd`); resolves once the head gave the sizes. */
+export async function packVhdStream(input: Readable, options: PackOptions = {}): Promise<PackedImage> {
+  compressionLevel(options.level); // bad input before anything is read
+  const vhd = await rewriteVhdStream(input, { identity: options.identity, signal: options.signal, what: 'XAPI VHD export' });
+  return packTapVhd(vhd, vhd.virtualSize, options);
+}
+
+function packTapVhd(vhd: TapVhdStream, virtualSize: number, options: PackOptions): PackedImage {
+  const level = compressionLevel(options.level);
+  const mtime = options.mtime ?? new Date(Math.floor(Date.now() / 1000) * 1000);
+  const { stream: gzip, kind } = createCompressor({ level, kind: options.compressor, threads: options.threads });
+  let tgzBytes = 0;
+  let vhdDone = 0;
+  const report = () => options.onProgress?.({ phase: 'pack', bytesDone: vhdDone, bytesTotal: vhd.size, tgzBytes });
+  const tarStream = tarSingleFile({ name: VHD_ENTRY_NAME, size: vhd.size, mtime }, vhd.stream, (done) => {
+    vhdDone = done;
+    report();
+  });
+  const hasher = new HashingStream((n) => {
+    tgzBytes = n;
+    report();
+  });
+  const settled = new Promise<void>((resolve, reject) => {
+    const out = pipeline(tarStream, gzip, hasher, (err) => (err ? reject(err) : resolve()));
+    if (options.signal) {
+      const onAbort = () => out.destroy(options.signal!.reason as Error);
+      if (options.signal.aborted) onAbort();
+      else options.signal.addEventListener('abort', onAbort, { once: true });
+      void settledOnce(out).then(() => options.signal!.removeEventListener('abort', onAbort));
+    }
+  });
+  const result = Promise.all([settled, hasher.digests]).then(([, d]) => ({
+    tgzBytes: d.bytes,
+    md5: d.md5,
+    sha512: d.sha512,
+    vhdBytes: vhd.size,
+    virtualSize,
+    compressor: kind,
+    identity: { uuid: vhd.identity.uuid.toString('hex'), timestamp: vhd.identity.timestamp },
+    mtime,
+  }));
+  result.catch(() => undefined); // the caller may only watch the stream; the rejection is theirs to read
+  return { stream: hasher, vhdBytes: vhd.size, virtualSize, result };
+}
+
+function settledOnce(stream: Readable): Promise<void> {
+  return new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+/** Rebuilds a TapIdentity from a PackResult's identity, for a second identical pass. */
+export function identityFrom(result: { uuid: string; timestamp: number }): TapIdentity {
+  return { uuid: Buffer.from(result.uuid, 'hex'), timestamp: result.timestamp };
+}

@@ -1,0 +1,44 @@
+// A tar archive holding one regular file of known size, via tar-stream (which writes GNU base-256 sizes above
+// 8 GiB, measured in disk-formats.md §6). The content is pumped with backpressure; a short or long content is
+// tar-stream's "Size mismatch" error.
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+
+export interface TarEntrySpec {
+  name: string;
+  size: number;
+  mtime?: Date;
+  mode?: number;
+}
+
+export function tarSingleFile(spec: TarEntrySpec, content: Readable, onBytes?: (done: number) => void): Readable {
+  const pack = tar.pack();
+  const entry = pack.entry(
+    { name: spec.name, size: spec.size, mode: spec.mode ?? 0o644, mtime: spec.mtime ?? new Date(0), type: 'file', uid: 0, gid: 0, uname: 'root', gname: 'root' },
+    (err) => {
+      if (err) pack.destroy(err);
+      else pack.finalize();
+    },
+  );
+  const pump = async () => {
+    let done = 0;
+    for await (const chunk of content as AsyncIterable<Buffer>) {
+      done += chunk.length;
+      onBytes?.(done);
+      if (!entry.write(chunk)) await once(entry, 'drain');
+    }
+    (entry as NodeJS.WritableStream).end();
+  };
+  pump().catch((err: unknown) => {
+    content.destroy();
+    pack.destroy(err as Error);
+  });
+  const out = Readable.from(pack as AsyncIterable<Buffer>, { objectMode: false });
+  // Destroying the archive stream (consumer gone, abort) stops the content too.
+  out.once('close', () => {
+    if (!content.destroyed) content.destroy();
+    pack.destroy();
+  });
+  return out;
+}
