@@ -36,3 +36,10 @@ export class DiskToolError extends XenimageError {
     super('DiskToolFailed', message, options);
   }
 }
+
+/** A produced image (tap VHD, .tgz) fails verification. */
+export class ImageInvalidError extends XenimageError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('ImageInvalid', message, { retryable: false, details });
+  }
+}

@@ -71,7 +71,10 @@ export class StreamBytes {
     return { tail: Buffer.from(tail), length };
   }
 
+  /** Stops reading (the source stream is destroyed). Not awaited: some iterators settle only once drained. */
   async close(): Promise<void> {
-    await this.iterator.return?.();
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    void Promise.resolve(this.iterator.return?.()).catch(() => undefined);
   }
 }

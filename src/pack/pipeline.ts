@@ -2,16 +2,15 @@
 // it — tap VHD → tar with the single entry `0.vhd` → one gzip member — hashing the compressed bytes as they
 // pass. Also the same packing for a VHD export stream from XAPI. One pass, no temporary files (except the
 // qemu-img bridge for foreign formats), memory flat in the disk size.
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { BLOCK_SIZE, roundUpToBlock } from '../disk/geometry.js';
 import { openDisk, type ImageSourceSpec, type OpenDiskOptions } from '../disk/openDisk.js';
 import type { DiskReader } from '../disk/reader.js';
 import { createTapVhdStream, type TapVhdStream } from '../disk/tapVhdWriter.js';
 import { rewriteVhdStream } from '../disk/vhdStreamRewriter.js';
 import { tapLayout, type TapIdentity } from '../disk/vhdFormat.js';
-import { createCompressor, compressionLevel, type CompressorKind } from './compressor.js';
-import { HashingStream } from './hashingStream.js';
-import { tarSingleFile } from './tarSingleFile.js';
+import { compressionLevel, type CompressorKind } from './compressor.js';
+import { tarGz } from './tarGz.js';
 
 /** The name nova / os-xenapi expect for a single-disk image (disk-formats.md §7). */
 export const VHD_ENTRY_NAME = '0.vhd';
@@ -91,6 +90,7 @@ export interface PackedImage {
 /** Packs a source image opened with `openImageSource`. The caller still closes the image afterwards. */
 export function packImage(image: DiskImage | DiskReader, options: PackOptions = {}): PackedImage {
   const reader = 'reader' in image ? image.reader : image;
+  compressionLevel(options.level); // bad input before anything is built
   const vhd = createTapVhdStream(reader, { identity: options.identity, signal: options.signal });
   return packTapVhd(vhd, reader.virtualSize, options);
 }
@@ -103,45 +103,18 @@ export async function packVhdStream(input: Readable, options: PackOptions = {}):
 }
 
 function packTapVhd(vhd: TapVhdStream, virtualSize: number, options: PackOptions): PackedImage {
-  const level = compressionLevel(options.level);
-  const mtime = options.mtime ?? new Date(Math.floor(Date.now() / 1000) * 1000);
-  const { stream: gzip, kind } = createCompressor({ level, kind: options.compressor, threads: options.threads });
-  let tgzBytes = 0;
-  let vhdDone = 0;
-  const report = () => options.onProgress?.({ phase: 'pack', bytesDone: vhdDone, bytesTotal: vhd.size, tgzBytes });
-  const tarStream = tarSingleFile({ name: VHD_ENTRY_NAME, size: vhd.size, mtime }, vhd.stream, (done) => {
-    vhdDone = done;
-    report();
+  const { stream, result } = tarGz(VHD_ENTRY_NAME, vhd.stream, vhd.size, {
+    ...options,
+    onBytes: (bytesDone, tgzBytes) => options.onProgress?.({ phase: 'pack', bytesDone, bytesTotal: vhd.size, tgzBytes }),
   });
-  const hasher = new HashingStream((n) => {
-    tgzBytes = n;
-    report();
-  });
-  const settled = new Promise<void>((resolve, reject) => {
-    const out = pipeline(tarStream, gzip, hasher, (err) => (err ? reject(err) : resolve()));
-    if (options.signal) {
-      const onAbort = () => out.destroy(options.signal!.reason as Error);
-      if (options.signal.aborted) onAbort();
-      else options.signal.addEventListener('abort', onAbort, { once: true });
-      void settledOnce(out).then(() => options.signal!.removeEventListener('abort', onAbort));
-    }
-  });
-  const result = Promise.all([settled, hasher.digests]).then(([, d]) => ({
-    tgzBytes: d.bytes,
-    md5: d.md5,
-    sha512: d.sha512,
+  const packed = result.then((r) => ({
+    ...r,
     vhdBytes: vhd.size,
     virtualSize,
-    compressor: kind,
     identity: { uuid: vhd.identity.uuid.toString('hex'), timestamp: vhd.identity.timestamp },
-    mtime,
   }));
-  result.catch(() => undefined); // the caller may only watch the stream; the rejection is theirs to read
-  return { stream: hasher, vhdBytes: vhd.size, virtualSize, result };
-}
-
-function settledOnce(stream: Readable): Promise<void> {
-  return new Promise((resolve) => stream.once('close', () => resolve()));
+  packed.catch(() => undefined); // the caller may only watch the stream; the rejection is theirs to read
+  return { stream, vhdBytes: vhd.size, virtualSize, result: packed };
 }
 
 /** Rebuilds a TapIdentity from a PackResult's identity, for a second identical pass. */
