@@ -193,6 +193,7 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
         cwd: layout.keystone.dir,
         logFile: keystoneLog,
         pidFile: keystonePid,
+        python: PROGRAMS.python,
       }),
     );
     const glanceLog = path.join(layout.logDir, 'glance-api.stdout.log');
@@ -206,6 +207,7 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
         cwd: layout.glance.dir,
         logFile: glanceLog,
         pidFile: glancePid,
+        python: PROGRAMS.python,
       }),
     );
     const [keystone, glance] = services as [ServiceProcess, ServiceProcess];

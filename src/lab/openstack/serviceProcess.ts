@@ -1,6 +1,8 @@
 // A long-running service in its own process group (so its workers go with it), output appended to a log file,
 // a pid file for finding it after a crash of the parent, and a bounded stop: SIGTERM to the group, wait,
-// SIGKILL to the group.
+// SIGKILL to the group. If the Node process dies without stopping it, the kernel sends the service SIGTERM
+// (prctl PR_SET_PDEATHSIG, set by a two-line exec shim in Debian's Python; it survives the exec), so a
+// crashed test run leaves no service behind.
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +16,13 @@ export interface ServiceProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Sets the parent-death signal, refuses to run if the parent is already gone, then becomes the service. */
+const PDEATHSIG_SHIM = [
+  'import ctypes, os, signal, sys',
+  'ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)',
+  'sys.exit(1) if os.getppid() != int(sys.argv[1]) else os.execv(sys.argv[2], sys.argv[2:])',
+].join('\n');
+
 export interface SpawnServiceOptions {
   name: string;
   command: string;
@@ -22,6 +31,8 @@ export interface SpawnServiceOptions {
   cwd: string;
   logFile: string;
   pidFile: string;
+  /** A Python 3 interpreter for the exec shim. */
+  python: string;
 }
 
 function groupAlive(pgid: number): boolean {
@@ -55,7 +66,8 @@ export function spawnService(opts: SpawnServiceOptions): ServiceProcess {
   const fd = openSync(opts.logFile, 'a');
   let child;
   try {
-    child = spawn(opts.command, opts.args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', fd, fd] });
+    const args = ['-c', PDEATHSIG_SHIM, String(process.pid), opts.command, ...opts.args];
+    child = spawn(opts.python, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }

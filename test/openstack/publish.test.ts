@@ -1,0 +1,148 @@
+// publishImage against the real lab (Glance with a small image_size_cap): verified happy path, reuse, a
+// leftover replaced, failures and aborts leaving nothing, bad input refused before anything exists.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidInputError, XenimageError } from '../../src/errors.js';
+import { BUILD_ID_PROPERTY, buildTag, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishSpec } from '../../src/openstack/index.js';
+import { bufferBody } from './support/body.js';
+import { startTestLab, type TestLab } from './support/lab.js';
+
+const CAP = 6 * 1024 * 1024;
+let t0: TestLab;
+let cloud: OpenStackCloud;
+
+before(async () => {
+  t0 = await startTestLab({ imageSizeCap: CAP });
+  cloud = t0.cloud();
+});
+after(async () => {
+  await t0?.close();
+});
+
+function spec(extra: Partial<PublishSpec> = {}): PublishSpec {
+  return { buildId: `build-${randomUUID()}`, name: 'win2022-test', minDiskGiB: 1, minRamMiB: 256, properties: { vm_mode: 'hvm', os_type: 'windows', xenapi_device_id: '0002' }, ...extra };
+}
+
+async function imagesOf(buildId: string) {
+  return cloud.glance.listImages({ tag: buildTag(buildId) });
+}
+
+async function rejection(p: Promise<unknown>): Promise<XenimageError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof XenimageError, `expected a XenimageError, got ${String(err)}`);
+  return err;
+}
+
+test('happy path: created, streamed, verified, tagged with the build', async () => {
+  const s = spec({ visibility: 'private' });
+  const data = randomBytes(3 * 1024 * 1024 + 7);
+  const body = bufferBody(data);
+  let progress = 0;
+  const res = await publishImage(cloud, s, body, { onProgress: (n) => (progress = n) });
+  assert.equal(res.reused, false);
+  assert.equal(res.status, 'active');
+  assert.equal(res.size, data.length);
+  assert.equal(progress, data.length);
+  assert.equal(body.calls, 1);
+  const images = await imagesOf(s.buildId);
+  assert.deepEqual(images.map((i) => i.id), [res.imageId]);
+  const img = images[0]!;
+  assert.equal(img.container_format, 'ovf');
+  assert.equal(img.disk_format, 'vhd');
+  assert.equal(img.visibility, 'private');
+  assert.equal(img.min_disk, 1);
+  assert.equal(img.min_ram, 256);
+  assert.equal(img[BUILD_ID_PROPERTY], s.buildId);
+  assert.equal(img.xenapi_device_id, '0002');
+  assert.equal(img.checksum, res.checksum);
+  assert.equal(res.osHashAlgo, 'sha512');
+  assert.equal(res.osHashValue, createHash('sha512').update(data).digest('hex'));
+  assert.equal(img.os_hash_value, res.osHashValue);
+  // What Glance serves back is what was sent.
+  const chunks: Buffer[] = [];
+  for await (const c of await downloadImage(cloud, res.imageId)) chunks.push(c as Buffer);
+  assert.ok(Buffer.concat(chunks).equals(data));
+});
+
+test('a second publish of the same build reuses the active image (one image, no second upload)', async () => {
+  const s = spec();
+  const first = await publishImage(cloud, s, bufferBody(randomBytes(100_000)));
+  const body = bufferBody(randomBytes(100_000));
+  const second = await publishImage(cloud, s, body, { previous: { imageId: first.imageId, size: first.size, checksum: first.checksum } });
+  assert.equal(second.reused, true);
+  assert.equal(second.imageId, first.imageId);
+  assert.equal(second.checksum, first.checksum);
+  assert.equal(body.calls, 0, 'the body was not streamed again');
+  const third = await publishImage(cloud, s, body);
+  assert.equal(third.imageId, first.imageId, 'any active image of the build is reused');
+  assert.equal((await imagesOf(s.buildId)).length, 1);
+});
+
+test('a leftover queued image of the build is deleted and replaced', async () => {
+  const s = spec();
+  const leftover = await cloud.glance.createImage({ name: s.name, container_format: 'ovf', disk_format: 'vhd', tags: [buildTag(s.buildId)] });
+  assert.equal(leftover.status, 'queued');
+  const res = await publishImage(cloud, s, bufferBody(randomBytes(200_000)));
+  assert.notEqual(res.imageId, leftover.id);
+  assert.deepEqual((await imagesOf(s.buildId)).map((i) => [i.id, i.status]), [[res.imageId, 'active']]);
+  const gone = await rejection(cloud.glance.getImage(leftover.id));
+  assert.equal(gone.type, 'GlanceImageNotFound');
+});
+
+test('a body that fails midway leaves no image and rethrows typed', async () => {
+  const s = spec();
+  const err = await rejection(publishImage(cloud, s, bufferBody(randomBytes(2 * 1024 * 1024), { failAfter: 1024 * 1024 })));
+  assert.equal(err.type, 'ImageSourceFailed');
+  assert.equal(err.retryable, true);
+  assert.match(err.message, /simulated source failure/);
+  assert.deepEqual(await imagesOf(s.buildId), []);
+});
+
+test('abort mid-upload leaves no image', async () => {
+  const s = spec();
+  const ac = new AbortController();
+  const body = bufferBody(randomBytes(4 * 1024 * 1024), { chunkSize: 64 * 1024, delayMs: 20 });
+  const publishing = publishImage(cloud, s, body, { signal: ac.signal });
+  while (body.produced < 512 * 1024) await sleep(10);
+  ac.abort();
+  const err = await rejection(publishing);
+  assert.equal(err.type, 'PublishAborted');
+  assert.ok(body.produced < 4 * 1024 * 1024, 'the body stopped early');
+  assert.deepEqual(await imagesOf(s.buildId), []);
+});
+
+test('a non-string property or an unknown visibility is refused before anything is created', async () => {
+  const before = (await cloud.glance.listImages({})).length;
+  const bodyA = bufferBody(Buffer.from('x'));
+  const a = await rejection(publishImage(cloud, spec({ properties: { auto_disk_config: true as unknown as string } }), bodyA));
+  assert.ok(a instanceof InvalidInputError);
+  assert.equal(a.retryable, false);
+  assert.match(a.message, /auto_disk_config.*string/);
+  const b = await rejection(publishImage(cloud, spec({ visibility: 'everyone' as never }), bodyA));
+  assert.equal(b.type, 'InvalidInput');
+  assert.match(b.message, /visibility "everyone"/);
+  const c = await rejection(publishImage(cloud, spec({ properties: { name: 'sneaky' } }), bodyA));
+  assert.equal(c.type, 'InvalidInput');
+  assert.equal(bodyA.calls, 0);
+  assert.equal((await cloud.glance.listImages({})).length, before, 'nothing was created');
+});
+
+test("Glance's image_size_cap: typed non-retryable GlanceQuotaExceeded and no image left", async () => {
+  const s = spec();
+  const err = await rejection(publishImage(cloud, s, bufferBody(randomBytes(CAP + 2 * 1024 * 1024))));
+  assert.equal(err.type, 'GlanceQuotaExceeded');
+  assert.equal(err.retryable, false);
+  assert.deepEqual(await imagesOf(s.buildId), []);
+});
+
+test('deleteBuildImages removes every image of the build, whatever its status', async () => {
+  const s = spec();
+  await publishImage(cloud, s, bufferBody(randomBytes(10_000)));
+  await cloud.glance.createImage({ name: 'stray', container_format: 'ovf', disk_format: 'vhd', tags: [buildTag(s.buildId)] });
+  const deleted = await deleteBuildImages(cloud, s.buildId);
+  assert.equal(deleted.length, 2);
+  assert.deepEqual(await imagesOf(s.buildId), []);
+  assert.deepEqual(await deleteBuildImages(cloud, s.buildId), [], 'a second compensation finds nothing');
+});
