@@ -1,0 +1,95 @@
+// A simulated Windows with no VM behind it: the same machine, interpreters and WinRM service as a lab guest,
+// listening on a loopback address. Used to test the WinRM client and the guest software on their own, and to
+// measure other clients (pywinrm, winrm-client) against it.
+import type { Logger } from 'pino';
+import { log } from '../../log.js';
+import { FaultBook, GuestFaultSchema, type GuestFaultInput } from './faults.js';
+import { WindowsMachine, type CdDrive } from './machine.js';
+import { shellProcessStarter } from './shellHost.js';
+import { freshInstall, type WindowsState } from './state.js';
+import { WsmanServer, type WsmanOperation } from './wsman.js';
+
+export interface StandaloneOptions {
+  address?: string;
+  port?: number;
+  https?: { pfx: Buffer; passphrase: string };
+  adminPassword: string;
+  scale?: number;
+  state?: WindowsState;
+  cdDrives?: CdDrive[];
+  log?: Logger;
+}
+
+export interface StandaloneWindows {
+  machine: WindowsMachine;
+  server: WsmanServer;
+  address: string;
+  port: number;
+  events: string[];
+  inject(fault: GuestFaultInput): void;
+  stop(): Promise<void>;
+}
+
+export async function startStandaloneWindows(o: StandaloneOptions): Promise<StandaloneWindows> {
+  const faults = new FaultBook();
+  const events: string[] = [];
+  const scale = o.scale ?? 0.001;
+  const logger = (o.log ?? log()).child({ component: 'standalone-windows' });
+  const state =
+    o.state ??
+    freshInstall({ computerName: 'WIN-STANDALONE', image: { index: 2, name: 'Windows Server 2022 SERVERSTANDARD' }, firmware: 'bios', timeZone: 'UTC', uiLanguage: 'en-US', adminPassword: o.adminPassword, seed: 'standalone' });
+  state.setupPhase = 'complete';
+  state.winrm = { ...state.winrm, http: true, basic: true, allowUnencrypted: true };
+  const ref: { server?: WsmanServer } = {};
+  let stopped = false;
+  const machine = new WindowsMachine(state, {
+    vmName: 'standalone',
+    scaled: (ms) => ms * scale,
+    reboot: async () => void events.push('reboot'),
+    shutdown: async () => void events.push('shutdown'),
+    nicSwap: () => ref.server?.dropConnections(),
+    persist: async () => undefined,
+    cdDrives: () => o.cdDrives ?? [],
+    faults,
+    log: logger,
+  });
+  const address = o.address ?? '127.0.0.1';
+  const server = new WsmanServer({
+    address,
+    port: o.port ?? 0,
+    tls: o.https,
+    machineName: state.computerName,
+    authenticate: (u, p) => machine.authenticate(u, p),
+    basicEnabled: () => machine.state.winrm.basic,
+    allowUnencrypted: () => machine.state.winrm.allowUnencrypted,
+    startProcess: shellProcessStarter(machine, (line, proc) => {
+      if (faults.take('reset-during-command', (f) => line.includes(f.match))) {
+        // The reset comes while the command runs; the "VM" is back a moment later.
+        setTimeout(() => {
+          proc.terminate();
+          void server.stop().then(() => setTimeout(() => void (stopped ? undefined : server.start()), 300));
+        }, 400).unref();
+      }
+    }),
+    fault: (op: WsmanOperation | 'Unknown') => {
+      if (faults.take('winrm-401')) return '401';
+      if (faults.take('winrm-timeout', (f) => f.operation === 'any' || f.operation === op)) return 'timeout';
+      return undefined;
+    },
+    log: logger,
+  });
+  ref.server = server;
+  await server.start();
+  return {
+    machine,
+    server,
+    address,
+    port: server.port,
+    events,
+    inject: (f) => faults.add(GuestFaultSchema.parse(f)),
+    stop: () => {
+      stopped = true;
+      return server.stop();
+    },
+  };
+}

@@ -1,0 +1,141 @@
+// What a simulated Windows keeps on its system disk: accounts, groups, registry values the engine reads,
+// services, installed products, files, WinRM configuration, certificates, AppX packages and setup state.
+// It is serialized into the VM's VDI (through LabHostApi.readDisk/writeDisk), so snapshots, reverts and exports
+// carry it exactly like a real disk would.
+import { createHash, randomBytes } from 'node:crypto';
+
+export type RegValue = { type: 'REG_SZ' | 'REG_EXPAND_SZ' | 'REG_MULTI_SZ'; data: string } | { type: 'REG_DWORD' | 'REG_QWORD'; data: number };
+
+export interface UserAccount {
+  name: string;
+  rid: number;
+  /** sha256(salt + password), as hex: the simulated SAM never holds a password. */
+  hash: string;
+  salt: string;
+  enabled: boolean;
+  passwordNeverExpires: boolean;
+}
+
+export interface ServiceEntry {
+  name: string;
+  displayName: string;
+  startType: 'AUTO_START' | 'DEMAND_START' | 'DISABLED';
+  running: boolean;
+  binaryPath: string;
+}
+
+export interface Product {
+  name: string;
+  version: string;
+  productCode: string;
+  msi: string;
+}
+
+export interface AppxPackage {
+  fullName: string;
+  user: string;
+  provisioned: boolean;
+}
+
+export type SetupPhase = 'specialize' | 'complete' | 'generalized';
+
+export interface WindowsState {
+  format: 1;
+  computerName: string;
+  image: { index: number; name: string };
+  firmware: 'bios' | 'uefi';
+  timeZone: string;
+  uiLanguage: string;
+  setupPhase: SetupPhase;
+  users: Record<string, UserAccount>;
+  groups: Record<string, { sid: string; members: string[] }>;
+  /** Key path upper-cased (e.g. `HKLM\SOFTWARE\…`) → value name (as written) → value. */
+  registry: Record<string, Record<string, RegValue>>;
+  services: Record<string, ServiceEntry>;
+  products: Product[];
+  /** Path lower-cased → {path as written, base64 content}. Directories are implied by their files, or listed. */
+  files: Record<string, { path: string; data: string }>;
+  dirs: string[];
+  winrm: { http: boolean; httpsThumbprint: string | null; basic: boolean; allowUnencrypted: boolean; firewall: number[] };
+  certificates: Record<string, { pfx: string; passphrase: string; subject: string }>;
+  appx: AppxPackage[];
+  /** Windows Update left servicing pending (reserved storage in use): sysprep fails until a reboot. */
+  servicingPending: boolean;
+  generalizeCount: number;
+  pvTools: { major: string; minor: string; micro: string; build: string } | null;
+  /** PV drivers bind at the boot after the tools install. */
+  pvDriversActive: boolean;
+  /** Seed for the pseudo-random "system files" blocks. */
+  seed: string;
+}
+
+export const SETUP_STATE_KEY = 'HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\SETUP\\STATE';
+export const TOKEN_FILTER_KEY = 'HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\POLICIES\\SYSTEM';
+export const ADMINISTRATORS_SID = 'S-1-5-32-544';
+
+export function hashPassword(password: string, salt = randomBytes(8).toString('hex')): { hash: string; salt: string } {
+  return { hash: createHash('sha256').update(salt).update(password, 'utf8').digest('hex'), salt };
+}
+
+export function checkPassword(user: UserAccount, password: string): boolean {
+  return hashPassword(password, user.salt).hash === user.hash;
+}
+
+/** A freshly installed Windows Server with the built-in Administrator holding `adminPassword`. */
+export function freshInstall(o: {
+  computerName: string;
+  image: { index: number; name: string };
+  firmware: 'bios' | 'uefi';
+  timeZone: string;
+  uiLanguage: string;
+  adminPassword: string;
+  seed: string;
+}): WindowsState {
+  const admin = hashPassword(o.adminPassword);
+  const svc = (name: string, displayName: string, startType: ServiceEntry['startType'], binaryPath: string): ServiceEntry => ({
+    name,
+    displayName,
+    startType,
+    running: startType === 'AUTO_START',
+    binaryPath,
+  });
+  return {
+    format: 1,
+    computerName: o.computerName,
+    image: o.image,
+    firmware: o.firmware,
+    timeZone: o.timeZone,
+    uiLanguage: o.uiLanguage,
+    setupPhase: 'specialize',
+    users: {
+      administrator: { name: 'Administrator', rid: 500, ...admin, enabled: true, passwordNeverExpires: true },
+      guest: { name: 'Guest', rid: 501, ...hashPassword(randomBytes(12).toString('hex')), enabled: false, passwordNeverExpires: true },
+    },
+    groups: {
+      administrators: { sid: ADMINISTRATORS_SID, members: ['Administrator'] },
+      users: { sid: 'S-1-5-32-545', members: [] },
+      'remote management users': { sid: 'S-1-5-32-580', members: [] },
+    },
+    registry: {
+      [SETUP_STATE_KEY]: { ImageState: { type: 'REG_SZ', data: 'IMAGE_STATE_COMPLETE' } },
+      [TOKEN_FILTER_KEY]: { EnableLUA: { type: 'REG_DWORD', data: 1 } },
+    },
+    services: {
+      winrm: svc('WinRM', 'Windows Remote Management (WS-Management)', 'DEMAND_START', 'C:\\Windows\\System32\\svchost.exe -k NetworkService -p'),
+      winmgmt: svc('Winmgmt', 'Windows Management Instrumentation', 'AUTO_START', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'),
+      trustedinstaller: svc('TrustedInstaller', 'Windows Modules Installer', 'DEMAND_START', 'C:\\Windows\\servicing\\TrustedInstaller.exe'),
+      wuauserv: svc('wuauserv', 'Windows Update', 'DEMAND_START', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'),
+    },
+    products: [],
+    files: {},
+    dirs: ['C:\\Windows', 'C:\\Windows\\Temp', 'C:\\Windows\\Panther', 'C:\\Windows\\System32', 'C:\\Windows\\System32\\Sysprep', 'C:\\Program Files', 'C:\\Users'],
+    winrm: { http: false, httpsThumbprint: null, basic: false, allowUnencrypted: false, firewall: [] },
+    certificates: {},
+    appx: [],
+    servicingPending: false,
+    generalizeCount: 0,
+    pvTools: null,
+    pvDriversActive: false,
+    seed: o.seed,
+  };
+}
