@@ -36,6 +36,10 @@ export interface StartOpenStackOptions {
   tokenExpirationSeconds?: number;
   /** Glance image_size_cap in bytes (default 1 TiB, Glance's own default). */
   imageSizeCap?: number;
+  /** Glance hashing_algorithm, the os_hash_algo of new images (default sha512). */
+  hashingAlgorithm?: string;
+  /** Debug logging in both services' logs (default: $XENIMAGE_OPENSTACK_DEBUG === "1"). */
+  debug?: boolean;
   /** Bound of each readiness wait (default 60 s). */
   readyTimeoutMs?: number;
 }
@@ -124,6 +128,7 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
   const logger = (options.log ?? rootLog()).child({ component: 'lab-openstack' });
   const layout = openStackLayout(options.stateDir);
   const readyMs = options.readyTimeoutMs ?? 60_000;
+  const debug = options.debug ?? process.env.XENIMAGE_OPENSTACK_DEBUG === '1';
   await ensureOpenStackPrograms(logger);
   await prepareDirs(layout);
   const keystonePid = path.join(layout.runDir, 'keystone.pid');
@@ -141,8 +146,8 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
   const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;
   const glanceUrl = `http://127.0.0.1:${glancePort}`;
 
-  await writeFile(layout.keystone.conf, keystoneConf(layout, { tokenExpirationSeconds: options.tokenExpirationSeconds ?? 3600 }), { mode: 0o600 });
-  await writeFile(layout.glance.conf, glanceConf(layout, { port: glancePort, keystoneUrl: `http://127.0.0.1:${keystonePort}`, servicePassword: glancePassword, imageSizeCap: options.imageSizeCap ?? 1024 ** 4 }), { mode: 0o600 });
+  await writeFile(layout.keystone.conf, keystoneConf(layout, { tokenExpirationSeconds: options.tokenExpirationSeconds ?? 3600, debug }), { mode: 0o600 });
+  await writeFile(layout.glance.conf, glanceConf(layout, { port: glancePort, keystoneUrl: `http://127.0.0.1:${keystonePort}`, servicePassword: glancePassword, imageSizeCap: options.imageSizeCap ?? 1024 ** 4, hashingAlgorithm: options.hashingAlgorithm ?? 'sha512', debug }), { mode: 0o600 });
   await writeFile(layout.glance.paste, GLANCE_PASTE_INI);
 
   const env = serviceEnv();
@@ -188,7 +193,10 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
         command: PROGRAMS.uwsgi,
         args: ['--plugins', 'python3', '--http-socket', `127.0.0.1:${keystonePort}`, '--wsgi-file', PROGRAMS.keystoneWsgi,
           '--chdir', layout.keystone.dir, '--master', '--processes', '1', '--threads', '1', '--need-app', '--die-on-term',
-          '--no-orphans', '--buffer-size', '65535', '--disable-logging'],
+          '--no-orphans', '--buffer-size', '65535', '--disable-logging',
+          // uWSGI's http-socket closes every connection after the response; say so, or pooling clients
+          // (keystoneauth in Glance) reuse a closed connection and fail with RemoteDisconnected.
+          '--add-header', 'Connection: close'],
         env: { ...env, OS_KEYSTONE_CONFIG_FILES: layout.keystone.conf },
         cwd: layout.keystone.dir,
         logFile: keystoneLog,

@@ -19,11 +19,12 @@ export function renderIni(ini: Ini): string {
 
 export interface KeystoneSettings {
   tokenExpirationSeconds: number;
+  debug: boolean;
 }
 
 export function keystoneConf(layout: OpenStackLayout, settings: KeystoneSettings): string {
   return renderIni({
-    DEFAULT: { log_file: `${layout.logDir}/keystone.log`, use_stderr: false },
+    DEFAULT: { log_file: `${layout.logDir}/keystone.log`, use_stderr: false, debug: settings.debug },
     database: { connection: `sqlite:///${layout.keystone.db}` },
     token: { provider: 'fernet', expiration: settings.tokenExpirationSeconds },
     fernet_tokens: { key_repository: layout.keystone.fernetKeys },
@@ -38,6 +39,9 @@ export interface GlanceSettings {
   servicePassword: string;
   /** Glance's image_size_cap in bytes. */
   imageSizeCap: number;
+  /** Glance's os_hash_algo for new images (Glance default sha512). */
+  hashingAlgorithm: string;
+  debug: boolean;
 }
 
 export const GLANCE_SERVICE_USER = 'glance';
@@ -52,7 +56,9 @@ export function glanceConf(layout: OpenStackLayout, s: GlanceSettings): string {
       workers: 0,
       log_file: `${layout.logDir}/glance-api.log`,
       use_stderr: false,
+      debug: s.debug,
       image_size_cap: s.imageSizeCap,
+      hashing_algorithm: s.hashingAlgorithm,
       node_staging_uri: `file://${layout.glance.staging}`,
     },
     database: { connection: `sqlite:///${layout.glance.db}` },
