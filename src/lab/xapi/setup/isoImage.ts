@@ -1,0 +1,26 @@
+// Real ISO 9660 images for the lab's ISO SRs, made with xorriso (Debian package) so guests can read their files
+// and volume label like those of real installation media.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function makeIso(target: string, label: string, files: Record<string, string>): Promise<void> {
+  const staging = await mkdtemp(path.join(os.tmpdir(), 'xenimage-iso-'));
+  try {
+    for (const [name, content] of Object.entries(files)) {
+      const file = path.join(staging, name);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, content);
+    }
+    await mkdir(path.dirname(target), { recursive: true });
+    await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', label, '-J', '-r', '-o', target, staging]);
+  } catch (err) {
+    throw new Error(`xorriso could not build ${path.basename(target)}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,61 @@
+// A private XAPI lab per test (its own state folder, pools file and secrets), fast latencies; and `xen-api`
+// clients connected to it. Everything is undone in reverse order when the test ends: clients disconnect before
+// the lab stops, the lab stops before its folder is removed.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { createClient, type Xapi, type XapiOptions } from 'xen-api';
+import { startXapiLab, type StartXapiLabOptions, type XapiLab } from '../../src/lab/xapi/index.js';
+import { testLogger } from './logger.js';
+
+type After = Pick<TestContext, 'after'>;
+
+const cleanups = new WeakMap<XapiLab, Array<() => Promise<unknown>>>();
+
+/** Starts a lab; with `stateDir` given the folder is kept (restart tests own it). */
+export async function startTestLab(t: After, options: Partial<StartXapiLabOptions> = {}): Promise<XapiLab> {
+  const owned = options.stateDir === undefined;
+  const dir = options.stateDir ?? (await mkdtemp(path.join(os.tmpdir(), 'xenimage-lab-')));
+  const stack: Array<() => Promise<unknown>> = [];
+  if (owned) stack.push(() => rm(dir, { recursive: true, force: true }));
+  let lab: XapiLab;
+  try {
+    lab = await startXapiLab({
+      speed: 0.01,
+      log: testLogger(),
+      poolsFile: path.join(dir, 'pools.yaml'),
+      secretsDir: path.join(dir, 'secrets'),
+      ...options,
+      stateDir: dir,
+    });
+  } catch (err) {
+    if (owned) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  stack.push(() => lab.stop());
+  cleanups.set(lab, stack);
+  t.after(async () => {
+    for (const step of stack.reverse()) await step().catch(() => undefined);
+  });
+  return lab;
+}
+
+/** Registers something to undo before the lab stops. */
+export function beforeLabStops(lab: XapiLab, step: () => Promise<unknown>): void {
+  cleanups.get(lab)?.push(step);
+}
+
+/** An xen-api client on the lab, connected, with short event delays; disconnected before the lab stops. */
+export async function labClient(lab: XapiLab, options: Partial<XapiOptions> = {}): Promise<Xapi> {
+  const xapi = createClient({
+    url: lab.url,
+    auth: { user: lab.username, password: lab.password },
+    eventPollDelay: 500,
+    debounce: 20,
+    ...options,
+  });
+  beforeLabStops(lab, () => xapi.disconnect());
+  await xapi.connect();
+  return xapi;
+}
