@@ -30,7 +30,7 @@ export const LAB_BUILD_USER = 'xenimage-build';
 export interface StartOpenStackOptions {
   stateDir: string;
   log?: Logger;
-  /** Fixed ports; unset = free loopback ports chosen by the kernel. */
+  /** Fixed ports; unset or 0 = free loopback ports chosen by the kernel. */
   ports?: { keystone?: number; glance?: number };
   /** Keystone [token] expiration in seconds (default 3600); tests make it small to see tokens expire. */
   tokenExpirationSeconds?: number;
@@ -141,8 +141,8 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
     ['openstack-admin', 'openstack-build', 'openstack-glance'].map((n) => loadOrCreatePassword(layout.secretsDir, n)),
   ) as [string, string, string];
   const free = await freeLoopbackPorts(2);
-  const keystonePort = options.ports?.keystone ?? free[0]!;
-  const glancePort = options.ports?.glance ?? free[1]!;
+  const keystonePort = options.ports?.keystone || free[0]!;
+  const glancePort = options.ports?.glance || free[1]!;
   const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;
   const glanceUrl = `http://127.0.0.1:${glancePort}`;
 
