@@ -1,2 +1,3 @@
 // The workflows a worker runs (bundled once per worker start).
 export { selfCheck } from './selfCheck.js';
+export { convertImage } from './convertImage.js';

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
+import { onTeardown } from './teardown.js';
 import { LAB_CLOUD, startOpenStack } from '../../src/lab/openstack/index.js';
 import { connectCloud, type OpenStackCloud } from '../../src/openstack/index.js';
 import { testLogger } from './logger.js';
@@ -23,7 +23,7 @@ export function testOpenStack(): Promise<TestCloud> {
     if (!cloudsFile) {
       const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-openstack-'));
       const lab = await startOpenStack({ stateDir, log: testLogger() });
-      after(async () => {
+      onTeardown(async () => {
         await lab.stop();
         await rm(stateDir, { recursive: true, force: true });
       });
@@ -37,7 +37,7 @@ export function testOpenStack(): Promise<TestCloud> {
       cloud: LAB_CLOUD,
       open() {
         const cloud = connectCloud(LAB_CLOUD, { file, env: {} });
-        after(() => cloud.close());
+        onTeardown(() => cloud.close());
         return cloud;
       },
     };

@@ -28,24 +28,18 @@ export async function startSharedServices(files: string[]): Promise<SharedServic
   stops.push(() => rm(stateDir, { recursive: true, force: true }));
   const logger = testLogger();
   try {
-    const starts: Array<Promise<void>> = [];
+    // One after the other: the dev server takes random ports of its own (metrics, HTTP API) while it starts,
+    // which could collide with a port another service has just been handed.
     if (needed.has('temporal')) {
-      starts.push(
-        startDevServer({ stateDir, namespace: 'default', port: 0, uiPort: 0, logger }).then((server) => {
-          stops.push(() => server.stop());
-          env.XENIMAGE_TEST_TEMPORAL = server.address;
-        }),
-      );
+      const server = await startDevServer({ stateDir, namespace: 'default', port: 0, uiPort: 0, logger });
+      stops.push(() => server.stop());
+      env.XENIMAGE_TEST_TEMPORAL = server.address;
     }
     if (needed.has('openstack')) {
-      starts.push(
-        startOpenStack({ stateDir, log: logger }).then((lab) => {
-          stops.push(() => lab.stop());
-          env.XENIMAGE_TEST_CLOUDS = lab.cloudsFile;
-        }),
-      );
+      const lab = await startOpenStack({ stateDir, log: logger });
+      stops.push(() => lab.stop());
+      env.XENIMAGE_TEST_CLOUDS = lab.cloudsFile;
     }
-    await Promise.all(starts);
   } catch (err) {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     throw err;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
+import { onTeardown } from './teardown.js';
 import { Client, Connection } from '@temporalio/client';
 import { startDevServer, type DevServer } from '../../src/temporal/devServer.js';
 import type { TemporalTarget } from '../../src/temporal/connection.js';
@@ -26,7 +26,7 @@ export function testTemporal(): Promise<TemporalTarget> {
     const address = process.env.XENIMAGE_TEST_TEMPORAL;
     if (address) return { address, namespace: 'default' };
     const server = await startPrivateDevServer();
-    after(async () => {
+    onTeardown(async () => {
       await server.stop();
       await rm(server.stateDir, { recursive: true, force: true });
     });
@@ -37,7 +37,7 @@ export function testTemporal(): Promise<TemporalTarget> {
 
 export async function testClient(target: TemporalTarget): Promise<Client> {
   const connection = await Connection.connect({ address: target.address });
-  after(() => connection.close());
+  onTeardown(() => connection.close());
   return new Client({ connection, namespace: target.namespace });
 }
 

@@ -1,0 +1,220 @@
+// The shared image set (ARCHITECTURE.md §2): inspect a source, stream it as a tap VHD tarball into Glance,
+// verify what Glance holds, and remove a build's image. Thin adapters over src/pack, src/disk and src/openstack.
+import { Context } from '@temporalio/activity';
+import path from 'node:path';
+import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
+import { loadConfig } from '../src/config.js';
+import type { ImageSource } from '../src/contracts/convertInput.js';
+import type { ImageSpec } from '../src/contracts/imageSpec.js';
+import { XenimageError } from '../src/errors.js';
+import { connectCloud, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishResult } from '../src/openstack/index.js';
+import { openImageSource, packImage, type PackedImage } from '../src/pack/pipeline.js';
+import { verifyTgz } from '../src/pack/verifyTgz.js';
+import { activity, buildId, ProgressReporter } from './support.js';
+
+export interface SourceReport {
+  format: string;
+  virtualSize: number;
+  allocatedBytes: number;
+  vhdBytes: number;
+  bridged: boolean;
+}
+
+/** Where temporary files of the qemu-img bridge go: the worker's state dir, not /tmp (disks are big). */
+function tempDir(): string {
+  return path.resolve(loadConfig().stateDir, 'tmp');
+}
+
+async function withCloud<T>(name: string, fn: (cloud: OpenStackCloud) => Promise<T>): Promise<T> {
+  const cloud = connectCloud(name);
+  try {
+    return await fn(cloud);
+  } finally {
+    await cloud.close();
+  }
+}
+
+/** Opens the source, reads its metadata (format, size, allocation) and closes it: no side effect. */
+export async function inspectSource(input: { source: ImageSource }): Promise<SourceReport> {
+  return activity(async (signal) => {
+    const image = await openImageSource(input.source, { signal, tempDir: tempDir() });
+    try {
+      return { format: image.format, virtualSize: image.virtualSize, allocatedBytes: image.allocatedBytes, vhdBytes: image.vhdSize, bridged: image.bridged };
+    } finally {
+      await image.close();
+    }
+  });
+}
+
+/** Authenticates to the cloud and finds its Glance endpoint: a bad cloud name fails before anything is made. */
+export async function checkCloud(input: { cloud: string }): Promise<{ glance: string }> {
+  return activity(async (signal) => withCloud(input.cloud, async (cloud) => ({ glance: await cloud.glance.endpoint(signal) })));
+}
+
+export interface PublishImageInput {
+  cloud: string;
+  image: ImageSpec;
+  /** Glance properties (strings), vm_mode/os_type included. */
+  properties: Record<string, string>;
+  compressionLevel?: number;
+}
+
+export interface PublishedImage extends PublishResult {
+  virtualSize: number;
+  vhdBytes: number;
+  tgzBytes: number;
+}
+
+/**
+ * Streams a packed image into Glance as this build's image, heartbeating {phase, bytesDone, bytesTotal}.
+ * `pack` is called once per upload attempt (a 401 restarts the upload with a fresh token).
+ */
+export async function publishPacked(
+  input: PublishImageInput,
+  reporter: ProgressReporter,
+  signal: AbortSignal,
+  pack: () => Promise<PackedImage> | PackedImage,
+): Promise<PublishedImage> {
+  return withCloud(input.cloud, async (cloud) => {
+    let last: PackedImage | undefined;
+    const result = await publishImage(
+      cloud,
+      {
+        buildId: buildId(),
+        name: input.image.name,
+        visibility: input.image.visibility,
+        minDiskGiB: input.image.minDiskGiB,
+        minRamMiB: input.image.minRamMiB,
+        properties: input.properties,
+      },
+      () => {
+        const packed = pack();
+        const stream = packed instanceof Promise ? streamOf(packed) : packed.stream;
+        const resultOf = async () => {
+          const p = await packed;
+          last = p;
+          const r = await p.result;
+          return { tgzBytes: r.tgzBytes, md5: r.md5, sha512: r.sha512 };
+        };
+        return { stream, result: resultOf() };
+      },
+      {
+        signal,
+        previous: previousAttempt(),
+        onProgress: (bytesSent) => reporter.update({ phase: 'upload', tgzBytesSent: bytesSent }),
+      },
+    );
+    const packed = last ? await last.result : undefined;
+    return {
+      ...result,
+      virtualSize: packed?.virtualSize ?? 0,
+      vhdBytes: packed?.vhdBytes ?? 0,
+      tgzBytes: packed?.tgzBytes ?? result.size,
+    };
+  });
+}
+
+/** What an earlier attempt of this activity heartbeated (its image), to prefer that image when reusing. */
+function previousAttempt(): { imageId?: string } | undefined {
+  const details = Context.current().info.heartbeatDetails as { imageId?: string } | undefined;
+  return details?.imageId ? { imageId: details.imageId } : undefined;
+}
+
+/** A stream available at once for a pack that starts asynchronously (an export whose head is read first). */
+function streamOf(packed: Promise<PackedImage>): Readable {
+  const out = new PassThrough();
+  packed.then(
+    (p) => pipeline(p.stream, out, () => undefined),
+    (err: unknown) => out.destroy(err as Error),
+  );
+  return out;
+}
+
+/** convertImage's data path: source file/URL → tap VHD → tar `0.vhd` → gzip → Glance, in one pass. */
+export async function convertToGlance(input: PublishImageInput & { source: ImageSource }): Promise<PublishedImage> {
+  return activity(async (signal) => {
+    const reporter = new ProgressReporter({ phase: 'open' }, { signalEveryMs: 10_000 });
+    const image = await openImageSource(input.source, {
+      signal,
+      tempDir: tempDir(),
+      onBridgeProgress: (phase, fraction) => reporter.update({ phase, bytesDone: Math.round(fraction * 1000), bytesTotal: 1000 }),
+    });
+    try {
+      return await publishPacked(input, reporter, signal, () =>
+        packImage(image, {
+          level: input.compressionLevel,
+          signal,
+          onProgress: (p) => reporter.update({ phase: 'pack', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, tgzBytes: p.tgzBytes }),
+        }),
+      );
+    } finally {
+      await image.close();
+      await reporter.stop();
+    }
+  });
+}
+
+/** Saga compensation: removes every image of this build from the cloud. */
+export async function deleteBuildImage(input: { cloud: string }): Promise<{ deleted: string[] }> {
+  return activity(async (signal) => withCloud(input.cloud, async (cloud) => ({ deleted: await deleteBuildImages(cloud, buildId(), signal) })));
+}
+
+export interface ImageVerification {
+  imageId: string;
+  status: string;
+  tgzBytes: number;
+  md5: string;
+  entry: string;
+  vhdBytes: number;
+  virtualSize: number;
+  allocatedBlocks: number;
+  creator: string;
+  creatorVersion: string;
+}
+
+/**
+ * Streams the image back from Glance and checks it the way a XenServer host would take it: one gzip member,
+ * exactly `0.vhd`, a valid tap VHD of the expected size, bytes equal to Glance's own checksums.
+ */
+export async function verifyImage(input: { cloud: string; imageId: string; expectedVirtualSize: number }): Promise<ImageVerification> {
+  return activity(async (signal) =>
+    withCloud(input.cloud, async (cloud) => {
+      const reporter = new ProgressReporter({ phase: 'verify' });
+      try {
+        const record = await cloud.glance.getImage(input.imageId, signal);
+        if (record.status !== 'active') {
+          throw new XenimageError('ImageNotActive', `image ${input.imageId} is ${record.status}, not active`, { retryable: false });
+        }
+        const download = await downloadImage(cloud, input.imageId, signal);
+        let seen = 0;
+        const counted = download.pipe(
+          new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              reporter.update({ bytesDone: (seen += chunk.length), bytesTotal: record.size ?? undefined });
+              done(null, chunk);
+            },
+          }),
+        );
+        download.once('error', (err) => counted.destroy(err));
+        const report = await verifyTgz(counted, { expectedVirtualSize: input.expectedVirtualSize, signal });
+        if (report.md5 !== record.checksum || (record.os_hash_algo === 'sha512' && report.sha512 !== record.os_hash_value)) {
+          throw new XenimageError('ImageChecksumMismatch', `image ${input.imageId}: downloaded bytes differ from Glance's checksums`, { retryable: false });
+        }
+        return {
+          imageId: input.imageId,
+          status: record.status,
+          tgzBytes: report.tgzBytes,
+          md5: report.md5,
+          entry: report.entry.name,
+          vhdBytes: report.vhd.vhdBytes,
+          virtualSize: report.vhd.virtualSize,
+          allocatedBlocks: report.vhd.allocatedBlocks,
+          creator: report.vhd.creator,
+          creatorVersion: report.vhd.creatorVersion,
+        };
+      } finally {
+        await reporter.stop();
+      }
+    }),
+  );
+}
