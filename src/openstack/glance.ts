@@ -4,6 +4,7 @@
 // they raise GlanceUnauthorized and the caller restarts them with a new body (see publish.ts).
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { InvalidInputError } from '../errors.js';
 import { GlanceError, glanceHttpError } from './errors.js';
 import type { KeystoneSession } from './keystone.js';
 import { normaliseImageEndpoint } from './keystone.js';
@@ -99,8 +100,14 @@ export class GlanceClient {
     return this.baseUrl;
   }
 
+  /** POST /v2/images. A non-string property value is refused here, before Glance sees it. */
   async createImage(req: CreateImageRequest, signal?: AbortSignal): Promise<GlanceImage> {
     const { properties, ...core } = req;
+    for (const [key, value] of Object.entries(properties ?? {})) {
+      if (typeof value !== 'string') {
+        throw new InvalidInputError(`image property "${key}" must be a string, not ${typeof value} (Glance accepts only strings)`, { field: `properties.${key}` });
+      }
+    }
     const body = { ...properties, ...core };
     return (await this.json('POST', '/v2/images', 'create image', [201], { json: body, signal })) as GlanceImage;
   }

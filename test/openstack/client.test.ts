@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { InvalidInputError } from '../../src/errors.js';
 import { connectCloud, GlanceError, KeystoneError, loadCloud } from '../../src/openstack/index.js';
 import { identityV3Url } from '../../src/openstack/keystone.js';
 import { startTestLab, type TestLab } from './support/lab.js';
@@ -113,15 +114,23 @@ test('upload with Content-Length instead of chunked transfer', async () => {
   }
 });
 
-test('Glance refusals are typed: a non-string property is a 400, an upload to an active image a 409', async () => {
+test('refusals are typed: a non-string property before the request, an unknown disk format (400), an upload to an active image (409)', async () => {
   const cloud = t0.cloud();
-  // The raw client passes what it is given; Glance itself refuses a number as property value.
-  const refused = await cloud.glance
+  const before = (await cloud.glance.listImages({})).length;
+  const notString = await cloud.glance
     .createImage({ name: 'bad', container_format: 'ovf', disk_format: 'vhd', properties: { os_type: 7 as unknown as string } })
+    .then(() => undefined, (e: unknown) => e);
+  assert.ok(notString instanceof InvalidInputError);
+  assert.match(notString.message, /"os_type" must be a string, not number/);
+  assert.equal((await cloud.glance.listImages({})).length, before, 'nothing was created');
+
+  const refused = await cloud.glance
+    .createImage({ name: 'bad', container_format: 'ovf', disk_format: 'floppy' })
     .then(() => undefined, (e: unknown) => e);
   assert.ok(refused instanceof GlanceError);
   assert.equal(refused.type, 'GlanceBadRequest');
   assert.equal(refused.retryable, false);
+  assert.match(refused.message, /HTTP 400/);
 
   const image = await cloud.glance.createImage({ name: 'twice', container_format: 'ovf', disk_format: 'vhd' });
   try {
