@@ -1,0 +1,108 @@
+// Packing a real image end to end: our tap VHD inside a tar with the single entry `0.vhd`, one gzip member,
+// hashes equal to md5sum/sha512sum, judged by GNU tar, Python's tarfile (r|gz), qemu-img and our verifier.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { test } from 'node:test';
+import { identityFrom, openImageSource, packImage } from '../../src/pack/pipeline.js';
+import { verifyTgz } from '../../src/pack/verifyTgz.js';
+import { tempDir } from '../helpers/tmp.js';
+import { MiB, assertTapVhd, qemuCompare, run } from '../disk/support.js';
+import { gnuTarList, pythonTarCheck, saveStream } from './support.js';
+
+/** A 64 MiB qcow2 with 6 MiB of random data and 4 MiB of text-like data (so the gzip has work of both kinds). */
+async function makeSource(dir: string): Promise<string> {
+  const raw = path.join(dir, 'src.raw');
+  const fh = await open(raw, 'w');
+  await fh.truncate(64 * MiB);
+  await fh.write(randomBytes(6 * MiB), 0, 6 * MiB, 3 * MiB);
+  const text = Buffer.from('xenimage packs tap VHDs into tarballs for OpenStack on XenServer. '.repeat(70000).slice(0, 4 * MiB));
+  await fh.write(text, 0, text.length, 40 * MiB);
+  await fh.close();
+  const qcow2 = path.join(dir, 'src.qcow2');
+  await run('qemu-img', ['convert', '-O', 'qcow2', raw, qcow2]);
+  return qcow2;
+}
+
+for (const compressor of ['workers', 'pigz', 'zlib'] as const) {
+  test(`packImage (${compressor}): one 0.vhd entry, one gzip member, hashes match, content identical`, async (t) => {
+    const dir = await tempDir(t);
+    const src = await makeSource(dir);
+    const image = await openImageSource({ path: src });
+    t.after(() => image.close());
+    assert.equal(image.format, 'qcow2');
+    assert.equal(image.virtualSize, 64 * MiB);
+    const progress: number[] = [];
+    const packed = packImage(image, { compressor, onProgress: (p) => progress.push(p.bytesDone) });
+    assert.equal(packed.vhdBytes, image.vhdSize, 'size known before the first byte');
+    const tgz = path.join(dir, 'image.tgz');
+    await saveStream(packed.stream, tgz);
+    const result = await packed.result;
+    assert.equal(result.compressor, compressor);
+    assert.equal(result.tgzBytes, (await stat(tgz)).size);
+    assert.equal(result.md5, (await run('md5sum', [tgz])).split(' ')[0]);
+    assert.equal(result.sha512, (await run('sha512sum', [tgz])).split(' ')[0]);
+    assert.ok(progress.length > 10 && progress.at(-1) === packed.vhdBytes, 'progress reported up to the VHD size');
+
+    assert.deepEqual(await gnuTarList(tgz), [{ type: '-', size: packed.vhdBytes, name: '0.vhd' }]);
+    const py = await pythonTarCheck(tgz);
+    assert.deepEqual(py.entries, [{ name: '0.vhd', size: packed.vhdBytes, read: packed.vhdBytes, type: '0' }]);
+    assert.equal(py.singleMember, true, 'exactly one gzip member');
+
+    await run('tar', ['-xzf', tgz, '-C', dir]);
+    const vhd = path.join(dir, '0.vhd');
+    await assertTapVhd(vhd, image.virtualSize);
+    assert.match(await qemuCompare(src, vhd, 'qcow2'), /identical/);
+    const report = await verifyTgz(createReadStream(tgz), { expectedVirtualSize: image.virtualSize });
+    assert.equal(report.md5, result.md5);
+    assert.equal(report.vhd.allocatedBlocks, image.allocatedBlocks);
+  });
+}
+
+test('the same identity and mtime give byte-identical archives (a second pass for Content-Length uploads)', async (t) => {
+  const dir = await tempDir(t);
+  const image = await openImageSource({ path: await makeSource(dir) });
+  t.after(() => image.close());
+  const first = packImage(image, { level: 1 });
+  await saveStream(first.stream, path.join(dir, 'a.tgz'));
+  const r1 = await first.result;
+  const second = packImage(image, { level: 1, identity: identityFrom(r1.identity), mtime: r1.mtime });
+  await saveStream(second.stream, path.join(dir, 'b.tgz'));
+  const r2 = await second.result;
+  assert.equal(r2.sha512, r1.sha512);
+  assert.deepEqual(await readFile(path.join(dir, 'a.tgz')), await readFile(path.join(dir, 'b.tgz')));
+  // The worker-thread gzip does not depend on the thread count.
+  const one = packImage(image, { level: 1, threads: 3, identity: identityFrom(r1.identity), mtime: r1.mtime });
+  await saveStream(one.stream, path.join(dir, 'c.tgz'));
+  assert.equal((await one.result).sha512, r1.sha512);
+});
+
+test('a bad compression level is refused before anything is read', async (t) => {
+  const dir = await tempDir(t);
+  const image = await openImageSource({ path: await makeSource(dir) });
+  t.after(() => image.close());
+  for (const level of [0, 10, 2.5]) assert.throws(() => packImage(image, { level }), { name: 'InvalidInput' });
+});
+
+test('without pigz the pigz engine falls back to single-thread zlib, still one member', async (t) => {
+  const dir = await tempDir(t);
+  const script = path.join(dir, 'fallback.mjs');
+  const compressor = new URL('../../src/pack/compressor.js', import.meta.url).href;
+  await writeFile(
+    script,
+    `import { createCompressor } from '${compressor}';
+     import { gunzipSync } from 'node:zlib';
+     const { stream, kind } = createCompressor({ kind: 'pigz', level: 6 });
+     const chunks = []; stream.on('data', (c) => chunks.push(c));
+     stream.end(Buffer.from('hello'.repeat(1000)));
+     stream.on('end', () => console.log(JSON.stringify({ kind, ok: gunzipSync(Buffer.concat(chunks)).length === 5000 })));`,
+  );
+  const out = await promisify(execFile)(process.execPath, [script], {
+    env: { ...process.env, XENIMAGE_PIGZ: '/nonexistent/pigz' },
+  });
+  assert.deepEqual(JSON.parse(out.stdout), { kind: 'zlib', ok: true });
+});
