@@ -1,5 +1,9 @@
 // The sample builds `xenimage up` runs on the embedded lab, so a fresh checkout shows the whole path working.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { access, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { errorMessage } from '../errors.js';
 import type { Lab } from '../lab/index.js';
@@ -26,7 +30,25 @@ async function runOne(name: string, workflowId: string, run: () => Promise<strin
   }
 }
 
-export async function runSamples({ ctx, client }: SampleArgs): Promise<SampleOutcome[]> {
+const run = promisify(execFile);
+
+/** A small qcow2 with data in a few places (made once with qemu-img and qemu-io). */
+async function sampleQcow2(stateDir: string): Promise<string> {
+  const file = path.join(stateDir, 'samples', 'sample-linux.qcow2');
+  try {
+    await access(file);
+    return file;
+  } catch {
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.partial`;
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, '1G']);
+    await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x42 0 4M', '-c', 'write -P 0x17 512M 2M', '-c', 'write -P 0x99 1020M 1M', tmp]);
+    await run('mv', [tmp, file]);
+    return file;
+  }
+}
+
+export async function runSamples({ ctx, client, lab }: SampleArgs): Promise<SampleOutcome[]> {
   const taskQueue = ctx.config.temporal.taskQueue;
   const suffix = randomUUID().slice(0, 8);
   const outcomes: SampleOutcome[] = [];
@@ -36,6 +58,18 @@ export async function runSamples({ ctx, client }: SampleArgs): Promise<SampleOut
       const report = await client.workflow.execute('selfCheck', { taskQueue, workflowId: selfCheckId, args: [] });
       const missing = Object.entries(report.tools).filter(([, v]) => v === null).map(([k]) => k);
       return missing.length ? `worker host lacks ${missing.join(', ')}` : `worker ${report.hostname}: all tools found`;
+    }),
+  );
+  const convertId = `sample-convert-${suffix}`;
+  outcomes.push(
+    await runOne('convert', convertId, async () => {
+      const source = await sampleQcow2(ctx.stateDir);
+      const result = await client.workflow.execute('convertImage', {
+        taskQueue,
+        workflowId: convertId,
+        args: [{ source: { path: source }, image: { name: 'xenimage-sample-linux', properties: { os_distro: 'sample' } }, vmMode: 'xen', osType: 'linux', cloud: lab.ready.cloud }],
+      });
+      return `Glance image ${result.imageId} (${result.format} → ${result.tgzBytes} bytes tarball, verified)`;
     }),
   );
   return outcomes;
