@@ -56,14 +56,14 @@ export class BlockSet {
 }
 
 export function assertConvertibleSize(size: number, what: string): void {
-  if (!Number.isSafeInteger(size) || size <= 0) {
-    throw new DiskFormatUnsupportedError(`${what}: virtual size ${size} is not a positive byte count`, { virtualSize: size });
-  }
   if (size > MAX_VIRTUAL_SIZE) {
     throw new DiskFormatUnsupportedError(
-      `${what}: virtual size ${formatBytes(size)} exceeds the VHD maximum of ${formatBytes(MAX_VIRTUAL_SIZE)}`,
+      `${what}: virtual size ${Number.isFinite(size) ? formatBytes(size) : 'of more than 2^53 bytes'} exceeds the VHD maximum of ${MAX_VIRTUAL_SIZE / 2 ** 30} GiB`,
       { virtualSize: size, max: MAX_VIRTUAL_SIZE },
     );
+  }
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new DiskFormatUnsupportedError(`${what}: virtual size ${size} is not a positive byte count`, { virtualSize: size });
   }
 }
 
