@@ -3,7 +3,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { parseInput } from '../contracts/validate.js';
 import { cliContext, temporalClient } from './context.js';
@@ -24,7 +23,7 @@ export async function readInputFile(file: string): Promise<unknown> {
   }
 }
 
-export function validateBuildInput<S extends z.ZodType>(kind: BuildKind<S>, input: unknown): z.infer<S> {
+export function validateBuildInput(kind: BuildKind, input: unknown): { image: { name: string } } {
   const parsed = parseInput(kind.schema, input);
   if (!parsed.ok) throw new InvalidInputError(`invalid ${kind.name} input: ${parsed.message}`);
   return parsed.value;
@@ -32,7 +31,7 @@ export function validateBuildInput<S extends z.ZodType>(kind: BuildKind<S>, inpu
 
 export function registerBuildCommand(program: Command): void {
   const build = program.command('build').description('start a build from a JSON input file');
-  for (const kind of Object.values(BUILD_KINDS)) {
+  for (const kind of Object.values(BUILD_KINDS) as BuildKind[]) {
     build
       .command(kind.name)
       .description(kind.description)
@@ -45,7 +44,7 @@ export function registerBuildCommand(program: Command): void {
         const params = validateBuildInput(kind, input);
         const client = await temporalClient(ctx);
         try {
-          const workflowId = opts.id ?? `${kind.name}-${kind.imageName(params).replace(/[^A-Za-z0-9._-]+/g, '-')}-${randomUUID().slice(0, 8)}`;
+          const workflowId = opts.id ?? `${kind.name}-${params.image.name.replace(/[^A-Za-z0-9._-]+/g, '-')}-${randomUUID().slice(0, 8)}`;
           const handle = await client.workflow.start(kind.workflowType, {
             taskQueue: ctx.config.temporal.taskQueue,
             workflowId,

@@ -5,6 +5,7 @@ import { errorMessage, isXenimageError } from '../errors.js';
 import { registerBuildCommand } from './build.js';
 import { registerLabCommand } from './lab.js';
 import { registerUpCommand } from './up.js';
+import { registerSchemaCommand } from './schema.js';
 import { registerSetupCommand } from './setup.js';
 import { registerWorkerCommand } from './worker.js';
 import { registerWorkflowCommands } from './workflows.js';
@@ -19,6 +20,7 @@ registerSetupCommand(program);
 registerWorkerCommand(program);
 registerWorkflowCommands(program);
 registerBuildCommand(program);
+registerSchemaCommand(program);
 
 try {
   await program.parseAsync(process.argv);
