@@ -1,4 +1,4 @@
-// Tokens that expire or are revoked while xenimage works, on a lab whose Keystone issues 8-second tokens (and
+// Tokens that expire or are revoked while xenimage works, on a lab whose Keystone issues 6-second tokens (and
 // whose Glance hashes with sha256, to see an os_hash_algo that was not computed get reported).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -9,7 +9,7 @@ import { identityV3Url } from '../../src/openstack/keystone.js';
 import { bufferBody } from './support/body.js';
 import { startTestLab, type TestLab } from './support/lab.js';
 
-const TOKEN_SECONDS = 8;
+const TOKEN_SECONDS = 6;
 let t0: TestLab;
 let admin: OpenStackCloud;
 
@@ -38,9 +38,9 @@ test('an upload that outlives its token succeeds; later calls run on a renewed t
   const cloud = t0.cloud();
   const data = randomBytes(1024 * 1024);
   let expiryAtStart = 0;
-  // 16 chunks, 700 ms apart: the upload lasts longer than the token lives.
+  // 16 chunks, 500 ms apart: the upload lasts longer than the token lives.
   const body = bufferBody(data, {
-    delayMs: 700,
+    delayMs: 500,
     onStart: () => {
       expiryAtStart = cloud.session.expiresAt!;
     },

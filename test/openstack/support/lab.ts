@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startOpenStack, type OpenStackLab, type StartOpenStackOptions } from '../../../src/lab/openstack/index.js';
+import { setRootLogger } from '../../../src/log.js';
 import { connectCloud, type OpenCloudOptions, type OpenStackCloud } from '../../../src/openstack/index.js';
+import { testLogger } from '../../helpers/logger.js';
 
 export interface TestLab {
   lab: OpenStackLab;
@@ -16,8 +18,11 @@ export interface TestLab {
 }
 
 export async function startTestLab(options: Omit<StartOpenStackOptions, 'stateDir'> = {}): Promise<TestLab> {
+  // Quiet unless XENIMAGE_TEST_LOG_LEVEL asks for more (publishImage logs through the root logger).
+  const logger = testLogger();
+  setRootLogger(logger);
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-openstack-'));
-  const lab = await startOpenStack({ stateDir, ...options });
+  const lab = await startOpenStack({ stateDir, log: logger, ...options });
   const opened: OpenStackCloud[] = [];
   const open = (name: string, o: OpenCloudOptions = {}) => {
     const c = connectCloud(name, { file: lab.cloudsFile, env: {}, ...o });
