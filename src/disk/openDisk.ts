@@ -11,7 +11,7 @@ import { log } from '../log.js';
 import { detectFormat } from './detect.js';
 import { DiskFormatUnsupportedError } from './errors.js';
 import { FileSource } from './fileSource.js';
-import { HttpSource, type HttpSourceOptions } from './httpSource.js';
+import { HttpSource, describeUrl, type HttpSourceOptions } from './httpSource.js';
 import { assertBridgeable, convertToTempQcow2, qemuImgInfo, rawDataExtents, type TempImage } from './qemuImg.js';
 import { Qcow2Reader } from './qcow2Reader.js';
 import { RawReader } from './rawReader.js';
@@ -104,7 +104,7 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
       file = spec.path;
     }
     const info = await qemuImgInfo(file, signal, format);
-    assertBridgeable(info, 'url' in spec ? spec.url.replace(/\?.*$/, '') : file);
+    assertBridgeable(info, file, 'url' in spec ? describeUrl(new URL(spec.url)) : file);
     logger.info({ format, virtualSize: info.virtualSize }, 'converting through qemu-img into a temporary qcow2');
     temp = await convertToTempQcow2(file, format, { tempDir: options.tempDir, signal, onProgress: (f) => options.onBridgeProgress?.('convert', f) });
     if (download) {

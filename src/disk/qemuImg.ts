@@ -127,17 +127,17 @@ export interface TempImage {
  * Refuses what a bridged conversion must not do: read encrypted data, follow a backing chain, or open other
  * files named inside the image (a vmdk descriptor can point anywhere on the host).
  */
-export function assertBridgeable(info: QemuImageInfo, file: string): void {
-  if (info.encrypted) throw new DiskFormatUnsupportedError(`${file}: ${info.format} image is encrypted; decrypt it first`);
+export function assertBridgeable(info: QemuImageInfo, file: string, label = file): void {
+  if (info.encrypted) throw new DiskFormatUnsupportedError(`${label}: ${info.format} image is encrypted; decrypt it first`);
   if (info.backingFile) {
-    throw new DiskFormatUnsupportedError(`${file}: ${info.format} image has a backing file '${info.backingFile}'; convert the whole chain into one image first`, {
+    throw new DiskFormatUnsupportedError(`${label}: ${info.format} image has a backing file '${info.backingFile}'; convert the whole chain into one image first`, {
       backingFile: info.backingFile,
     });
   }
   const self = path.resolve(file);
   const foreign = info.extentFiles.filter((f) => path.resolve(f) !== self);
   if (foreign.length > 0) {
-    throw new DiskFormatUnsupportedError(`${file}: ${info.format} image keeps data in other files (${foreign.join(', ')}); only single-file images are supported`);
+    throw new DiskFormatUnsupportedError(`${label}: ${info.format} image keeps data in other files (${foreign.join(', ')}); only single-file images are supported`);
   }
 }
 
