@@ -88,7 +88,7 @@ async function reuseOrClear(cloud: OpenStackCloud, spec: PublishSpec, opts: Publ
 }
 
 /** Streams the body once; returns the digests and counts. Throws GlanceUnauthorized (type) on a 401. */
-async function uploadOnce(cloud: OpenStackCloud, imageId: string, body: () => UploadBody, opts: PublishOptions) {
+async function uploadOnce(cloud: OpenStackCloud, imageId: string, body: () => UploadBody, opts: PublishOptions, contentLength: number | undefined) {
   const { stream, result } = body();
   result.catch(() => undefined); // observed below; a stream failure also surfaces through the upload
   const extra: Hash | undefined = opts.osHashAlgo && opts.osHashAlgo !== 'sha512' ? createHash(nodeHashName(opts.osHashAlgo)) : undefined;
@@ -109,7 +109,7 @@ async function uploadOnce(cloud: OpenStackCloud, imageId: string, body: () => Up
   }
   try {
     await cloud.glance.uploadImageData(imageId, tap(), {
-      ...(opts.contentLength !== undefined ? { contentLength: opts.contentLength } : {}),
+      ...(contentLength !== undefined ? { contentLength } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } catch (err) {
@@ -129,9 +129,33 @@ async function uploadOnce(cloud: OpenStackCloud, imageId: string, body: () => Up
 }
 
 /**
+ * The first of the two passes of the Content-Length fallback: the body is produced once and only counted (its
+ * output is deterministic, so the second pass sends exactly as many bytes). No temporary file.
+ */
+async function countBody(body: () => UploadBody, signal: AbortSignal | undefined): Promise<number> {
+  const { stream, result } = body();
+  result.catch(() => undefined);
+  let bytes = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (signal?.aborted) throw abortError(signal);
+      bytes += chunk.length;
+    }
+  } finally {
+    stream.destroy();
+  }
+  const produced = await result;
+  if (produced.tgzBytes !== bytes) {
+    throw new XenimageError('ImageSourceFailed', `the body counted ${produced.tgzBytes} bytes itself but produced ${bytes}`, { retryable: true });
+  }
+  return bytes;
+}
+
+/**
  * Publishes one image for `spec.buildId`: reuses an active image of the build, else creates one, streams
- * `body()` into it (a second `body()` only if Glance answered 401 and the upload restarts with a new token),
- * verifies it, and deletes it on any failure or abort.
+ * `body()` into it, verifies it, and deletes it on any failure or abort. `body()` is called again only to
+ * restart once after a 401 (with a new token), or, when the server refuses chunked transfer (411), twice more
+ * for the two-pass Content-Length fallback (count, then send).
  */
 export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, body: () => UploadBody, opts: PublishOptions = {}): Promise<PublishResult> {
   const create = toCreateRequest(spec);
@@ -159,15 +183,24 @@ export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, bod
   logger.info({ imageId: image.id, name: spec.name }, 'image created; uploading');
   try {
     let sent: Awaited<ReturnType<typeof uploadOnce>>;
-    for (let attempt = 0; ; attempt++) {
+    let contentLength = opts.contentLength;
+    let restartedAfter401 = false;
+    for (;;) {
       // A fresh token for the whole stream: Glance discards the data of a request whose token has expired.
       await cloud.session.renew(opts.signal);
       try {
-        sent = await uploadOnce(cloud, image.id, body, opts);
+        sent = await uploadOnce(cloud, image.id, body, opts, contentLength);
         break;
       } catch (err) {
-        if (!(err instanceof GlanceError && err.status === 401) || attempt > 0) throw err;
-        logger.warn({ imageId: image.id }, 'Glance refused the token during the upload; restarting it once with a new token');
+        if (err instanceof GlanceError && err.status === 401 && !restartedAfter401) {
+          restartedAfter401 = true;
+          logger.warn({ imageId: image.id }, 'Glance refused the token during the upload; restarting it once with a new token');
+        } else if (err instanceof GlanceError && err.status === 411 && contentLength === undefined) {
+          logger.warn({ imageId: image.id }, 'the server refused a chunked upload (411); counting the body to send it with Content-Length');
+          contentLength = await countBody(body, opts.signal);
+        } else {
+          throw err;
+        }
       }
     }
     const verified = verifyUploadedImage(await cloud.glance.getImage(image.id, opts.signal), sent);

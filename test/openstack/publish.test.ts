@@ -2,10 +2,13 @@
 // leftover replaced, failures and aborts leaving nothing, bad input refused before anything exists.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidInputError, XenimageError } from '../../src/errors.js';
-import { BUILD_ID_PROPERTY, buildTag, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishSpec } from '../../src/openstack/index.js';
+import { BUILD_ID_PROPERTY, buildTag, deleteBuildImages, downloadImage, loadCloud, openCloud, publishImage, type OpenStackCloud, type PublishSpec } from '../../src/openstack/index.js';
+import { identityV3Url } from '../../src/openstack/keystone.js';
 import { bufferBody } from './support/body.js';
 import { startTestLab, type TestLab } from './support/lab.js';
 
@@ -145,4 +148,59 @@ test('deleteBuildImages removes every image of the build, whatever its status', 
   assert.equal(deleted.length, 2);
   assert.deepEqual(await imagesOf(s.buildId), []);
   assert.deepEqual(await deleteBuildImages(cloud, s.buildId), [], 'a second compensation finds nothing');
+});
+
+test('a proxy that refuses chunked uploads (411): the two-pass Content-Length fallback still publishes', async (t) => {
+  // A plain HTTP proxy in front of the real Glance that answers 411 to chunked bodies, as some proxies do.
+  const seen = { refusedChunked: 0, withLength: 0 };
+  const upstream = new URL(t0.lab.glanceUrl);
+  const proxy = http.createServer((req, res) => {
+    if (req.method === 'PUT' && req.headers['transfer-encoding'] === 'chunked') {
+      seen.refusedChunked += 1;
+      req.resume();
+      res.writeHead(411, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ message: 'Length Required' }));
+      return;
+    }
+    if (req.method === 'PUT') seen.withLength += 1;
+    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    forward.on('error', (err) => res.destroy(err));
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+
+  // Registered in Keystone as the image endpoint of a second region; the build cloud picks it by region_name.
+  const admin = t0.admin();
+  const keystone = identityV3Url(t0.lab.keystoneUrl);
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${keystone}${path}`, {
+      method,
+      headers: { 'x-auth-token': await admin.session.token(), 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  await call('POST', '/regions', { region: { id: 'ProxyRegion' } });
+  const services = (await call('GET', '/services?type=image')).services as { id: string }[];
+  await call('POST', '/endpoints', { endpoint: { service_id: services[0]!.id, interface: 'public', region_id: 'ProxyRegion', url: proxyUrl } });
+  const proxied = openCloud({ ...loadCloud(t0.lab.cloud, { file: t0.lab.cloudsFile, env: {} }), regionName: 'ProxyRegion' });
+  t.after(() => proxied.close());
+  assert.equal(await proxied.glance.endpoint(), proxyUrl);
+
+  const s = spec();
+  const data = randomBytes(700_000);
+  const body = bufferBody(data);
+  const res = await publishImage(proxied, s, body);
+  assert.equal(res.status, 'active');
+  assert.equal(res.size, data.length);
+  assert.equal(res.osHashValue, createHash('sha512').update(data).digest('hex'));
+  assert.deepEqual(seen, { refusedChunked: 1, withLength: 1 });
+  assert.equal(body.calls, 3, 'chunked attempt, counting pass, upload with Content-Length');
+  assert.deepEqual((await imagesOf(s.buildId)).map((i) => i.id), [res.imageId]);
 });
