@@ -156,69 +156,81 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
   const ks = ['--config-file', layout.keystone.conf];
   const user = String(process.getuid?.() ?? 0);
   const group = String(process.getgid?.() ?? 0);
-  // Independent first-time steps run side by side (each is a Python start-up of ~2 s).
-  await Promise.all([
-    setup.once('keystoneDb', async () => {
-      await runSetupCommand('keystone db_sync', PROGRAMS.keystoneManage, [...ks, 'db_sync'], setupLog, env);
-      await enableWal(layout.keystone.db, setupLog, env);
-    }),
-    setup.once('fernetKeys', () => runSetupCommand('fernet_setup', PROGRAMS.keystoneManage, [...ks, 'fernet_setup', '--keystone-user', user, '--keystone-group', group], setupLog, env)),
-    setup.once('credentialKeys', () => runSetupCommand('credential_setup', PROGRAMS.keystoneManage, [...ks, 'credential_setup', '--keystone-user', user, '--keystone-group', group], setupLog, env)),
-    setup.once('glanceDb', async () => {
-      await runSetupCommand('glance db_sync', PROGRAMS.glanceManage, ['--config-file', layout.glance.conf, 'db_sync'], setupLog, env);
-      await enableWal(layout.glance.db, setupLog, env);
-    }),
-  ]);
-  await setup.once('keystoneBootstrap', () =>
-    runSetupCommand(
-      'keystone bootstrap',
-      PROGRAMS.keystoneManage,
-      [...ks, 'bootstrap', '--bootstrap-username', 'admin', '--bootstrap-project-name', 'admin', '--bootstrap-role-name', 'admin',
-        '--bootstrap-service-name', 'keystone', '--bootstrap-region-id', LAB_REGION,
-        '--bootstrap-admin-url', keystoneUrl, '--bootstrap-internal-url', keystoneUrl, '--bootstrap-public-url', keystoneUrl],
-      setupLog,
-      { ...env, OS_BOOTSTRAP_PASSWORD: adminPassword },
-    ),
-  );
-
   const services: ServiceProcess[] = [];
   const stopAll = async () => {
     await Promise.all(services.splice(0).map((s) => s.stop()));
   };
+  const keystoneLog = path.join(layout.logDir, 'keystone-uwsgi.log');
+  const glanceLog = path.join(layout.logDir, 'glance-api.stdout.log');
+
+  // Keystone's chain and Glance's chain are independent until the first request: run them side by side
+  // (each step is a Python start-up of about 2 s; Glance needs nothing from Keystone to start serving).
+  const keystoneSide = (async () => {
+    await Promise.all([
+      setup.once('keystoneDb', async () => {
+        await runSetupCommand('keystone db_sync', PROGRAMS.keystoneManage, [...ks, 'db_sync'], setupLog, env);
+        await enableWal(layout.keystone.db, setupLog, env);
+      }),
+      setup.once('fernetKeys', () => runSetupCommand('fernet_setup', PROGRAMS.keystoneManage, [...ks, 'fernet_setup', '--keystone-user', user, '--keystone-group', group], setupLog, env)),
+      setup.once('credentialKeys', () => runSetupCommand('credential_setup', PROGRAMS.keystoneManage, [...ks, 'credential_setup', '--keystone-user', user, '--keystone-group', group], setupLog, env)),
+    ]);
+    await setup.once('keystoneBootstrap', () =>
+      runSetupCommand(
+        'keystone bootstrap',
+        PROGRAMS.keystoneManage,
+        [...ks, 'bootstrap', '--bootstrap-username', 'admin', '--bootstrap-project-name', 'admin', '--bootstrap-role-name', 'admin',
+          '--bootstrap-service-name', 'keystone', '--bootstrap-region-id', LAB_REGION,
+          '--bootstrap-admin-url', keystoneUrl, '--bootstrap-internal-url', keystoneUrl, '--bootstrap-public-url', keystoneUrl],
+        setupLog,
+        { ...env, OS_BOOTSTRAP_PASSWORD: adminPassword },
+      ),
+    );
+    const service = spawnService({
+      name: 'keystone (uwsgi)',
+      command: PROGRAMS.uwsgi,
+      args: ['--plugins', 'python3', '--http-socket', `127.0.0.1:${keystonePort}`, '--wsgi-file', PROGRAMS.keystoneWsgi,
+        '--chdir', layout.keystone.dir, '--master', '--processes', '1', '--threads', '1', '--need-app', '--die-on-term',
+        '--no-orphans', '--buffer-size', '65535', '--disable-logging',
+        // uWSGI's http-socket closes every connection after the response; say so, or pooling clients
+        // (keystoneauth in Glance) reuse a closed connection and fail with RemoteDisconnected.
+        '--add-header', 'Connection: close'],
+      env: { ...env, OS_KEYSTONE_CONFIG_FILES: layout.keystone.conf },
+      cwd: layout.keystone.dir,
+      logFile: keystoneLog,
+      pidFile: keystonePid,
+      python: PROGRAMS.python,
+    });
+    services.push(service);
+    return service;
+  })();
+  const glanceSide = (async () => {
+    await setup.once('glanceDb', async () => {
+      await runSetupCommand('glance db_sync', PROGRAMS.glanceManage, ['--config-file', layout.glance.conf, 'db_sync'], setupLog, env);
+      await enableWal(layout.glance.db, setupLog, env);
+    });
+    const service = spawnService({
+      name: 'glance-api',
+      command: PROGRAMS.glanceApi,
+      args: ['--config-file', layout.glance.conf],
+      env,
+      cwd: layout.glance.dir,
+      logFile: glanceLog,
+      pidFile: glancePid,
+      python: PROGRAMS.python,
+    });
+    services.push(service);
+    return service;
+  })();
+  const sides = await Promise.allSettled([keystoneSide, glanceSide]);
+  const failed = sides.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await stopAll();
+    throw failed.reason;
+  }
+
   try {
-    const keystoneLog = path.join(layout.logDir, 'keystone-uwsgi.log');
-    services.push(
-      spawnService({
-        name: 'keystone (uwsgi)',
-        command: PROGRAMS.uwsgi,
-        args: ['--plugins', 'python3', '--http-socket', `127.0.0.1:${keystonePort}`, '--wsgi-file', PROGRAMS.keystoneWsgi,
-          '--chdir', layout.keystone.dir, '--master', '--processes', '1', '--threads', '1', '--need-app', '--die-on-term',
-          '--no-orphans', '--buffer-size', '65535', '--disable-logging',
-          // uWSGI's http-socket closes every connection after the response; say so, or pooling clients
-          // (keystoneauth in Glance) reuse a closed connection and fail with RemoteDisconnected.
-          '--add-header', 'Connection: close'],
-        env: { ...env, OS_KEYSTONE_CONFIG_FILES: layout.keystone.conf },
-        cwd: layout.keystone.dir,
-        logFile: keystoneLog,
-        pidFile: keystonePid,
-        python: PROGRAMS.python,
-      }),
-    );
-    const glanceLog = path.join(layout.logDir, 'glance-api.stdout.log');
-    // Glance does not talk to Keystone until a request comes: start it alongside.
-    services.push(
-      spawnService({
-        name: 'glance-api',
-        command: PROGRAMS.glanceApi,
-        args: ['--config-file', layout.glance.conf],
-        env,
-        cwd: layout.glance.dir,
-        logFile: glanceLog,
-        pidFile: glancePid,
-        python: PROGRAMS.python,
-      }),
-    );
-    const [keystone, glance] = services as [ServiceProcess, ServiceProcess];
+    const keystone = (sides[0] as PromiseFulfilledResult<ServiceProcess>).value;
+    const glance = (sides[1] as PromiseFulfilledResult<ServiceProcess>).value;
     await waitUntil('Keystone answering /v3', readyMs, keystone, keystoneLog, () => answers(keystoneUrl));
 
     const transport = createTransport();

@@ -29,12 +29,15 @@ export class SetupRecord {
     return this.done.has(step);
   }
 
-  /** Runs `body` unless the step is recorded as done, then records it. */
+  private saving: Promise<void> = Promise.resolve();
+
+  /** Runs `body` unless the step is recorded as done, then records it (writes are serialised: steps run in parallel). */
   async once(step: SetupStep, body: () => Promise<void>): Promise<void> {
     if (this.done.has(step)) return;
     await body();
     this.done.add(step);
-    await writeFile(this.file, JSON.stringify({ done: [...this.done].sort() }, null, 2) + '\n');
+    this.saving = this.saving.then(() => writeFile(this.file, JSON.stringify({ done: [...this.done].sort() }, null, 2) + '\n'));
+    await this.saving;
   }
 }
 
