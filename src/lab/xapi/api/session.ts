@@ -45,8 +45,7 @@ export const sessionHandlers: Record<string, Handler> = {
     return '';
   },
   'task.set_status': (ctx, [ref, value]) => {
-    ctx.core.db.require('task', ref as string);
-    ctx.core.db.set('task', ref as string, { status: value, ...(value === 'pending' ? {} : { finished: xapiDate() }) });
+    ctx.core.tasks.clientSetStatus(ref as string, value as string);
     return '';
   },
   'task.set_progress': (ctx, [ref, value]) => {

@@ -114,16 +114,29 @@ export class TaskManager {
     }
   }
 
-  /** task.destroy: finished tasks go at once; pending ones are marked and go when they finish. */
+  /** task.destroy: finished tasks go at once; pending ones are marked (current_operations {task: destroy}) and go when they finish. */
   destroy(ref: string): void {
     const row = this.db.require('task', ref);
     const live = this.live.get(ref);
     if (live && this.isPending(ref)) {
       live.destroyRequested = true;
-      this.db.set('task', ref, { current_operations: { ...(row.current_operations as Record<string, string>), [ref]: 'destroy' } });
+      this.db.set('task', ref, { current_operations: { ...(row.current_operations as Record<string, string>), task: 'destroy' } });
       return;
     }
     this.db.delete('task', ref);
+  }
+
+  /** task.set_status by a client: a finished task marked for destruction goes now. */
+  clientSetStatus(ref: string, status: string): void {
+    this.db.require('task', ref);
+    const patch: Record<string, unknown> = { status };
+    if (status !== 'pending' && status !== 'cancelling') patch.finished = xapiDate();
+    this.db.set('task', ref, patch);
+    const live = this.live.get(ref);
+    if (live && status !== 'pending' && status !== 'cancelling') {
+      this.live.delete(ref);
+      if (live.destroyRequested) this.db.delete('task', ref);
+    }
   }
 
   /** Throws TASK_CANCELLED when the task has been cancelled (checked between steps of an operation). */

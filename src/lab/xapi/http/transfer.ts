@@ -13,8 +13,7 @@ import { createVdi, updateVdiUsage } from '../lifecycle/vdiOps.js';
 import { toXmlValue } from '../wire/marshal.js';
 import { T } from '../datamodel/types.js';
 import { BLOCK_SIZE } from '../storage/allocation.js';
-import { ByteReader, PrematureEndError, vhdExport, vhdImport } from '../storage/vhdStream.js';
-import { VhdFormatError } from '../storage/vhd.js';
+import { ByteReader, PrematureEndError, vhdExport, vhdExportLength, vhdImport } from '../storage/vhdStream.js';
 import { sendError } from './rpc.js';
 
 interface TransferContext {
@@ -137,7 +136,7 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
   if (format === 'vhd') {
     const blocks = baseRef ? await blocksDifferingFromBase(core, vdiRef, baseRef) : (await core.vdis.allocation(handle)).allocated();
     source = vhdExport({ size: handle.virtualSize, blocks, readBlock: (i) => core.vdis.read(handle, i * BLOCK_SIZE, BLOCK_SIZE) });
-    total = 1536 + blocks.length * (BLOCK_SIZE + 512);
+    total = vhdExportLength(handle.virtualSize, blocks.length);
   } else {
     const size = handle.virtualSize;
     source = (async function* () {
@@ -257,9 +256,8 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
     res.end();
   } catch (err) {
     await updateVdiUsage(core, vdiRef).catch(() => undefined);
-    // Format errors, short bodies and storage failures all end as vhd-tool reports them.
+    // Format errors, short or aborted bodies and storage failures all end as vhd-tool reports them.
     const error = err instanceof ApiError ? err.description : ['VDI_IO_ERROR', 'Device I/O errors'];
-    if (!(err instanceof ApiError || err instanceof VhdFormatError || err instanceof PrematureEndError)) core.log.error({ err }, 'import storage failure');
     core.log.warn({ err: (err as Error).message, vdi: vdiRef }, 'import failed');
     finish(core, t, { error });
     res.end();

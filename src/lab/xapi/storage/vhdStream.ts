@@ -1,5 +1,6 @@
-// Streaming VHD export (a dynamic VHD holding only the given blocks, written in one sequential pass) and VHD
-// import (parsing a dynamic VHD as it arrives: footer, header, BAT, then the blocks in file order).
+// Streaming VHD export (a dynamic VHD holding only the given blocks, written in one sequential pass, laid out as
+// XAPI's vhd-tool streams it: mirage/ocaml-vhd vhd_format/f.ml `vhd_from_raw`) and VHD import (parsing a dynamic
+// VHD as it arrives: footer, header, BAT, then the blocks in file order).
 import { Readable } from 'node:stream';
 import { BLOCK_SIZE } from './allocation.js';
 import {
@@ -17,6 +18,7 @@ import {
 } from './vhd.js';
 
 const pad512 = (n: number) => Math.ceil(n / SECTOR) * SECTOR;
+const TABLE_OFFSET = 2048;
 
 export interface VhdExportSource {
   size: number;
@@ -28,13 +30,14 @@ export interface VhdExportSource {
 
 /** Exact byte length of the VHD `vhdExport` produces. */
 export function vhdExportLength(size: number, blocks: number): number {
-  return FOOTER_SIZE + HEADER_SIZE + pad512(blockCount(size) * 4) + blocks * (BITMAP_SIZE + BLOCK_SIZE) + FOOTER_SIZE;
+  return TABLE_OFFSET + pad512(blockCount(size) * 4) + blocks * (BITMAP_SIZE + BLOCK_SIZE) + FOOTER_SIZE;
 }
 
 export function vhdExport(src: VhdExportSource): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     const entries = blockCount(src.size);
-    const tableOffset = FOOTER_SIZE + HEADER_SIZE;
+    // vhd-tool's layout: footer copy, header, one empty sector (room for parent locators), BAT at 2048.
+    const tableOffset = TABLE_OFFSET;
     const batBytes = pad512(entries * 4);
     const bat = Buffer.alloc(batBytes, 0xff);
     let sector = (tableOffset + batBytes) / SECTOR;
@@ -45,6 +48,7 @@ export function vhdExport(src: VhdExportSource): Readable {
     const footer = buildFooter(src.size);
     yield footer;
     yield buildHeader(src.size, tableOffset);
+    yield Buffer.alloc(tableOffset - FOOTER_SIZE - HEADER_SIZE);
     yield bat;
     const bitmap = Buffer.alloc(BITMAP_SIZE, 0xff);
     for (const index of src.blocks) {
