@@ -350,9 +350,19 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
     case 'sc':
       return sc(m, args, io);
     case 'msiexec':
-      return m.msiexec(args, io.proc);
-    case 'sysprep':
-      return m.sysprep(args, io.proc);
+    case 'sysprep': {
+      // Its own process (tasklist, Get-Process, taskkill see it), ended with its parent.
+      const child = new GuestProcess(`${name}.exe`, [exe, ...args].join(' '));
+      m.processes.add(child);
+      const onAbort = (): void => child.terminate();
+      io.proc.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        return name === 'msiexec' ? await m.msiexec(args, child) : await m.sysprep(args, child);
+      } finally {
+        io.proc.signal.removeEventListener('abort', onAbort);
+        m.processes.delete(child);
+      }
+    }
     case 'shutdown': {
       if (lower.includes('/a')) return 0;
       const t = Number(args[lower.indexOf('/t') + 1] ?? '30');
@@ -378,6 +388,20 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
         m.processes.delete(p);
         io.out(`SUCCESS: The process "${p.image}" with PID ${p.pid} has been terminated.${CRLF}`);
       }
+      return 0;
+    }
+    case 'netsh': {
+      // netsh advfirewall firewall add rule name=… dir=in action=allow protocol=TCP localport=N
+      const kv = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.slice(0, a.indexOf('=')).toLowerCase(), a.slice(a.indexOf('=') + 1)]));
+      if (lower.slice(0, 4).join(' ') !== 'advfirewall firewall add rule' || !kv.name || !kv.dir) {
+        io.out(`The following command was not found: ${args.join(' ')}.${CRLF}`);
+        return 1;
+      }
+      if (kv.dir.toLowerCase() === 'in' && (kv.action ?? '').toLowerCase() === 'allow') {
+        for (const p of (kv.localport ?? '').split(',').map(Number).filter((n) => n > 0)) if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+      }
+      await m.env.persist();
+      io.out(`Ok.${CRLF}${CRLF}`);
       return 0;
     }
     case 'powershell':

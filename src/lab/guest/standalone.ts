@@ -45,8 +45,21 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
   const machine = new WindowsMachine(state, {
     vmName: 'standalone',
     scaled: (ms) => ms * scale,
-    reboot: async () => void events.push('reboot'),
-    shutdown: async () => void events.push('shutdown'),
+    // No VM: a reboot restarts the WinRM service (shells gone, AUTO_START services up, new drivers bound).
+    reboot: async () => {
+      events.push('reboot');
+      await ref.server?.stop();
+      for (const p of machine.processes) p.terminate();
+      for (const svc of Object.values(machine.state.services)) svc.running = svc.startType === 'AUTO_START';
+      machine.state.servicingPending = false;
+      if (machine.state.pvTools) machine.state.pvDriversActive = true;
+      setTimeout(() => void (stopped ? undefined : ref.server?.start()), 200).unref();
+    },
+    shutdown: async () => {
+      events.push('shutdown');
+      stopped = true;
+      await ref.server?.stop();
+    },
     nicSwap: () => ref.server?.dropConnections(),
     persist: async () => undefined,
     cdDrives: () => o.cdDrives ?? [],
@@ -64,11 +77,9 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
     allowUnencrypted: () => machine.state.winrm.allowUnencrypted,
     startProcess: shellProcessStarter(machine, (line, proc) => {
       if (faults.take('reset-during-command', (f) => line.includes(f.match))) {
-        // The reset comes while the command runs; the "VM" is back a moment later.
-        setTimeout(() => {
-          proc.terminate();
-          void server.stop().then(() => setTimeout(() => void (stopped ? undefined : server.start()), 300));
-        }, 400).unref();
+        // The reset hits while the command runs: the process dies, connections reset, the "VM" is back later.
+        proc.terminate();
+        void server.stop().then(() => setTimeout(() => void (stopped ? undefined : server.start()), 300));
       }
     }),
     fault: (op: WsmanOperation | 'Unknown') => {

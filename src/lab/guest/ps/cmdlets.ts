@@ -6,7 +6,7 @@ import nodePath from 'node:path';
 import { runProgram, spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
 import { WindowsMachine } from '../machine.js';
 import { sleep } from '../process.js';
-import { ADMINISTRATORS_SID } from '../state.js';
+import { ADMINISTRATORS_SID, hashPassword } from '../state.js';
 import { BoundArgs, PsError, SecureString, commandClass, toStr, truthy, type CmdletDef, type PsObject, type CmdletContext } from './run.js';
 
 const CRLF = '\r\n';
@@ -184,6 +184,18 @@ export const CMDLETS: Record<string, CmdletDef> = {
       const u = c.m.findUser(name);
       if (!u) throw new PsError(`User ${name} was not found.`, { category: 'ObjectNotFound', reason: 'UserNotFoundException', fqid: 'UserNotFound,Microsoft.PowerShell.Commands.SetLocalUserCommand', target: `${name}:String` });
       if (a.has('PasswordNeverExpires')) u.passwordNeverExpires = truthy(a.get('PasswordNeverExpires'));
+      const pw = a.get('Password');
+      if (pw instanceof SecureString) {
+        if (c.m.env.faults.take('password-policy') || !WindowsMachine.meetsPolicy(u.name, pw.plain)) {
+          throw new PsError('The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements.', {
+            category: 'InvalidOperation',
+            reason: 'InvalidPasswordException',
+            fqid: 'InvalidPassword,Microsoft.PowerShell.Commands.SetLocalUserCommand',
+            target: `${u.name}:String`,
+          });
+        }
+        Object.assign(u, hashPassword(pw.plain));
+      }
       await persist(c);
       return [];
     },

@@ -383,11 +383,14 @@ export class Parser {
         this.next();
         if (this.peek().kind === 'type') this.next();
         catchBody = this.block();
-        this.skipEol();
       }
+      const save = this.i;
+      this.skipEol();
       if (this.isWord('finally')) {
         this.next();
         finallyBody = this.block();
+      } else {
+        this.i = save;
       }
       if (!catchBody && !finallyBody) throw new PsParseError('The Try statement is missing its Catch or Finally block.', t.line, t.col, 'MissingCatchOrFinally');
       return { t: 'try', body, catchBody, finallyBody, line: t.line };

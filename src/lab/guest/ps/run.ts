@@ -247,8 +247,11 @@ export class PsRuntime {
         return [];
       }
       case 'if': {
+        // $? after an if reflects its body, not a condition that failed silently.
         for (const b of s.branches) {
-          if (truthy(unwrap(await this.pipeline(b.cond)))) return this.block(b.body);
+          const hit = truthy(unwrap(await this.pipeline(b.cond)));
+          this.lastSuccess = true;
+          if (hit) return this.block(b.body);
         }
         return s.otherwise ? this.block(s.otherwise) : [];
       }
@@ -258,7 +261,7 @@ export class PsRuntime {
         } catch (err) {
           if (!(err instanceof Terminating) || !s.catchBody) throw err;
           const saved = this.vars.get('_');
-          this.vars.set('_', { __type: 'ErrorRecord', Exception: { __type: 'Exception', Message: err.record.message }, FullyQualifiedErrorId: err.record.fqid, Message: err.record.message });
+          this.vars.set('_', { __type: 'ErrorRecord', __record: err.record, Exception: { __type: 'Exception', Message: err.record.message }, FullyQualifiedErrorId: err.record.fqid, Message: err.record.message });
           try {
             return await this.block(s.catchBody);
           } finally {
@@ -284,6 +287,9 @@ export class PsRuntime {
       case 'return':
         throw new ReturnSignal(s.value ? [await this.eval(s.value)] : []);
       case 'throw': {
+        // A bare `throw` inside catch rethrows the error being handled.
+        const current = this.vars.get('_') as PsObject | undefined;
+        if (!s.value && current?.__type === 'ErrorRecord' && current.__record) throw new Terminating(current.__record as ErrorRecord);
         const v = s.value ? await this.eval(s.value) : 'ScriptHalted';
         const msg = toStr(v);
         throw new Terminating({ message: msg, category: 'OperationStopped', reason: 'RuntimeException', fqid: msg, command: '', target: msg, line: s.line, col: 1, lineText: this.lines[s.line - 1]?.replace(/\r$/, '') });

@@ -1,0 +1,223 @@
+// The guest activities against the simulated Windows (the same guest software as a lab VM, on a loopback
+// address): PV tools, the extra administrator (password over stdin only), cloudbase-init, sysprep with its
+// classified failures, logs, and the bounded wait for WinRM — with every guest fault the brief lists.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import * as guestActivities from '../../activities/guest.js';
+import { startStandaloneWindows, type StandaloneWindows } from '../../src/lab/guest/standalone.js';
+import { writeLabInstallers } from '../../src/lab/guest/labInstallers.js';
+import { createLogger, setRootLogger } from '../../src/log.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const LABEL = 'XENIMAGE_CFG';
+const logLines: string[] = [];
+setRootLogger(
+  createLogger({
+    level: 'trace',
+    destination: new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logLines.push(chunk.toString());
+        cb();
+      },
+    }),
+  }),
+);
+
+function secret(value: string): { secret: string } {
+  const name = `guest-test-${randomBytes(6).toString('hex')}`;
+  process.env[`XENIMAGE_SECRET_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = value;
+  return { secret: name };
+}
+
+interface Fixture {
+  w: StandaloneWindows;
+  guest: guestActivities.GuestConnection;
+  adminPassword: string;
+}
+
+async function fixture(t: Parameters<typeof tempDir>[0] & { after(fn: () => Promise<void>): void }): Promise<Fixture> {
+  const dir = await tempDir(t);
+  await writeLabInstallers(path.join(dir, 'cd'));
+  const adminPassword = `Adm!n-${randomBytes(6).toString('hex')}`;
+  const w = await startStandaloneWindows({ adminPassword, scale: 0.001, cdDrives: [{ letter: 'D', label: LABEL, dir: path.join(dir, 'cd') }] });
+  t.after(() => w.stop());
+  return { w, adminPassword, guest: { address: w.address, port: w.port, https: false, username: 'Administrator', password: secret(adminPassword) } };
+}
+
+function run<T>(fn: () => Promise<T>): Promise<T> {
+  return new MockActivityEnvironment({ activityType: 'test' }).run(fn);
+}
+
+async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the activity to fail');
+}
+
+const FAST = { pollSec: 0.05, timeoutSec: 20 };
+
+test('ensurePvTools installs from the answer CD (detached, 3010, reboot) and then finds the agent running', async (t) => {
+  const { w, guest } = await fixture(t);
+  const first = await run(() => guestActivities.ensurePvTools({ guest, ...FAST }));
+  assert.deepEqual(first, { alreadyInstalled: false, exitCode: 3010, rebooted: true });
+  assert.ok(w.events.includes('reboot'));
+  assert.equal(w.machine.service('xenagent')?.running, true);
+  assert.match(w.machine.readFile('C:\\Windows\\Temp\\xstools.log')?.toString() ?? '', /Installation success or error status: 3010/);
+  const again = await run(() => guestActivities.ensurePvTools({ guest, ...FAST }));
+  assert.equal(again.alreadyInstalled, true);
+});
+
+test('ensurePvTools: MSI 1603 is a non-retryable MsiFatalError, 1618 a retryable MsiBusy', async (t) => {
+  const { w, guest } = await fixture(t);
+  w.inject({ kind: 'msi-exit', msi: 'managementagent', code: 1603 });
+  const fatal = await failure(run(() => guestActivities.ensurePvTools({ guest, ...FAST })));
+  assert.equal(fatal.type, 'MsiFatalError');
+  assert.equal(fatal.nonRetryable, true);
+  assert.match(fatal.message, /Return value 3/);
+  w.inject({ kind: 'msi-exit', msi: 'managementagent', code: 1618 });
+  const busy = await failure(run(() => guestActivities.ensurePvTools({ guest, ...FAST })));
+  assert.equal(busy.type, 'MsiBusy');
+  assert.equal(busy.nonRetryable, false);
+  // The fault is gone: the retry the workflow would make succeeds.
+  assert.equal((await run(() => guestActivities.ensurePvTools({ guest, ...FAST }))).exitCode, 3010);
+});
+
+test('addAdministrator: the password travels over stdin only — in no command line the guest received, no log line, no result', async (t) => {
+  const { w, guest } = await fixture(t);
+  const password = `N3w-Adm!n-${randomBytes(8).toString('hex')}`;
+  const result = await run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret(password) }));
+  assert.deepEqual(result, { name: 'builder', created: true });
+  assert.ok(w.machine.isAdmin('builder'));
+  assert.equal(w.machine.regGet('HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System', 'LocalAccountTokenFilterPolicy')?.data, 1);
+  assert.ok(w.machine.commandLog.length > 0);
+  for (const line of w.machine.commandLog) assert.ok(!line.includes(password), 'password in a guest command line');
+  assert.ok(w.machine.commandLog.some((l) => l.includes('[Console]::In.ReadLine()')));
+  assert.ok(!logLines.join('').includes(password), 'password in a log line');
+  assert.ok(!JSON.stringify(result).includes(password));
+  // Idempotent: a retried activity converges (password reset, membership kept).
+  assert.deepEqual(await run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret(password) })), { name: 'builder', created: false });
+});
+
+test('addAdministrator: the password policy (2245) is a typed, non-retryable AdminPasswordPolicy that names the remedy', async (t) => {
+  const { w, guest } = await fixture(t);
+  w.inject({ kind: 'password-policy' });
+  const f = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('Perfectly-F1ne-passw0rd') })));
+  assert.equal(f.type, 'AdminPasswordPolicy');
+  assert.equal(f.nonRetryable, true);
+  assert.match(f.message, /complexity/);
+  const weak = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('short') })));
+  assert.equal(weak.type, 'AdminPasswordPolicy');
+  assert.ok(!weak.message.includes('short'));
+  const bad = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'bad name;', password: secret('x') })));
+  assert.equal(bad.type, 'InvalidInput');
+});
+
+test('a VM reset during a command is a retryable WinrmConnectionLost', async (t) => {
+  const { w, guest } = await fixture(t);
+  w.inject({ kind: 'reset-during-command', match: 'EncodedCommand' });
+  const f = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('N3w-Adm!n-pass') })));
+  assert.ok(['WinrmConnectionLost', 'WinrmUnreachable'].includes(f.type ?? ''), f.type ?? '');
+  assert.equal(f.nonRetryable, false);
+});
+
+test('installCloudbaseInit: silent MSI, configuration over stdin, SetSetupComplete → start type demand', async (t) => {
+  const { w, guest } = await fixture(t);
+  const r = await run(() => guestActivities.installCloudbaseInit({ guest, serialPort: 'COM1', ...FAST }));
+  assert.deepEqual(r, { alreadyInstalled: false, exitCode: 0, startType: 'Manual' });
+  const conf = w.machine.readFile('C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init\\conf\\cloudbase-init-unattend.conf')?.toString() ?? '';
+  assert.match(conf, /^logging_serial_port_settings=COM1,115200,N,8$/m);
+  assert.match(conf, /^plugins=cloudbaseinit\.plugins\.common\.mtu\.MTUPlugin,/m);
+  assert.match(w.machine.readFile('C:\\Windows\\Setup\\Scripts\\SetupComplete.cmd')?.toString() ?? '', /sc config cloudbase-init start= auto/);
+  const cmdline = w.machine.commandLog.find((l) => /RUN_SERVICE_AS_LOCAL_SYSTEM/.test(l)) ?? '';
+  assert.ok(!/RUN_SERVICE_AS_LOCAL_SYSTEM=0/.test(cmdline));
+  w.inject({ kind: 'msi-exit', msi: 'cloudbase', code: 1603 });
+  const { guest: g2, w: w2 } = await fixture(t);
+  w2.inject({ kind: 'msi-exit', msi: 'cloudbase', code: 1603 });
+  assert.equal((await failure(run(() => guestActivities.installCloudbaseInit({ guest: g2, ...FAST })))).type, 'MsiFatalError');
+});
+
+test('runSysprep: success is proved by ImageState and the tag file, cached answer files are removed, then shutdown', async (t) => {
+  const { w, guest } = await fixture(t);
+  await run(() => guestActivities.installCloudbaseInit({ guest, ...FAST }));
+  w.machine.writeFile('C:\\Windows\\Panther\\unattend.xml', '<unattend>cached</unattend>');
+  const r = await run(() => guestActivities.runSysprep({ guest, ...FAST }));
+  assert.equal(r.imageState, 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE');
+  assert.equal(r.tagFile, true);
+  assert.equal(r.shutdownIssued, true);
+  assert.equal(w.machine.fileExists('C:\\Windows\\Panther\\unattend.xml'), false);
+  assert.match(w.machine.readFile('C:\\Windows\\System32\\Sysprep\\Panther\\setupact.log')?.toString() ?? '', /FCreateTagFile:Successfully created tag file/);
+  await new Promise((res) => setTimeout(res, 100));
+  assert.ok(w.events.includes('shutdown'));
+});
+
+test('runSysprep failures are classified from the Panther logs: AppX (with the package), reserved storage, hung', async (t) => {
+  const { w, guest } = await fixture(t);
+  await run(() => guestActivities.installCloudbaseInit({ guest, ...FAST }));
+  const pkg = 'Microsoft.BingWeather_4.53.51922.0_x64__8wekyb3d8bbwe';
+  w.machine.state.appx.push({ fullName: pkg, user: 'Administrator', provisioned: false });
+  const appx = await failure(run(() => guestActivities.runSysprep({ guest, ...FAST })));
+  assert.equal(appx.type, 'SysprepAppxFailure');
+  assert.equal(appx.nonRetryable, true);
+  assert.match(appx.message, new RegExp(`Remove-AppxPackage -Package ${pkg.replace(/\./g, '\\.')}`));
+  assert.equal((appx.details?.[0] as { package: string }).package, pkg);
+  assert.equal(w.machine.imageState, 'IMAGE_STATE_COMPLETE');
+  w.machine.state.appx = [];
+  w.machine.state.servicingPending = true;
+  const reserved = await failure(run(() => guestActivities.runSysprep({ guest, ...FAST })));
+  assert.equal(reserved.type, 'SysprepReservedStorage');
+  w.machine.state.servicingPending = false;
+  w.inject({ kind: 'sysprep-hang' });
+  const hung = await failure(run(() => guestActivities.runSysprep({ guest, pollSec: 0.05, timeoutSec: 1 })));
+  assert.equal(hung.type, 'SysprepHung');
+  assert.equal([...w.machine.processes].some((p) => p.image === 'sysprep.exe'), false);
+  // Logs for the operator, copied and scrubbed.
+  const out = await tempDir(t);
+  const logs = await run(() => guestActivities.collectLogs({ guest, outputDir: out }));
+  const setupact = logs.files.find((f) => f.guestPath.endsWith('Sysprep\\Panther\\setupact.log'));
+  assert.ok(setupact);
+  assert.match(await readFile(setupact.localPath, 'utf8'), /Beginning of a new sysprep run/);
+  assert.ok(logs.missing.length > 0);
+});
+
+test('waitForWinrm: reachable at once; 401 and refused connections end in a bounded WinrmNotReachable that says why', async (t) => {
+  const { w, guest } = await fixture(t);
+  const ok = await run(() => guestActivities.waitForWinrm({ guest, ...FAST }));
+  assert.equal(ok.computerName, 'WIN-STANDALONE');
+  w.inject({ kind: 'winrm-401', times: 1000 });
+  const started = Date.now();
+  const auth = await failure(run(() => guestActivities.waitForWinrm({ guest, pollSec: 0.1, timeoutSec: 1 })));
+  assert.ok(Date.now() - started < 5000);
+  assert.equal(auth.type, 'WinrmNotReachable');
+  assert.match(auth.message, /refused the credentials/);
+  await w.stop();
+  const refused = await failure(run(() => guestActivities.waitForWinrm({ guest, pollSec: 0.1, timeoutSec: 1 })));
+  assert.match(refused.message, /connection refused/);
+});
+
+test('waitForWinrm: a blackholed WinRM (timeouts) is waited out, then recovered', async (t) => {
+  const { w, guest } = await fixture(t);
+  w.inject({ kind: 'winrm-timeout', operation: 'Create', times: 1 });
+  // The first attempt's Create gets no answer; its request timeout (OperationTimeout + margin) fires, the next one works.
+  const r = await run(() => guestActivities.waitForWinrm({ guest, pollSec: 0.05, timeoutSec: 60, attemptTimeoutSec: 2 }));
+  assert.ok(r.attempts >= 2);
+});
+
+test('bad input is refused before anything happens: missing secret, HTTPS without the pinned certificate', async (t) => {
+  const { w, guest } = await fixture(t);
+  const before = w.server.requests.length;
+  const missing = await failure(run(() => guestActivities.waitForWinrm({ guest: { ...guest, password: { secret: 'no-such-secret-anywhere' } }, ...FAST })));
+  assert.equal(missing.type, 'SecretMissing');
+  const https = await failure(run(() => guestActivities.waitForWinrm({ guest: { ...guest, https: true }, ...FAST })));
+  assert.equal(https.type, 'InvalidInput');
+  assert.equal(w.server.requests.length, before);
+});
