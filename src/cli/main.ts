@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { errorMessage, isXenimageError } from '../errors.js';
 import { registerBuildCommand } from './build.js';
+import { registerHistoryCommand } from './history.js';
 import { registerLabCommand } from './lab.js';
 import { registerUpCommand } from './up.js';
 import { registerSchemaCommand } from './schema.js';
@@ -21,6 +22,7 @@ registerWorkerCommand(program);
 registerWorkflowCommands(program);
 registerBuildCommand(program);
 registerSchemaCommand(program);
+registerHistoryCommand(program);
 
 try {
   await program.parseAsync(process.argv);
