@@ -21,12 +21,19 @@ export const PROGRAMS = {
 
 export const APT_PACKAGES = ['keystone', 'glance-api', 'python3-openstackclient', 'uwsgi-core', 'uwsgi-plugin-python3'];
 
-function missingPrograms(): string[] {
-  return Object.values(PROGRAMS).filter((p) => !existsSync(p));
+/** What the decision to install depends on (the real machine by default; tests name other programs). */
+export interface InstallProbe {
+  programs: readonly string[];
+  root: boolean;
+  debianLike: boolean;
 }
 
-function isDebianLike(): boolean {
-  return existsSync('/etc/debian_version') && existsSync('/usr/bin/apt-get');
+export function machineProbe(): InstallProbe {
+  return {
+    programs: Object.values(PROGRAMS),
+    root: process.getuid?.() === 0,
+    debianLike: existsSync('/etc/debian_version') && existsSync('/usr/bin/apt-get'),
+  };
 }
 
 export class OpenStackUnavailableError extends XenimageError {
@@ -35,11 +42,11 @@ export class OpenStackUnavailableError extends XenimageError {
   }
 }
 
-export async function ensureOpenStackPrograms(logger: Logger): Promise<void> {
+export async function ensureOpenStackPrograms(logger: Logger, probe: InstallProbe = machineProbe()): Promise<void> {
+  const missingPrograms = () => probe.programs.filter((p) => !existsSync(p));
   const missing = missingPrograms();
   if (missing.length === 0) return;
-  const root = process.getuid?.() === 0;
-  if (!root || !isDebianLike()) {
+  if (!probe.root || !probe.debianLike) {
     throw new OpenStackUnavailableError(
       `Keystone and Glance are not installed (missing ${missing.join(', ')}). Install the Debian packages ` +
         `${APT_PACKAGES.join(' ')} as root, or use an existing cloud: set OS_CLOUD to a cloud of your clouds.yaml.`,

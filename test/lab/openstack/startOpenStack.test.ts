@@ -7,11 +7,14 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { startOpenStack, LAB_CLOUD } from '../../../src/lab/openstack/index.js';
+import { XenimageError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
+import { testLogger } from '../../helpers/logger.js';
 import { connectCloud } from '../../../src/openstack/index.js';
 
 const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-lab-openstack-'));
@@ -109,4 +112,22 @@ test('start, use, stop, restart on the same state dir', async () => {
     const secret = (await readFile(path.join(stateDir, 'secrets', name), 'utf8')).trim();
     assert.ok(!logged.includes(secret), `${name} is not in the log`);
   }
+});
+
+test('a service that cannot start (its port is taken): typed error, and nothing is left running', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-lab-openstack-busy-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Another program holds the port (and hangs up on whoever connects, so closing it needs no waiting).
+  const squatter = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+  const busy = (squatter.address() as net.AddressInfo).port;
+
+  const err = await startOpenStack({ stateDir: dir, log: testLogger(), ports: { keystone: busy } }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof XenimageError, String(err));
+  assert.equal(err.type, 'OpenStackStartFailed');
+  assert.match(err.message, /keystone \(uwsgi\) exited before Keystone answering/);
+  assert.ok(err.message.includes(path.join(dir, 'openstack', 'logs', 'keystone-uwsgi.log')), 'the message points at the log');
+  assert.match(await readFile(path.join(dir, 'openstack', 'logs', 'keystone-uwsgi.log'), 'utf8'), /Address already in use/);
+  assert.deepEqual(processesOf(dir), [], 'Glance, started alongside, was stopped too');
 });
