@@ -11,14 +11,37 @@ import { testLogger } from './logger.js';
 
 type After = Pick<TestContext, 'after'>;
 
-const cleanups = new WeakMap<XapiLab, Array<() => Promise<unknown>>>();
+type Step = () => Promise<unknown>;
 
-/** Starts a lab; with `stateDir` given the folder is kept (restart tests own it). */
+const cleanups = new WeakMap<XapiLab, Step[]>();
+const testStacks = new WeakMap<After, Step[]>();
+
+/** One cleanup stack per test, undone in reverse order by a single `after` hook. */
+function stackOf(t: After): Step[] {
+  let stack = testStacks.get(t);
+  if (!stack) {
+    const steps: Step[] = [];
+    stack = steps;
+    testStacks.set(t, steps);
+    t.after(async () => {
+      for (const step of steps.reverse()) await step().catch(() => undefined);
+    });
+  }
+  return stack;
+}
+
+/** A state folder several labs of one test share (restarts); removed after every lab of the test stopped. */
+export async function labStateDir(t: After): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-lab-'));
+  stackOf(t).push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts a lab (in a fresh folder unless `stateDir` is given). */
 export async function startTestLab(t: After, options: Partial<StartXapiLabOptions> = {}): Promise<XapiLab> {
-  const owned = options.stateDir === undefined;
-  const dir = options.stateDir ?? (await mkdtemp(path.join(os.tmpdir(), 'xenimage-lab-')));
-  const stack: Array<() => Promise<unknown>> = [];
-  if (owned) stack.push(() => rm(dir, { recursive: true, force: true }));
+  const dir = options.stateDir ?? (await labStateDir(t));
+  const testStack = stackOf(t);
+  const stack: Step[] = [];
   let lab: XapiLab;
   try {
     lab = await startXapiLab({
@@ -30,12 +53,12 @@ export async function startTestLab(t: After, options: Partial<StartXapiLabOption
       stateDir: dir,
     });
   } catch (err) {
-    if (owned) await rm(dir, { recursive: true, force: true });
+    if (options.stateDir === undefined) await rm(dir, { recursive: true, force: true });
     throw err;
   }
   stack.push(() => lab.stop());
   cleanups.set(lab, stack);
-  t.after(async () => {
+  testStack.push(async () => {
     for (const step of stack.reverse()) await step().catch(() => undefined);
   });
   return lab;

@@ -24,6 +24,8 @@ export interface PrivateState {
   /** VM ref → its loopback address. */
   addresses: Record<string, string>;
   nextAddress: number;
+  /** "127.A.B": the /24 this lab's VMs live in, derived from the lab's first port so labs running side by side differ. */
+  addressBase: string;
   /** host ref → the address its listener binds. */
   hostAddresses: Record<string, string>;
 }
@@ -51,9 +53,10 @@ export async function readStateFile(xapiDir: string): Promise<LabStateFile | und
   return data;
 }
 
-/** 127.77.x.y: one address per VM, never reused. */
-function addressOf(n: number): string {
-  return `127.77.${(n >> 8) & 255}.${n & 255}`;
+/** The /24 of a lab's VM addresses: 127.A.B with A.B the 16 bits of its first port (never 127.0.0, the hosts'). */
+export function addressBaseFor(port: number): string {
+  const a = (port >> 8) & 255;
+  return `127.${a === 0 ? 200 : a}.${port & 255}`;
 }
 
 export interface CoreOptions {
@@ -153,9 +156,10 @@ export class XapiLabCore implements LabCore {
   vmAddress(vmRef: string): string {
     let address = this.private.addresses[vmRef];
     if (!address) {
-      address = addressOf(this.private.nextAddress);
+      const n = this.private.nextAddress;
+      // 254 VMs per lab in its own /24; beyond that a shared overflow range.
+      address = n <= 254 ? `${this.private.addressBase}.${n}` : `127.77.${(n >> 8) & 255}.${n & 255}`;
       this.private.nextAddress += 1;
-      if ((this.private.nextAddress & 255) === 0 || (this.private.nextAddress & 255) === 255) this.private.nextAddress += 1;
       this.private.addresses[vmRef] = address;
       this.schedulePersist();
     }

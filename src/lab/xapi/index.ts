@@ -2,6 +2,7 @@
 // bytes, a host API for the simulated guests, scheduled faults, and state that survives a restart.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import type { LabHostApi } from '../hostApi.js';
 import { log as rootLog, type Logger } from '../../log.js';
@@ -11,7 +12,7 @@ import { loadScenario } from '../scenarios/load.js';
 import type { Scenario } from '../scenarios/schema.js';
 import { scanIsoSr } from './api/storage.js';
 import { newRef } from './db/database.js';
-import { XapiLabCore, readStateFile, type PrivateState } from './core.js';
+import { addressBaseFor, XapiLabCore, readStateFile, type PrivateState } from './core.js';
 import { FaultPlan, type FiredFault, type XapiFault } from './faults.js';
 import { listen, type HostListener } from './http/server.js';
 import { domainHalted } from './lifecycle/power.js';
@@ -80,6 +81,17 @@ export interface XapiLab {
   stop(): Promise<void>;
 }
 
+function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, address, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 function secretNameFor(pool: string): string {
   return `xapi-${pool}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 128);
 }
@@ -127,9 +139,12 @@ export async function startXapiLab(options: StartXapiLabOptions): Promise<XapiLa
     log.info({ scenario: existing.private.scenario }, 'lab state loaded');
   } else {
     const hostAddresses = scenario.hosts.map((h, i) => h.address ?? `127.0.0.${i + 1}`);
+    // The port is chosen first: it also names the lab's VM address range.
+    const port = options.port ?? (await freePort(hostAddresses[0]!));
     const privateState: PrivateState = {
       scenario: scenario.name,
-      port: 0,
+      port,
+      addressBase: addressBaseFor(port),
       credentials: { username: scenario.credentials.username, password: scenario.credentials.password ?? randomBytes(18).toString('base64url') },
       nextDomid: 1,
       addresses: {},

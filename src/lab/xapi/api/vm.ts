@@ -30,7 +30,8 @@ export const LATENCY = {
   hardShutdown: 1500,
   reboot: 5000,
   clone: 800,
-  diskCopyPerGiB: 2000,
+  /** A full disk copy (VM.copy, ~100 MB/s); a clone or snapshot of a VHD is a tenth of it. */
+  diskCopyPerGiB: 10000,
   snapshot: 1500,
   revert: 2000,
   provision: 1000,
