@@ -7,6 +7,7 @@ import { registerHistoryCommand } from './history.js';
 import { registerLabCommand } from './lab.js';
 import { registerUpCommand } from './up.js';
 import { registerSchemaCommand } from './schema.js';
+import { registerScheduleCommand } from './schedule.js';
 import { registerSetupCommand } from './setup.js';
 import { registerWorkerCommand } from './worker.js';
 import { registerWorkflowCommands } from './workflows.js';
@@ -23,6 +24,7 @@ registerWorkflowCommands(program);
 registerBuildCommand(program);
 registerSchemaCommand(program);
 registerHistoryCommand(program);
+registerScheduleCommand(program);
 
 try {
   await program.parseAsync(process.argv);
