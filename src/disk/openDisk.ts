@@ -111,7 +111,16 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
       await rm(download.dir, { recursive: true, force: true });
       download = undefined;
     }
-    const reader = await Qcow2Reader.open(await FileSource.open(temp.path), signal);
+    signal?.throwIfAborted();
+    const tempSource = await FileSource.open(temp.path);
+    const reader = await Qcow2Reader.open(tempSource, signal).catch(async (err: unknown) => {
+      await tempSource.close();
+      throw err;
+    });
+    if (signal?.aborted) {
+      await reader.close();
+      signal.throwIfAborted();
+    }
     return {
       reader,
       sourceFormat: format,

@@ -19,7 +19,12 @@ class GzipHeaderStripper extends Transform {
     this.last8 = Buffer.concat([this.last8, chunk.subarray(-8)]).subarray(-8);
     if (this.headerLength >= 0) return callback(null, chunk);
     this.head = Buffer.concat([this.head, chunk]);
-    const length = parseHeaderLength(this.head);
+    let length: number | undefined;
+    try {
+      length = parseHeaderLength(this.head);
+    } catch (err) {
+      return callback(err as Error);
+    }
     if (length === undefined) {
       if (this.head.length > MAX_HEADER) return callback(new ImageInvalidError('gzip header too long or corrupt'));
       return callback();

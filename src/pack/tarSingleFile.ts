@@ -21,6 +21,9 @@ export function tarSingleFile(spec: TarEntrySpec, content: Readable, onBytes?: (
       else pack.finalize();
     },
   );
+  // Their errors reach the consumer through `out`; without these listeners a late one would be uncaught.
+  pack.on('error', () => undefined);
+  entry.on('error', () => undefined);
   const pump = async () => {
     let done = 0;
     for await (const chunk of content as AsyncIterable<Buffer>) {
