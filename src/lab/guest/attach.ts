@@ -8,7 +8,7 @@ import { generateWindowsPassword } from '../../windows/adminPassword.js';
 import type { LabHostApi, LabVmView } from '../hostApi.js';
 import { GuestFaultSchema, type GuestFault, type GuestFaultInput } from './faults.js';
 import { parseGuestScenario, type PreinstalledWindows } from './scenario.js';
-import { freshInstall, type WindowsState } from './state.js';
+import { addPvTools, freshInstall, type WindowsState } from './state.js';
 import { WindowsGuest, guestDir, type GuestPorts } from './windowsGuest.js';
 
 export interface AttachOptions {
@@ -63,7 +63,7 @@ export async function attachWindowsGuests(host: LabHostApi, options: AttachOptio
     state.setupPhase = 'complete';
     state.services.winrm!.startType = 'AUTO_START';
     state.winrm = { http: true, httpsThumbprint: null, basic: true, allowUnencrypted: p.winrm.transport === 'http', firewall: [5985] };
-    if (p.pvTools) state.pvTools = { major: '9', minor: '4', micro: '0', build: '146' };
+    if (p.pvTools) addPvTools(state, 'managementagentx64.msi');
     return state;
   };
 

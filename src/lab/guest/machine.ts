@@ -15,6 +15,7 @@ import {
   type RegValue,
   type ServiceEntry,
   type WindowsState,
+  addPvTools,
 } from './state.js';
 
 export interface CdDrive {
@@ -42,7 +43,6 @@ export interface MachineEnv {
 export type AddUserResult = 'ok' | 'exists' | 'policy' | 'invalid-name';
 export type AddMemberResult = 'ok' | 'already' | 'no-user' | 'no-group';
 
-const PV_TOOLS_VERSION = { major: '9', minor: '4', micro: '0', build: '146' };
 const SYSPREP_DIR = 'C:\\Windows\\System32\\Sysprep';
 export const SYSPREP_TAG = `${SYSPREP_DIR}\\Sysprep_succeeded.tag`;
 export const CLOUDBASE_DIR = 'C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init';
@@ -390,13 +390,7 @@ export class WindowsMachine {
   }
 
   private installPvTools(file: string): void {
-    this.state.pvTools = { ...PV_TOOLS_VERSION };
-    this.state.products.push({ name: 'XenServer VM Tools', version: '9.4.0.146', productCode: '{B0E2E5A2-6D5C-4E1E-9C2F-7A3B1C0D9E11}', msi: file });
-    this.addService({ name: 'xenagent', displayName: 'XenServer Windows Management Agent', startType: 'AUTO_START', binaryPath: 'C:\\Program Files\\XenServer\\XenTools\\XenAgent.exe' });
-    for (const d of ['xenbus', 'xenvbd', 'xennet', 'xenvif', 'xeniface']) {
-      this.addService({ name: d, displayName: `XenServer PV ${d.slice(3)} driver`, startType: 'AUTO_START', binaryPath: `\\SystemRoot\\System32\\drivers\\${d}.sys` });
-    }
-    this.mkdir('C:\\Program Files\\XenServer\\XenTools');
+    addPvTools(this.state, file);
   }
 
   private installCloudbaseInit(file: string, props: Record<string, string>): void {

@@ -139,3 +139,15 @@ export function freshInstall(o: {
     seed: o.seed,
   };
 }
+
+/** What the XenServer VM Tools installer leaves behind: the product, the agent service, the PV drivers. */
+export function addPvTools(state: WindowsState, msi: string): void {
+  state.pvTools = { major: '9', minor: '4', micro: '0', build: '146' };
+  state.products.push({ name: 'XenServer VM Tools', version: '9.4.0.146', productCode: '{B0E2E5A2-6D5C-4E1E-9C2F-7A3B1C0D9E11}', msi });
+  const add = (name: string, displayName: string, binaryPath: string): void => {
+    state.services[name] = { name, displayName, startType: 'AUTO_START', running: false, binaryPath };
+  };
+  add('xenagent', 'XenServer Windows Management Agent', 'C:\\Program Files\\XenServer\\XenTools\\XenAgent.exe');
+  for (const d of ['xenbus', 'xenvbd', 'xennet', 'xenvif', 'xeniface']) add(d, `XenServer PV ${d.slice(3)} driver`, `\\SystemRoot\\System32\\drivers\\${d}.sys`);
+  if (!state.dirs.includes('C:\\Program Files\\XenServer\\XenTools')) state.dirs.push('C:\\Program Files\\XenServer\\XenTools');
+}
