@@ -63,8 +63,39 @@ function abortError(signal: AbortSignal): XenimageError {
   return new XenimageError('PublishAborted', 'the image upload was aborted', { retryable: false, cause: signal.reason });
 }
 
+/** Creation order; Glance's created_at has one-second resolution, so the ID breaks ties the same way for everyone. */
 function byCreation(a: GlanceImage, b: GlanceImage): number {
-  return a.created_at.localeCompare(b.created_at);
+  return a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id);
+}
+
+function toResult(image: GlanceImage, reused: boolean): PublishResult {
+  return {
+    imageId: image.id,
+    reused,
+    status: image.status,
+    size: image.size ?? 0,
+    checksum: image.checksum ?? '',
+    osHashAlgo: image.os_hash_algo,
+    osHashValue: image.os_hash_value,
+  };
+}
+
+/**
+ * Two attempts of one build can both find nothing and both create (a retry racing a attempt that is still
+ * alive). Rule: the newest attempt wins. Right after our create, an older image of the build that is already
+ * active is returned instead of ours; older unfinished ones are deleted (their uploads then fail). Newer
+ * images are left to their own attempt, which applies the same rule to ours.
+ */
+async function settleConcurrentAttempts(cloud: OpenStackCloud, spec: PublishSpec, ours: GlanceImage, opts: PublishOptions, logger: Logger): Promise<GlanceImage | undefined> {
+  const owner = await cloud.session.projectId(opts.signal);
+  const older = (await cloud.glance.listImages({ tag: buildTag(spec.buildId), owner }, opts.signal)).filter((img) => img.id !== ours.id && byCreation(img, ours) < 0);
+  const done = older.find((img) => img.status === 'active');
+  if (done) return done;
+  for (const img of older) {
+    logger.warn({ imageId: img.id, status: img.status }, 'another attempt of this build is uploading an older image; deleting it (the newest attempt wins)');
+    await cloud.glance.deleteImage(img.id, opts.signal);
+  }
+  return undefined;
 }
 
 /** The build's images; an active one is kept (the one matching `previous` first), all others are deleted. */
@@ -168,20 +199,18 @@ export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, bod
   const existing = await reuseOrClear(cloud, spec, opts, logger);
   if (existing) {
     logger.info({ imageId: existing.id }, 'reusing the active image of this build');
-    return {
-      imageId: existing.id,
-      reused: true,
-      status: existing.status,
-      size: existing.size ?? 0,
-      checksum: existing.checksum ?? '',
-      osHashAlgo: existing.os_hash_algo,
-      osHashValue: existing.os_hash_value,
-    };
+    return toResult(existing, true);
   }
 
   const image = await cloud.glance.createImage(create, opts.signal);
   logger.info({ imageId: image.id, name: spec.name }, 'image created; uploading');
   try {
+    const finished = await settleConcurrentAttempts(cloud, spec, image, opts, logger);
+    if (finished) {
+      logger.info({ imageId: finished.id }, 'another attempt of this build finished first; reusing its image');
+      await deleteQuietly(cloud, image.id, logger);
+      return toResult(finished, true);
+    }
     let sent: Awaited<ReturnType<typeof uploadOnce>>;
     let contentLength = opts.contentLength;
     let restartedAfter401 = false;

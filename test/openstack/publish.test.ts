@@ -204,3 +204,17 @@ test('a proxy that refuses chunked uploads (411): the two-pass Content-Length fa
   assert.equal(body.calls, 3, 'chunked attempt, counting pass, upload with Content-Length');
   assert.deepEqual((await imagesOf(s.buildId)).map((i) => i.id), [res.imageId]);
 });
+
+test('two attempts of one build racing: one image survives and every success names it', async () => {
+  const s = spec();
+  // Slow bodies so that both attempts are between create and verification at the same time.
+  const bodies = [bufferBody(randomBytes(400_000), { delayMs: 30 }), bufferBody(randomBytes(400_000), { delayMs: 30 })];
+  const outcomes = await Promise.allSettled(bodies.map((body) => publishImage(cloud, s, body)));
+  const images = await imagesOf(s.buildId);
+  assert.equal(images.length, 1, `one image, got ${JSON.stringify(images.map((i) => [i.id, i.status]))}`);
+  assert.equal(images[0]!.status, 'active');
+  const ok = outcomes.filter((o): o is PromiseFulfilledResult<Awaited<ReturnType<typeof publishImage>>> => o.status === 'fulfilled');
+  assert.ok(ok.length >= 1, 'at least one attempt succeeds');
+  for (const o of ok) assert.equal(o.value.imageId, images[0]!.id);
+  for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof XenimageError, `typed: ${String(o.reason)}`);
+});
