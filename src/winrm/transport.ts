@@ -5,6 +5,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
+// winrm-client does these two things correctly (UTF-8 Basic header; local / DOMAIN\\user / UPN parsing); the rest
+// of its transport is not used (docs/decisions/windows-0001-winrm-client.md).
+import { createBasicAuth, parseUsername } from 'winrm-client/dist/src/utils/auth.js';
+import { InvalidInputError } from '../errors.js';
 import { WinrmAuthError, WinrmConnectionError, WinrmProtocolError, WinrmTimeoutError, WinrmTlsError } from './errors.js';
 
 export interface WinrmTlsOptions {
@@ -42,9 +46,6 @@ export function endpointUrl(e: Pick<WinrmEndpoint, 'host' | 'port' | 'https' | '
   return `${e.https ? 'https' : 'http'}://${e.host}:${e.port}${e.path ?? '/wsman'}`;
 }
 
-function basicAuth(username: string, password: string): string {
-  return 'Basic ' + Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
-}
 
 /** Keeps one keep-alive agent per endpoint; `close()` drops idle sockets. */
 export class SoapTransport {
@@ -53,6 +54,10 @@ export class SoapTransport {
   private readonly endpoint: WinrmEndpoint;
 
   constructor(endpoint: WinrmEndpoint) {
+    // Basic works for local accounts only; a domain account would need NTLM or Kerberos (not implemented).
+    if (parseUsername(endpoint.username).format !== 'local') {
+      throw new InvalidInputError(`WinRM user "${endpoint.username}" is a domain account: only local accounts (Basic auth) are supported`);
+    }
     this.endpoint = endpoint;
     this.url = endpointUrl(endpoint);
     if (endpoint.https) {
@@ -117,7 +122,7 @@ export class SoapTransport {
         method: 'POST',
         agent: this.agent,
         headers: {
-          Authorization: basicAuth(e.username, e.password),
+          Authorization: createBasicAuth(e.username, e.password),
           'Content-Type': 'application/soap+xml;charset=UTF-8',
           'Content-Length': payload.length,
           'User-Agent': 'xenimage-winrm',

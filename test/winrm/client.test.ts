@@ -190,3 +190,8 @@ test('answers that are not WS-Management are protocol errors (HTML page, wrong R
   mode = 'relates';
   await assert.rejects(c.openShell(), (e: Error & { type: string }) => e.type === 'WinrmProtocolError' && /RelatesTo/.test(e.message));
 });
+
+test('domain accounts are refused up front: Basic auth only works for local accounts', () => {
+  assert.throws(() => new WinrmClient({ host: '127.0.0.1', port: 5985, https: false, username: 'CORP\\builder', password: 'x' }), { type: 'InvalidInput' });
+  assert.throws(() => new WinrmClient({ host: '127.0.0.1', port: 5985, https: false, username: 'builder@corp.example', password: 'x' }), { type: 'InvalidInput' });
+});
