@@ -1,4 +1,4 @@
-// Windows Setup as the simulated guest plays it: finds the install media (a Windows ISO: sources/install.wim or
+// Windows Setup as the simulated guest plays it: finds the install media (a Windows ISO carrying
 // the lab's sources/lab-media.json with the image list) and Autounattend.xml at the root of a CD, and checks
 // the settings the engine relies on the way Setup would reject them.
 import nodePath from 'node:path';
