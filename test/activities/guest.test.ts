@@ -13,6 +13,7 @@ import * as guestActivities from '../../activities/guest.js';
 import { startStandaloneWindows, type StandaloneWindows } from '../../src/lab/guest/standalone.js';
 import { writeLabInstallers } from '../../src/lab/guest/labInstallers.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
+import { WinrmClient } from '../../src/winrm/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const LABEL = 'XENIMAGE_CFG';
@@ -161,20 +162,24 @@ test('runSysprep: success is proved by ImageState and the tag file, cached answe
 });
 
 test('runSysprep failures are classified from the Panther logs: AppX (with the package), reserved storage, hung', async (t) => {
-  const { w, guest } = await fixture(t);
+  const { w, guest, adminPassword } = await fixture(t);
   await run(() => guestActivities.installCloudbaseInit({ guest, ...FAST }));
   const pkg = 'Microsoft.BingWeather_4.53.51922.0_x64__8wekyb3d8bbwe';
-  w.machine.state.appx.push({ fullName: pkg, user: 'Administrator', provisioned: false });
+  w.inject({ kind: 'sysprep-appx', package: pkg });
   const appx = await failure(run(() => guestActivities.runSysprep({ guest, ...FAST })));
   assert.equal(appx.type, 'SysprepAppxFailure');
   assert.equal(appx.nonRetryable, true);
   assert.match(appx.message, new RegExp(`Remove-AppxPackage -Package ${pkg.replace(/\./g, '\\.')}`));
   assert.equal((appx.details?.[0] as { package: string }).package, pkg);
   assert.equal(w.machine.imageState, 'IMAGE_STATE_COMPLETE');
-  w.machine.state.appx = [];
-  w.machine.state.servicingPending = true;
+  // The remedy the error names works: remove the package, sysprep gets past AppX validation.
+  const client = new WinrmClient({ host: w.address, port: w.port, https: false, username: 'Administrator', password: adminPassword });
+  t.after(() => client.close());
+  assert.equal((await client.runPowerShell(`Remove-AppxPackage -Package '${pkg}' -AllUsers`)).exitCode, 0);
+  w.inject({ kind: 'sysprep-reserved-storage' });
   const reserved = await failure(run(() => guestActivities.runSysprep({ guest, ...FAST })));
   assert.equal(reserved.type, 'SysprepReservedStorage');
+  assert.match(reserved.message, /reboot/);
   w.machine.state.servicingPending = false;
   w.inject({ kind: 'sysprep-hang' });
   const hung = await failure(run(() => guestActivities.runSysprep({ guest, pollSec: 0.05, timeoutSec: 1 })));

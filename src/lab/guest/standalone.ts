@@ -97,7 +97,13 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
     address,
     port: server.port,
     events,
-    inject: (f) => faults.add(GuestFaultSchema.parse(f)),
+    inject: (input) => {
+      const f = GuestFaultSchema.parse(input);
+      // State faults are facts of the installed system, as on a lab VM's disk.
+      if (f.kind === 'sysprep-appx') machine.state.appx.push({ fullName: f.package, user: f.user, provisioned: false });
+      else if (f.kind === 'sysprep-reserved-storage') machine.state.servicingPending = true;
+      else faults.add(f);
+    },
     stop: () => {
       stopped = true;
       return server.stop();
