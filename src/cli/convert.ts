@@ -34,7 +34,7 @@ export function registerConvertCommand(program: Command): Command {
     .argument('<dst>', 'DST.vhd (tap VHD) or DST.tgz / DST.tar.gz (tar with 0.vhd, one gzip member)')
     .option('--level <n>', 'gzip level 1..9 (default 6)', parseLevel)
     .option('--format <format>', 'source format, skipping detection (raw, qcow2, vhd, vmdk, …)')
-    .option('--compressor <kind>', 'gzip engine: workers (default), pigz or zlib')
+    .option('--compressor <kind>', 'gzip engine: threads (default), pigz or zlib')
     .action(async (src: string, dst: string, options: ConvertOptions) => {
       process.exitCode = await runConvert(src, dst, options);
     });

@@ -1,12 +1,11 @@
-// One gzip member compressed on several cores with worker threads, the way pigz does it: the input is cut into
-// chunks, each chunk is raw-deflated with the previous 32 KiB as dictionary and ends with a sync flush (the
-// last with the final block), and the pieces are concatenated under one gzip header and one CRC32/ISIZE
-// trailer. The output depends only on the input, the level and the chunk size (never on thread timing).
-// Decision: docs/decisions/disk-0003-parallel-gzip.md.
+// One gzip member compressed on several cores, the way pigz does it: the input is cut into chunks, each chunk
+// is raw-deflated with the previous 32 KiB as dictionary and ends with a sync flush (the last with the final
+// block), and the pieces are concatenated under one gzip header and one CRC32/ISIZE trailer. The chunks are
+// deflated by zlib's asynchronous API, which runs on libuv's thread pool: several cores, no worker isolates
+// (each would cost its own heap). The output depends only on the input, the level and the chunk size, never
+// on timing or thread count. Decision: docs/decisions/disk-0003-parallel-gzip.md.
 import { Transform, type TransformCallback } from 'node:stream';
-import { Worker } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
-import type { DeflateJob, DeflateResult } from './deflateWorker.js';
+import { constants, crc32, deflateRaw } from 'node:zlib';
 
 const WINDOW = 32 * 1024;
 export const DEFAULT_CHUNK = 1024 * 1024;
@@ -23,16 +22,22 @@ export function gzipHeader(level: number): Buffer {
   return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]);
 }
 
+interface Job {
+  seq: number;
+  data: Buffer;
+  dictionary: Buffer;
+  final: boolean;
+}
+
 export class ParallelGzip extends Transform {
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: DeflateJob[] = [];
-  private readonly done = new Map<number, Uint8Array>();
+  private readonly queue: Job[] = [];
+  private readonly done = new Map<number, Buffer>();
   private readonly chunkSize: number;
   private readonly maxInFlight: number;
+  private running = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private dictionary: Uint8Array = new Uint8Array(0);
+  private dictionary: Buffer = Buffer.alloc(0);
   private nextSeq = 0;
   private nextOut = 0;
   private crc = 0;
@@ -42,16 +47,9 @@ export class ParallelGzip extends Transform {
   private waitingFlush: TransformCallback | undefined;
 
   constructor(private readonly options: ParallelGzipOptions) {
-    super({ highWaterMark: 4 * (options.chunkSize ?? DEFAULT_CHUNK) });
+    super({ highWaterMark: 2 * (options.chunkSize ?? DEFAULT_CHUNK) });
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
     this.maxInFlight = options.threads * 2;
-    for (let i = 0; i < options.threads; i++) {
-      const worker = new Worker(new URL('./deflateWorker.js', import.meta.url));
-      worker.on('message', (msg: DeflateResult) => this.onResult(worker, msg));
-      worker.on('error', (err) => this.destroy(err));
-      this.workers.push(worker);
-      this.idle.push(worker);
-    }
   }
 
   private inFlight(): number {
@@ -59,62 +57,89 @@ export class ParallelGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    if (!this.headerSent) {
-      this.push(gzipHeader(this.options.level));
-      this.headerSent = true;
-    }
+    this.sendHeader();
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     while (this.pendingBytes >= this.chunkSize) this.submit(this.takeBytes(this.chunkSize), false);
     if (this.inFlight() < this.maxInFlight) callback();
-    else this.waitingWrite = callback; // released by onResult: bounded memory, backpressure upstream
+    else this.waitingWrite = callback; // released when a chunk is done: bounded memory, backpressure upstream
   }
 
   override _flush(callback: TransformCallback): void {
-    if (!this.headerSent) {
-      this.push(gzipHeader(this.options.level));
-      this.headerSent = true;
-    }
+    this.sendHeader();
     this.submit(this.takeBytes(this.pendingBytes), true);
     this.waitingFlush = callback;
   }
 
+  private sendHeader(): void {
+    if (this.headerSent) return;
+    this.push(gzipHeader(this.options.level));
+    this.headerSent = true;
+  }
+
+  /** The first `n` pending bytes: a view when one piece holds them, else one copy of just those bytes. */
   private takeBytes(n: number): Buffer {
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.pending = rest.length > 0 ? [rest] : [];
-    this.pendingBytes = rest.length;
+    const first = this.pending[0];
+    let out: Buffer;
+    if (first && first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.pending.shift();
+      else this.pending[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const piece = this.pending[0]!;
+        const take = Math.min(piece.length, n - filled);
+        piece.copy(out, filled, 0, take);
+        filled += take;
+        if (take === piece.length) this.pending.shift();
+        else this.pending[0] = piece.subarray(take);
+      }
+    }
+    this.pendingBytes -= n;
     return out;
   }
 
   private submit(data: Buffer, final: boolean): void {
-    const job: DeflateJob = { seq: this.nextSeq++, data, dictionary: this.dictionary, level: this.options.level, final };
-    // The next chunk's dictionary: the last 32 KiB of input so far (copied: `data` may be a view of a reused buffer).
+    const job: Job = { seq: this.nextSeq++, data, dictionary: this.dictionary, final };
+    // The next chunk's dictionary: the last 32 KiB of input so far (copied: `data` may view a buffer reused upstream).
     const tail = data.length >= WINDOW ? data.subarray(data.length - WINDOW) : Buffer.concat([this.dictionary, data]).subarray(-WINDOW);
-    this.dictionary = Uint8Array.prototype.slice.call(tail);
+    this.dictionary = Buffer.from(tail);
     this.queue.push(job);
     this.dispatch();
   }
 
   private dispatch(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) this.idle.pop()!.postMessage(this.queue.shift()!);
+    while (this.running < this.options.threads && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.running++;
+      deflateRaw(
+        job.data,
+        {
+          level: this.options.level,
+          ...(job.dictionary.length > 0 ? { dictionary: job.dictionary } : {}),
+          finishFlush: job.final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
+        },
+        (err, out) => this.onResult(job.seq, err, out),
+      );
+    }
   }
 
-  private onResult(worker: Worker, msg: DeflateResult): void {
+  private onResult(seq: number, err: Error | null, out: Buffer): void {
+    this.running--;
     if (this.destroyed) return;
-    this.idle.push(worker);
-    if (msg.error !== undefined) {
-      this.destroy(new Error(`deflate failed: ${msg.error}`));
+    if (err) {
+      this.destroy(err);
       return;
     }
-    this.done.set(msg.seq, msg.data!);
+    this.done.set(seq, out);
     while (this.done.has(this.nextOut)) {
       const data = this.done.get(this.nextOut)!;
       this.done.delete(this.nextOut++);
-      this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      this.push(data);
     }
     this.dispatch();
     if (this.waitingWrite && this.inFlight() < this.maxInFlight) {
@@ -129,18 +154,7 @@ export class ParallelGzip extends Transform {
       this.push(trailer);
       const cb = this.waitingFlush;
       this.waitingFlush = undefined;
-      void this.stopWorkers().then(() => cb(), cb);
+      cb();
     }
-  }
-
-  private async stopWorkers(): Promise<void> {
-    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.stopWorkers().then(
-      () => callback(err),
-      () => callback(err),
-    );
   }
 }

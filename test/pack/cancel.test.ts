@@ -1,5 +1,5 @@
 // Cancellation: an AbortSignal mid-stream stops the whole pipeline, kills child processes (pigz, qemu-img),
-// ends worker threads and leaves no temporary file; closing the image then releases the source file.
+// stops in-flight deflates and leaves no temporary file; closing the image then releases the source file.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -53,8 +53,8 @@ async function consumeUntilAbort(stream: NodeJS.ReadableStream, controller: Abor
   throw new Error('the stream ended without an error');
 }
 
-for (const compressor of ['pigz', 'workers'] as const) {
-  test(`abort mid-stream (${compressor}): stream and result fail, no child process or worker remains, the file is released`, async (t) => {
+for (const compressor of ['pigz', 'threads'] as const) {
+  test(`abort mid-stream (${compressor}): stream and result fail, no child process remains, the file is released`, async (t) => {
     const dir = await tempDir(t);
     const src = await randomQcow2(dir, 48);
     const image = await openImageSource({ path: src });
@@ -66,7 +66,6 @@ for (const compressor of ['pigz', 'workers'] as const) {
     await assert.rejects(packed.result, { name: 'AbortError' });
     await sleep(100);
     assert.deepEqual(await children('pigz'), [], 'pigz killed');
-    if (compressor === 'workers') assert.ok(!process.getActiveResourcesInfo().includes('Worker'), 'worker threads ended');
     assert.equal(await openFiles(src), 1, 'the image keeps its one handle until closed');
     await image.close();
     assert.equal(await openFiles(src), 0, 'closed');

@@ -28,7 +28,7 @@ async function makeSource(dir: string): Promise<string> {
   return qcow2;
 }
 
-for (const compressor of ['workers', 'pigz', 'zlib'] as const) {
+for (const compressor of ['threads', 'pigz', 'zlib'] as const) {
   test(`packImage (${compressor}): one 0.vhd entry, one gzip member, hashes match, content identical`, async (t) => {
     const dir = await tempDir(t);
     const src = await makeSource(dir);
