@@ -19,6 +19,8 @@ export const GuestConnectionSchema = z
     certificatePem: z.string().includes('BEGIN CERTIFICATE').optional(),
     username: z.string().min(1).max(64).default('Administrator'),
     password: SecretRefSchema,
+    /** Basic (local accounts) or NTLMv2. */
+    auth: z.enum(['basic', 'ntlm']).default('basic'),
   })
   .strict()
   .refine((g) => !g.https || g.certificatePem !== undefined, { message: 'HTTPS needs certificatePem (the pinned listener certificate)', path: ['certificatePem'] });
@@ -64,7 +66,7 @@ async function context(
 ): Promise<ops.GuestContext> {
   const password = await resolveSecret(raw.password);
   return {
-    guest: { address: raw.address, port: raw.port, https: raw.https, certificatePem: raw.certificatePem, username: raw.username, password },
+    guest: { address: raw.address, port: raw.port, https: raw.https, certificatePem: raw.certificatePem, username: raw.username, password, auth: raw.auth },
     signal,
     progress: (p) => reporter.update(p),
     log: log().child({ component: 'guest-activity' }),

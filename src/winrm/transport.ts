@@ -5,9 +5,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-// winrm-client does these two things correctly (UTF-8 Basic header; local / DOMAIN\\user / UPN parsing); the rest
-// of its transport is not used (docs/decisions/windows-0001-winrm-client.md).
+// winrm-client does these things correctly: the UTF-8 Basic header, user-name parsing (local / DOMAIN\\user / UPN)
+// and NTLMv2 messages; the rest of its transport is not used (docs/decisions/windows-0001-winrm-client.md).
 import { createBasicAuth, parseUsername } from 'winrm-client/dist/src/utils/auth.js';
+import { createType1Message, createType3Message, decodeType2Message } from 'winrm-client/dist/src/utils/ntlm.js';
 import { InvalidInputError } from '../errors.js';
 import { WinrmAuthError, WinrmConnectionError, WinrmProtocolError, WinrmTimeoutError, WinrmTlsError } from './errors.js';
 
@@ -30,8 +31,18 @@ export interface WinrmEndpoint {
   path?: string;
   username: string;
   password: string;
+  /** Basic (default; local accounts) or NTLMv2 (needs AllowUnencrypted=true over plain HTTP: no message sealing). */
+  auth?: 'basic' | 'ntlm';
   tls?: WinrmTlsOptions;
 }
+
+interface RawResponse {
+  status: number;
+  body: string;
+  authenticate: string[];
+}
+
+const WORKSTATION = 'XENIMAGE';
 
 export interface SoapResponse {
   status: number;
@@ -51,33 +62,34 @@ export function endpointUrl(e: Pick<WinrmEndpoint, 'host' | 'port' | 'https' | '
 export class SoapTransport {
   readonly url: string;
   private readonly agent: http.Agent;
+  private readonly agentOptions: https.AgentOptions;
   private readonly endpoint: WinrmEndpoint;
 
   constructor(endpoint: WinrmEndpoint) {
-    // Basic works for local accounts only; a domain account would need NTLM or Kerberos (not implemented).
-    if (parseUsername(endpoint.username).format !== 'local') {
-      throw new InvalidInputError(`WinRM user "${endpoint.username}" is a domain account: only local accounts (Basic auth) are supported`);
+    // Basic works for local accounts only; a domain account needs NTLM (Kerberos is not implemented).
+    if ((endpoint.auth ?? 'basic') === 'basic' && parseUsername(endpoint.username).format !== 'local') {
+      throw new InvalidInputError(`WinRM user "${endpoint.username}" is a domain account: Basic auth works for local accounts only (use auth "ntlm")`);
     }
     this.endpoint = endpoint;
     this.url = endpointUrl(endpoint);
+    this.agentOptions = { keepAlive: true, rejectUnauthorized: true };
     if (endpoint.https) {
       const tls = endpoint.tls ?? {};
-      let checkServerIdentity: ((host: string, cert: PeerCertificate) => Error | undefined) | undefined;
       let ca = tls.ca;
       if (tls.pinnedCertificate) {
         const pinned = new X509Certificate(tls.pinnedCertificate).fingerprint256;
         ca = tls.pinnedCertificate;
-        checkServerIdentity = (_host, cert) =>
+        this.agentOptions.checkServerIdentity = (_host: string, cert: PeerCertificate) =>
           cert.fingerprint256 === pinned ? undefined : new Error(`certificate ${cert.fingerprint256} is not the pinned ${pinned}`);
       }
-      const options: https.AgentOptions = { keepAlive: true, maxSockets: 4, rejectUnauthorized: true };
-      if (ca) options.ca = ca;
-      if (tls.servername) options.servername = tls.servername;
-      if (checkServerIdentity) options.checkServerIdentity = checkServerIdentity;
-      this.agent = new https.Agent(options);
-    } else {
-      this.agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      if (ca) this.agentOptions.ca = ca;
+      if (tls.servername) this.agentOptions.servername = tls.servername;
     }
+    this.agent = this.newAgent(4);
+  }
+
+  private newAgent(maxSockets: number): http.Agent {
+    return this.endpoint.https ? new https.Agent({ ...this.agentOptions, maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
   }
 
   /**
@@ -86,21 +98,54 @@ export class SoapTransport {
    * signal rejects with its reason.
    */
   async post(body: string, action: string, timeoutMs: number, signal?: AbortSignal): Promise<SoapResponse> {
+    const payload = Buffer.from(body, 'utf8');
+    if (this.endpoint.auth === 'ntlm') return this.interpret(await this.ntlmExchange(payload, action, timeoutMs, signal), action);
+    const authorization = createBasicAuth(this.endpoint.username, this.endpoint.password);
     try {
-      return await this.postOnce(body, action, timeoutMs, signal);
+      return this.interpret(await this.exchange(payload, action, timeoutMs, signal, this.agent, authorization), action);
     } catch (err) {
       // A keep-alive socket the server closed meanwhile (reboot, service restart): the request never reached
       // the service, so sending it once more on a fresh connection is safe (Node's documented pattern).
-      if (err instanceof StaleSocketError) return this.postOnce(body, action, timeoutMs, signal);
+      if (err instanceof StaleSocketError) return this.interpret(await this.exchange(payload, action, timeoutMs, signal, this.agent, authorization), action);
       throw err;
     }
   }
 
-  private postOnce(body: string, action: string, timeoutMs: number, signal?: AbortSignal): Promise<SoapResponse> {
+  private interpret(res: RawResponse, action: string): SoapResponse {
+    if (res.status === 401) throw new WinrmAuthError(this.url, res.authenticate.map((v) => v.split(/\s+/)[0] ?? v));
+    if (res.status === 200 || res.status === 500) return { status: res.status, body: res.body };
+    throw new WinrmProtocolError(this.url, action, `unexpected HTTP ${res.status}`, { httpStatus: res.status });
+  }
+
+  /**
+   * NTLM (connection-oriented, so one private connection per message): negotiate → challenge → authenticate
+   * with the envelope. Messages come from winrm-client (NTLMv2); the scheme is Negotiate, as Windows offers.
+   */
+  private async ntlmExchange(payload: Buffer, action: string, timeoutMs: number, signal?: AbortSignal): Promise<RawResponse> {
+    const agent = this.newAgent(1);
+    try {
+      const { user, domain } = parseUsername(this.endpoint.username);
+      const negotiate = createType1Message(WORKSTATION, domain).replace(/^NTLM /, 'Negotiate ');
+      const first = await this.exchange(Buffer.alloc(0), action, timeoutMs, signal, agent, negotiate);
+      const challenge = first.status === 401 ? first.authenticate.map((v) => /^Negotiate\s+(\S+)/i.exec(v)?.[1]).find(Boolean) : undefined;
+      if (!challenge) return first;
+      let type2: ReturnType<typeof decodeType2Message>;
+      try {
+        type2 = decodeType2Message(`NTLM ${challenge}`);
+      } catch (err) {
+        throw new WinrmProtocolError(this.url, action, `the NTLM challenge cannot be decoded (${(err as Error).message})`);
+      }
+      const authenticate = createType3Message(type2, user, this.endpoint.password, WORKSTATION, domain).replace(/^NTLM /, 'Negotiate ');
+      return await this.exchange(payload, action, timeoutMs, signal, agent, authenticate);
+    } finally {
+      agent.destroy();
+    }
+  }
+
+  private exchange(payload: Buffer, action: string, timeoutMs: number, signal: AbortSignal | undefined, agent: http.Agent, authorization: string): Promise<RawResponse> {
     const e = this.endpoint;
     const mod = e.https ? https : http;
-    const payload = Buffer.from(body, 'utf8');
-    return new Promise<SoapResponse>((resolve, reject) => {
+    return new Promise<RawResponse>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
         return;
@@ -120,9 +165,9 @@ export class SoapTransport {
         port: e.port,
         path: e.path ?? '/wsman',
         method: 'POST',
-        agent: this.agent,
+        agent,
         headers: {
-          Authorization: createBasicAuth(e.username, e.password),
+          Authorization: authorization,
           'Content-Type': 'application/soap+xml;charset=UTF-8',
           'Content-Length': payload.length,
           'User-Agent': 'xenimage-winrm',
@@ -165,19 +210,9 @@ export class SoapTransport {
         );
         res.on('aborted', () => finish(() => reject(new WinrmConnectionError(this.url, action, 'ECONNRESET', new Error('response aborted')))));
         res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          const text = Buffer.concat(chunks).toString('utf8');
-          finish(() => {
-            if (status === 401) {
-              const h = res.headers['www-authenticate'];
-              const offered = (Array.isArray(h) ? h : h ? [h] : []).map((v) => v.split(/\s+/)[0] ?? v);
-              reject(new WinrmAuthError(this.url, offered));
-            } else if (status === 200 || status === 500) {
-              resolve({ status, body: text });
-            } else {
-              reject(new WinrmProtocolError(this.url, action, `unexpected HTTP ${status}`, { httpStatus: status }));
-            }
-          });
+          // Each WWW-Authenticate header separately (Node joins repeated ones with ", ").
+          const authenticate = res.rawHeaders.filter((_v, i, a) => i % 2 === 1 && a[i - 1]!.toLowerCase() === 'www-authenticate');
+          finish(() => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), authenticate }));
         });
       });
       req.end(payload);

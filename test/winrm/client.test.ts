@@ -195,3 +195,13 @@ test('domain accounts are refused up front: Basic auth only works for local acco
   assert.throws(() => new WinrmClient({ host: '127.0.0.1', port: 5985, https: false, username: 'CORP\\builder', password: 'x' }), { type: 'InvalidInput' });
   assert.throws(() => new WinrmClient({ host: '127.0.0.1', port: 5985, https: false, username: 'builder@corp.example', password: 'x' }), { type: 'InvalidInput' });
 });
+
+test('NTLM (messages from winrm-client, Negotiate scheme): logon as local and .\\ accounts; wrong password and unencrypted HTTP refused', async (t) => {
+  const w = await guest(t);
+  assert.equal((await client(t, w, { auth: 'ntlm' }).run('whoami')).stdout.toString(), 'win-standalone\\administrator\r\n');
+  assert.equal((await client(t, w, { auth: 'ntlm', username: '.\\Administrator' }).run('hostname')).exitCode, 0);
+  await assert.rejects(client(t, w, { auth: 'ntlm', password: 'wrong' }).run('hostname'), { type: 'WinrmAuthFailed' });
+  // NTLM without sealing over plain HTTP needs AllowUnencrypted, as on Windows.
+  w.machine.state.winrm.allowUnencrypted = false;
+  await assert.rejects(client(t, w, { auth: 'ntlm' }).run('hostname'), { type: 'WinrmAuthFailed' });
+});

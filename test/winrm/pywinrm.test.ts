@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { tempDir } from '../helpers/tmp.js';
 import { startStandaloneWindows, type StandaloneWindows } from '../../src/lab/guest/standalone.js';
 
 const PASSWORD = 'Adm1n!pass-for-pywinrm';
@@ -15,15 +18,15 @@ async function guest(t: { after(fn: () => Promise<void>): void }): Promise<Stand
 }
 
 /** Runs `body` (Python) with `s` = a winrm.Session on the guest; the script prints one JSON line. */
-async function py(w: StandaloneWindows, body: string, password = PASSWORD): Promise<Record<string, unknown>> {
+async function py(w: StandaloneWindows, body: string, password = PASSWORD, transport = 'basic', env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
   const script = [
     'import json, sys, base64, winrm',
     'from winrm.exceptions import InvalidCredentialsError',
-    `s = winrm.Session('http://${w.address}:${w.port}/wsman', auth=('Administrator', ${JSON.stringify(password)}), transport='basic', operation_timeout_sec=1, read_timeout_sec=3)`,
+    `s = winrm.Session('http://${w.address}:${w.port}/wsman', auth=('Administrator', ${JSON.stringify(password)}), transport='${transport}', message_encryption='never', operation_timeout_sec=1, read_timeout_sec=3)`,
     'def b(x): return base64.b64encode(x).decode()',
     body,
   ].join('\n');
-  const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c', script], { timeout: 60_000 });
+  const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c', script], { timeout: 60_000, env });
   return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
@@ -70,4 +73,16 @@ test('pywinrm: wrong credentials are HTTP 401 → InvalidCredentialsError', asyn
   const w = await guest(t);
   const r = await py(w, `try:\n    s.run_cmd('hostname')\n    print(json.dumps({'err': None}))\nexcept InvalidCredentialsError as e:\n    print(json.dumps({'err': type(e).__name__}))`, 'wrong');
   assert.equal(r.err, 'InvalidCredentialsError');
+});
+
+test('pywinrm over NTLM (requests_ntlm, no message encryption) against the simulated NTLMv2 logon', async (t) => {
+  const w = await guest(t);
+  // ntlm_auth needs MD4, which Python's hashlib only has with OpenSSL's legacy provider enabled.
+  const conf = path.join(await tempDir(t), 'openssl.cnf');
+  await writeFile(conf, ['openssl_conf = openssl_init', '[openssl_init]', 'providers = provider_sect', '[provider_sect]', 'default = default_sect', 'legacy = legacy_sect', '[default_sect]', 'activate = 1', '[legacy_sect]', 'activate = 1', ''].join('\n'));
+  const env = { ...process.env, OPENSSL_CONF: conf };
+  const ok = await py(w, `r = s.run_cmd('whoami')\nprint(json.dumps({'code': r.status_code, 'out': r.std_out.decode()}))`, PASSWORD, 'ntlm', env);
+  assert.deepEqual(ok, { code: 0, out: 'win-standalone\\administrator\r\n' });
+  const bad = await py(w, `try:\n    s.run_cmd('hostname')\n    print(json.dumps({'err': None}))\nexcept InvalidCredentialsError as e:\n    print(json.dumps({'err': type(e).__name__}))`, 'wrong', 'ntlm', env);
+  assert.equal(bad.err, 'InvalidCredentialsError');
 });

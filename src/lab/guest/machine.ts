@@ -1,6 +1,7 @@
 // The operating system inside one simulated Windows VM: file system (C: in the disk state, CD drives from the
 // inserted ISOs), registry, accounts and groups, services, installed products, msiexec and sysprep. The command
 // interpreters (cmd.ts, powershell.ts) call into it; every change is persisted to the VM's disk.
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import nodePath from 'node:path';
 import type { Logger } from 'pino';
@@ -11,7 +12,7 @@ import {
   SETUP_STATE_KEY,
   TOKEN_FILTER_KEY,
   checkPassword,
-  hashPassword,
+  credentials,
   type RegValue,
   type ServiceEntry,
   type WindowsState,
@@ -259,7 +260,7 @@ export class WindowsMachine {
     if (this.findUser(name)) return 'exists';
     if (this.env.faults.take('password-policy') || !WindowsMachine.meetsPolicy(name, password)) return 'policy';
     const rid = 1000 + Object.values(this.state.users).filter((u) => u.rid >= 1000).length;
-    this.state.users[name.toLowerCase()] = { name, rid, ...hashPassword(password), enabled: true, passwordNeverExpires: false };
+    this.state.users[name.toLowerCase()] = { name, rid, ...credentials(password), enabled: true, passwordNeverExpires: false };
     this.state.groups.users?.members.push(name);
     return 'ok';
   }
@@ -295,6 +296,24 @@ export class WindowsMachine {
     const name = user.replace(/^\.\\|^[^\\]+\\/, '');
     const u = this.findUser(name);
     if (!u || !u.enabled || !checkPassword(u, password)) return 'denied';
+    return this.remoteToken(u);
+  }
+
+  /**
+   * NTLMv2 logon (MS-NLMP 3.3.2): NTOWFv2 = HMAC-MD5(NT hash, UTF-16LE(UPPER(user) + domain)); the response's
+   * first 16 bytes must be HMAC-MD5(NTOWFv2, server challenge + the rest of the response).
+   */
+  authenticateNtlm(user: string, domain: string, serverChallenge: Buffer, ntResponse: Buffer): 'ok' | 'denied' | 'filtered' {
+    const u = this.findUser(user);
+    if (!u || !u.enabled || !u.ntHash || ntResponse.length < 48) return 'denied';
+    if (domain !== '' && domain !== '.' && domain.toUpperCase() !== this.state.computerName.toUpperCase()) return 'denied';
+    const owf = createHmac('md5', Buffer.from(u.ntHash, 'hex')).update(Buffer.from(user.toUpperCase() + domain, 'utf16le')).digest();
+    const proof = createHmac('md5', owf).update(Buffer.concat([serverChallenge, ntResponse.subarray(16)])).digest();
+    if (!timingSafeEqual(proof, ntResponse.subarray(0, 16))) return 'denied';
+    return this.remoteToken(u);
+  }
+
+  private remoteToken(u: WindowsState['users'][string]): 'ok' | 'denied' | 'filtered' {
     if (!this.isAdmin(u.name)) return 'denied';
     if (u.rid !== 500) {
       const policy = this.regGet(TOKEN_FILTER_KEY, 'LocalAccountTokenFilterPolicy');

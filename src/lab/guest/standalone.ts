@@ -73,6 +73,7 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
     tls: o.https,
     machineName: state.computerName,
     authenticate: (u, p) => machine.authenticate(u, p),
+    authenticateNtlm: (u, d, c, r) => machine.authenticateNtlm(u, d, c, r),
     basicEnabled: () => machine.state.winrm.basic,
     allowUnencrypted: () => machine.state.winrm.allowUnencrypted,
     startProcess: shellProcessStarter(machine, (line, proc) => {

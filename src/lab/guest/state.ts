@@ -2,6 +2,7 @@
 // services, installed products, files, WinRM configuration, certificates, AppX packages and setup state.
 // It is serialized into the VM's VDI (through LabHostApi.readDisk/writeDisk), so snapshots, reverts and exports
 // carry it exactly like a real disk would.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 
 export type RegValue = { type: 'REG_SZ' | 'REG_EXPAND_SZ' | 'REG_MULTI_SZ'; data: string } | { type: 'REG_DWORD' | 'REG_QWORD'; data: number };
@@ -12,6 +13,8 @@ export interface UserAccount {
   /** sha256(salt + password), as hex: the simulated SAM never holds a password. */
   hash: string;
   salt: string;
+  /** The NT hash (MD4 of the UTF-16LE password), as the SAM keeps it: what NTLM logons are checked against. */
+  ntHash?: string;
   enabled: boolean;
   passwordNeverExpires: boolean;
 }
@@ -77,6 +80,19 @@ export function hashPassword(password: string, salt = randomBytes(8).toString('h
   return { hash: createHash('sha256').update(salt).update(password, 'utf8').digest('hex'), salt };
 }
 
+/**
+ * MD4(UTF-16LE(password)). Node 20's OpenSSL 3 has no MD4; Debian's openssl CLI does, through its legacy
+ * provider (the password goes through stdin).
+ */
+export function ntHash(password: string): string {
+  return execFileSync('openssl', ['dgst', '-md4', '-binary', '-provider', 'legacy', '-provider', 'default'], { input: Buffer.from(password, 'utf16le'), stdio: ['pipe', 'pipe', 'pipe'] }).toString('hex');
+}
+
+/** Everything an account stores about its password. */
+export function credentials(password: string): { hash: string; salt: string; ntHash: string } {
+  return { ...hashPassword(password), ntHash: ntHash(password) };
+}
+
 export function checkPassword(user: UserAccount, password: string): boolean {
   return hashPassword(password, user.salt).hash === user.hash;
 }
@@ -91,7 +107,7 @@ export function freshInstall(o: {
   adminPassword: string;
   seed: string;
 }): WindowsState {
-  const admin = hashPassword(o.adminPassword);
+  const admin = credentials(o.adminPassword);
   const svc = (name: string, displayName: string, startType: ServiceEntry['startType'], binaryPath: string): ServiceEntry => ({
     name,
     displayName,

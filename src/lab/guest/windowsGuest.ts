@@ -292,6 +292,7 @@ export class WindowsGuest {
           tls: kind === 'https' ? { pfx: Buffer.from(cert!.pfx, 'base64'), passphrase: cert!.passphrase } : undefined,
           machineName: m!.state.computerName,
           authenticate: (u, p) => (this.machine ? this.machine.authenticate(u, p) : 'denied'),
+          authenticateNtlm: (u, d, c, r) => (this.machine ? this.machine.authenticateNtlm(u, d, c, r) : 'denied'),
           basicEnabled: () => this.machine?.state.winrm.basic ?? false,
           allowUnencrypted: () => this.machine?.state.winrm.allowUnencrypted ?? false,
           startProcess: shellProcessStarter(m!, (line, proc) => {

@@ -2,7 +2,7 @@
 // RelatesTo on every answer, HTTP 401 with Windows' headers, SOAP faults with HTTP 500 and real WSManFault codes,
 // Receive long-polls that end in the OperationTimeout fault (2150858793), output split across Receives, shells
 // that vanish with the service (2150858843), and the per-user shell quota (2150859173).
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -28,6 +28,8 @@ export interface WsmanServerOptions {
   tls?: { pfx: Buffer; passphrase: string };
   machineName: string;
   authenticate(user: string, password: string): 'ok' | 'denied' | 'filtered';
+  /** NTLMv2 (Negotiate with an NTLMSSP token); absent = Negotiate always fails, as with no such account. */
+  authenticateNtlm?(user: string, domain: string, serverChallenge: Buffer, ntResponse: Buffer): 'ok' | 'denied' | 'filtered';
   basicEnabled(): boolean;
   /** HTTP without TLS needs AllowUnencrypted=true for Basic. */
   allowUnencrypted(): boolean;
@@ -63,6 +65,35 @@ function encodeOutput(data: Buffer, codepage: number): Buffer {
   return Buffer.from(out);
 }
 
+/** An NTLM CHALLENGE message (type 2) with NTLMv2 extended session security and the target info Windows sends. */
+function ntlmChallenge(challenge: Buffer, machine: string): Buffer {
+  const name = Buffer.from(machine.toUpperCase(), 'utf16le');
+  const av = (id: number, value: Buffer): Buffer => {
+    const head = Buffer.alloc(4);
+    head.writeUInt16LE(id, 0);
+    head.writeUInt16LE(value.length, 2);
+    return Buffer.concat([head, value]);
+  };
+  const filetime = Buffer.alloc(8);
+  filetime.writeBigUInt64LE((BigInt(Date.now()) + 11644473600000n) * 10000n);
+  const info = Buffer.concat([av(2, name), av(1, name), av(4, name), av(3, name), av(7, filetime), av(0, Buffer.alloc(0))]);
+  // UNICODE | REQUEST_TARGET | NTLM | ALWAYS_SIGN | TARGET_TYPE_SERVER | EXTENDED_SESSIONSECURITY | TARGET_INFO | VERSION | 128 | 56
+  const flags = (0x1 | 0x4 | 0x200 | 0x8000 | 0x20000 | 0x80000 | 0x800000 | 0x2000000 | 0x20000000 | 0x80000000) >>> 0;
+  const head = Buffer.alloc(56);
+  head.write('NTLMSSP\0', 0, 'latin1');
+  head.writeUInt32LE(2, 8);
+  head.writeUInt16LE(name.length, 12);
+  head.writeUInt16LE(name.length, 14);
+  head.writeUInt32LE(56, 16);
+  head.writeUInt32LE(flags, 20);
+  challenge.copy(head, 24);
+  head.writeUInt16LE(info.length, 40);
+  head.writeUInt16LE(info.length, 42);
+  head.writeUInt32LE(56 + name.length, 44);
+  Buffer.from([10, 0, 0x4f, 0x45, 0, 0, 0, 15]).copy(head, 48); // Windows 10.0 build 17743, NTLM revision 15
+  return Buffer.concat([head, name, info]);
+}
+
 class SoapFault {
   constructor(
     readonly code: 's:Sender' | 's:Receiver',
@@ -82,6 +113,7 @@ export class WsmanServer {
   private server: http.Server | https.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly shells = new Map<string, WsmanShell>();
+  private readonly ntlm = new WeakMap<Socket, { challenge?: Buffer; user?: string }>();
   private readonly o: WsmanServerOptions;
   /** Requests this server received (operation names), for tests that check the exchange. */
   readonly requests: WsmanOperation[] = [];
@@ -162,15 +194,16 @@ export class WsmanServer {
       this.o.log.debug({ op }, 'WinRM request blackholed (injected fault)');
       return; // never answered: the client's own timeout must fire
     }
-    const user = this.authenticate(req);
-    if (injected === '401' || !user) {
+    const auth = injected === '401' ? undefined : this.authenticate(req);
+    if (!auth || 'challenge' in auth) {
       res.writeHead(401, {
-        'WWW-Authenticate': this.o.basicEnabled() ? ['Negotiate', 'Basic realm="WSMAN"'] : ['Negotiate'],
+        'WWW-Authenticate': auth ? [`Negotiate ${auth.challenge}`] : this.o.basicEnabled() ? ['Negotiate', 'Basic realm="WSMAN"'] : ['Negotiate'],
         'Content-Length': 0,
       });
       res.end();
       return;
     }
+    const user = auth.user;
     const messageId = child(header, NS.a, 'MessageID')?.text.trim() ?? '';
     if (op !== 'Unknown') this.requests.push(op);
     try {
@@ -194,15 +227,47 @@ export class WsmanServer {
     }
   }
 
-  private authenticate(req: http.IncomingMessage): string | undefined {
+  private authenticate(req: http.IncomingMessage): { user: string } | { challenge: string } | undefined {
     const h = req.headers.authorization ?? '';
+    const conn = this.ntlm.get(req.socket) ?? {};
+    this.ntlm.set(req.socket, conn);
+    if (/^Negotiate /i.test(h)) return this.negotiate(Buffer.from(h.slice(10).trim(), 'base64'), conn);
+    // HTTP.sys keeps an NTLM logon for the rest of the connection.
+    if (!h && conn.user) return { user: conn.user };
     if (!/^Basic /i.test(h) || !this.o.basicEnabled()) return undefined;
     if (!this.o.tls && !this.o.allowUnencrypted()) return undefined;
     const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) return undefined;
     const user = decoded.slice(0, colon);
-    return this.o.authenticate(user, decoded.slice(colon + 1)) === 'ok' ? user.replace(/^.*\\/, '') : undefined;
+    return this.o.authenticate(user, decoded.slice(colon + 1)) === 'ok' ? { user: user.replace(/^.*\\/, '') } : undefined;
+  }
+
+  /** NTLM inside Negotiate (MS-NLMP): NEGOTIATE → CHALLENGE, AUTHENTICATE → verified NTLMv2 response. */
+  private negotiate(token: Buffer, conn: { challenge?: Buffer; user?: string }): { user: string } | { challenge: string } | undefined {
+    if (token.length < 12 || token.toString('latin1', 0, 8) !== 'NTLMSSP\0' || !this.o.authenticateNtlm) return undefined;
+    // Without message sealing, NTLM over plain HTTP needs AllowUnencrypted, like Basic.
+    if (!this.o.tls && !this.o.allowUnencrypted()) return undefined;
+    const type = token.readUInt32LE(8);
+    if (type === 1) {
+      conn.challenge = randomBytes(8);
+      return { challenge: ntlmChallenge(conn.challenge, this.o.machineName).toString('base64') };
+    }
+    if (type !== 3 || !conn.challenge || token.length < 64) return undefined;
+    const field = (at: number): Buffer => {
+      const len = token.readUInt16LE(at);
+      const off = token.readUInt32LE(at + 4);
+      return off + len <= token.length ? token.subarray(off, off + len) : Buffer.alloc(0);
+    };
+    const unicode = (token.readUInt32LE(60) & 1) === 1;
+    const text = (b: Buffer): string => b.toString(unicode ? 'utf16le' : 'latin1');
+    const challenge = conn.challenge;
+    conn.challenge = undefined;
+    const user = text(field(36));
+    const result = this.o.authenticateNtlm(user, text(field(28)), challenge, field(20));
+    if (result !== 'ok') return undefined;
+    conn.user = user;
+    return { user };
   }
 
   private send(res: http.ServerResponse, status: number, action: string, relatesTo: string, body: BuildNode | string): void {

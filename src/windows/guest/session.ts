@@ -14,6 +14,7 @@ export interface GuestEndpoint {
   certificatePem?: string;
   username: string;
   password: string;
+  auth?: 'basic' | 'ntlm';
 }
 
 export interface GuestContext {
@@ -39,6 +40,7 @@ export function openClient(ctx: GuestContext, override?: Partial<Pick<GuestEndpo
     https: g.https,
     username: override?.username ?? g.username,
     password: override?.password ?? g.password,
+    auth: g.auth,
     tls: g.certificatePem ? { pinnedCertificate: g.certificatePem } : undefined,
     operationTimeoutSec: ctx.operationTimeoutSec ?? 20,
     requestMarginMs: ctx.requestMarginMs ?? 10_000,

@@ -6,7 +6,7 @@ import nodePath from 'node:path';
 import { runProgram, spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
 import { WindowsMachine } from '../machine.js';
 import { sleep } from '../process.js';
-import { ADMINISTRATORS_SID, hashPassword } from '../state.js';
+import { ADMINISTRATORS_SID, credentials } from '../state.js';
 import { BoundArgs, PsError, SecureString, commandClass, toStr, truthy, type CmdletDef, type PsObject, type CmdletContext } from './run.js';
 
 const CRLF = '\r\n';
@@ -194,7 +194,7 @@ export const CMDLETS: Record<string, CmdletDef> = {
             target: `${u.name}:String`,
           });
         }
-        Object.assign(u, hashPassword(pw.plain));
+        Object.assign(u, credentials(pw.plain));
       }
       await persist(c);
       return [];
