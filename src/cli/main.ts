@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { errorMessage, isXenimageError } from '../errors.js';
 import { registerBuildCommand } from './build.js';
+import { registerConvertCommand } from './convert.js';
 import { registerHistoryCommand } from './history.js';
 import { registerLabCommand } from './lab.js';
 import { registerUpCommand } from './up.js';
@@ -23,6 +24,7 @@ registerWorkerCommand(program);
 registerWorkflowCommands(program);
 registerBuildCommand(program);
 registerSchemaCommand(program);
+registerConvertCommand(program);
 registerHistoryCommand(program);
 registerScheduleCommand(program);
 
