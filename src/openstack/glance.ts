@@ -182,7 +182,7 @@ export class GlanceClient {
   }
 
   /** One request with the current token; after a 401 once more with a renewed token. */
-  private async send(method: string, path: string, _what: string, options: RequestOptions, bounded: boolean) {
+  private async send(method: string, path: string, what: string, options: RequestOptions, bounded: boolean) {
     const url = `${await this.endpoint(options.signal)}${path}`;
     let token = await this.session.token(options.signal);
     for (let attempt = 0; ; attempt++) {
@@ -190,12 +190,21 @@ export class GlanceClient {
       const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
       const headers: Record<string, string> = { 'x-auth-token': token, accept: 'application/json' };
       if (options.json !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-      const res = await this.transport.fetch(url, {
-        method,
-        headers,
-        ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
-        ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
-      });
+      let res;
+      try {
+        res = await this.transport.fetch(url, {
+          method,
+          headers,
+          ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
+          ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
+        });
+      } catch (err) {
+        // Our own bound fired (not the caller's abort): a typed, retryable timeout.
+        if (timeout?.aborted && !options.signal?.aborted) {
+          throw new GlanceError('GlanceTimeout', `Glance ${what} did not answer within ${this.timeoutMs} ms`, undefined, { retryable: true, cause: err });
+        }
+        throw err;
+      }
       if (res.status !== 401 || attempt > 0) return res;
       await res.arrayBuffer();
       token = await this.session.renew(options.signal, token);

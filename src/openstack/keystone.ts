@@ -31,7 +31,7 @@ export interface KeystoneSessionOptions {
   /** Renew the token when it has less than this left (default 120 s, at most a quarter of its lifetime). */
   refreshMarginMs?: number;
   /** Bound of one authentication request (default 60 s). */
-  requestTimeoutMs?: number;
+  authTimeoutMs?: number;
 }
 
 /** auth_url may be given with or without /v3 (and with a trailing slash); tokens live under /v3/auth/tokens. */
@@ -78,7 +78,7 @@ export class KeystoneSession {
     options: KeystoneSessionOptions = {},
   ) {
     this.marginMs = options.refreshMarginMs ?? 120_000;
-    this.timeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.timeoutMs = options.authTimeoutMs ?? 60_000;
   }
 
   /** A token valid for at least the refresh margin; authenticates when needed. */
@@ -155,13 +155,22 @@ export class KeystoneSession {
   private async requestToken(signal?: AbortSignal): Promise<TokenState> {
     const url = `${identityV3Url(this.cloud.auth.authUrl)}/auth/tokens`;
     const timeout = AbortSignal.timeout(this.timeoutMs);
-    const res = await this.transport.fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(authBody(this.cloud)),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
-    const text = await res.text();
+    let res;
+    let text: string;
+    try {
+      res = await this.transport.fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(authBody(this.cloud)),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      text = await res.text();
+    } catch (err) {
+      if (timeout.aborted && !signal?.aborted) {
+        throw new KeystoneError('KeystoneTimeout', `Keystone at ${url} did not answer within ${this.timeoutMs} ms`, { retryable: true, cause: err });
+      }
+      throw err;
+    }
     const who = this.cloud.auth.type === 'password' ? 'password' : 'application credential';
     if (res.status !== 201) {
       const retryable = res.status >= 500 || res.status === 408 || res.status === 429;

@@ -9,7 +9,6 @@ import type { OpenStackCloud } from './cloud.js';
 import { GlanceError } from './errors.js';
 import type { GlanceImage } from './glance.js';
 import { buildTag, toCreateRequest, type PublishSpec } from './publishSpec.js';
-import { isAbortError } from './transport.js';
 import { verifyUploadedImage } from './uploadVerification.js';
 
 export interface BodyResult {
@@ -196,13 +195,18 @@ export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, bod
   const logger = (opts.log ?? log()).child({ component: 'openstack', buildId: spec.buildId });
   if (opts.signal?.aborted) throw abortError(opts.signal);
 
-  const existing = await reuseOrClear(cloud, spec, opts, logger);
-  if (existing) {
-    logger.info({ imageId: existing.id }, 'reusing the active image of this build');
-    return toResult(existing, true);
+  let image: GlanceImage;
+  try {
+    const existing = await reuseOrClear(cloud, spec, opts, logger);
+    if (existing) {
+      logger.info({ imageId: existing.id }, 'reusing the active image of this build');
+      return toResult(existing, true);
+    }
+    image = await cloud.glance.createImage(create, opts.signal);
+  } catch (err) {
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    throw err;
   }
-
-  const image = await cloud.glance.createImage(create, opts.signal);
   logger.info({ imageId: image.id, name: spec.name }, 'image created; uploading');
   try {
     const finished = await settleConcurrentAttempts(cloud, spec, image, opts, logger);
@@ -238,7 +242,6 @@ export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, bod
   } catch (err) {
     await deleteQuietly(cloud, image.id, logger);
     if (opts.signal?.aborted) throw abortError(opts.signal);
-    if (isAbortError(err)) throw new XenimageError('GlanceTimeout', `a Glance request timed out: ${errorMessage(err)}`, { retryable: true, cause: err });
     throw err;
   }
 }
@@ -246,10 +249,10 @@ export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, bod
 async function deleteQuietly(cloud: OpenStackCloud, imageId: string, logger: Logger): Promise<void> {
   try {
     await cloud.glance.deleteImage(imageId, AbortSignal.timeout(CLEANUP_TIMEOUT_MS));
-    logger.info({ imageId }, 'deleted the image of the failed upload');
+    logger.info({ imageId }, 'deleted the image of this attempt');
   } catch (err) {
     // The original failure matters more; the build tag lets deleteBuildImages find this image later.
-    logger.error({ imageId, err: errorMessage(err) }, 'could not delete the image of the failed upload');
+    logger.error({ imageId, err: errorMessage(err) }, 'could not delete the image of this attempt');
   }
 }
 

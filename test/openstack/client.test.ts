@@ -5,13 +5,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { InvalidInputError } from '../../src/errors.js';
-import { connectCloud, GlanceError, KeystoneError, loadCloud } from '../../src/openstack/index.js';
+import { connectCloud, GlanceError, KeystoneError, loadCloud, openCloud, OpenStackUnreachableError } from '../../src/openstack/index.js';
 import { identityV3Url } from '../../src/openstack/keystone.js';
 import { startTestLab, type TestLab } from './support/lab.js';
 
@@ -217,4 +218,62 @@ test('the written clouds.yaml works as is with `openstack --os-cloud xenimage-la
   } finally {
     await cloud.glance.deleteImage(image.id);
   }
+});
+
+test('a Glance that never answers is a retryable GlanceTimeout; one that is not there is OpenStackUnreachable', async (t) => {
+  // A server that accepts connections and never answers, and a port nobody listens on, registered in Keystone
+  // as the image endpoints of two more regions.
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((socket) => {
+    held.add(socket);
+    socket.on('close', () => held.delete(socket));
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const closed = net.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  t.after(() => {
+    for (const socket of held) socket.destroy();
+    return new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+
+  const admin = t0.admin();
+  const keystone = identityV3Url(t0.lab.keystoneUrl);
+  const call = async (method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${keystone}${p}`, {
+      method,
+      headers: { 'x-auth-token': await admin.session.token(), 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    assert.ok(res.status < 300, `${method} ${p}: ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const service = ((await call('GET', '/services?type=image')).services as { id: string }[])[0]!.id;
+  const regions = { SilentRegion: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, ClosedRegion: `http://127.0.0.1:${closedPort}` };
+  for (const [region, url] of Object.entries(regions)) {
+    await call('POST', '/regions', { region: { id: region } });
+    await call('POST', '/endpoints', { endpoint: { service_id: service, interface: 'public', region_id: region, url } });
+  }
+  const base = loadCloud(t0.lab.cloud, { file: t0.lab.cloudsFile, env: {} });
+
+  const slow = openCloud({ ...base, regionName: 'SilentRegion' }, { requestTimeoutMs: 500 });
+  t.after(() => slow.close());
+  const timedOut = await slow.glance.listImages({}).then(() => undefined, (e: unknown) => e);
+  assert.ok(timedOut instanceof GlanceError, String(timedOut));
+  assert.equal(timedOut.type, 'GlanceTimeout');
+  assert.equal(timedOut.retryable, true);
+
+  const gone = openCloud({ ...base, regionName: 'ClosedRegion' });
+  t.after(() => gone.close());
+  const refused = await gone.glance.getImage('00000000-0000-0000-0000-000000000000').then(() => undefined, (e: unknown) => e);
+  assert.ok(refused instanceof OpenStackUnreachableError, String(refused));
+  assert.equal(refused.retryable, true);
+  assert.match(refused.message, /ECONNREFUSED/);
+
+  // The caller's own abort stays an abort (not a timeout).
+  const ac = new AbortController();
+  const pending = slow.glance.listImages({}, ac.signal);
+  ac.abort();
+  await assert.rejects(pending, (e: Error) => e.name === 'AbortError');
 });
