@@ -226,3 +226,13 @@ test('bad input is refused before anything happens: missing secret, HTTPS withou
   assert.equal(https.type, 'InvalidInput');
   assert.equal(w.server.requests.length, before);
 });
+
+test('cancellation: a waiting activity stops at once when Temporal cancels it', async (t) => {
+  const { w, guest } = await fixture(t);
+  await w.stop();
+  const env = new MockActivityEnvironment({ activityType: 'waitForWinrm' });
+  const started = Date.now();
+  setTimeout(() => env.cancel(), 300);
+  await assert.rejects(env.run(() => guestActivities.waitForWinrm({ guest, pollSec: 5, timeoutSec: 600 })), (e: Error) => /cancel/i.test(e.name + e.message));
+  assert.ok(Date.now() - started < 3000);
+});

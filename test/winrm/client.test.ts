@@ -205,3 +205,14 @@ test('NTLM (messages from winrm-client, Negotiate scheme): logon as local and .\
   w.machine.state.winrm.allowUnencrypted = false;
   await assert.rejects(client(t, w, { auth: 'ntlm' }).run('hostname'), { type: 'WinrmAuthFailed' });
 });
+
+test('net.exe: the password policy fault is NET HELPMSG 2245 with exit 2; a long password without /y waits for the Y/N answer on stdin', async (t) => {
+  const w = await guest(t);
+  w.inject({ kind: 'password-policy' });
+  const r = await client(t, w).run('net', ['user', 'builder', 'Valid-Pass-123', '/add', '/y']);
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr.toString(), /The password does not meet the password policy requirements\.[^]*NET HELPMSG 2245/);
+  const prompt = await client(t, w).run('net', ['user', 'builder', 'A-Very-Long-Pass-123', '/add'], { stdin: 'Y\r\n' });
+  assert.match(prompt.stdout.toString(), /longer than 14 characters[^]*\(Y\/N\) \[Y\]: The command completed successfully/);
+  assert.equal(prompt.exitCode, 0);
+});

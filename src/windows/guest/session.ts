@@ -87,8 +87,13 @@ export function lastJson<T>(r: ScriptResult, what: string): T {
   }
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return delay(ms, undefined, { signal });
+/** Waits; on cancellation rejects with the signal's reason (Temporal's CancelledFailure), not a bare AbortError. */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (err) {
+    throw signal?.aborted ? (signal.reason as Error) : err;
+  }
 }
 
 /** True for failures that mean "the guest is not reachable right now" (booting, rebooting, NIC swap). */

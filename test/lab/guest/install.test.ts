@@ -57,6 +57,10 @@ test('answer media boot a lab VM to PV drivers and HTTPS WinRM; the guest operat
   assert.equal((await ops.waitForWinrm(ctx, 30_000)).computerName, 'WIN-LAB1');
   assert.deepEqual(await ops.ensurePvTools(ctx, { volumeLabel: media.volumeLabel, timeoutMs: 30_000 }), { alreadyInstalled: true, exitCode: null, rebooted: false });
   assert.equal((await ops.addAdministrator(ctx, { name: 'builder', password: 'Second-Pw-22!xyz' })).created, true);
+  // Every command line the guest received since Setup (first logon included): no password in any of them.
+  const received = guests.guest(vm)!.commandLog;
+  assert.ok(received.length > 10);
+  for (const line of received) for (const pw of ['Second-Pw-22!xyz', PASSWORD]) assert.ok(!line.includes(pw));
   await ops.installCloudbaseInit(ctx, { volumeLabel: media.volumeLabel, username: 'Admin', injectUserPassword: true, runAsLocalSystem: true, timeoutMs: 30_000 });
 
   const disk = lab.host.getVm(vm)!.systemDisk!.vdiRef;
