@@ -42,6 +42,15 @@ export const ConfigSchema = z
       .object({ cloud: z.string().min(1).default('xenimage-lab') })
       .strict()
       .default({ cloud: 'xenimage-lab' }),
+    lab: z
+      .object({
+        /** Scenario of the XenServer lab: a shipped name (src/lab/scenarios) or a JSON file. */
+        scenario: z.string().min(1).default('default'),
+        /** Latency factor of the lab (1 = realistic XAPI and Windows timings). */
+        speed: z.number().positive().max(10).default(0.05),
+      })
+      .strict()
+      .default({ scenario: 'default', speed: 0.05 }),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()
@@ -66,10 +75,12 @@ export const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_MAX_ACTIVITIES: ['worker', 'maxConcurrentActivities'],
   XENIMAGE_PROMETHEUS: ['worker', 'prometheus'],
   OS_CLOUD: ['openstack', 'cloud'],
+  XENIMAGE_LAB_SCENARIO: ['lab', 'scenario'],
+  XENIMAGE_LAB_SPEED: ['lab', 'speed'],
   XENIMAGE_LOG_LEVEL: ['log', 'level'],
 };
 
-const NUMERIC_KEYS = new Set(['XENIMAGE_TEMPORAL_PORT', 'XENIMAGE_TEMPORAL_UI_PORT', 'XENIMAGE_MAX_ACTIVITIES']);
+const NUMERIC_KEYS = new Set(['XENIMAGE_TEMPORAL_PORT', 'XENIMAGE_TEMPORAL_UI_PORT', 'XENIMAGE_MAX_ACTIVITIES', 'XENIMAGE_LAB_SPEED']);
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
   let node = target;
@@ -112,7 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [name, keys] of Object.entries(ENV_KEYS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    setPath(raw, keys, NUMERIC_KEYS.has(name) && /^\d+$/.test(value) ? Number(value) : value);
+    setPath(raw, keys, NUMERIC_KEYS.has(name) && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
   }
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {

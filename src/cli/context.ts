@@ -48,6 +48,19 @@ export async function readEndpoints(stateDir: string): Promise<Endpoints | undef
   }
 }
 
+/**
+ * For a worker joining a running `xenimage up`/`lab`: where its clouds.yaml, pools file and secrets are, unless
+ * the environment already says. Returns the lab's pool name, if any.
+ */
+export async function adoptLabEndpoints(ctx: CliContext): Promise<string | undefined> {
+  const endpoints = await readEndpoints(ctx.stateDir);
+  if (!endpoints) return undefined;
+  if (endpoints.clouds && ctx.config.openstack.cloud === endpoints.cloud) process.env.OS_CLIENT_CONFIG_FILE ??= endpoints.clouds;
+  if (typeof endpoints.pools === 'string') process.env.XENIMAGE_POOLS_FILE ??= endpoints.pools;
+  if (typeof endpoints.secrets === 'string') process.env.XENIMAGE_SECRETS_DIR ??= endpoints.secrets;
+  return typeof endpoints.pool === 'string' ? endpoints.pool : undefined;
+}
+
 /** The configured cluster, else the embedded dev server that `xenimage up`/`lab` started. */
 export async function temporalTarget(ctx: CliContext): Promise<TemporalTarget> {
   const { temporal } = ctx.config;

@@ -4,12 +4,15 @@ import { startLab, type Lab } from '../lab/index.js';
 import { cliContext, writeEndpoints, type CliContext } from './context.js';
 import { untilSignal } from './worker.js';
 
-export async function startLabFromCli(ctx: CliContext): Promise<Lab> {
-  const lab = await startLab({ config: ctx.config, stateDir: ctx.stateDir, logger: ctx.logger });
+export async function startLabFromCli(ctx: CliContext, scenario?: string): Promise<Lab> {
+  const lab = await startLab({ config: ctx.config, stateDir: ctx.stateDir, logger: ctx.logger, scenario });
   await writeEndpoints(ctx.stateDir, {
     temporal: lab.ready.temporal,
     clouds: lab.ready.clouds,
     cloud: lab.ready.cloud,
+    pools: lab.xapi.poolsFile,
+    pool: lab.xapi.poolName,
+    secrets: process.env.XENIMAGE_SECRETS_DIR,
     pid: process.pid,
   });
   return lab;
@@ -19,9 +22,10 @@ export function registerLabCommand(program: Command): void {
   program
     .command('lab')
     .description('start the embedded services (Temporal, Keystone + Glance, the XenServer lab); print one JSON line when ready')
-    .action(async () => {
+    .option('--scenario <name|file>', 'lab scenario: a shipped name (default, existing-vms, windows-ready, …) or a JSON file')
+    .action(async (opts: { scenario?: string }) => {
       const ctx = cliContext();
-      const lab = await startLabFromCli(ctx);
+      const lab = await startLabFromCli(ctx, opts.scenario);
       process.stdout.write(JSON.stringify(lab.ready) + '\n');
       await untilSignal(ctx.logger);
       await lab.stop();

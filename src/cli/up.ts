@@ -15,10 +15,11 @@ export function registerUpCommand(program: Command): void {
     .description('start Temporal, Keystone + Glance, the lab and a worker; run the sample builds; serve until Ctrl-C')
     .option('--once', 'exit when the sample builds end (non-zero if one failed)')
     .option('--no-samples', 'start everything but run no sample build')
-    .action(async (opts: { once?: boolean; samples: boolean }) => {
+    .option('--scenario <name|file>', 'lab scenario (e.g. sysprep-appx shows an automatic revert-and-retry)')
+    .action(async (opts: { once?: boolean; samples: boolean; scenario?: string }) => {
       const ctx = cliContext();
-      const lab = await startLabFromCli(ctx);
-      const workers = await startWorkers(lab.temporal, ctx.config, ctx.logger, []);
+      const lab = await startLabFromCli(ctx, opts.scenario);
+      const workers = await startWorkers(lab.temporal, ctx.config, ctx.logger, [lab.xapi.poolName]);
       let client: Client | undefined;
       let failed = 0;
       try {
@@ -28,6 +29,8 @@ export function registerUpCommand(program: Command): void {
         if (lab.ready.clouds) console.log(`  clouds.yaml       ${lab.ready.clouds}  (cloud ${lab.ready.cloud})`);
         if (lab.ready.keystone) console.log(`  Keystone          ${lab.ready.keystone}`);
         if (lab.ready.glance) console.log(`  Glance            ${lab.ready.glance}`);
+        console.log(`  XenServer lab     ${lab.xapi.url} (pool ${lab.xapi.poolName}, scenario ${lab.xapi.scenario.name})`);
+        for (const g of lab.guests.guests()) console.log(`  Windows guest     ${g.vm} at ${g.address}:${g.port}${g.https ? ' (https)' : ''}`);
         if (opts.samples) {
           client = await createClient(lab.temporal);
           const outcomes = await runSamples({ ctx, client, lab });

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { TemporalTarget } from '../temporal/connection.js';
 import { startWorker, type RunningWorker } from '../temporal/worker.js';
 import type { Config } from '../config.js';
-import { cliContext, temporalTarget } from './context.js';
+import { adoptLabEndpoints, cliContext, temporalTarget } from './context.js';
 
 export function poolTaskQueue(pool: string): string {
   return `xen-${pool}`;
@@ -66,11 +66,12 @@ export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('run a worker on the configured task queue (and one per --pool on xen-<pool>)')
-    .option('--pool <name...>', 'XenServer pools this worker serves')
+    .option('--pool <name...>', 'XenServer pools this worker serves (default: the running lab\'s pool, if any)')
     .action(async (opts: { pool?: string[] }) => {
       const ctx = cliContext();
       const target = await temporalTarget(ctx);
-      const set = await startWorkers(target, ctx.config, ctx.logger, opts.pool ?? []);
+      const labPool = ctx.config.temporal.address ? undefined : await adoptLabEndpoints(ctx);
+      const set = await startWorkers(target, ctx.config, ctx.logger, opts.pool ?? (labPool ? [labPool] : []));
       await Promise.race([untilSignal(ctx.logger), ...set.workers.map((w) => w.done)]);
       await set.shutdown();
     });

@@ -5,12 +5,16 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { startDevServer, type DevServer } from '../temporal/devServer.js';
 import type { TemporalTarget } from '../temporal/connection.js';
+import { attachWindowsGuests, type WindowsGuests } from './guest/attach.js';
 import { LAB_CLOUD, startOpenStack, type OpenStackLab } from './openstack/index.js';
+import { startXapiLab, type XapiLab } from './xapi/index.js';
 
 export interface LabOptions {
   config: Config;
   stateDir: string;
   logger: Logger;
+  /** Overrides config.lab.scenario (a shipped name or a JSON file). */
+  scenario?: string;
 }
 
 /** The line `xenimage lab` prints when ready (later parts add xapi, pool, SRs, guests…). */
@@ -29,6 +33,8 @@ export interface Lab {
   temporal: TemporalTarget;
   devServer?: DevServer;
   openstack?: OpenStackLab;
+  xapi: XapiLab;
+  guests: WindowsGuests;
   stop(): Promise<void>;
 }
 
@@ -63,13 +69,40 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       process.env.OS_CLIENT_CONFIG_FILE = openstack.cloudsFile;
     }
 
+    // The lab's own secrets (XAPI password, guest passwords) are files in <stateDir>/secrets, where the
+    // activities of this process resolve them.
+    process.env.XENIMAGE_SECRETS_DIR ??= path.join(stateDir, 'secrets');
+    const xapi = await startXapiLab({
+      stateDir,
+      scenario: options.scenario ?? config.lab.scenario,
+      speed: config.lab.speed,
+      log: logger,
+    });
+    stops.push(() => xapi.stop());
+    const guests = await attachWindowsGuests(xapi.host, {
+      stateDir,
+      guests: xapi.scenario.guests,
+      faults: xapi.scenario.faults?.guest,
+      log: logger,
+    });
+    stops.push(() => guests.stop());
+    const description = xapi.describe();
+
     const ready: ReadyLine = {
       ready: true,
       temporal: { address: temporal.address, namespace: temporal.namespace, ...(devServer ? { ui: devServer.uiUrl } : {}) },
       cloud: config.openstack.cloud,
       ...(openstack ? { clouds: path.resolve(openstack.cloudsFile), keystone: openstack.keystoneUrl, glance: openstack.glanceUrl } : {}),
+      xapi: { url: xapi.url, username: xapi.username, password: xapi.password },
+      pool: xapi.poolName,
+      pools: path.resolve(xapi.poolsFile),
+      srs: description.srs.map((sr) => ({ name: sr.name, type: sr.type, default: sr.default })),
+      networks: description.networks.map((n) => n.name),
+      isos: description.isos.map((i) => i.name),
+      vms: description.vms.map((vm) => ({ name: vm.name, powerState: vm.powerState })),
+      guests: guests.guests().map((g) => ({ vm: g.vm, address: g.address, port: g.port, https: g.https, username: g.username, password: g.password })),
     };
-    return { ready, temporal, devServer, openstack, stop: stopAll };
+    return { ready, temporal, devServer, openstack, xapi, guests, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
