@@ -78,6 +78,8 @@ declare module 'xen-api' {
     getAllRecords<T = Record<string, unknown>>(type: string): Promise<Array<T & XapiObject>>;
     barrier(ref?: string): Promise<XapiObject | undefined>;
     watchTask<T = unknown>(ref: string): Promise<T>;
+    /** The URL of a host's XAPI (the master keeps the URL the client connected to). */
+    getHostBackupUrl(host: XapiObject): Promise<URL>;
     createTask(nameLabel: string, nameDescription?: string): Promise<string>;
     getResource(pathname: string, options?: ResourceOptions): Promise<ResourceResponse>;
     getResource(cancelToken: CancelToken, pathname: string, options?: ResourceOptions): Promise<ResourceResponse>;

@@ -1,0 +1,61 @@
+// Connections by pool name: the pools file gives URL, user, a secret reference for the password and an optional
+// CA; the password is resolved only here. A registry keeps one live connection per pool for a worker process.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidInputError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { resolveSecret, type SecretSource } from '../secrets.js';
+import { XapiConnection, type ConnectionOptions } from './connection.js';
+import { poolEntry, poolsFilePath } from './pools.js';
+
+export interface PoolLocation {
+  /** Default pools file: <stateDir>/pools.yaml (XENIMAGE_POOLS_FILE overrides). */
+  stateDir?: string;
+  poolsFile?: string;
+  secrets?: SecretSource;
+}
+
+export async function connectPool(pool: string, where: PoolLocation = {}, options: ConnectionOptions = {}): Promise<XapiConnection> {
+  const file = where.poolsFile ?? poolsFilePath(where.stateDir ?? '.xenimage');
+  const entry = await poolEntry(file, pool);
+  const password = await resolveSecret(entry.password, where.secrets);
+  let ca: string | undefined;
+  if (entry.ca) {
+    const caFile = path.resolve(path.dirname(file), entry.ca);
+    try {
+      ca = await readFile(caFile, 'utf8');
+    } catch (err) {
+      throw new InvalidInputError(`CA file ${caFile} of pool "${pool}" cannot be read: ${(err as Error).message}`, { pool });
+    }
+  }
+  return XapiConnection.open({ pool, url: entry.url, username: entry.username, password, ca }, options);
+}
+
+/** One connection per pool, reopened when it broke; for activities of a worker process. */
+export class PoolConnections {
+  private readonly open = new Map<string, Promise<XapiConnection>>();
+
+  constructor(
+    private readonly where: PoolLocation = {},
+    private readonly options: ConnectionOptions & { log?: Logger } = {},
+  ) {}
+
+  async get(pool: string): Promise<XapiConnection> {
+    const existing = this.open.get(pool);
+    if (existing) {
+      const conn = await existing.catch(() => undefined);
+      if (conn?.isOpen) return conn;
+      this.open.delete(pool);
+    }
+    const opening = connectPool(pool, this.where, this.options);
+    this.open.set(pool, opening);
+    opening.catch(() => this.open.delete(pool));
+    return opening;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+}
