@@ -53,7 +53,7 @@ async function makeIso(dir: string): Promise<string> {
 
 /** Runs an activity in the mocked context (typed: the mock's own signature loses the result type). */
 function call<A, R>(e: MockActivityEnvironment, fn: (input: A) => Promise<R>, input: A): Promise<R> {
-  return call(e, fn, input) as Promise<R>;
+  return e.run(fn, input) as Promise<R>;
 }
 
 test('the build tag key is the one the activities share', () => {
