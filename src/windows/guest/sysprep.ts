@@ -5,7 +5,7 @@ import { XenimageError } from '../../errors.js';
 import { psQuote } from '../../winrm/powershell.js';
 import { CLOUDBASE_INSTALL_DIR } from '../cloudbaseInit.js';
 import { launchDetached, pollGuest } from './detached.js';
-import { openClient, runCmd, runScript, type GuestContext } from './session.js';
+import { isTransient, openClient, runCmd, runScript, type GuestContext } from './session.js';
 
 const SYSPREP = 'C:\\Windows\\System32\\Sysprep\\sysprep.exe';
 const TAG = 'C:\\Windows\\System32\\Sysprep\\Sysprep_succeeded.tag';
@@ -122,6 +122,10 @@ export async function runSysprep(ctx: GuestContext, o: { unattendPath?: string; 
     try {
       const r = await runCmd(c, ctx, 'shutdown', ['/s', '/t', '5', '/f']);
       shutdownIssued = r.exitCode === 0;
+    } catch (err) {
+      // The guest may go down before the command's own cleanup: that is the shutdown happening.
+      if (!isTransient(err)) throw err;
+      shutdownIssued = true;
     } finally {
       c.close();
     }
