@@ -1,6 +1,6 @@
 // Exact-length reads from a byte stream (pull-based, so the producer is only read as fast as we consume).
 import type { Readable } from 'node:stream';
-import { DiskCorruptError } from './errors.js';
+import { DiskCorruptError, DiskSourceError } from './errors.js';
 
 export class StreamBytes {
   private readonly iterator: AsyncIterator<Buffer>;
@@ -10,9 +10,14 @@ export class StreamBytes {
   /** Bytes consumed so far (the stream offset of the next byte read). */
   position = 0;
 
+  /**
+   * `endIsTransient`: a stream that ends early is a dropped connection (retryable), not a corrupt image — true
+   * for network streams without a length, such as XAPI exports.
+   */
   constructor(
     input: Readable | AsyncIterable<Buffer>,
     private readonly what: string,
+    private readonly endIsTransient = false,
   ) {
     this.iterator = (input as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
@@ -42,6 +47,12 @@ export class StreamBytes {
   /** Exactly `n` bytes; a stream that ends first is truncated. */
   async read(n: number, item: string): Promise<Buffer> {
     if (!(await this.fill(n))) {
+      if (this.endIsTransient) {
+        throw new DiskSourceError('DiskSourceUnavailable', `${this.what}: stream ended at byte ${this.position + this.bufferedBytes} while reading ${item} (connection dropped or truncated)`, {
+          retryable: true,
+          details: { position: this.position + this.bufferedBytes },
+        });
+      }
       throw new DiskCorruptError(`${this.what}: stream ended at byte ${this.position + this.bufferedBytes} while reading ${item} (truncated)`, {
         position: this.position + this.bufferedBytes,
       });

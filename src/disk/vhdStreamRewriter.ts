@@ -4,7 +4,7 @@
 // through as they arrive, partial bitmaps honoured (clear bits read as zero), and placed in the output in
 // the order they arrive, so any input order streams with bounded memory.
 import type { Readable } from 'node:stream';
-import { DiskCorruptError, DiskFormatUnsupportedError } from './errors.js';
+import { DiskCorruptError, DiskFormatUnsupportedError, DiskSourceError } from './errors.js';
 import { BLOCK_SIZE, SECTOR_SIZE, blockCountFor } from './geometry.js';
 import { assertConvertibleSize } from './reader.js';
 import { StreamBytes } from './streamBytes.js';
@@ -26,9 +26,13 @@ export interface RewrittenVhd extends TapVhdStream {
   virtualSize: number;
 }
 
-export async function rewriteVhdStream(input: Readable | AsyncIterable<Buffer>, options: TapVhdOptions & { what?: string } = {}): Promise<RewrittenVhd> {
+/** `endIsTransient`: treat an early end as a dropped connection (retryable); default true (network exports). */
+export async function rewriteVhdStream(
+  input: Readable | AsyncIterable<Buffer>,
+  options: TapVhdOptions & { what?: string; endIsTransient?: boolean } = {},
+): Promise<RewrittenVhd> {
   const what = options.what ?? 'VHD stream';
-  const bytes = new StreamBytes(input, what);
+  const bytes = new StreamBytes(input, what, options.endIsTransient ?? true);
   try {
     const footerBuf = await bytes.read(FOOTER_SIZE, 'the VHD footer copy');
     const footer = parseFooter(footerBuf);
@@ -83,7 +87,9 @@ export async function rewriteVhdStream(input: Readable | AsyncIterable<Buffer>, 
         const { tail } = await bytes.readTail(FOOTER_SIZE);
         const trailer = parseFooter(tail.length === FOOTER_SIZE ? tail : Buffer.alloc(FOOTER_SIZE));
         if (trailer.cookie !== FOOTER_COOKIE || !trailer.checksumValid) {
-          throw new DiskCorruptError(`${what}: stream ended without the trailing VHD footer (truncated?)`);
+          throw options.endIsTransient === false
+            ? new DiskCorruptError(`${what}: stream ended without the trailing VHD footer (truncated)`)
+            : new DiskSourceError('DiskSourceUnavailable', `${what}: stream ended without the trailing VHD footer (connection dropped or truncated)`, { retryable: true });
         }
       } finally {
         await bytes.close();

@@ -2,7 +2,7 @@
 // checksummed footers, dynamic header, BAT, batmap (bits and checksum), blocks inside the file without
 // overlaps, and the size rules (current size a multiple of 2 MiB, entries × 2 MiB = current size, floor CHS).
 // Reads once, front to back, holding only the BAT and the batmap.
-import { ImageInvalidError } from './errors.js';
+import { DiskCorruptError, ImageInvalidError } from './errors.js';
 import { BLOCK_SIZE, SECTOR_SIZE, pad512 } from './geometry.js';
 import { StreamBytes } from './streamBytes.js';
 import {
@@ -56,6 +56,9 @@ export async function verifyTapVhd(
   const bytes = new StreamBytes(input, 'tap VHD');
   try {
     return await verify(bytes, totalSize, options);
+  } catch (err) {
+    if (err instanceof DiskCorruptError) throw new ImageInvalidError(`tap VHD invalid: ${err.message}`, err.details);
+    throw err;
   } finally {
     await bytes.close();
   }

@@ -120,6 +120,9 @@ export class ParallelGzip extends Transform {
         job.data,
         {
           level: this.options.level,
+          // One output buffer big enough for the whole chunk: one thread-pool round trip per chunk instead of one
+          // per 16 KiB (random data deflates to slightly more than its size).
+          chunkSize: job.data.length + (job.data.length >> 3) + 64 * 1024,
           ...(job.dictionary.length > 0 ? { dictionary: job.dictionary } : {}),
           finishFlush: job.final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
         },
