@@ -40,6 +40,7 @@ export class WindowsGuest {
   /** Every command line this guest ever received, across reboots (the machine's log is per boot). */
   readonly commandLog: string[] = [];
   readonly servers: { http?: WsmanServer; https?: WsmanServer } = {};
+  private readonly listenerPorts: Partial<GuestPorts> = {};
   private boot = 0;
   private drives: CdDrive[] = [];
   private persistChain: Promise<void> = Promise.resolve();
@@ -288,7 +289,8 @@ export class WindowsGuest {
       } else if (want && !have) {
         const server = new WsmanServer({
           address: vm!.address,
-          port: this.o.ports[kind],
+          // A listener keeps its port across restarts, like Windows' fixed 5985/5986 (also when tests ask for any free port).
+          port: this.listenerPorts[kind] ?? this.o.ports[kind],
           tls: kind === 'https' ? { pfx: Buffer.from(cert!.pfx, 'base64'), passphrase: cert!.passphrase } : undefined,
           machineName: m!.state.computerName,
           authenticate: (u, p) => (this.machine ? this.machine.authenticate(u, p) : 'denied'),
@@ -312,6 +314,7 @@ export class WindowsGuest {
         this.servers[kind] = server;
         try {
           await server.start();
+          this.listenerPorts[kind] = server.port;
         } catch (err) {
           this.servers[kind] = undefined;
           this.log.error({ err: (err as Error).message, kind }, 'WinRM listener could not bind');

@@ -5,7 +5,7 @@ import { XenimageError } from '../../errors.js';
 import { PV_TOOLS_LOG, pvToolsScript } from '../firstLogon.js';
 import { launchDetached, pollGuest } from './detached.js';
 import { rebootAndWait } from './reboot.js';
-import { lastJson, openClient, runScript, type GuestContext } from './session.js';
+import { openClient, runScript, type GuestContext } from './session.js';
 
 const STATUS = 'C:\\Windows\\Temp\\xenimage-pvtools.status';
 
@@ -25,15 +25,11 @@ const PROBE_STATUS = [
   "Write-Output (ConvertTo-Json -Compress -InputObject @{ done = ($c -ne ''); code = $c })",
 ].join('\r\n');
 
-async function agent(ctx: GuestContext): Promise<{ installed: boolean; running: boolean }> {
-  const client = openClient(ctx);
-  try {
-    const r = await runScript(client, ctx, PROBE_AGENT);
-    if (r.exitCode !== 0) throw new XenimageError('GuestCommandFailed', `querying the xenagent service failed: ${r.stderrText.split(/\r?\n/)[0]}`, { retryable: true });
-    return lastJson(r, 'xenagent probe');
-  } finally {
-    client.close();
-  }
+/** The agent service's state; waits out a guest that is rebooting (bounded). */
+async function agent(ctx: GuestContext, timeoutMs: number): Promise<{ installed: boolean; running: boolean }> {
+  const { result } = await pollGuest<{ installed: boolean; running: boolean }>(ctx, PROBE_AGENT, () => true, { timeoutMs, what: 'xenagent probe' });
+  if (!result) throw new XenimageError('GuestCommandFailed', 'the xenagent service could not be queried (the guest did not answer)', { retryable: true });
+  return result;
 }
 
 async function logTail(ctx: GuestContext, file: string, lines = 30): Promise<string[]> {
@@ -61,7 +57,7 @@ export function classifyMsiExit(product: string, code: number, log: string[]): M
 }
 
 export async function ensurePvTools(ctx: GuestContext, o: { volumeLabel: string; timeoutMs: number }): Promise<PvToolsResult> {
-  const before = await agent(ctx);
+  const before = await agent(ctx, o.timeoutMs);
   if (before.installed && before.running) return { alreadyInstalled: true, exitCode: null, rebooted: false };
   if (before.installed) {
     // Installed by the first-logon script, drivers waiting for their reboot.
@@ -80,11 +76,11 @@ export async function ensurePvTools(ctx: GuestContext, o: { volumeLabel: string;
     const failure = classifyMsiExit('XenServer VM Tools', code, code === 0 ? [] : await logTail(ctx, PV_TOOLS_LOG));
     if (failure) throw failure;
     if (code === 3010 || code === 1641) await rebootAndWait(ctx, { timeoutMs: o.timeoutMs, issue: code === 3010 });
-    const after = await agent(ctx);
+    const after = await agent(ctx, o.timeoutMs);
     if (!after.installed || !after.running) throw new XenimageError('PvToolsNotRunning', `msiexec reported ${code} but the xenagent service is ${after.installed ? 'not running' : 'missing'}`, { retryable: false });
     return { alreadyInstalled: false, exitCode: code, rebooted: code === 3010 || code === 1641 };
   }
-  const after = await agent(ctx);
+  const after = await agent(ctx, o.timeoutMs);
   if (!after.running) throw new XenimageError('PvToolsNotRunning', 'the xenagent service does not run after the reboot', { retryable: false });
   return { alreadyInstalled: true, exitCode: null, rebooted: true };
 }

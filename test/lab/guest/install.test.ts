@@ -118,3 +118,37 @@ test('broken answer media leave the VM unreachable and the bounded wait says why
   const ctx2: ops.GuestContext = { guest: { address: lab.host.getVm(vm2)!.address, port: 5985, https: false, username: 'Administrator', password: PASSWORD }, pollMs: 100 };
   await assert.rejects(ops.waitForWinrm(ctx2, 1500), (e: Error & { type: string; details: { dominant: string } }) => e.type === 'WinrmNotReachable' && e.details.dominant === 'WinrmUnreachable');
 });
+
+test('PV tools failing at first logon (MSI 1603) leave no PV drivers; ensurePvTools recovers them over WinRM', async (t) => {
+  const { lab, xapi, guests } = await labWithGuests(t);
+  const dir = await tempDir(t);
+  const installers = await writeLabInstallers(path.join(dir, 'installers'));
+  const media = await buildAnswerMedia(
+    { firmware: 'bios', image: { index: 1 }, computerName: 'WIN-LAB2', adminPassword: { secret: 'lab-admin' }, pvTools: installers.pvTools },
+    { stateDir: dir, buildId: 'lab-build-2', secrets },
+  );
+  const vm = await buildVm(xapi, 'win-tools-1603');
+  await insertCd(xapi, vm, '1', await importIso(lab, xapi, media.isoPath, 'lab-build-2-answer.iso'));
+  guests.inject({ kind: 'msi-exit', vm: 'win-tools-1603', msi: 'managementagent', code: 1603 });
+  await xapi.callAsync('VM.start', vm, false, false);
+  // The first logon ends with its reboot; wait for the domain that follows it.
+  await waitFor('the first-logon reboot command', () => guests.guest(vm)?.commandLog.some((l) => l.startsWith('shutdown /r')));
+  const firstDomid = String(await xapi.call('VM.get_domid', vm));
+  await waitFor('the first-logon reboot', async () => String(await xapi.call('VM.get_domid', vm)) !== firstDomid);
+  const info = await waitFor('the HTTPS listener', () => guests.guests().find((g) => g.vmRef === vm && g.https));
+  const ctx: ops.GuestContext = {
+    guest: { address: info.address, port: info.port, https: true, certificatePem: media.winrm.certificatePem!, username: 'Administrator', password: PASSWORD },
+    pollMs: 50,
+    log: testLogger(),
+  };
+  await ops.waitForWinrm(ctx, 30_000);
+  assert.match(guests.guest(vm)!.machine!.readFile('C:\\Windows\\Temp\\xenimage-pvtools.status')!.toString(), /^1603/);
+  assert.equal(await guestMetrics(xapi, vm), undefined, 'no PV agent, no guest metrics');
+  const r = await ops.ensurePvTools(ctx, { volumeLabel: media.volumeLabel, timeoutMs: 30_000 });
+  assert.deepEqual(r, { alreadyInstalled: false, exitCode: 3010, rebooted: true });
+  const metrics = await waitFor('PV drivers after the reboot', async () => {
+    const m = await guestMetrics(xapi, vm);
+    return m?.PV_drivers_detected === true ? m : undefined;
+  });
+  assert.equal((metrics.networks as Record<string, string>)['0/ip'], info.address);
+});

@@ -54,3 +54,28 @@ test('guest faults in a scenario are validated by the guest schema', async () =>
   assert.equal(ok.faults.length, 2);
   assert.equal(ok.guests.windows[0]?.winrm.transport, 'http');
 });
+
+test('windows-ready: a VM reset during a command drops the connection, XAPI sees the reboot, WinRM comes back', async (t) => {
+  const lab = await startTestLab(t, { speed: 0.002, scenario: 'windows-ready' });
+  const xapi = await labClient(lab);
+  const guests = await attachWindowsGuests(lab.host, {
+    stateDir: lab.stateDir,
+    guests: lab.scenario.guests,
+    faults: [{ kind: 'reset-during-command', vm: 'windows-ready', match: 'ping' }],
+    ports: { http: 0, https: 0 },
+    log: testLogger(),
+  });
+  beforeLabStops(lab, () => guests.stop());
+  const g = await waitFor('the windows-ready guest', () => guests.guests().find((x) => x.vm === 'windows-ready'));
+  const [vm] = await xapi.call<string[]>('VM.get_by_name_label', 'windows-ready');
+  const domid = await xapi.call<number | string>('VM.get_domid', vm);
+  const client = new WinrmClient({ host: g.address, port: g.port, https: false, username: g.username, password: g.password! });
+  t.after(() => client.close());
+  await assert.rejects(client.run('ping', ['-n', '30', '127.0.0.1']), (e: { type: string; retryable: boolean }) => ['WinrmConnectionLost', 'WinrmUnreachable'].includes(e.type) && e.retryable);
+  await waitFor('a new domain', async () => String(await xapi.call<number | string>('VM.get_domid', vm)) !== String(domid));
+  const back = await waitFor('WinRM after the reset', () => guests.guests().find((x) => x.vm === 'windows-ready'));
+  const c2 = new WinrmClient({ host: back.address, port: back.port, https: false, username: g.username, password: g.password! });
+  t.after(() => c2.close());
+  const r = await waitFor('a command after the reset', async () => c2.run('hostname').catch(() => undefined));
+  assert.equal(r.stdout.toString().trim(), 'WIN-READY');
+});
