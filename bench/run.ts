@@ -2,8 +2,8 @@
 // ratios. BENCH_DATA_MIB (default 1024) scales the random-data fixture; BENCH_RUNS (default 3) the repeats.
 // Fixtures live in a temporary directory that is removed at the end.
 import { execFile } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openDisk } from '../src/disk/openDisk.js';
-import { createTapVhdStream } from '../src/disk/tapVhdWriter.js';
+import { writeTapVhdFile } from '../src/disk/tapVhdFile.js';
 import { tarGz } from '../src/pack/tarGz.js';
 import type { CompressorKind } from '../src/pack/compressor.js';
 import { GiB, MiB, makeQcow2, sh } from './fixtures.js';
@@ -34,10 +34,7 @@ const rows: Row[] = [];
 async function ourConversion(src: string, dst: string): Promise<void> {
   const disk = await openDisk({ path: src });
   try {
-    await pipeline(createTapVhdStream(disk.reader).stream, createWriteStream(dst));
-    const fh = await open(dst, 'r+');
-    await fh.sync();
-    await fh.close();
+    await writeTapVhdFile(disk.reader, dst, { flags: 'w', sync: true });
   } finally {
     await disk.close();
   }
@@ -45,7 +42,6 @@ async function ourConversion(src: string, dst: string): Promise<void> {
 
 async function ourPacking(vhd: string, compressor: CompressorKind): Promise<void> {
   const size = (await stat(vhd)).size;
-  const { createReadStream } = await import('node:fs');
   const { stream, result } = tarGz('0.vhd', createReadStream(vhd, { highWaterMark: 2 * MiB }), size, { level: LEVEL, compressor });
   await pipeline(stream, new Writable({ write: (_c, _e, cb) => cb() }));
   await result;
@@ -59,7 +55,7 @@ async function peakRss(src: string): Promise<{ maxRssKiB: number; virtualSize: n
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-bench-'));
   try {
-    console.error(`fixtures in ${dir} (random data ${DATA_MIB} MiB, ${RUNS} runs per case, gzip level ${LEVEL}, ${os.availableParallelism()} cores)`);
+    console.error(`fixtures in ${dir} (random data ${DATA_MIB} MiB, ${RUNS} runs per case, gzip level ${LEVEL}, ${os.availableParallelism()} cores, load ${os.loadavg()[0]!.toFixed(1)})`);
     const extents = Math.max(1, Math.round(DATA_MIB / 4));
     const qcow2 = path.join(dir, 'random.qcow2');
     await makeQcow2(path.join(dir, 'random.raw'), qcow2, 4 * GiB, extents, 4 * MiB, true);
@@ -98,6 +94,7 @@ async function main(): Promise<void> {
       rows.push({ group: 'memory', name: `pipeline, ${name}`, ms: r.ms, bytes: r.vhdBytes, note: `peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB` });
     }
     print(vhdSize);
+    console.log(`  load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (the machine is shared: compare ratios, not absolutes)`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

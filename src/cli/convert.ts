@@ -6,11 +6,10 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import { InvalidArgumentError, type Command } from 'commander';
 import { errorMessage } from '../errors.js';
 import { formatBytes } from '../disk/geometry.js';
-import { createTapVhdStream } from '../disk/tapVhdWriter.js';
+import { writeTapVhdFile } from '../disk/tapVhdFile.js';
 import type { CompressorKind } from '../pack/compressor.js';
 import { openImageSource, packImage } from '../pack/pipeline.js';
 
@@ -69,14 +68,13 @@ export async function runConvert(src: string, dst: string, options: ConvertOptio
       onBridgeProgress: (phase, fraction) => progress.update(phase, fraction * 1000, 1000),
     });
     try {
-      let stream: Readable;
-      let done: () => Promise<Record<string, unknown>>;
+      let facts: Record<string, unknown>;
       if (kind === 'vhd') {
-        const vhd = createTapVhdStream(image.reader, { signal: controller.signal });
-        let bytes = 0;
-        vhd.stream.on('data', (c: Buffer) => progress.update('vhd', (bytes += c.length), vhd.size));
-        stream = vhd.stream;
-        done = async () => ({ vhdBytes: vhd.size });
+        const written = await writeTapVhdFile(image.reader, partial, {
+          signal: controller.signal,
+          onProgress: (done, total) => progress.update('vhd', done, total),
+        });
+        facts = { vhdBytes: written.size };
       } else {
         const packed = packImage(image, {
           level: options.level,
@@ -84,14 +82,10 @@ export async function runConvert(src: string, dst: string, options: ConvertOptio
           signal: controller.signal,
           onProgress: (p) => progress.update('pack', p.bytesDone, p.bytesTotal),
         });
-        stream = packed.stream;
-        done = async () => {
-          const r = await packed.result;
-          return { vhdBytes: r.vhdBytes, tgzBytes: r.tgzBytes, md5: r.md5, sha512: r.sha512 };
-        };
+        await pipeline(packed.stream, createWriteStream(partial, { flags: 'wx' }), { signal: controller.signal });
+        const r = await packed.result;
+        facts = { vhdBytes: r.vhdBytes, tgzBytes: r.tgzBytes, md5: r.md5, sha512: r.sha512 };
       }
-      await pipeline(stream, createWriteStream(partial, { flags: 'wx' }), { signal: controller.signal });
-      const facts = await done();
       await rename(partial, dst);
       progress.finish();
       process.stdout.write(

@@ -147,9 +147,9 @@ export class Qcow2Reader implements DiskReader {
     return blocks.toSortedArray();
   }
 
-  async readBlock(index: number, signal?: AbortSignal): Promise<Buffer> {
+  async readBlock(index: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     assertBlockIndex(this, index);
-    const out = Buffer.alloc(BLOCK_SIZE);
+    const out = into ? into.fill(0) : Buffer.alloc(BLOCK_SIZE);
     const { clusterSize, size } = this.header;
     const blockStart = index * BLOCK_SIZE;
     const blockEnd = Math.min(size, blockStart + BLOCK_SIZE);

@@ -21,11 +21,12 @@ export class RawReader implements DiskReader {
     return new RawReader(source, source.size, blocks.toSortedArray());
   }
 
-  async readBlock(index: number, signal?: AbortSignal): Promise<Buffer> {
+  async readBlock(index: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     assertBlockIndex(this, index);
     const start = index * BLOCK_SIZE;
     const length = Math.min(BLOCK_SIZE, this.virtualSize - start);
-    const out = length === BLOCK_SIZE ? Buffer.allocUnsafe(BLOCK_SIZE) : Buffer.alloc(BLOCK_SIZE);
+    const out = into ?? Buffer.allocUnsafe(BLOCK_SIZE);
+    if (length < BLOCK_SIZE) out.fill(0, length);
     await this.source.read(out.subarray(0, length), start, signal);
     return out;
   }

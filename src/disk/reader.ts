@@ -11,8 +11,11 @@ export interface DiskReader {
   readonly virtualSize: number;
   /** Indexes of the 2 MiB blocks holding data, ascending. Zero-flagged and unallocated ranges are not data. */
   readonly allocatedBlocks: Uint32Array;
-  /** The guest bytes of block `index`: exactly 2 MiB, zeros beyond the virtual size and in holes. */
-  readBlock(index: number, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * The guest bytes of block `index`: exactly 2 MiB, zeros beyond the virtual size and in holes. With `into`
+   * (a 2 MiB buffer the caller owns, e.g. from a pool) the bytes are written there and `into` is returned.
+   */
+  readBlock(index: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
 }
 

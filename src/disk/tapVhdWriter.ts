@@ -34,7 +34,41 @@ export interface TapVhdStream {
 }
 
 /** A fully allocated bitmap: every sector of the block is present in this file. */
-const FULL_BITMAP = Buffer.alloc(BLOCK_BITMAP_SIZE, 0xff);
+export const FULL_BITMAP = Buffer.alloc(BLOCK_BITMAP_SIZE, 0xff);
+
+export interface TapVhdHead {
+  /** Footer copy, header, BAT, batmap header, batmap and the alignment gap: everything before the first block. */
+  head: Buffer;
+  /** The footer, written again at the very end. */
+  footer: Buffer;
+  layout: TapLayout;
+  identity: TapIdentity;
+}
+
+/** Everything of a tap VHD but its blocks, for blocks placed in `blockOrder`. */
+export function tapVhdHead(virtualSize: number, blockOrder: Uint32Array, options: TapVhdOptions = {}): TapVhdHead {
+  const currentSize = roundUpToBlock(virtualSize);
+  const layout = tapLayout(currentSize, blockOrder.length, options.alignData ?? true);
+  const identity = options.identity ?? newTapIdentity();
+  const footer = buildTapFooter(currentSize, identity);
+  const bat = Buffer.alloc(layout.batBytes, 0xff);
+  const batmap = Buffer.alloc(layout.batmapBytes);
+  blockOrder.forEach((block, k) => {
+    if (block >= layout.entries) throw new RangeError(`block ${block} is outside a ${layout.entries}-block disk`);
+    if (bat.readUInt32BE(block * 4) !== 0xffffffff) throw new RangeError(`block ${block} listed twice`);
+    bat.writeUInt32BE(layout.firstBlockSector + k * BLOCK_SPAN_SECTORS, block * 4);
+    batmap[block >> 3]! |= 0x80 >> (block & 7); // every block we write has a full bitmap
+  });
+  const head = Buffer.alloc(layout.firstBlockSector * 512); // the tail of it is the zero alignment gap
+  Buffer.concat([
+    footer,
+    buildDynamicHeader(layout.entries, layout.tableOffset),
+    bat,
+    buildBatmapHeader(layout.batmapHeaderOffset, layout.entries, batmapChecksum(batmap, currentSize)),
+    batmap,
+  ]).copy(head);
+  return { head, footer, layout, identity };
+}
 
 /**
  * Builds the tap VHD stream for blocks that arrive in `blockOrder` (guest block indexes, in the order `blocks`
@@ -46,31 +80,10 @@ export function tapVhdStream(
   blocks: AsyncIterable<Buffer>,
   options: TapVhdOptions = {},
 ): TapVhdStream {
-  const currentSize = roundUpToBlock(virtualSize);
-  const layout = tapLayout(currentSize, blockOrder.length, options.alignData ?? true);
-  const identity = options.identity ?? newTapIdentity();
-  const footer = buildTapFooter(currentSize, identity);
-
-  const bat = Buffer.alloc(layout.batBytes, 0xff);
-  const batmap = Buffer.alloc(layout.batmapBytes);
-  blockOrder.forEach((block, k) => {
-    if (block >= layout.entries) throw new RangeError(`block ${block} is outside a ${layout.entries}-block disk`);
-    if (bat.readUInt32BE(block * 4) !== 0xffffffff) throw new RangeError(`block ${block} listed twice`);
-    bat.writeUInt32BE(layout.firstBlockSector + k * BLOCK_SPAN_SECTORS, block * 4);
-    batmap[block >> 3]! |= 0x80 >> (block & 7); // every block we write has a full bitmap
-  });
-  const metadata = Buffer.concat([
-    footer,
-    buildDynamicHeader(layout.entries, layout.tableOffset),
-    bat,
-    buildBatmapHeader(layout.batmapHeaderOffset, layout.entries, batmapChecksum(batmap, currentSize)),
-    batmap,
-  ]);
-  const gap = layout.firstBlockSector * 512 - metadata.length;
+  const { head, footer, layout, identity } = tapVhdHead(virtualSize, blockOrder, options);
 
   async function* generate(): AsyncGenerator<Buffer> {
-    yield metadata;
-    if (gap > 0) yield Buffer.alloc(gap);
+    yield head;
     let written = 0;
     for await (const data of blocks) {
       if (written >= blockOrder.length) throw new Error('more blocks than announced');

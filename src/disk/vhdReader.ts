@@ -91,29 +91,40 @@ export class VhdReader implements DiskReader {
     return openDynamic(source, footer, footerAtEnd, signal);
   }
 
-  async readBlock(index: number, signal?: AbortSignal): Promise<Buffer> {
+  async readBlock(index: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     assertBlockIndex(this, index);
     const start = index * BLOCK_SIZE;
     const end = Math.min(this.virtualSize, start + BLOCK_SIZE);
     if (!this.dynamic) {
-      const out = Buffer.alloc(BLOCK_SIZE);
+      const out = into ?? Buffer.allocUnsafe(BLOCK_SIZE);
+      if (end - start < BLOCK_SIZE) out.fill(0, end - start);
       await this.source.read(out.subarray(0, end - start), start, signal);
       return out;
     }
     const { blockSize, bat, bitmapSize } = this.dynamic;
     if (blockSize === BLOCK_SIZE) {
-      // The common case: one input block, read bitmap and data in one request.
+      // The common case: one input block.
       const sector = bat[index]!;
-      if (sector === UNALLOCATED) return Buffer.alloc(BLOCK_SIZE);
-      const buf = Buffer.allocUnsafe(bitmapSize + BLOCK_SIZE);
-      await this.source.read(buf, sector * SECTOR_SIZE, signal);
-      const out = buf.subarray(bitmapSize);
-      applyBitmap(buf.subarray(0, bitmapSize), out, 0, BLOCK_SIZE);
+      if (sector === UNALLOCATED) return into ? into.fill(0) : Buffer.alloc(BLOCK_SIZE);
+      let out: Buffer;
+      let bitmap: Buffer;
+      if (into) {
+        bitmap = await readAt(this.source, sector * SECTOR_SIZE, bitmapSize, 'VHD block bitmap', signal);
+        out = into;
+        await this.source.read(out, sector * SECTOR_SIZE + bitmapSize, signal);
+      } else {
+        // Bitmap and data in one read (one request for HTTP sources).
+        const buf = Buffer.allocUnsafe(bitmapSize + BLOCK_SIZE);
+        await this.source.read(buf, sector * SECTOR_SIZE, signal);
+        bitmap = buf.subarray(0, bitmapSize);
+        out = buf.subarray(bitmapSize);
+      }
+      applyBitmap(bitmap, out, 0, BLOCK_SIZE);
       if (end - start < BLOCK_SIZE) out.fill(0, end - start);
       return out;
     }
     // Other block sizes: gather the pieces of every input block overlapping this 2 MiB range.
-    const out = Buffer.alloc(BLOCK_SIZE);
+    const out = into ? into.fill(0) : Buffer.alloc(BLOCK_SIZE);
     for (let pos = start; pos < end; ) {
       const j = Math.floor(pos / blockSize);
       const blockStart = j * blockSize;

@@ -2,9 +2,15 @@
 // qemu-img compare says identical, vhdiinfo reads the right size, and the bytes follow disk-formats.md §3.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { open, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
+import { openDisk } from '../../src/disk/openDisk.js';
+import { writeTapVhdFile } from '../../src/disk/tapVhdFile.js';
+import { createTapVhdStream } from '../../src/disk/tapVhdWriter.js';
+import { newTapIdentity } from '../../src/disk/vhdFormat.js';
 import { tempDir } from '../helpers/tmp.js';
 import { GiB, MiB, assertTapVhd, qemuCompare, qemuIo, run, vhdiinfoSize, writeTapVhd } from './support.js';
 
@@ -127,7 +133,7 @@ test('a VHD with partial sector bitmaps reads clear sectors as zeros', async (t)
   const vhd = path.join(dir, 'partial.vhd');
   await run('qemu-img', ['convert', '-O', 'vpc', raw, vhd]);
   // Clear the bitmap bits of sectors 8..15 of block 0 (byte 1) and every sector of block 1's second half.
-  const buf = await (await import('node:fs/promises')).readFile(vhd);
+  const buf = await readFile(vhd);
   const batSector = buf.readUInt32BE(1536);
   const bat1 = buf.readUInt32BE(1540);
   buf[batSector * 512 + 1] = 0x00;
@@ -142,4 +148,36 @@ test('a VHD with partial sector bitmaps reads clear sectors as zeros', async (t)
   await writeTapVhd({ path: vhd }, out);
   // (qemu's vpc driver ignores sector bitmaps, so it is no oracle here: compare with the expected bytes.)
   assert.match(await qemuCompare(expectedRaw, out, 'raw'), /identical/);
+});
+
+test('the pooled file writer writes the same bytes as the stream for every reader', async (t) => {
+  const dir = await tempDir(t);
+  const raw = path.join(dir, 'disk.raw');
+  await makeRaw(raw, 40 * MiB + 4096);
+  const sources: Array<[string, string[]]> = [
+    ['q.qcow2', ['-O', 'qcow2', '-o', 'extended_l2=on']],
+    ['z.qcow2', ['-c', '-O', 'qcow2', '-o', 'compression_type=zstd']],
+    ['d.vhd', ['-O', 'vpc']],
+    ['f.vhd', ['-O', 'vpc', '-o', 'subformat=fixed']],
+  ];
+  const files = [raw];
+  for (const [name, args] of sources) {
+    await run('qemu-img', ['convert', ...args, raw, path.join(dir, name)]);
+    files.push(path.join(dir, name));
+  }
+  const identity = newTapIdentity();
+  for (const file of files) {
+    const disk = await openDisk({ path: file });
+    try {
+      const viaStream = path.join(dir, `${path.basename(file)}.stream.vhd`);
+      const viaFile = path.join(dir, `${path.basename(file)}.file.vhd`);
+      await pipeline(createTapVhdStream(disk.reader, { identity }).stream, createWriteStream(viaStream));
+      const written = await writeTapVhdFile(disk.reader, viaFile, { identity, readAhead: 3 });
+      assert.equal((await stat(viaFile)).size, written.size);
+      assert.ok((await readFile(viaFile)).equals(await readFile(viaStream)), `${path.basename(file)}: identical bytes`);
+      assert.match(await qemuCompare(raw, viaFile, 'raw'), /identical/);
+    } finally {
+      await disk.close();
+    }
+  }
 });
