@@ -78,16 +78,18 @@ test('an HTTPS answer ISO: label, files, encoded passwords, first-logon order, m
   assert.deepEqual(await readdir(path.join(dir, 'answer-media')), ['build-1.iso']);
 });
 
-test('UEFI layout, image by name, HTTP only on an isolated network', async (t) => {
+test('UEFI layout, image by name, product key from a secret, HTTP only on an isolated network', async (t) => {
   const dir = await tempDir(t);
-  const input = { ...(await baseInput(dir)), firmware: 'uefi' as const, image: { name: 'Windows Server 2022 Standard' }, winrm: { transport: 'http' as const, isolatedNetwork: true } };
-  const media = await buildAnswerMedia(input, { stateDir: dir, buildId: 'build-2', secrets });
+  const input = { ...(await baseInput(dir)), firmware: 'uefi' as const, image: { name: 'Windows Server 2022 Standard' }, productKey: { secret: 'win-key' }, winrm: { transport: 'http' as const, isolatedNetwork: true } };
+  const key = 'VDYBN-27WPP-V4HQT-9VMD4-VMK7H';
+  const media = await buildAnswerMedia(input, { stateDir: dir, buildId: 'build-2', secrets: { env: { ...secrets.env, XENIMAGE_SECRET_WIN_KEY: key } } });
   assert.equal(media.winrm.https, false);
   assert.equal(media.winrm.certificatePem, null);
   const root = await isoFiles(media.isoPath, dir);
   const xml = await readFile(path.join(root, 'Autounattend.xml'), 'utf8');
   const plan = await planSetup(xml, { drive: { letter: 'D', label: 'X', dir: root }, images: ['Windows Server 2022 Standard'] }, 'uefi');
   assert.equal(plan.image.index, 1);
+  assert.match(xml, new RegExp(`<ProductKey>\\s*<Key>${key}</Key>\\s*<WillShowUI>OnError</WillShowUI>`));
   assert.match(await readFile(path.join(root, 'xenimage', 'enable-winrm.ps1'), 'utf8'), /AllowUnencrypted' -Value \$true/);
   assert.ok(!existsSync(path.join(root, 'xenimage', 'winrm-listener.pfx')));
 });
