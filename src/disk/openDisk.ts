@@ -7,7 +7,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { InvalidInputError } from '../errors.js';
-import { log } from '../log.js';
 import { detectFormat } from './detect.js';
 import { DiskFormatUnsupportedError } from './errors.js';
 import { FileSource } from './fileSource.js';
@@ -34,7 +33,7 @@ export interface OpenedDisk {
   reader: DiskReader;
   /** The source's format as detected (e.g. 'vmdk' when bridged, else the reader's format). */
   sourceFormat: string;
-  /** True when the data comes from a temporary qcow2 made by qemu-img. */
+  /** True when the data comes from a temporary qcow2 made by qemu-img (callers log it; src/disk stays quiet). */
   bridged: boolean;
   /** Closes the source and removes any temporary file. */
   close(): Promise<void>;
@@ -85,7 +84,6 @@ async function openNative(source: ByteSource, format: NativeFormat, localPath: s
 
 async function openBridged(spec: ImageSourceSpec, format: string, options: OpenDiskOptions): Promise<OpenedDisk> {
   const { signal } = options;
-  const logger = log().child({ component: 'disk.bridge' });
   let download: { dir: string; file: string } | undefined;
   let temp: TempImage | undefined;
   const cleanup = async () => {
@@ -105,7 +103,6 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
     }
     const info = await qemuImgInfo(file, signal, format);
     assertBridgeable(info, file, 'url' in spec ? describeUrl(new URL(spec.url)) : file);
-    logger.info({ format, virtualSize: info.virtualSize }, 'converting through qemu-img into a temporary qcow2');
     temp = await convertToTempQcow2(file, format, { tempDir: options.tempDir, signal, onProgress: (f) => options.onBridgeProgress?.('convert', f) });
     if (download) {
       await rm(download.dir, { recursive: true, force: true });

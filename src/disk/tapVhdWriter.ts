@@ -2,6 +2,7 @@
 // emitted as one sequential stream whose total size is known before the first byte.
 import { Readable, addAbortSignal } from 'node:stream';
 import { BLOCK_SIZE, roundUpToBlock } from './geometry.js';
+import type { BlockPool } from './blockPool.js';
 import type { DiskReader } from './reader.js';
 import {
   BLOCK_BITMAP_SIZE,
@@ -102,13 +103,13 @@ export function tapVhdStream(
 }
 
 /** Reads the allocated blocks of `reader` in ascending order, keeping `ahead` reads in flight. */
-export async function* readAllocatedBlocks(reader: DiskReader, ahead = 2, signal?: AbortSignal): AsyncGenerator<Buffer> {
+export async function* readAllocatedBlocks(reader: DiskReader, ahead = 2, signal?: AbortSignal, pool?: BlockPool): AsyncGenerator<Buffer> {
   const order = reader.allocatedBlocks;
   const pending: Array<Promise<Buffer>> = [];
   let next = 0;
   const fill = () => {
     while (pending.length < ahead && next < order.length) {
-      const p = reader.readBlock(order[next++]!, signal);
+      const p = reader.readBlock(order[next++]!, signal, pool?.acquire());
       p.catch(() => undefined); // awaited below; avoid an unhandled rejection while it waits its turn
       pending.push(p);
     }
@@ -126,7 +127,25 @@ export async function* readAllocatedBlocks(reader: DiskReader, ahead = 2, signal
   }
 }
 
-/** The tap VHD of a disk reader: its allocated blocks, ascending. */
-export function createTapVhdStream(reader: DiskReader, options: TapVhdOptions & { readAhead?: number } = {}): TapVhdStream {
-  return tapVhdStream(reader.virtualSize, reader.allocatedBlocks, readAllocatedBlocks(reader, options.readAhead, options.signal), options);
+/**
+ * The tap VHD of a disk reader: its allocated blocks, ascending. With `pool`, block buffers come from the pool
+ * and are lent downstream with their end offset in the VHD stream (the consumer then calls
+ * `pool.releaseUpTo(offset)` as it finishes with bytes).
+ */
+export function createTapVhdStream(reader: DiskReader, options: TapVhdOptions & { readAhead?: number; pool?: BlockPool } = {}): TapVhdStream {
+  const { pool } = options;
+  let blocks = readAllocatedBlocks(reader, options.readAhead, options.signal, pool);
+  if (pool) {
+    const source = blocks;
+    const firstData = tapLayout(roundUpToBlock(reader.virtualSize), reader.allocatedBlocks.length, options.alignData ?? true).firstBlockSector * 512;
+    blocks = (async function* lendBlocks() {
+      let k = 0;
+      for await (const block of source) {
+        pool.lend(block, firstData + k * BLOCK_SPAN_SECTORS * 512 + BLOCK_BITMAP_SIZE + BLOCK_SIZE);
+        k++;
+        yield block;
+      }
+    })();
+  }
+  return tapVhdStream(reader.virtualSize, reader.allocatedBlocks, blocks, options);
 }

@@ -27,6 +27,10 @@ interface Job {
   data: Buffer;
   dictionary: Buffer;
   final: boolean;
+  /** Input bytes up to the end of this job. */
+  end: number;
+  /** The job's data was copied into this pooled buffer (returned when the job is done). */
+  staging?: Buffer;
 }
 
 export class ParallelGzip extends Transform {
@@ -45,6 +49,16 @@ export class ParallelGzip extends Transform {
   private headerSent = false;
   private waitingWrite: TransformCallback | undefined;
   private waitingFlush: TransformCallback | undefined;
+  private submitted = 0;
+  private readonly jobEnds = new Map<number, number>();
+  /** Buffers for chunks that straddle input pieces (reused: no garbage per chunk). */
+  private readonly staging: Buffer[] = [];
+  private stagingUsed: Buffer | undefined;
+  /**
+   * Called with the count of input bytes this stream no longer references (their deflate finished; the
+   * dictionary is a copy), so an upstream buffer pool can reuse them.
+   */
+  onReleased: ((inputBytes: number) => void) | undefined;
 
   constructor(private readonly options: ParallelGzipOptions) {
     super({ highWaterMark: 2 * (options.chunkSize ?? DEFAULT_CHUNK) });
@@ -79,16 +93,19 @@ export class ParallelGzip extends Transform {
     this.headerSent = true;
   }
 
-  /** The first `n` pending bytes: a view when one piece holds them, else one copy of just those bytes. */
+  /** The first `n` pending bytes: a view when one piece holds them, else a copy into a pooled staging buffer. */
   private takeBytes(n: number): Buffer {
     const first = this.pending[0];
     let out: Buffer;
+    this.stagingUsed = undefined;
     if (first && first.length >= n) {
       out = first.subarray(0, n);
       if (first.length === n) this.pending.shift();
       else this.pending[0] = first.subarray(n);
     } else {
-      out = Buffer.allocUnsafe(n);
+      const staging = this.staging.pop() ?? Buffer.allocUnsafe(this.chunkSize);
+      this.stagingUsed = staging;
+      out = staging.subarray(0, n);
       let filled = 0;
       while (filled < n) {
         const piece = this.pending[0]!;
@@ -104,7 +121,10 @@ export class ParallelGzip extends Transform {
   }
 
   private submit(data: Buffer, final: boolean): void {
-    const job: Job = { seq: this.nextSeq++, data, dictionary: this.dictionary, final };
+    this.submitted += data.length;
+    const job: Job = { seq: this.nextSeq++, data, dictionary: this.dictionary, final, end: this.submitted, staging: this.stagingUsed };
+    this.stagingUsed = undefined;
+    this.jobEnds.set(job.seq, job.end);
     // The next chunk's dictionary: the last 32 KiB of input so far (copied: `data` may view a buffer reused upstream).
     const tail = data.length >= WINDOW ? data.subarray(data.length - WINDOW) : Buffer.concat([this.dictionary, data]).subarray(-WINDOW);
     this.dictionary = Buffer.from(tail);
@@ -120,13 +140,15 @@ export class ParallelGzip extends Transform {
         job.data,
         {
           level: this.options.level,
-          // One output buffer big enough for the whole chunk: one thread-pool round trip per chunk instead of one
-          // per 16 KiB (random data deflates to slightly more than its size).
-          chunkSize: job.data.length + (job.data.length >> 3) + 64 * 1024,
+          // 64 KiB output buffers: a few thread-pool round trips per chunk instead of one per 16 KiB.
+          chunkSize: 64 * 1024,
           ...(job.dictionary.length > 0 ? { dictionary: job.dictionary } : {}),
           finishFlush: job.final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
         },
-        (err, out) => this.onResult(job.seq, err, out),
+        (err, out) => {
+          if (job.staging && job.staging.length === this.chunkSize) this.staging.push(job.staging);
+          this.onResult(job.seq, err, out);
+        },
       );
     }
   }
@@ -139,11 +161,15 @@ export class ParallelGzip extends Transform {
       return;
     }
     this.done.set(seq, out);
+    let released = -1;
     while (this.done.has(this.nextOut)) {
       const data = this.done.get(this.nextOut)!;
-      this.done.delete(this.nextOut++);
+      this.done.delete(this.nextOut);
+      released = this.jobEnds.get(this.nextOut)!;
+      this.jobEnds.delete(this.nextOut++);
       this.push(data);
     }
+    if (released >= 0) this.onReleased?.(released);
     this.dispatch();
     if (this.waitingWrite && this.inFlight() < this.maxInFlight) {
       const cb = this.waitingWrite;

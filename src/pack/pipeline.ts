@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { BLOCK_SIZE, roundUpToBlock } from '../disk/geometry.js';
 import { openDisk, type ImageSourceSpec, type OpenDiskOptions } from '../disk/openDisk.js';
 import type { DiskReader } from '../disk/reader.js';
+import { BlockPool } from '../disk/blockPool.js';
 import { createTapVhdStream, type TapVhdStream } from '../disk/tapVhdWriter.js';
 import { rewriteVhdStream } from '../disk/vhdStreamRewriter.js';
 import { tapLayout, type TapIdentity } from '../disk/vhdFormat.js';
@@ -65,6 +66,8 @@ export interface PackOptions {
   /** Pass the identity (and mtime) of a first pass to reproduce the exact same bytes (e.g. a 2-pass upload). */
   identity?: TapIdentity;
   mtime?: Date;
+  /** Block buffer pool (default: a new one); tests pass one to observe reuse. */
+  pool?: BlockPool;
 }
 
 export interface PackResult {
@@ -91,8 +94,10 @@ export interface PackedImage {
 export function packImage(image: DiskImage | DiskReader, options: PackOptions = {}): PackedImage {
   const reader = 'reader' in image ? image.reader : image;
   compressionLevel(options.level); // bad input before anything is built
-  const vhd = createTapVhdStream(reader, { identity: options.identity, signal: options.signal });
-  return packTapVhd(vhd, reader.virtualSize, options);
+  // Block buffers are reused once the compressor is done with them: no per-block garbage (peak RSS, GC time).
+  const pool = options.pool ?? new BlockPool();
+  const vhd = createTapVhdStream(reader, { identity: options.identity, signal: options.signal, pool });
+  return packTapVhd(vhd, reader.virtualSize, { ...options, onContentReleased: (offset) => pool.releaseUpTo(offset) });
 }
 
 /** Packs a dynamic VHD stream (XAPI `export_raw_vdi?format=vhd`); resolves once the head gave the sizes. */
@@ -102,7 +107,7 @@ export async function packVhdStream(input: Readable, options: PackOptions = {}):
   return packTapVhd(vhd, vhd.virtualSize, options);
 }
 
-function packTapVhd(vhd: TapVhdStream, virtualSize: number, options: PackOptions): PackedImage {
+function packTapVhd(vhd: TapVhdStream, virtualSize: number, options: PackOptions & { onContentReleased?: (offset: number) => void }): PackedImage {
   const { stream, result } = tarGz(VHD_ENTRY_NAME, vhd.stream, vhd.size, {
     ...options,
     onBytes: (bytesDone, tgzBytes) => options.onProgress?.({ phase: 'pack', bytesDone, bytesTotal: vhd.size, tgzBytes }),

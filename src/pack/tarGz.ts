@@ -3,6 +3,7 @@
 import { pipeline, type Readable } from 'node:stream';
 import { createCompressor, compressionLevel, type CompressorKind } from './compressor.js';
 import { HashingStream } from './hashingStream.js';
+import { ParallelGzip } from './parallelGzip.js';
 import { tarSingleFile } from './tarSingleFile.js';
 
 export interface TarGzOptions {
@@ -15,7 +16,15 @@ export interface TarGzOptions {
   mtime?: Date;
   /** Content bytes consumed so far, and compressed bytes produced so far; called every chunk. */
   onBytes?: (contentBytes: number, compressedBytes: number) => void;
+  /**
+   * Called with a content offset below which the compressor keeps no reference to the content's buffers (only
+   * the 'threads' engine reports it), so a buffer pool can reuse them.
+   */
+  onContentReleased?: (contentOffset: number) => void;
 }
+
+/** Bytes of tar framing before the content (one 512-byte header), plus a safety margin. */
+const CONTENT_OFFSET_SLACK = 1024;
 
 export interface TarGzResult {
   tgzBytes: number;
@@ -29,6 +38,10 @@ export function tarGz(name: string, content: Readable, size: number, options: Ta
   const level = compressionLevel(options.level);
   const mtime = options.mtime ?? new Date(Math.floor(Date.now() / 1000) * 1000);
   const { stream: gzip, kind } = createCompressor({ level, kind: options.compressor, threads: options.threads });
+  if (gzip instanceof ParallelGzip && options.onContentReleased) {
+    const report = options.onContentReleased;
+    gzip.onReleased = (inputBytes) => report(inputBytes - CONTENT_OFFSET_SLACK);
+  }
   let contentBytes = 0;
   let compressedBytes = 0;
   const archive = tarSingleFile({ name, size, mtime }, content, (n) => {

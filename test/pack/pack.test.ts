@@ -8,6 +8,7 @@ import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { test } from 'node:test';
+import { BlockPool } from '../../src/disk/blockPool.js';
 import { identityFrom, openImageSource, packImage } from '../../src/pack/pipeline.js';
 import { verifyTgz } from '../../src/pack/verifyTgz.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -105,4 +106,39 @@ test('without pigz the pigz engine falls back to single-thread zlib, still one m
     env: { ...process.env, XENIMAGE_PIGZ: '/nonexistent/pigz' },
   });
   assert.deepEqual(JSON.parse(out.stdout), { kind: 'zlib', ok: true });
+});
+
+test('block buffers are reused once the parallel gzip is done with them, and the content stays exact', async (t) => {
+  const dir = await tempDir(t);
+  const raw = path.join(dir, 'many.raw');
+  const fh = await open(raw, 'w');
+  await fh.truncate(96 * MiB);
+  for (let i = 0; i < 40; i++) await fh.write(randomBytes(2 * MiB), 0, 2 * MiB, i * 2 * MiB + (i % 3) * 4096);
+  await fh.close();
+  const image = await openImageSource({ path: raw });
+  t.after(() => image.close());
+  const pool = new BlockPool();
+  const packed = packImage(image, { compressor: 'threads', level: 1, pool });
+  const tgz = path.join(dir, 'many.tgz');
+  await saveStream(packed.stream, tgz);
+  await packed.result;
+  assert.ok(image.allocatedBlocks >= 40);
+  assert.ok(pool.allocated < 16, `${pool.allocated} buffers allocated for ${image.allocatedBlocks} blocks`);
+  await run('tar', ['-xzf', tgz, '-C', dir]);
+  assert.match(await qemuCompare(raw, path.join(dir, '0.vhd'), 'raw'), /identical/);
+});
+
+test('a pool whose consumer never reports does not keep buffers', () => {
+  const pool = new BlockPool(8, 4);
+  for (let i = 0; i < 100; i++) pool.lend(pool.acquire(), (i + 1) * 10);
+  assert.equal(pool.lentCount, 4);
+  pool.releaseUpTo(965);
+  assert.equal(pool.lentCount, 4, 'only the last four (ending at 970…1000) are tracked; forgotten ones are never reused');
+  pool.releaseUpTo(995);
+  assert.equal(pool.lentCount, 1);
+  pool.releaseUpTo(1000);
+  assert.equal(pool.lentCount, 0);
+  const before = pool.allocated;
+  pool.acquire();
+  assert.equal(pool.allocated, before, 'a released buffer is reused');
 });
