@@ -5,7 +5,7 @@
 // (each would cost its own heap). The output depends only on the input, the level and the chunk size, never
 // on timing or thread count. Decision: docs/decisions/disk-0003-parallel-gzip.md.
 import { Transform, type TransformCallback } from 'node:stream';
-import { constants, crc32, deflateRaw } from 'node:zlib';
+import { constants, crc32, createDeflateRaw } from 'node:zlib';
 
 const WINDOW = 32 * 1024;
 export const DEFAULT_CHUNK = 1024 * 1024;
@@ -35,7 +35,7 @@ interface Job {
 
 export class ParallelGzip extends Transform {
   private readonly queue: Job[] = [];
-  private readonly done = new Map<number, Buffer>();
+  private readonly done = new Map<number, Buffer[]>();
   private readonly chunkSize: number;
   private readonly maxInFlight: number;
   private running = 0;
@@ -136,24 +136,29 @@ export class ParallelGzip extends Transform {
     while (this.running < this.options.threads && this.queue.length > 0) {
       const job = this.queue.shift()!;
       this.running++;
-      deflateRaw(
-        job.data,
-        {
-          level: this.options.level,
-          // 64 KiB output buffers: a few thread-pool round trips per chunk instead of one per 16 KiB.
-          chunkSize: 64 * 1024,
-          ...(job.dictionary.length > 0 ? { dictionary: job.dictionary } : {}),
-          finishFlush: job.final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
-        },
-        (err, out) => {
-          if (job.staging && job.staging.length === this.chunkSize) this.staging.push(job.staging);
-          this.onResult(job.seq, err, out);
-        },
-      );
+      // A deflate stream per chunk (not the one-shot helper): its output pieces go downstream as they are,
+      // without the helper's final concatenation (less garbage, lower peak RSS).
+      const engine = createDeflateRaw({
+        level: this.options.level,
+        ...(job.dictionary.length > 0 ? { dictionary: job.dictionary } : {}),
+        finishFlush: job.final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
+        // 64 KiB output buffers: a few thread-pool round trips per chunk instead of one per 16 KiB.
+        chunkSize: 64 * 1024,
+      });
+      const pieces: Buffer[] = [];
+      engine.on('data', (piece: Buffer) => pieces.push(piece));
+      engine.once('error', (err) => this.finishJob(job, err, pieces));
+      engine.once('end', () => this.finishJob(job, null, pieces));
+      engine.end(job.data);
     }
   }
 
-  private onResult(seq: number, err: Error | null, out: Buffer): void {
+  private finishJob(job: Job, err: Error | null, pieces: Buffer[]): void {
+    if (job.staging && job.staging.length === this.chunkSize) this.staging.push(job.staging);
+    this.onResult(job.seq, err, pieces);
+  }
+
+  private onResult(seq: number, err: Error | null, out: Buffer[]): void {
     this.running--;
     if (this.destroyed) return;
     if (err) {
@@ -163,11 +168,11 @@ export class ParallelGzip extends Transform {
     this.done.set(seq, out);
     let released = -1;
     while (this.done.has(this.nextOut)) {
-      const data = this.done.get(this.nextOut)!;
+      const pieces = this.done.get(this.nextOut)!;
       this.done.delete(this.nextOut);
       released = this.jobEnds.get(this.nextOut)!;
       this.jobEnds.delete(this.nextOut++);
-      this.push(data);
+      for (const piece of pieces) this.push(piece);
     }
     if (released >= 0) this.onReleased?.(released);
     this.dispatch();
