@@ -1,7 +1,9 @@
 // Activities inside a Windows guest, over WinRM: thin adapters that validate input, resolve secret references
 // (late, in the worker), heartbeat while waiting, and leave the work to src/windows/guest. Nothing secret is in
 // an input, a result, a command line or an error message.
+import path from 'node:path';
 import { z } from 'zod';
+import { loadConfig } from '../src/config.js';
 import { SecretRefSchema } from '../src/contracts/secretRef.js';
 import { InvalidInputError } from '../src/errors.js';
 import { log } from '../src/log.js';
@@ -47,6 +49,17 @@ export const InstallCloudbaseInitInputSchema = z
   .strict();
 export const RunSysprepInputSchema = z
   .object({ guest: GuestConnectionSchema, unattendPath: z.string().min(3).optional(), timeoutSec: seconds(1800), pollSec: seconds(10), shutdown: z.boolean().default(true) })
+  .strict();
+export const ApplySysprepRemedyInputSchema = z
+  .object({
+    guest: GuestConnectionSchema,
+    /** `remove-appx`, `reboot`, `none` or `script:<name>` (a PowerShell file in <stateDir>/remedies on the worker). */
+    remedy: z.string().min(1),
+    /** The failure being remedied (type and details of the typed sysprep failure), for remove-appx's package. */
+    failure: z.object({ type: z.string(), details: z.record(z.string(), z.unknown()).optional() }).optional(),
+    timeoutSec: seconds(1800),
+    pollSec: seconds(10),
+  })
   .strict();
 export const CollectLogsInputSchema = z.object({ guest: GuestConnectionSchema, outputDir: z.string().min(1), maxBytesPerFile: z.number().int().positive().optional() }).strict();
 
@@ -133,5 +146,17 @@ export async function collectLogs(input: z.input<typeof CollectLogsInputSchema>)
   return activity(async (signal) => {
     const i = parse(CollectLogsInputSchema, input, 'collectLogs');
     return withProgress('collecting logs', async (r) => ops.collectLogs(await context(i.guest, signal, r), { outputDir: i.outputDir, maxBytes: i.maxBytesPerFile }));
+  });
+}
+
+/** Applies a remedy before the next sysprep attempt (after the revert), e.g. removing the AppX package Panther named. */
+export async function applySysprepRemedy(input: z.input<typeof ApplySysprepRemedyInputSchema>): Promise<{ applied: string }> {
+  return activity(async (signal) => {
+    const i = parse(ApplySysprepRemedyInputSchema, input, 'applySysprepRemedy');
+    const remedy = ops.parseRemedy(i.remedy, i.failure);
+    return withProgress(`remedy ${ops.describeRemedy(remedy)}`, async (r) => {
+      await ops.applyRemedy(await context(i.guest, signal, r, i.pollSec), remedy, { remediesDir: path.resolve(loadConfig().stateDir, 'remedies'), timeoutMs: i.timeoutSec * 1000 });
+      return { applied: ops.describeRemedy(remedy) };
+    });
   });
 }

@@ -1,7 +1,7 @@
 // What every activity shares: the build's identity and tag, progress heartbeats on a timer, and the one place
 // where library errors become Temporal failures (typed, retryable or not, secret-free).
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ACTIVITY_PROGRESS_SIGNAL, type ActivityProgress } from '../src/contracts/messages.js';
 import { errorMessage, isXenimageError } from '../src/errors.js';
 
@@ -16,8 +16,8 @@ export function buildId(): string {
 }
 
 /** Converts anything thrown by src/ into an ApplicationFailure that keeps the error's type and retryability. */
-export function toFailure(err: unknown): ApplicationFailure {
-  if (err instanceof ApplicationFailure) return err;
+export function toFailure(err: unknown): ApplicationFailure | CancelledFailure {
+  if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   if (isXenimageError(err)) {
     return ApplicationFailure.create({
       type: err.type,
@@ -95,11 +95,17 @@ export class ProgressReporter {
   }
 }
 
-/** Runs an activity body, converting thrown errors into typed failures. */
+/**
+ * Runs an activity body with the cancellation signal. A cancelled activity rethrows the SDK's CancelledFailure
+ * (so Temporal records a cancellation, not a retryable failure); anything else becomes a typed failure.
+ */
 export async function activity<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const signal = Context.current().cancellationSignal;
   try {
-    return await body(Context.current().cancellationSignal);
+    return await body(signal);
   } catch (err) {
+    if (err instanceof CancelledFailure) throw err;
+    if (signal.aborted) throw signal.reason instanceof CancelledFailure ? signal.reason : new CancelledFailure('cancelled');
     throw toFailure(err);
   }
 }

@@ -57,3 +57,6 @@ export interface ActivityProgress {
   bytesDone?: number;
   bytesTotal?: number;
 }
+
+/** Remedies an operator may name in retrySysprep (see src/windows/guest/remedies.ts). */
+export const REMEDY_NAME = /^(remove-appx|reboot|none|script:[A-Za-z0-9._-]{1,64})$/;

@@ -7,3 +7,4 @@ export { rebootAndWait } from './reboot.js';
 export { GuestCommandFailed, type GuestContext, type GuestEndpoint } from './session.js';
 export { classifySysprepLogs, GENERALIZED, runSysprep, type SysprepResult } from './sysprep.js';
 export { waitForWinrm, type WinrmReady } from './waitForWinrm.js';
+export { applyRemedy, describeRemedy, parseRemedy, remedyFor, type Remedy } from './remedies.js';
