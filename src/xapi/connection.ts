@@ -13,6 +13,8 @@ import { hasXapiCode, toXapiError, XapiConnectionError } from './errors.js';
 import { NULL_REF, type RecordClass, type RecordTypes, type Ref, type WithRef } from './records.js';
 
 /** The classes the connection keeps in its cache (event.from subscribes to these). */
+const READ_RETRIES = 4;
+
 export const WATCHED_CLASSES: RecordClass[] = ['pool', 'host', 'VM', 'VBD', 'VDI', 'SR', 'network', 'VIF', 'task', 'VM_guest_metrics'];
 
 export interface ConnectionTarget {
@@ -126,12 +128,20 @@ export class XapiConnection {
     await this.releaseAgents?.();
   }
 
-  /** A synchronous call; XAPI errors become typed XenimageErrors. */
+  /**
+   * A synchronous call; XAPI errors become typed XenimageErrors. Reads (`Class.get_…`) are retried after a broken
+   * connection (xen-api retries only ECONNRESET, undici reports a peer's close as a socket error).
+   */
   async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    try {
-      return await this.xapi.call<T>(method, ...args);
-    } catch (err) {
-      throw toXapiError(err, method);
+    const readOnly = /^[^.]+\.get_/.test(method);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.xapi.call<T>(method, ...args);
+      } catch (err) {
+        const typed = toXapiError(err, method);
+        if (!(readOnly && typed instanceof XapiConnectionError && attempt < READ_RETRIES)) throw typed;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
     }
   }
 
@@ -275,6 +285,11 @@ export class XapiConnection {
     return undefined;
   }
 
+  /** Ends a client-created task no handler will complete (xen-api then destroys it). */
+  private abandonTask(task: Ref): void {
+    void this.xapi.call('task.set_status', task, 'cancelled').catch(() => undefined);
+  }
+
   /** The base URL of the current master (xen-api moves it when the master changes). */
   private async masterUrl(): Promise<URL> {
     const master = this.xapi.pool.master as string;
@@ -329,7 +344,7 @@ export class XapiConnection {
       try {
         res = await this.get('/export_raw_vdi', { format, vdi, session_id: this.xapi.sessionId, task_id: task }, signal);
       } catch (err) {
-        void this.xapi.call('task.cancel', task).catch(() => undefined);
+        this.abandonTask(task);
         if (signal?.aborted) throw abortError(signal, 'the export');
         throw new XapiConnectionError(`export of ${vdi} failed: ${(err as Error).message}`, err);
       }
@@ -341,9 +356,14 @@ export class XapiConnection {
       }
       if (res.statusCode !== 200) {
         res.resume();
-        const failed = await settled.then(() => undefined, (err: unknown) => err);
-        if (failed) throw failed;
-        throw new XapiConnectionError(`export of ${vdi} answered HTTP ${res.statusCode ?? 0}`, undefined, { status: res.statusCode });
+        // The handler may have failed the task with the reason (unknown format, bad VDI), or never touched it
+        // (a 500 from a proxy, a 401): take the task's error when it comes promptly, else the HTTP status.
+        const failed = await Promise.race([settled.then(() => undefined, (err: unknown) => err), new Promise((r) => setTimeout(r, 1000, undefined))]);
+        if (failed === undefined) this.abandonTask(task);
+        if (failed instanceof XenimageError) throw failed;
+        const status = res.statusCode ?? 0;
+        if (status >= 500) throw new XapiConnectionError(`export of ${vdi} answered HTTP ${status}`, undefined, { status });
+        throw new XenimageError('XapiHttpRefused', `export of ${vdi} answered HTTP ${status}`, { retryable: false, details: { status } });
       }
       if (signal) {
         const onAbort = () => {
