@@ -12,29 +12,13 @@ import { importIsoFile } from '../src/xapi/media.js';
 import { cleanShutdown as cleanShutdownVm, hardShutdown as hardShutdownVm, startVm as startVmPower, waitForGuest as waitForGuestAgent, waitForHalt as waitForVmHalt, type GuestReport } from '../src/xapi/power.js';
 import type { Ref } from '../src/xapi/records.js';
 import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo, type CleanupReport } from '../src/xapi/snapshots.js';
-import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
-import { buildId, ProgressReporter, toFailure } from './support.js';
+import { activity, buildId, ProgressReporter } from './support.js';
 
 /** Install media goes in userdevice 3 (hdd, bootable), the answer media in 1 (hdb): both emulated IDE for Setup. */
 export const INSTALL_CD_DEVICE = '3';
 export const ANSWER_CD_DEVICE = '1';
 /** Where removeDeviceId remembers what it removed, so a retry reports the same answer. */
 const DEVICE_ID_MARK = 'xenimage-removed-device-id';
-
-/**
- * Runs an activity body with the cancellation signal; a cancelled activity rethrows the SDK's CancelledFailure
- * (so Temporal records a cancellation, not a failure), anything else becomes a typed failure.
- */
-async function activity<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const signal = Context.current().cancellationSignal;
-  try {
-    return await body(signal);
-  } catch (err) {
-    if (signal.aborted) throw signal.reason instanceof CancelledFailure ? signal.reason : new CancelledFailure('cancelled');
-    throw toFailure(err);
-  }
-}
 
 let connections: PoolConnections | undefined;
 
@@ -51,7 +35,8 @@ export async function closeXenConnections(): Promise<void> {
   await open?.closeAll();
 }
 
-async function withPool<T>(pool: string, fn: (conn: XapiConnection) => Promise<T>): Promise<T> {
+/** Runs `fn` with this worker's connection to the pool (opened once, reopened when broken). */
+export async function withPool<T>(pool: string, fn: (conn: XapiConnection) => Promise<T>): Promise<T> {
   return fn(await pools().get(pool));
 }
 
