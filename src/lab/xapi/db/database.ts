@@ -133,6 +133,9 @@ export class Database {
   update(cls: string, ref: string, mutate: (row: Row) => void): Row {
     const row = this.require(cls, ref);
     mutate(row);
+    // Records keep exactly their class's fields (clients freeze a class's field list from its first record).
+    const fields = classSpec(cls).fieldByName;
+    for (const key of Object.keys(row)) if (!fields.has(key)) delete row[key];
     const meta = this.meta.get(ref);
     const gen = this.bumpQuiet();
     if (meta) meta.modified = gen;

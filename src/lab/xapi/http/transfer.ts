@@ -71,6 +71,11 @@ function finish(core: LabCore, t: TransferContext, outcome: { result: string } |
   if (t.temporarySession) core.sessions.logout(t.session);
 }
 
+/** XAPI also streams tar and qcow2; the lab does not, and says so rather than calling them unknown. */
+function formatError(format: string): string {
+  return format === 'tar' || format === 'qcow2' ? `Format ${format} is not simulated by the lab` : `Unknown format ${format}`;
+}
+
 function findVdi(core: LabCore, id: string | null): string | undefined {
   if (!id) return undefined;
   if (core.db.get('VDI', id)) return id;
@@ -119,7 +124,7 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
     sendError(res, status, status === 404 ? 'Not Found' : 'Internal Server Error');
   };
   const format = t.query.get('format') ?? 'raw';
-  if (format !== 'raw' && format !== 'vhd') return fail(404, ['INTERNAL_ERROR', `Unknown format ${format}`]);
+  if (format !== 'raw' && format !== 'vhd') return fail(404, ['INTERNAL_ERROR', formatError(format)]);
   const vdiRef = findVdi(core, t.query.get('vdi'));
   if (!vdiRef) return fail(404, ['HANDLE_INVALID', 'VDI', t.query.get('vdi') ?? '']);
   const vdi = core.db.require('VDI', vdiRef);
@@ -185,7 +190,7 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
   const format = t.query.get('format') ?? 'raw';
   if (req.headers['transfer-encoding']?.toLowerCase().includes('chunked')) return fail(404, ['INTERNAL_ERROR', 'Cannot handle encoding: chunked']);
   if (t.query.has('chunked')) return fail(404, ['INTERNAL_ERROR', 'chunked imports are not simulated by the lab']);
-  if (format !== 'raw' && format !== 'vhd') return fail(404, ['INTERNAL_ERROR', `Unknown format ${format}`]);
+  if (format !== 'raw' && format !== 'vhd') return fail(404, ['INTERNAL_ERROR', formatError(format)]);
   const lengthHeader = req.headers['content-length'];
   if (lengthHeader === undefined) return fail(400, ['INTERNAL_ERROR', 'Content-Length required']);
   const length = Number(lengthHeader);
