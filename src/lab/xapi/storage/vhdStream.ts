@@ -143,6 +143,7 @@ export async function vhdImport(reader: ByteReader, target: VhdImportTarget): Pr
     if (sector !== 0xffffffff) blocks.push({ index: i, offset: sector * SECTOR });
   }
   blocks.sort((a, b) => a.offset - b.offset);
+  let end = reader.position;
   for (const block of blocks) {
     await reader.skipTo(block.offset);
     const bitmap = await reader.read(bitmapBytes);
@@ -150,9 +151,15 @@ export async function vhdImport(reader: ByteReader, target: VhdImportTarget): Pr
     for (let s = 0; s < sectorsPerBlock; s++) {
       if (((bitmap[s >> 3] ?? 0) & (0x80 >> (s & 7))) === 0) data.fill(0, s * SECTOR, (s + 1) * SECTOR);
     }
+    end = reader.position;
     const start = block.index * header.blockSize;
     if (start >= target.capacity) continue;
     await target.write(start, data.subarray(0, Math.min(data.length, target.capacity - start)));
   }
+  // The trailing footer copy ends the VHD: nothing after it is needed (clients may close right after it).
+  // Writers that pad before it are read to the end instead.
+  await reader.skipTo(end);
+  const tail = await reader.readUpTo(FOOTER_SIZE);
+  if (tail.length === FOOTER_SIZE && tail.toString('latin1', 0, 8) === 'conectix') return;
   await reader.drain();
 }
