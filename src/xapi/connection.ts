@@ -102,6 +102,8 @@ export class XapiConnection {
       callTimeout: 10 * 60_000,
     });
     if (target.ca) this.releaseAgents = trustCa(this.xapi, target.ca);
+    // Every concurrent wait listens for event batches: many builds share one connection.
+    this.xapi.objects.setMaxListeners(0);
   }
 
   /** Connects (login, following the master) and waits for the initial record fetch. */
