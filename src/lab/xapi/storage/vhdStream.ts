@@ -69,13 +69,22 @@ export class ByteReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private ended = false;
+  /** Why the source stopped early; raised once what it delivered before has been read. */
+  private failure: unknown;
   position = 0;
 
   constructor(private readonly source: AsyncIterator<Buffer>) {}
 
   private async fill(n: number): Promise<void> {
     while (this.buffered < n && !this.ended) {
-      const next = await this.source.next();
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await this.source.next();
+      } catch (err) {
+        this.ended = true;
+        this.failure = err;
+        break;
+      }
       if (next.done) this.ended = true;
       else if (next.value.length > 0) {
         this.chunks.push(next.value);
@@ -84,10 +93,11 @@ export class ByteReader {
     }
   }
 
-  /** Up to `n` bytes (fewer only at the end of the stream). */
+  /** Up to `n` bytes (fewer only at the end of the stream; a broken stream's error once its bytes are read). */
   async readUpTo(n: number): Promise<Buffer> {
     await this.fill(n);
     const take = Math.min(n, this.buffered);
+    if (take === 0 && this.failure !== undefined) throw this.failure;
     const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     const out = all.subarray(0, take);
     const rest = all.subarray(take);
@@ -99,7 +109,7 @@ export class ByteReader {
 
   async read(n: number): Promise<Buffer> {
     const out = await this.readUpTo(n);
-    if (out.length < n) throw new PrematureEndError(`the stream ended after ${this.position} bytes`);
+    if (out.length < n) throw this.failure ?? new PrematureEndError(`the stream ended after ${this.position} bytes`);
     return out;
   }
 
