@@ -15,6 +15,9 @@ export function pigzAvailable(): boolean {
 export class PigzGzip extends Duplex {
   readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
   private stderr = '';
+  private released = 0;
+  /** Called with the count of input bytes handed to pigz (no longer referenced here), for buffer reuse upstream. */
+  onReleased: ((inputBytes: number) => void) | undefined;
   private exited: Promise<number | null>;
 
   constructor(options: { level: number; threads: number }) {
@@ -40,7 +43,12 @@ export class PigzGzip extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.child.stdin.write(chunk)) callback();
+    const flushed = (err?: Error | null) => {
+      if (err) return;
+      this.released += chunk.length;
+      this.onReleased?.(this.released);
+    };
+    if (this.child.stdin.write(chunk, flushed)) callback();
     else this.child.stdin.once('drain', () => callback());
   }
 

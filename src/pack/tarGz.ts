@@ -4,6 +4,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { createCompressor, compressionLevel, type CompressorKind } from './compressor.js';
 import { HashingStream } from './hashingStream.js';
 import { ParallelGzip } from './parallelGzip.js';
+import { PigzGzip } from './pigzGzip.js';
 import { tarSingleFile } from './tarSingleFile.js';
 
 export interface TarGzOptions {
@@ -17,8 +18,8 @@ export interface TarGzOptions {
   /** Content bytes consumed so far, and compressed bytes produced so far; called every chunk. */
   onBytes?: (contentBytes: number, compressedBytes: number) => void;
   /**
-   * Called with a content offset below which the compressor keeps no reference to the content's buffers (only
-   * the 'threads' engine reports it), so a buffer pool can reuse them.
+   * Called with a content offset below which the compressor keeps no reference to the content's buffers (the
+   * 'threads' and 'pigz' engines report it), so a buffer pool can reuse them.
    */
   onContentReleased?: (contentOffset: number) => void;
 }
@@ -38,7 +39,7 @@ export function tarGz(name: string, content: Readable, size: number, options: Ta
   const level = compressionLevel(options.level);
   const mtime = options.mtime ?? new Date(Math.floor(Date.now() / 1000) * 1000);
   const { stream: gzip, kind } = createCompressor({ level, kind: options.compressor, threads: options.threads });
-  if (gzip instanceof ParallelGzip && options.onContentReleased) {
+  if ((gzip instanceof ParallelGzip || gzip instanceof PigzGzip) && options.onContentReleased) {
     const report = options.onContentReleased;
     gzip.onReleased = (inputBytes) => report(inputBytes - CONTENT_OFFSET_SLACK);
   }

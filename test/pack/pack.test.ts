@@ -108,7 +108,8 @@ test('without pigz the pigz engine falls back to single-thread zlib, still one m
   assert.deepEqual(JSON.parse(out.stdout), { kind: 'zlib', ok: true });
 });
 
-test('block buffers are reused once the parallel gzip is done with them, and the content stays exact', async (t) => {
+for (const compressor of ['threads', 'pigz'] as const) {
+  test(`block buffers are reused once the ${compressor} compressor is done with them, and the content stays exact`, async (t) => {
   const dir = await tempDir(t);
   const raw = path.join(dir, 'many.raw');
   const fh = await open(raw, 'w');
@@ -118,7 +119,7 @@ test('block buffers are reused once the parallel gzip is done with them, and the
   const image = await openImageSource({ path: raw });
   t.after(() => image.close());
   const pool = new BlockPool();
-  const packed = packImage(image, { compressor: 'threads', level: 1, pool });
+  const packed = packImage(image, { compressor, level: 1, pool });
   const tgz = path.join(dir, 'many.tgz');
   await saveStream(packed.stream, tgz);
   await packed.result;
@@ -127,6 +128,7 @@ test('block buffers are reused once the parallel gzip is done with them, and the
   await run('tar', ['-xzf', tgz, '-C', dir]);
   assert.match(await qemuCompare(raw, path.join(dir, '0.vhd'), 'raw'), /identical/);
 });
+}
 
 test('a pool whose consumer never reports does not keep buffers', () => {
   const pool = new BlockPool(8, 4);
