@@ -110,24 +110,24 @@ test('without pigz the pigz engine falls back to single-thread zlib, still one m
 
 for (const compressor of ['threads', 'pigz'] as const) {
   test(`block buffers are reused once the ${compressor} compressor is done with them, and the content stays exact`, async (t) => {
-  const dir = await tempDir(t);
-  const raw = path.join(dir, 'many.raw');
-  const fh = await open(raw, 'w');
-  await fh.truncate(96 * MiB);
-  for (let i = 0; i < 40; i++) await fh.write(randomBytes(2 * MiB), 0, 2 * MiB, i * 2 * MiB + (i % 3) * 4096);
-  await fh.close();
-  const image = await openImageSource({ path: raw });
-  t.after(() => image.close());
-  const pool = new BlockPool();
-  const packed = packImage(image, { compressor, level: 1, pool });
-  const tgz = path.join(dir, 'many.tgz');
-  await saveStream(packed.stream, tgz);
-  await packed.result;
-  assert.ok(image.allocatedBlocks >= 40);
-  assert.ok(pool.allocated < 16, `${pool.allocated} buffers allocated for ${image.allocatedBlocks} blocks`);
-  await run('tar', ['-xzf', tgz, '-C', dir]);
-  assert.match(await qemuCompare(raw, path.join(dir, '0.vhd'), 'raw'), /identical/);
-});
+    const dir = await tempDir(t);
+    const raw = path.join(dir, 'many.raw');
+    const fh = await open(raw, 'w');
+    await fh.truncate(96 * MiB);
+    for (let i = 0; i < 40; i++) await fh.write(randomBytes(2 * MiB), 0, 2 * MiB, i * 2 * MiB + (i % 3) * 4096);
+    await fh.close();
+    const image = await openImageSource({ path: raw });
+    t.after(() => image.close());
+    const pool = new BlockPool();
+    const packed = packImage(image, { compressor, level: 1, pool });
+    const tgz = path.join(dir, 'many.tgz');
+    await saveStream(packed.stream, tgz);
+    await packed.result;
+    assert.ok(image.allocatedBlocks >= 40);
+    assert.ok(pool.allocated < 16, `${pool.allocated} buffers allocated for ${image.allocatedBlocks} blocks`);
+    await run('tar', ['-xzf', tgz, '-C', dir]);
+    assert.match(await qemuCompare(raw, path.join(dir, '0.vhd'), 'raw'), /identical/);
+  });
 }
 
 test('a pool whose consumer never reports does not keep buffers', () => {
