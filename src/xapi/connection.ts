@@ -408,11 +408,23 @@ export class XapiConnection {
       source.destroy();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    // Our own task: when the upload's connection breaks, its verdict (e.g. VDI_IO_ERROR) is the better error.
+    const task = await this.xapi.createTask('xenimage import', `import_raw_vdi ${format}`).catch((err: unknown) => {
+      throw toXapiError(err, 'task.create');
+    });
     try {
-      await this.xapi.putResource(body, '/import_raw_vdi/', { query: { format, vdi } });
+      await this.xapi.putResource(body, '/import_raw_vdi/', { query: { format, vdi }, task });
     } catch (err) {
-      if (signal?.aborted) throw abortError(signal, 'the import');
-      throw toXapiError(err, 'import_raw_vdi');
+      if (signal?.aborted) {
+        this.abandonTask(task);
+        throw abortError(signal, 'the import');
+      }
+      const verdict = await Promise.race([
+        this.xapi.watchTask(task).then(() => undefined, (e: unknown) => e),
+        new Promise((r) => setTimeout(r, 1000, undefined)),
+      ]);
+      if (verdict === undefined) this.abandonTask(task);
+      throw toXapiError(verdict ?? err, 'import_raw_vdi');
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
