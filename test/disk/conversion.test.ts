@@ -181,3 +181,70 @@ test('the pooled file writer writes the same bytes as the stream for every reade
     }
   }
 });
+
+/** A dynamic VHD with 512 KiB blocks written here byte by byte (qemu only writes 2 MiB blocks). */
+function smallBlockVhd(data: Buffer, blockSize: number, order: number[], clearSectors: number[] = []): Buffer {
+  const size = data.length;
+  const entries = Math.ceil(size / blockSize);
+  const bitmapSize = Math.ceil(blockSize / 512 / 8 / 512) * 512;
+  const checksum = (b: Buffer, at: number) => {
+    let sum = 0;
+    for (let i = 0; i < b.length; i++) if (i < at || i >= at + 4) sum += b[i]!;
+    b.writeUInt32BE(~sum >>> 0, at);
+  };
+  const footer = Buffer.alloc(512);
+  footer.write('conectix', 0, 'latin1');
+  footer.writeUInt32BE(2, 8);
+  footer.writeUInt32BE(0x00010000, 12);
+  footer.writeBigUInt64BE(512n, 16);
+  footer.write('vbox', 28, 'latin1');
+  footer.writeUInt32BE(0x00010000, 32);
+  footer.writeBigUInt64BE(BigInt(size), 40);
+  footer.writeBigUInt64BE(BigInt(size), 48);
+  footer.writeUInt32BE(3, 60);
+  footer.fill(7, 68, 84);
+  checksum(footer, 64);
+  const header = Buffer.alloc(1024);
+  header.write('cxsparse', 0, 'latin1');
+  header.writeBigUInt64BE(0xffffffffffffffffn, 8);
+  header.writeBigUInt64BE(1536n, 16);
+  header.writeUInt32BE(0x00010000, 24);
+  header.writeUInt32BE(entries, 28);
+  header.writeUInt32BE(blockSize, 32);
+  checksum(header, 36);
+  const bat = Buffer.alloc(Math.ceil((entries * 4) / 512) * 512, 0xff);
+  const blocks: Buffer[] = [];
+  let sector = (1536 + bat.length) / 512;
+  for (const j of order) {
+    bat.writeUInt32BE(sector, j * 4);
+    const bitmap = Buffer.alloc(bitmapSize, 0xff);
+    for (const s of clearSectors) {
+      if (Math.floor((s * 512) / blockSize) !== j) continue;
+      const bit = ((s * 512) % blockSize) / 512;
+      bitmap[bit >> 3] = bitmap[bit >> 3]! & ~(0x80 >> (bit & 7));
+    }
+    blocks.push(bitmap, data.subarray(j * blockSize, (j + 1) * blockSize));
+    sector += (bitmapSize + blockSize) / 512;
+  }
+  return Buffer.concat([footer, header, bat, ...blocks, footer]);
+}
+
+test('a VHD with 512 KiB blocks (another creator) maps onto 2 MiB blocks, bitmaps honoured', async (t) => {
+  const dir = await tempDir(t);
+  const size = 6 * MiB + 512 * 1024;
+  const data = Buffer.alloc(size);
+  for (const [at, len] of [[0, 4096], [700 * 1024, 100 * 1024], [3 * MiB + 5, 1000], [size - 512, 512]] as const) randomBytes(len).copy(data, at);
+  // Blocks 0, 1, 6, 12 hold data; 9 is allocated but all zero; stored out of order; sector 3 of block 0 cleared.
+  const vhd = path.join(dir, 'small-blocks.vhd');
+  await writeFile(vhd, smallBlockVhd(data, 512 * 1024, [12, 1, 0, 9, 6], [3]));
+  const expected = Buffer.from(data);
+  expected.fill(0, 3 * 512, 4 * 512);
+  const expectedRaw = path.join(dir, 'expected.raw');
+  await writeFile(expectedRaw, expected);
+  const out = path.join(dir, 'out.vhd');
+  const written = await writeTapVhd({ path: vhd }, out);
+  assert.equal(written.virtualSize, size);
+  const facts = await assertTapVhd(out, size);
+  assert.deepEqual(facts.allocated, [0, 1, 2, 3], '512 KiB blocks 0,1 → 0; 6 → 1; 9 → 2; 12 → 3');
+  assert.match(await qemuCompare(expectedRaw, out, 'raw'), /identical/);
+});
