@@ -193,3 +193,16 @@ test('routing: CORS preflight, 404 elsewhere', async (t) => {
   const missing = await fetch(lab.url + '/nothing-here');
   assert.equal(missing.status, 404);
 });
+
+test('idle sessions expire (SESSION_INVALID); a logged-out session is invalid', async (t) => {
+  const { loadScenario } = await import('../../../src/lab/scenarios/load.js');
+  const lab = await startTestLab(t, { scenario: { ...(await loadScenario('default')), name: 'short-sessions', sessionIdleTimeoutMs: 200 } });
+  const session = await login(lab);
+  const call = async (s: string) => JSON.parse((await json(lab, { jsonrpc: '2.0', id: 1, method: 'pool.get_all', params: [s] })).body) as { result?: string[]; error?: { message: string } };
+  assert.equal((await call(session)).result?.length, 1);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await call(session)).error?.message, 'SESSION_INVALID');
+  const fresh = await login(lab);
+  await json(lab, { jsonrpc: '2.0', id: 1, method: 'session.logout', params: [fresh] });
+  assert.equal((await call(fresh)).error?.message, 'SESSION_INVALID');
+});
