@@ -8,9 +8,11 @@ import type { ImageSource } from '../src/contracts/convertInput.js';
 import type { ImageSpec } from '../src/contracts/imageSpec.js';
 import { XenimageError } from '../src/errors.js';
 import { connectCloud, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishResult } from '../src/openstack/index.js';
-import { openImageSource, packImage, type PackedImage } from '../src/pack/pipeline.js';
+import { openImageSource, packImage, packVhdStream, type PackedImage } from '../src/pack/pipeline.js';
 import { verifyTgz } from '../src/pack/verifyTgz.js';
+import type { Ref } from '../src/xapi/records.js';
 import { activity, buildId, ProgressReporter } from './support.js';
+import { withPool } from './xen.js';
 
 export interface SourceReport {
   format: string;
@@ -149,6 +151,32 @@ export async function convertToGlance(input: PublishImageInput & { source: Image
       );
     } finally {
       await image.close();
+      await reporter.stop();
+    }
+  });
+}
+
+/**
+ * A VDI of a pool → Glance: XAPI's `export_raw_vdi?format=vhd` stream re-written as a tap VHD → tar `0.vhd` →
+ * gzip → Glance, in one pass (each upload attempt exports again). Export only a halted VM's or a snapshot's disk.
+ */
+export async function exportToGlance(input: PublishImageInput & { pool: string; vdi: Ref }): Promise<PublishedImage> {
+  return activity(async (signal) => {
+    const reporter = new ProgressReporter({ phase: 'export' }, { signalEveryMs: 10_000 });
+    try {
+      return await publishPacked(input, reporter, signal, async () =>
+        withPool(input.pool, async (conn) => {
+          const exported = await conn.exportVdi(input.vdi, 'vhd', { signal });
+          // The task settles when XAPI finishes streaming; its failure reaches the stream as an early end.
+          exported.task.catch(() => undefined);
+          return packVhdStream(exported.stream, {
+            level: input.compressionLevel,
+            signal,
+            onProgress: (p) => reporter.update({ phase: 'export', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, tgzBytes: p.tgzBytes }),
+          });
+        }),
+      );
+    } finally {
       await reporter.stop();
     }
   });

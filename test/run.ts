@@ -33,7 +33,7 @@ async function main(): Promise<number> {
     const child = spawn(
       process.execPath,
       ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-      { stdio: 'inherit', env: { ...process.env, ...services.env } },
+      { stdio: 'inherit', env: { XENIMAGE_LOG_LEVEL: 'warn', ...process.env, ...services.env } },
     );
     return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   } finally {

@@ -1,3 +1,4 @@
 // The workflows a worker runs (bundled once per worker start).
 export { selfCheck } from './selfCheck.js';
 export { convertImage } from './convertImage.js';
+export { windowsImage } from './windowsImage.js';

@@ -1,0 +1,92 @@
+// Everything a build workflow test stands on: the run's Temporal and Glance, a private XenServer lab (its own
+// pool name, so the xen-<pool> task queue is this file's alone) with simulated Windows guests, lab installers,
+// and workers for the general and the pool task queues. One per test file; torn down when the file ends.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { closeXenConnections } from '../../activities/xen.js';
+import type { InstallerSource } from '../../src/contracts/installerSource.js';
+import { attachWindowsGuests, type WindowsGuests } from '../../src/lab/guest/attach.js';
+import { writeLabInstallers } from '../../src/lab/guest/labInstallers.js';
+import { startXapiLab, type XapiLab } from '../../src/lab/xapi/index.js';
+import type { TemporalTarget } from '../../src/temporal/connection.js';
+import { testLogger } from './logger.js';
+import { testOpenStack, type TestCloud } from './openstack.js';
+import { onTeardown } from './teardown.js';
+import { testClient, testTemporal } from './temporal.js';
+import { startTestWorker } from './worker.js';
+
+export interface BuildLab {
+  dir: string;
+  pool: string;
+  xapi: XapiLab;
+  guests: WindowsGuests;
+  target: TemporalTarget;
+  client: Client;
+  openstack: TestCloud;
+  /** The general task queue builds start on. */
+  taskQueue: string;
+  installers: { pvTools: InstallerSource; cloudbaseInit: InstallerSource };
+  /** Writes a secret file the worker resolves by reference. */
+  putSecret(name: string, value: string): Promise<{ secret: string }>;
+}
+
+export async function startBuildLab(options: { scenario?: string; faults?: { xapi?: unknown[]; guest?: unknown[] }; speed?: number } = {}): Promise<BuildLab> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-build-'));
+  onTeardown(() => rm(dir, { recursive: true, force: true }));
+  const secretsDir = path.join(dir, 'secrets');
+  // The activities of this test process find their state, pools and secrets here.
+  process.env.XENIMAGE_STATE_DIR = dir;
+  process.env.XENIMAGE_SECRETS_DIR = secretsDir;
+  process.env.XENIMAGE_POOLS_FILE = path.join(dir, 'pools.yaml');
+
+  const suffix = randomUUID().slice(0, 8);
+  const pool = `lab-${suffix}`;
+  const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
+  const xapi = await startXapiLab({
+    stateDir: dir,
+    scenario: {
+      name: `test-${suffix}`,
+      extends: options.scenario ?? 'default',
+      pool: { name: pool },
+      ...(options.faults ? { faults: { xapi: options.faults.xapi ?? [], guest: options.faults.guest ?? [] } } : {}),
+    },
+    speed: options.speed ?? 0.01,
+    poolsFile: process.env.XENIMAGE_POOLS_FILE,
+    secretsDir,
+    log: testLogger(),
+  });
+  onTeardown(() => xapi.stop());
+  const guests = await attachWindowsGuests(xapi.host, {
+    stateDir: dir,
+    guests: xapi.scenario.guests,
+    faults: xapi.scenario.faults?.guest,
+    // Windows' own ports: every lab has its own /24 of loopback addresses (derived from its port), and the
+    // workflow reaches a guest where real Windows listens.
+    log: testLogger(),
+  });
+  onTeardown(() => guests.stop());
+  onTeardown(() => closeXenConnections());
+
+  const worker = await startTestWorker(target, 'build');
+  await startTestWorker(target, 'pool', { taskQueue: `xen-${pool}` });
+  const client = await testClient(target);
+  const installers = await writeLabInstallers(path.join(dir, 'installers'));
+  return {
+    dir,
+    pool,
+    xapi,
+    guests,
+    target,
+    client,
+    openstack,
+    taskQueue: worker.taskQueue,
+    installers,
+    async putSecret(name, value) {
+      await writeFile(path.join(secretsDir, name), value, { mode: 0o600 });
+      return { secret: name };
+    },
+  };
+}
