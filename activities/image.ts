@@ -6,11 +6,14 @@ import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
 import { loadConfig } from '../src/config.js';
 import type { ImageSource } from '../src/contracts/convertInput.js';
 import type { ImageSpec } from '../src/contracts/imageSpec.js';
-import { XenimageError } from '../src/errors.js';
+import { InvalidInputError, XenimageError } from '../src/errors.js';
 import { connectCloud, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishResult } from '../src/openstack/index.js';
 import { openImageSource, packImage, packVhdStream, type PackedImage } from '../src/pack/pipeline.js';
 import { verifyTgz } from '../src/pack/verifyTgz.js';
+import { rewriteVhdStream } from '../src/disk/vhdStreamRewriter.js';
+import type { XapiConnection } from '../src/xapi/connection.js';
 import type { Ref } from '../src/xapi/records.js';
+import { BUILD_TAG, findTagged } from '../src/xapi/tags.js';
 import { activity, buildId, ProgressReporter } from './support.js';
 import { withPool } from './xen.js';
 
@@ -180,6 +183,60 @@ export async function exportToGlance(input: PublishImageInput & { pool: string; 
       await reporter.stop();
     }
   });
+}
+
+/**
+ * The classic manual recipe's normalisation: the VDI exported as a VHD stream, re-written as a tap VHD and
+ * imported into a new VDI on an EXT SR (tagged with the build, found again on retry), from which the image is
+ * then exported. Returns the new VDI.
+ */
+export async function normalizeVdi(input: { pool: string; vdi: Ref; sr?: string }): Promise<{ vdi: Ref; sr: string; reused: boolean }> {
+  return activity(async (signal) => {
+    const id = buildId();
+    const reporter = new ProgressReporter({ phase: 'normalize' });
+    try {
+      return await withPool(input.pool, async (conn) => {
+        const source = await conn.fetch('VDI', input.vdi);
+        const sr = findExtSr(conn, input.sr);
+        await conn.barrier();
+        const name = `xenimage-normalized-${id}`;
+        const mine = findTagged(conn, id).vdis.filter((v) => v.name_label === name && v.other_config[NORMALIZED_KEY] === 'done');
+        if (mine[0]) return { vdi: mine[0].$ref, sr: sr.name_label, reused: true };
+        const exported = await conn.exportVdi(input.vdi, 'vhd', { signal });
+        exported.task.catch(() => undefined);
+        const tap = await rewriteVhdStream(exported.stream, { signal, what: 'XAPI VHD export' });
+        const target =
+          findTagged(conn, id).vdis.find((v) => v.name_label === name) ??
+          (await conn.fetch(
+            'VDI',
+            await conn.call<Ref>('VDI.create', {
+              SR: sr.$ref,
+              virtual_size: source.virtual_size,
+              type: 'user',
+              sharable: false,
+              read_only: false,
+              other_config: { [BUILD_TAG]: id },
+              name_label: name,
+              name_description: `xenimage: ${source.name_label} through an EXT SR`,
+            }),
+          ));
+        await conn.importVdi(target.$ref, tap.stream, tap.size, 'vhd', { signal, onProgress: (bytes) => reporter.update({ bytesDone: bytes, bytesTotal: tap.size }) });
+        await conn.call('VDI.add_to_other_config', target.$ref, NORMALIZED_KEY, 'done');
+        return { vdi: target.$ref, sr: sr.name_label, reused: false };
+      });
+    } finally {
+      await reporter.stop();
+    }
+  });
+}
+
+const NORMALIZED_KEY = 'xenimage-normalized';
+
+/** The EXT SR to normalise through: by name, else the first SR of type ext. */
+function findExtSr(conn: XapiConnection, name?: string) {
+  const srs = conn.all('SR').filter((sr) => sr.type === 'ext' && (name === undefined || sr.name_label === name || sr.uuid === name));
+  if (!srs[0]) throw new InvalidInputError(name ? `no EXT SR named "${name}"` : 'the pool has no EXT SR to normalise through', { sr: name ?? null });
+  return srs[0];
 }
 
 /** Saga compensation: removes every image of this build from the cloud. */

@@ -2,3 +2,4 @@
 export { selfCheck } from './selfCheck.js';
 export { convertImage } from './convertImage.js';
 export { windowsImage } from './windowsImage.js';
+export { vmImage } from './vmImage.js';

@@ -1,0 +1,150 @@
+// vmImage end to end: existing lab VMs (PV with drivers, HVM without) → real Glance, on the real dev server.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import tar from 'tar-stream';
+import { createGunzip } from 'node:zlib';
+import type { VmImageInput } from '../../src/contracts/vmImageInput.js';
+import { buildTag, downloadImage, type OpenStackCloud } from '../../src/openstack/index.js';
+import { XapiConnection } from '../../src/xapi/connection.js';
+import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
+import { onTeardown } from '../helpers/teardown.js';
+
+const run = promisify(execFile);
+
+function rootFailure(err: unknown): ApplicationFailure | undefined {
+  let cause: unknown = err instanceof WorkflowFailedError ? err.cause : err;
+  while (cause instanceof ActivityFailure) cause = cause.cause;
+  return cause instanceof ApplicationFailure ? cause : undefined;
+}
+
+describe('vmImage workflow', () => {
+  let lab: BuildLab;
+  let cloud: OpenStackCloud;
+  let xapi: XapiConnection;
+  let dir: string;
+
+  before(async () => {
+    lab = await startBuildLab({ scenario: 'existing-vms' });
+    cloud = lab.openstack.open();
+    xapi = await XapiConnection.open({ pool: lab.pool, url: lab.xapi.url, username: lab.xapi.username, password: lab.xapi.password });
+    onTeardown(() => xapi.close());
+    dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-vmimage-'));
+    onTeardown(() => rm(dir, { recursive: true, force: true }));
+  });
+
+  const input = (vm: string, extra: Partial<VmImageInput> = {}): VmImageInput => ({
+    pool: lab.pool,
+    vm: { name: vm },
+    image: { name: `from-${vm}` },
+    osType: 'linux',
+    cloud: lab.openstack.cloud,
+    tuning: { heartbeatTimeout: '30s', retryInitialInterval: '1s', maxRetryInterval: '5s', transferTimeout: '30m' },
+    ...extra,
+  });
+
+  function vmRecord(name: string) {
+    const vm = xapi.all('VM').find((v) => v.name_label === name && !v.is_a_template);
+    assert.ok(vm, `VM ${name} exists`);
+    return vm;
+  }
+
+  /** The 0.vhd of a Glance image as a file. */
+  async function imageVhd(imageId: string, file: string): Promise<void> {
+    const extract = tar.extract();
+    const done = new Promise<void>((resolve, reject) => {
+      extract.on('entry', (header, stream, next) => {
+        assert.equal(header.name, '0.vhd');
+        pipeline(stream, createWriteStream(file)).then(() => next(), reject);
+      });
+      extract.on('finish', resolve);
+      extract.on('error', reject);
+    });
+    await pipeline(await downloadImage(cloud, imageId), createGunzip(), extract);
+    await done;
+  }
+
+  /** The raw contents of a VM's disk, from the lab's HTTP export (the VM is powered off first: XAPI exports no disk in use). */
+  async function vdiRaw(vm: string, vdi: string, file: string): Promise<void> {
+    await xapi.call('VM.hard_shutdown', vm);
+    const exported = await xapi.exportVdi(vdi, 'raw');
+    await pipeline(exported.stream, createWriteStream(file));
+    await exported.task;
+  }
+
+  test('a running PV VM: clean shutdown, vm_mode=xen image with the same bytes, VM running again', async () => {
+    const workflowId = `from-vm-${randomUUID().slice(0, 8)}`;
+    const result = (await lab.client.workflow.execute('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('debian-pv')] })) as {
+      imageId: string;
+      vmMode: string;
+      shutdown: string;
+      verified: boolean;
+    };
+    assert.equal(result.vmMode, 'xen');
+    assert.equal(result.shutdown, 'clean');
+    const image = await cloud.glance.getImage(result.imageId);
+    assert.equal(image.status, 'active');
+    assert.equal(image.vm_mode, 'xen');
+    assert.equal(image.container_format, 'ovf');
+    assert.ok(image.tags.includes(buildTag(workflowId)));
+
+    await xapi.barrier();
+    const vm = vmRecord('debian-pv');
+    assert.equal(vm.power_state, 'Running', 'the VM is back to its power state');
+    const vbd = vm.VBDs.map((b) => xapi.cached('VBD', b)!).find((b) => b.type === 'Disk' && b.userdevice === '0')!;
+    const vhd = path.join(dir, 'pv.vhd');
+    const raw = path.join(dir, 'pv.raw');
+    await imageVhd(result.imageId, vhd);
+    await vdiRaw(vm.$ref, vbd.VDI, raw);
+    await run('qemu-img', ['compare', '-f', 'vpc', '-F', 'raw', vhd, raw]);
+  });
+
+  test('an HVM VM without PV drivers: refused without allowHard (typed, nothing made, VM untouched)', async () => {
+    const workflowId = `from-vm-nohard-${randomUUID().slice(0, 8)}`;
+    await assert.rejects(lab.client.workflow.execute('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('legacy-hvm', { shutdown: { timeout: '30s' } })] }), (err: unknown) => {
+      const failure = rootFailure(err);
+      assert.equal(failure?.type, 'ShutdownFailed');
+      assert.match(failure.message, /allowHard/);
+      return true;
+    });
+    assert.deepEqual(await cloud.glance.listImages({ tag: buildTag(workflowId) }), []);
+    await xapi.barrier();
+    assert.equal(vmRecord('legacy-hvm').power_state, 'Running');
+  });
+
+  test('an HVM VM with allowHard and normalize "xapi": hard shutdown, vm_mode=hvm, EXT SR round trip leaves nothing tagged', async () => {
+    const workflowId = `from-vm-hard-${randomUUID().slice(0, 8)}`;
+    const result = (await lab.client.workflow.execute('vmImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [input('legacy-hvm', { shutdown: { timeout: '30s', allowHard: true }, normalize: 'xapi' })],
+    })) as { imageId: string; vmMode: string; shutdown: string; normalized: boolean };
+    assert.equal(result.vmMode, 'hvm');
+    assert.equal(result.shutdown, 'hard');
+    assert.equal(result.normalized, true);
+    const image = await cloud.glance.getImage(result.imageId);
+    assert.equal(image.vm_mode, 'hvm');
+    await xapi.barrier();
+    assert.deepEqual(
+      xapi.all('VDI').filter((v) => v.other_config['xenimage-build'] === workflowId).map((v) => v.name_label),
+      [],
+      'the normalisation VDI is gone',
+    );
+    const vm = vmRecord('legacy-hvm');
+    const vbd = vm.VBDs.map((b) => xapi.cached('VBD', b)!).find((b) => b.type === 'Disk' && b.userdevice === '0')!;
+    const vhd = path.join(dir, 'hvm.vhd');
+    const raw = path.join(dir, 'hvm.raw');
+    await imageVhd(result.imageId, vhd);
+    await vdiRaw(vm.$ref, vbd.VDI, raw);
+    await run('qemu-img', ['compare', '-f', 'vpc', '-F', 'raw', vhd, raw]);
+  });
+});

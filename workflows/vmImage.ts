@@ -1,0 +1,101 @@
+// An existing XenServer VM → Glance (ARCHITECTURE.md §2): find the VM, shut it down cleanly within a bound (hard
+// only when the input allows it), export its system disk through the shared image set (optionally normalised
+// through an EXT SR, as the classic recipe does), publish with vm_mode from the VM, verify, and bring the VM
+// back to the power state it had.
+import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { imageProperties } from '../src/contracts/imageSpec.js';
+import { VmImageInputSchema } from '../src/contracts/vmImageInput.js';
+import { BuildTracker, Compensations, failBuild, quickActivities, streamingActivities, validateInput } from './steps.js';
+
+export interface VmImageResult {
+  imageId: string;
+  reused: boolean;
+  vm: string;
+  vmMode: 'hvm' | 'xen';
+  shutdown: 'already-halted' | 'clean' | 'hard';
+  normalized: boolean;
+  virtualSize: number;
+  tgzBytes: number;
+  checksum: string;
+  verified: boolean;
+}
+
+export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
+  const build = new BuildTracker('from-vm');
+  const input = validateInput(VmImageInputSchema, rawInput);
+  build.describe(input.image.name, input.pool);
+  const { pool, cloud } = input;
+  const general = quickActivities();
+  const xen = quickActivities(`xen-${pool}`);
+  const waits = streamingActivities(input.tuning, `xen-${pool}`);
+  const saga = new Compensations();
+  try {
+    const vm = await build.step('find VM', () => xen.findVm({ pool, vm: input.vm }), (v) => `${v.name} (${v.powerState}, ${v.vmMode})`);
+    if (!vm.systemDisk) throw ApplicationFailure.nonRetryable(`VM ${vm.name} has no system disk (no Disk VBD at userdevice 0)`, 'InvalidInput');
+    await build.step('check cloud', () => general.checkCloud({ cloud }));
+
+    let shutdown: VmImageResult['shutdown'] = 'already-halted';
+    if (vm.powerState !== 'Halted') {
+      // The operator's VM goes back to running whatever happens next.
+      saga.add('start the VM again', () => xen.startVm({ pool, vm: vm.ref }));
+      shutdown = await build.step('shut down', async () => {
+        try {
+          await CancellationScope.withTimeout(input.shutdown.timeout as '10m', () => xen.cleanShutdown({ pool, vm: vm.ref }));
+          return 'clean' as const;
+        } catch (err) {
+          if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
+          if (!input.shutdown.allowHard) {
+            throw ApplicationFailure.nonRetryable(
+              `VM ${vm.name} did not shut down cleanly within ${input.shutdown.timeout} (${err instanceof Error ? err.message : String(err)}); set shutdown.allowHard to power it off`,
+              'ShutdownFailed',
+            );
+          }
+          await xen.hardShutdown({ pool, vm: vm.ref });
+          return 'hard' as const;
+        }
+      }, (s) => s);
+    }
+
+    saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud }));
+    saga.add('destroy what the build made in the pool', () => xen.cleanupByTag({ pool }));
+    const disk = await build.step('find system disk', () => xen.findSystemDisk({ pool, vm: vm.ref }), (d) => `${d.virtualSize} bytes`);
+    let vdi = disk.vdi;
+    if (input.normalize === 'xapi') {
+      const normalized = await build.step('normalize through an EXT SR', () => waits.normalizeVdi({ pool, vdi: disk.vdi, sr: input.normalizeSr }), (n) => `via ${n.sr}`);
+      vdi = normalized.vdi;
+    } else {
+      build.skip('normalize through an EXT SR', 'normalize is "none": the native tap writer is used');
+    }
+    const published = await build.step(
+      'export and upload',
+      () =>
+        waits.exportToGlance({
+          pool,
+          vdi,
+          cloud,
+          image: input.image,
+          properties: imageProperties(input.image, vm.vmMode, input.osType, { xenimage_source_vm: vm.uuid }),
+          compressionLevel: input.compressionLevel,
+        }),
+      (p) => `image ${p.imageId}${p.reused ? ' (reused)' : ''}`,
+    );
+    const verified = await build.step('verify', () => general.verifyImage({ cloud, imageId: published.imageId, expectedVirtualSize: disk.virtualSize }), (r) => `0.vhd ${r.vhdBytes} bytes`);
+    await build.step('cleanup', () => xen.cleanupByTag({ pool }));
+    if (shutdown !== 'already-halted') await build.step('restart the VM', () => xen.startVm({ pool, vm: vm.ref }));
+    build.setState('succeeded');
+    return {
+      imageId: published.imageId,
+      reused: published.reused,
+      vm: vm.uuid,
+      vmMode: vm.vmMode,
+      shutdown,
+      normalized: input.normalize === 'xapi',
+      virtualSize: verified.virtualSize,
+      tgzBytes: published.tgzBytes,
+      checksum: published.checksum,
+      verified: true,
+    };
+  } catch (err) {
+    throw await failBuild(build, saga, err, input.keepOnFailure);
+  }
+}
