@@ -2,6 +2,7 @@
 // data path) and one per XenServer pool on `xen-<pool>`, which bounds how much each pool is asked at once.
 import type { Command } from 'commander';
 import * as activities from '../../activities/index.js';
+import { closeXenConnections } from '../../activities/xen.js';
 import type { Logger } from '../log.js';
 import type { TemporalTarget } from '../temporal/connection.js';
 import { startWorker, type RunningWorker } from '../temporal/worker.js';
@@ -41,6 +42,8 @@ export async function startWorkers(target: TemporalTarget, config: Config, logge
     workers,
     async shutdown() {
       await Promise.allSettled(workers.map((w) => w.shutdown()));
+      // The activities' XAPI connections (with their event loops) belong to the workers.
+      await closeXenConnections();
     },
   };
 }
