@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config.js';
 import type { ImageSource } from '../src/contracts/convertInput.js';
 import type { ImageSpec } from '../src/contracts/imageSpec.js';
 import { InvalidInputError, XenimageError } from '../src/errors.js';
-import { connectCloud, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishResult } from '../src/openstack/index.js';
+import { buildTag, connectCloud, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishResult } from '../src/openstack/index.js';
 import { openImageSource, packImage, packVhdStream, type PackedImage } from '../src/pack/pipeline.js';
 import { verifyTgz } from '../src/pack/verifyTgz.js';
 import { rewriteVhdStream } from '../src/disk/vhdStreamRewriter.js';
@@ -237,6 +237,13 @@ function findExtSr(conn: XapiConnection, name?: string) {
   const srs = conn.all('SR').filter((sr) => sr.type === 'ext' && (name === undefined || sr.name_label === name || sr.uuid === name));
   if (!srs[0]) throw new InvalidInputError(name ? `no EXT SR named "${name}"` : 'the pool has no EXT SR to normalise through', { sr: name ?? null });
   return srs[0];
+}
+
+/** This build's images in the cloud (for a failure that keeps its leftovers). */
+export async function listBuildImages(input: { cloud: string }): Promise<string[]> {
+  return activity(async (signal) =>
+    withCloud(input.cloud, async (cloud) => (await cloud.glance.listImages({ tag: buildTag(buildId()) }, signal)).map((i) => `Glance image "${i.name ?? ''}" ${i.id} (${i.status})`)),
+  );
 }
 
 /** Saga compensation: removes every image of this build from the cloud. */

@@ -11,6 +11,7 @@ import { findDiskSr, findIso, findNetwork, findTemplate, findVm as lookupVm, sys
 import { importIsoFile } from '../src/xapi/media.js';
 import { cleanShutdown as cleanShutdownVm, hardShutdown as hardShutdownVm, startVm as startVmPower, waitForGuest as waitForGuestAgent, waitForHalt as waitForVmHalt, type GuestReport } from '../src/xapi/power.js';
 import type { Ref } from '../src/xapi/records.js';
+import { findTagged } from '../src/xapi/tags.js';
 import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo, type CleanupReport } from '../src/xapi/snapshots.js';
 import { activity, buildId, ProgressReporter } from './support.js';
 
@@ -294,6 +295,21 @@ function describeVm(conn: XapiConnection, by: { name: string } | { uuid: string 
     pvDrivers: gm !== undefined && (gm.PV_drivers_detected || gm.PV_drivers_version.major !== undefined),
     systemDisk: disk ? { vdi: disk.vdi, virtualSize: disk.virtualSize } : null,
   };
+}
+
+/** What the build has in the pool (for a failure that keeps its leftovers): one line per VM, snapshot, VDI. */
+export async function listTagged(input: { pool: string }): Promise<string[]> {
+  return activity(async () =>
+    withPool(input.pool, async (conn) => {
+      await conn.barrier();
+      const t = findTagged(conn, buildId());
+      return [
+        ...t.vms.map((v) => `VM "${v.name_label}" ${v.uuid}`),
+        ...t.snapshots.map((v) => `snapshot "${v.name_label}" ${v.uuid}`),
+        ...t.vdis.map((v) => `VDI "${v.name_label}" ${v.uuid}`),
+      ];
+    }),
+  );
 }
 
 /** Destroys everything tagged with the build (default: this workflow's): VMs, snapshots, their disks, ISOs. */

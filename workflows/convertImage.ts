@@ -56,6 +56,6 @@ export async function convertImage(rawInput: unknown): Promise<ConvertImageResul
       verified: true,
     };
   } catch (err) {
-    throw await failBuild(build, saga, err, input.keepOnFailure);
+    throw await failBuild(build, saga, err, { keepOnFailure: input.keepOnFailure, listLeftovers: () => quick.listBuildImages({ cloud: input.cloud }) });
   }
 }

@@ -2,6 +2,7 @@
 // XenimageStep search attribute, activity proxies with their retry policies, and the saga of compensations.
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
@@ -158,19 +159,26 @@ export class Compensations {
 }
 
 /**
- * The common ending of a failed build: clean up (unless the operator keeps the leftovers), record the state,
- * and return the error to rethrow, naming what was kept.
+ * The common ending of a failed build: clean up (unless the operator keeps the leftovers, which are then listed
+ * in the failure), record the state, and return the error to rethrow.
  */
-export async function failBuild(tracker: BuildTracker, saga: Compensations, err: unknown, keepOnFailure: boolean): Promise<unknown> {
+export async function failBuild(
+  tracker: BuildTracker,
+  saga: Compensations,
+  err: unknown,
+  keep: { keepOnFailure: boolean; listLeftovers?: () => Promise<string[]> },
+): Promise<unknown> {
   const cancelled = isCancellation(err);
-  if (keepOnFailure) {
-    const kept = saga.names();
+  if (keep.keepOnFailure) {
+    const kept = await CancellationScope.nonCancellable(async () => (keep.listLeftovers ? keep.listLeftovers().catch(() => saga.names()) : saga.names()));
     tracker.setState(cancelled ? 'cancelled' : 'failed');
+    if (cancelled) log.warn('cancelled; leftovers kept for debugging', { kept });
     if (cancelled || kept.length === 0) return err;
-    const message = err instanceof Error ? err.message : String(err);
+    const root = innermost(err);
+    const message = root instanceof Error ? root.message : String(root);
     return ApplicationFailure.create({
-      type: err instanceof ApplicationFailure && err.type ? err.type : 'BuildFailed',
-      message: `${message} (kept for debugging: ${kept.join(', ')})`,
+      type: root instanceof ApplicationFailure && root.type ? root.type : 'BuildFailed',
+      message: `${message} (kept for debugging: ${kept.join('; ')})`,
       nonRetryable: true,
       details: [{ kept }],
       cause: err instanceof Error ? err : undefined,
@@ -182,4 +190,11 @@ export async function failBuild(tracker: BuildTracker, saga: Compensations, err:
   const failed = outcomes.filter((o) => !o.ok);
   if (failed.length > 0) log.error('cleanup incomplete', { failed });
   return err;
+}
+
+/** The failure at the bottom of a chain of activity failures (what actually went wrong). */
+function innermost(err: unknown): unknown {
+  let cause: unknown = err;
+  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  return cause;
 }

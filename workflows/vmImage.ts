@@ -96,6 +96,6 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
       verified: true,
     };
   } catch (err) {
-    throw await failBuild(build, saga, err, input.keepOnFailure);
+    throw await failBuild(build, saga, err, { keepOnFailure: input.keepOnFailure, listLeftovers: async () => [...(await xen.listTagged({ pool })), ...(await general.listBuildImages({ cloud }))] });
   }
 }

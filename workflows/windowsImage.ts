@@ -188,7 +188,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         }
       }
       try {
-        await build.step('sysprep', () => waits.runSysprep({ guest, shutdown: true }), (r) => r.imageState, attempt);
+        await build.step('sysprep', () => waits.runSysprep({ guest, shutdown: true, timeoutSec: seconds(input.timeouts.sysprep) }), (r) => r.imageState, attempt);
         sysprepAttempts.push({ attempt, outcome: 'succeeded', ...(remedy ? { remedy } : {}) });
         break;
       } catch (err) {
@@ -248,6 +248,6 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       cleanedUp: { vms: cleaned.vms.length, vdis: cleaned.vdis.length },
     };
   } catch (err) {
-    throw await failBuild(build, saga, err, input.keepOnFailure);
+    throw await failBuild(build, saga, err, { keepOnFailure: input.keepOnFailure, listLeftovers: async () => [...(await xen.listTagged({ pool })), ...(await general.listBuildImages({ cloud }))] });
   }
 }

@@ -70,12 +70,16 @@ export const WindowsImageInputSchema = z
       .default({ maxAttempts: 3, onUnknownFailure: 'wait', operatorTimeout: '24h' }),
     timeouts: z
       .object({
+        /** Windows Setup up to the guest agent reporting an IP and PV drivers. */
         install: duration.default('3h'),
+        /** One sysprep run; a run still going after this is killed and counts as hung. */
+        sysprep: duration.default('30m'),
+        /** From a successful sysprep to the VM being halted. */
         halt: duration.default('1h'),
         shutdown: duration.default('10m'),
       })
       .strict()
-      .default({ install: '3h', halt: '1h', shutdown: '10m' }),
+      .default({ install: '3h', sysprep: '30m', halt: '1h', shutdown: '10m' }),
     image: ImageSpecSchema,
     cloud: CloudNameSchema,
     keepOnFailure: z.boolean().default(false),

@@ -28,12 +28,24 @@ export interface BuildLab {
   openstack: TestCloud;
   /** The general task queue builds start on. */
   taskQueue: string;
+  /** The environment of a `xenimage worker` process serving this lab (see workerProcess.ts). */
+  workerEnv: Record<string, string>;
   installers: { pvTools: InstallerSource; cloudbaseInit: InstallerSource };
   /** Writes a secret file the worker resolves by reference. */
   putSecret(name: string, value: string): Promise<{ secret: string }>;
 }
 
-export async function startBuildLab(options: { scenario?: string; faults?: { xapi?: unknown[]; guest?: unknown[] }; speed?: number } = {}): Promise<BuildLab> {
+export interface BuildLabOptions {
+  scenario?: string;
+  faults?: { xapi?: unknown[]; guest?: unknown[] };
+  speed?: number;
+  /** Workers in this test process (default), or none: the test runs `xenimage worker` processes itself. */
+  workers?: 'in-process' | 'none';
+  /** Another Temporal than the run's shared dev server (e.g. one the test restarts). */
+  temporal?: TemporalTarget;
+}
+
+export async function startBuildLab(options: BuildLabOptions = {}): Promise<BuildLab> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-build-'));
   onTeardown(() => rm(dir, { recursive: true, force: true }));
   const secretsDir = path.join(dir, 'secrets');
@@ -44,7 +56,7 @@ export async function startBuildLab(options: { scenario?: string; faults?: { xap
 
   const suffix = randomUUID().slice(0, 8);
   const pool = `lab-${suffix}`;
-  const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
+  const [target, openstack] = await Promise.all([options.temporal ?? testTemporal(), testOpenStack()]);
   const xapi = await startXapiLab({
     stateDir: dir,
     scenario: {
@@ -70,8 +82,11 @@ export async function startBuildLab(options: { scenario?: string; faults?: { xap
   onTeardown(() => guests.stop());
   onTeardown(() => closeXenConnections());
 
-  const worker = await startTestWorker(target, 'build');
-  await startTestWorker(target, 'pool', { taskQueue: `xen-${pool}` });
+  const taskQueue = `build-${suffix}`;
+  if ((options.workers ?? 'in-process') === 'in-process') {
+    await startTestWorker(target, 'build', { taskQueue });
+    await startTestWorker(target, 'pool', { taskQueue: `xen-${pool}` });
+  }
   const client = await testClient(target);
   const installers = await writeLabInstallers(path.join(dir, 'installers'));
   return {
@@ -82,7 +97,17 @@ export async function startBuildLab(options: { scenario?: string; faults?: { xap
     target,
     client,
     openstack,
-    taskQueue: worker.taskQueue,
+    taskQueue,
+    workerEnv: {
+      TEMPORAL_ADDRESS: target.address,
+      TEMPORAL_NAMESPACE: target.namespace,
+      XENIMAGE_TASK_QUEUE: taskQueue,
+      XENIMAGE_STATE_DIR: dir,
+      XENIMAGE_POOLS_FILE: process.env.XENIMAGE_POOLS_FILE!,
+      XENIMAGE_SECRETS_DIR: secretsDir,
+      OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
+      XENIMAGE_SHUTDOWN_GRACE: '2s',
+    },
     installers,
     async putSecret(name, value) {
       await writeFile(path.join(secretsDir, name), value, { mode: 0o600 });
