@@ -1,0 +1,91 @@
+// Sysprep failures, the operators' main pain: a known failure is reverted to the pre-sysprep snapshot, remedied
+// and retried on its own; an unknown one waits for the operator's retrySysprep or abandon update.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { before, describe, test } from 'node:test';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { BuildProgress } from '../../src/contracts/messages.js';
+import type { OpenStackCloud } from '../../src/openstack/index.js';
+import type { XapiConnection } from '../../src/xapi/connection.js';
+import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
+import { assertNothingLeft, buildVm, labConnection, rootFailure, waitForProgress, windowsInput } from '../helpers/builds.js';
+
+interface Result {
+  imageId: string;
+  sysprepAttempts: Array<{ attempt: number; outcome: string; failureType?: string; remedy?: string; pantherExcerpt?: string[] }>;
+}
+
+const APPX = 'Microsoft.MicrosoftEdge.Stable_120.0.2210.91_neutral__8wekyb3d8bbwe';
+
+describe('windowsImage sysprep retries', () => {
+  let lab: BuildLab;
+  let conn: XapiConnection;
+  let cloud: OpenStackCloud;
+
+  before(async () => {
+    lab = await startBuildLab();
+    conn = await labConnection(lab);
+    cloud = lab.openstack.open();
+  });
+
+  test('a known failure (AppX 0x80073cf2): revert to the snapshot, remove the package, sysprep again', async () => {
+    const workflowId = `sysprep-appx-${randomUUID().slice(0, 8)}`;
+    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [await windowsInput(lab, 'win-appx')] });
+    lab.guests.inject({ kind: 'sysprep-appx', vm: await buildVm(conn, workflowId), package: APPX });
+    const result = (await handle.result()) as Result;
+    assert.deepEqual(
+      result.sysprepAttempts.map((a) => [a.attempt, a.outcome, a.failureType, a.remedy]),
+      [
+        [1, 'failed', 'SysprepAppxFailure', undefined],
+        [2, 'succeeded', undefined, 'remove-appx'],
+      ],
+    );
+    assert.ok(result.sysprepAttempts[0]!.pantherExcerpt?.some((l) => l.includes('0x80073cf2')), 'the Panther excerpt is recorded');
+    assert.equal((await cloud.glance.getImage(result.imageId)).status, 'active');
+    const steps = (await handle.query<BuildProgress>('progress')).steps.map((s) => `${s.step}#${s.attempt}:${s.status}`);
+    for (const s of ['sysprep#1:failed', 'revert to snapshot#2:done', 'remedy#2:done', 'sysprep#2:done']) assert.ok(steps.includes(s), `${s} in ${steps.join(', ')}`);
+    // The attempts are in the history too: each sysprep activity with its failure.
+    const history = JSON.stringify(await handle.fetchHistory());
+    assert.ok(history.includes('SysprepAppxFailure'));
+  });
+
+  test('an unknown failure (sysprep hangs) waits for the operator; retrySysprep is validated, then succeeds', async () => {
+    const workflowId = `sysprep-hang-${randomUUID().slice(0, 8)}`;
+    const input = await windowsInput(lab, 'win-hang', { timeouts: { install: '3h', sysprep: '4s', halt: '1h', shutdown: '10m' } });
+    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] });
+    lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
+
+    // Not waiting yet: the update is refused by its validator.
+    await assert.rejects(handle.executeUpdate('retrySysprep', { args: [{}] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /not waiting for an operator/.test(String(err.cause?.message)));
+
+    const waiting = await waitForProgress(handle, (p) => p.state === 'awaiting-operator');
+    assert.match(waiting.waitingFor ?? '', /SysprepHung/);
+    assert.equal((await handle.describe()).searchAttributes.XenimageStep?.[0], 'awaiting-operator');
+    await assert.rejects(handle.executeUpdate('retrySysprep', { args: [{ remedy: 'rm -rf /' }] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /unknown remedy/.test(String(err.cause?.message)));
+
+    const accepted = await handle.executeUpdate('retrySysprep', { args: [{ remedy: 'none', note: 'dialog closed by hand' }] });
+    assert.deepEqual(accepted, { accepted: true, attempt: 2 });
+    const result = (await handle.result()) as Result;
+    assert.deepEqual(result.sysprepAttempts.map((a) => [a.outcome, a.failureType, a.remedy]), [
+      ['failed', 'SysprepHung', undefined],
+      ['succeeded', undefined, 'none'],
+    ]);
+  });
+
+  test('abandon: the build gives up and cleans up everything it made', async () => {
+    const workflowId = `sysprep-abandon-${randomUUID().slice(0, 8)}`;
+    const input = await windowsInput(lab, 'win-abandon', { timeouts: { install: '3h', sysprep: '4s', halt: '1h', shutdown: '10m' } });
+    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] });
+    lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
+    await waitForProgress(handle, (p) => p.state === 'awaiting-operator');
+    await handle.executeUpdate('abandon', { args: [{ reason: 'giving up for the test' }] });
+    await assert.rejects(handle.result(), (err: unknown) => {
+      const failure = rootFailure(err);
+      assert.equal(failure?.type, 'Abandoned');
+      assert.match(failure.message, /giving up for the test/);
+      return true;
+    });
+    assert.equal((await handle.query<BuildProgress>('progress')).state, 'failed');
+    await assertNothingLeft(lab, conn, cloud, workflowId);
+  });
+});
