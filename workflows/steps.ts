@@ -1,6 +1,7 @@
 // What every build workflow shares: input validation, the step tracker behind the `progress` query and the
 // XenimageStep search attribute, activity proxies with their retry policies, and the saga of compensations.
 import {
+  type ActivityInterfaceFor,
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
@@ -9,6 +10,7 @@ import {
   log,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { z } from 'zod';
@@ -31,6 +33,30 @@ export function quickActivities(taskQueue?: string) {
     startToCloseTimeout: '5m',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE },
   });
+}
+
+/**
+ * The first call to a pool: fails fast (UnknownPool) when no worker serves its xen-<pool> task queue — an
+ * unknown pool, or no worker started for it — instead of waiting forever for one.
+ */
+export async function firstPoolCall<T>(pool: string, tuning: Tuning, call: (probe: ActivityInterfaceFor<Activities>) => Promise<T>): Promise<T> {
+  const probe = proxyActivities<Activities>({
+    taskQueue: `xen-${pool}`,
+    scheduleToStartTimeout: tuning.poolWorkerTimeout as '2m',
+    startToCloseTimeout: '5m',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  try {
+    return await call(probe);
+  } catch (err) {
+    if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START') {
+      throw ApplicationFailure.nonRetryable(
+        `no worker serves pool "${pool}" (task queue xen-${pool}) within ${tuning.poolWorkerTimeout}: the pool is unknown, or start "xenimage worker --pool ${pool}"`,
+        'UnknownPool',
+      );
+    }
+    throw err;
+  }
 }
 
 /** Long calls that heartbeat: data transfers and bounded waits. */

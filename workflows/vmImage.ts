@@ -5,7 +5,7 @@
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import { VmImageInputSchema } from '../src/contracts/vmImageInput.js';
-import { BuildTracker, Compensations, failBuild, quickActivities, streamingActivities, validateInput } from './steps.js';
+import { BuildTracker, Compensations, failBuild, firstPoolCall, quickActivities, streamingActivities, validateInput } from './steps.js';
 
 export interface VmImageResult {
   imageId: string;
@@ -30,7 +30,7 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
   const waits = streamingActivities(input.tuning, `xen-${pool}`);
   const saga = new Compensations();
   try {
-    const vm = await build.step('find VM', () => xen.findVm({ pool, vm: input.vm }), (v) => `${v.name} (${v.powerState}, ${v.vmMode})`);
+    const vm = await build.step('find VM', () => firstPoolCall(pool, input.tuning, (probe) => probe.findVm({ pool, vm: input.vm })), (v) => `${v.name} (${v.powerState}, ${v.vmMode})`);
     if (!vm.systemDisk) throw ApplicationFailure.nonRetryable(`VM ${vm.name} has no system disk (no Disk VBD at userdevice 0)`, 'InvalidInput');
     await build.step('check cloud', () => general.checkCloud({ cloud }));
 

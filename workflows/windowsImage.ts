@@ -6,7 +6,7 @@ import { REMEDY_NAME, type SysprepAttemptRecord } from '../src/contracts/message
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import { WindowsImageInputSchema, type WindowsImageParams } from '../src/contracts/windowsInput.js';
 import { abandonUpdate, retrySysprepUpdate } from './messages.js';
-import { BuildTracker, Compensations, failBuild, quickActivities, streamingActivities, validateInput } from './steps.js';
+import { BuildTracker, Compensations, failBuild, firstPoolCall, quickActivities, streamingActivities, validateInput } from './steps.js';
 
 export interface WindowsImageResult {
   imageId: string;
@@ -88,7 +88,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
 
   try {
     // Nothing below creates anything until every name and secret is known to exist.
-    await build.step('validate targets', () => xen.validateTargets({ pool, sr: input.sr, network: input.network, isos: [input.installIso] }), (t) => `SR ${t.sr.name}, network ${t.network.name}`);
+    await build.step('validate targets', () => firstPoolCall(pool, input.tuning, (probe) => probe.validateTargets({ pool, sr: input.sr, network: input.network, isos: [input.installIso] })), (t) => `SR ${t.sr.name}, network ${t.network.name}`);
     const secrets = [input.administrator.password, ...(input.windows.productKey ? [input.windows.productKey] : [])];
     await build.step('check secrets', () => xen.checkSecrets({ refs: secrets }));
     await build.step('check cloud', () => general.checkCloud({ cloud }));

@@ -13,6 +13,8 @@ export const TuningSchema = z
     maxRetryInterval: duration.default('10m'),
     /** Upper bound of one data transfer (export + pack + upload). */
     transferTimeout: duration.default('6h'),
+    /** How long the first call to a pool may wait for a worker of its xen-<pool> task queue (unknown pool otherwise). */
+    poolWorkerTimeout: duration.default('2m'),
   })
   .strict();
 
