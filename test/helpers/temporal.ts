@@ -12,9 +12,10 @@ import { testLogger } from './logger.js';
 
 export { testLogger } from './logger.js';
 
-export async function startPrivateDevServer(stateDir?: string): Promise<DevServer & { stateDir: string }> {
+/** A dev server of the test's own (in `stateDir` when given: a restart keeps its workflows; on `port` when given). */
+export async function startPrivateDevServer(stateDir?: string, port = 0): Promise<DevServer & { stateDir: string }> {
   const dir = stateDir ?? (await mkdtemp(path.join(os.tmpdir(), 'xenimage-temporal-')));
-  const server = await startDevServer({ stateDir: dir, namespace: 'default', port: 0, uiPort: 0, logger: testLogger() });
+  const server = await startDevServer({ stateDir: dir, namespace: 'default', port, uiPort: 0, logger: testLogger() });
   return { ...server, stateDir: dir };
 }
 

@@ -99,3 +99,17 @@ export class FaultPlan {
     return hit;
   }
 }
+
+/** Holds an answer for `ms` (slow, eventStall); returns early when the lab stops. */
+export function hold(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -6,6 +6,7 @@ import { T, type XType } from '../datamodel/types.js';
 import type { DbEvent } from '../db/database.js';
 import { type CallContext, type Handler, Typed } from './context.js';
 import { apiError } from './errors.js';
+import { hold } from '../faults.js';
 
 /** Events are held this long after the first change so a burst comes back in one batch (XAPI: ≤ 50 ms). */
 const BATCH_MS = 20;
@@ -68,18 +69,6 @@ function batch(ctx: CallContext, events: DbEvent[], generation: number): Typed {
   return new Typed({ events, valid_ref_counts: ctx.core.db.counts(), token: formatToken(generation) }, type);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Resolves on the next database write, the session's logout, the lab's stop, or after `ms`. */
 function nextChange(ctx: CallContext, ms: number): Promise<void> {
@@ -104,7 +93,7 @@ async function from(ctx: CallContext, classes: string[], token: string, timeout:
   const since = parseToken(token);
   if (since < db.oldestServableGeneration) throw apiError('EVENTS_LOST');
   const stall = faults.take(['eventStall'], 'event.from');
-  if (stall) await sleep(stall.delayMs ?? STALL_MS, stopping);
+  if (stall) await hold(stall.delayMs ?? STALL_MS, stopping);
   const { matches, taskOnly } = subscription(classes);
   const deadline = Date.now() + Math.max(0, timeout) * 1000;
   for (;;) {
@@ -112,7 +101,7 @@ async function from(ctx: CallContext, classes: string[], token: string, timeout:
     let events = db.eventsSince(since, matches);
     if (events.length > 0) {
       if (!taskOnly) {
-        await sleep(BATCH_MS, stopping);
+        await hold(BATCH_MS, stopping);
         events = db.eventsSince(since, matches);
       }
       return batch(ctx, events, db.generation);

@@ -4,6 +4,7 @@
 // Scheduled transport faults (resets, 500s, slow answers) apply here.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LabCore } from '../api/context.js';
+import { hold } from '../faults.js';
 import { dispatch, type DispatchOutcome } from '../api/dispatch.js';
 import { formatJsonFailure, formatJsonSuccess, parseJsonCall } from '../wire/jsonrpc.js';
 import { escapeXml, toJsonValue, toXmlValue } from '../wire/marshal.js';
@@ -39,16 +40,6 @@ export function sendError(res: ServerResponse, status: number, text: string): vo
   res.end(body);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
-}
-
 function xmlBody(outcome: DispatchOutcome): string {
   switch (outcome.kind) {
     case 'success':
@@ -66,7 +57,7 @@ function xmlBody(outcome: DispatchOutcome): string {
  */
 async function withTransportFaults(core: LabCore, req: IncomingMessage, res: ServerResponse, method: string, run: () => Promise<string>): Promise<string | undefined> {
   const fault = core.faults.take(['connectionReset', 'http500', 'slow'], method);
-  if (fault?.kind === 'slow') await sleep(fault.delayMs ?? 5000, core.stopping);
+  if (fault?.kind === 'slow') await hold(fault.delayMs ?? 5000, core.stopping);
   if (fault?.kind === 'http500') {
     sendError(res, 500, 'Internal Server Error');
     return undefined;

@@ -15,6 +15,7 @@ import { T } from '../datamodel/types.js';
 import { BLOCK_SIZE } from '../storage/allocation.js';
 import { ByteReader, PrematureEndError, vhdExport, vhdExportLength, vhdImport } from '../storage/vhdStream.js';
 import { sendError } from './rpc.js';
+import { hold } from '../faults.js';
 
 interface TransferContext {
   query: URLSearchParams;
@@ -150,6 +151,9 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
     total = size;
   }
   const cut = core.faults.take(['exportCut'], 'export_raw_vdi');
+  // A slow SR: the stream stalls once, at `atByte` (default half), for `delayMs`.
+  const slow = core.faults.take(['slow'], 'export_raw_vdi');
+  if (slow) source = stallAt(source, slow.atByte ?? Math.floor(total / 2), slow.delayMs ?? 5000, core.stopping);
   res.useChunkedEncodingByDefault = false;
   res.writeHead(200, {
     Connection: 'close',
@@ -175,7 +179,7 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
   } catch (err) {
     core.log.warn({ err: (err as Error).message, vdi: vdiRef }, 'export ended early');
     finish(core, t, { error: ['VDI_IO_ERROR', 'Device I/O errors'] });
-    req.socket.destroy();
+    req.destroy(); // stop reading the rest of the body; the socket may already be detached
   }
 }
 
@@ -266,6 +270,21 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
     core.log.warn({ err: (err as Error).message, vdi: vdiRef }, 'import failed');
     finish(core, t, { error });
     res.end();
-    req.socket.destroy();
+    req.destroy(); // stop reading the rest of the body; the socket may already be detached
+  }
+}
+
+async function* stallAt(source: AsyncIterable<Buffer>, atByte: number, ms: number, stopping: AbortSignal): AsyncGenerator<Buffer> {
+  let sent = 0;
+  let stalled = false;
+  for await (const chunk of source) {
+    if (!stalled && sent + chunk.length > atByte) {
+      const head = chunk.subarray(0, Math.max(0, atByte - sent));
+      if (head.length > 0) yield head;
+      stalled = true;
+      await hold(ms, stopping);
+      yield chunk.subarray(head.length);
+    } else yield chunk;
+    sent += chunk.length;
   }
 }
