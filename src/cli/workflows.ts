@@ -1,6 +1,17 @@
-// Commands that look at or act on builds: status, list, cancel.
+// Commands that look at or act on builds: status, list, cancel, and the operator's answers to a build that
+// waits after a failed sysprep (retry-sysprep, abandon).
 import type { Command } from 'commander';
-import { PROGRESS_QUERY, type BuildProgress } from '../contracts/messages.js';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  ABANDON_UPDATE,
+  PROGRESS_QUERY,
+  REMEDY_NAME,
+  RETRY_SYSPREP_UPDATE,
+  type AbandonRequest,
+  type BuildProgress,
+  type RetrySysprepRequest,
+} from '../contracts/messages.js';
+import { InvalidInputError, XenimageError } from '../errors.js';
 import { cliContext, temporalClient } from './context.js';
 
 export function registerWorkflowCommands(program: Command): void {
@@ -82,6 +93,47 @@ export function registerWorkflowCommands(program: Command): void {
         await client.connection.close();
       }
     });
+
+  program
+    .command('retry-sysprep')
+    .description('retry the sysprep of a build that waits for the operator (state awaiting-operator)')
+    .argument('<id>', 'workflow ID')
+    .option('--remedy <name>', 'apply this first: remove-appx, reboot, none, or script:NAME (a secret holding a PowerShell script)')
+    .option('--note <text>', 'why, for the history (no secrets)')
+    .action(async (id: string, opts: { remedy?: string; note?: string }) => {
+      if (opts.remedy !== undefined && !REMEDY_NAME.test(opts.remedy)) {
+        throw new InvalidInputError(`unknown remedy "${opts.remedy}": use remove-appx, reboot, none or script:NAME`);
+      }
+      const request: RetrySysprepRequest = { remedy: opts.remedy, note: opts.note };
+      const accepted = await operatorUpdate<{ attempt: number }>(id, RETRY_SYSPREP_UPDATE, request);
+      console.log(`sysprep attempt ${accepted.attempt} of ${id} started${opts.remedy ? ` after the remedy ${opts.remedy}` : ''} (xenimage status ${id})`);
+    });
+
+  program
+    .command('abandon')
+    .description('give up a build that waits for the operator; its cleanup runs unless keepOnFailure was set')
+    .argument('<id>', 'workflow ID')
+    .option('--reason <text>', 'why, for the failure message (no secrets)')
+    .action(async (id: string, opts: { reason?: string }) => {
+      const request: AbandonRequest = { reason: opts.reason };
+      await operatorUpdate(id, ABANDON_UPDATE, request);
+      console.log(`${id} abandoned; cleanup runs before it ends (xenimage status ${id})`);
+    });
+}
+
+/** Sends an operator update and waits for its answer; a refusal by the workflow's validator is an error of its own. */
+async function operatorUpdate<T>(id: string, update: string, request: object): Promise<T> {
+  const client: Client = await temporalClient(cliContext());
+  try {
+    return await client.workflow.getHandle(id).executeUpdate<T, [object]>(update, { args: [request] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      throw new XenimageError('UpdateRejected', `${id} refused ${update}: ${err.cause?.message ?? err.message}`);
+    }
+    throw err;
+  } finally {
+    await client.connection.close();
+  }
 }
 
 function printStatus(s: Record<string, unknown> & { progress?: BuildProgress }): void {

@@ -8,6 +8,7 @@ import type { BuildProgress } from '../../src/contracts/messages.js';
 import type { OpenStackCloud } from '../../src/openstack/index.js';
 import type { XapiConnection } from '../../src/xapi/connection.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
+import { runCli } from '../helpers/cli.js';
 import { assertNothingLeft, buildVm, labConnection, rootFailure, waitForProgress, windowsInput } from '../helpers/builds.js';
 
 interface Result {
@@ -49,22 +50,33 @@ describe('windowsImage sysprep retries', () => {
     assert.ok(history.includes('SysprepAppxFailure'));
   });
 
+  /** The operator's `xenimage` command, pointed at this lab's Temporal. */
+  const xenimage = (...args: string[]) => runCli(args, { TEMPORAL_ADDRESS: lab.target.address, TEMPORAL_NAMESPACE: lab.target.namespace, XENIMAGE_STATE_DIR: lab.dir });
+
   test('an unknown failure (sysprep hangs) waits for the operator; retrySysprep is validated, then succeeds', async () => {
     const workflowId = `sysprep-hang-${randomUUID().slice(0, 8)}`;
     const input = await windowsInput(lab, 'win-hang', { timeouts: { install: '3h', sysprep: '4s', halt: '1h', shutdown: '10m' } });
     const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] });
     lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
 
-    // Not waiting yet: the update is refused by its validator.
+    // Not waiting yet: the update is refused by its validator (through the client and through the CLI).
     await assert.rejects(handle.executeUpdate('retrySysprep', { args: [{}] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /not waiting for an operator/.test(String(err.cause?.message)));
+    const early = await xenimage('retry-sysprep', workflowId);
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /UpdateRejected: .*not waiting for an operator/);
 
     const waiting = await waitForProgress(handle, (p) => p.state === 'awaiting-operator');
     assert.match(waiting.waitingFor ?? '', /SysprepHung/);
     assert.equal((await handle.describe()).searchAttributes.XenimageStep?.[0], 'awaiting-operator');
     await assert.rejects(handle.executeUpdate('retrySysprep', { args: [{ remedy: 'rm -rf /' }] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /unknown remedy/.test(String(err.cause?.message)));
 
-    const accepted = await handle.executeUpdate('retrySysprep', { args: [{ remedy: 'none', note: 'dialog closed by hand' }] });
-    assert.deepEqual(accepted, { accepted: true, attempt: 2 });
+    const badRemedy = await xenimage('retry-sysprep', workflowId, '--remedy', 'rm -rf /');
+    assert.equal(badRemedy.code, 2, 'refused before it reaches the build');
+    assert.match(badRemedy.stderr, /InvalidInput: unknown remedy/);
+
+    const accepted = await xenimage('retry-sysprep', workflowId, '--remedy', 'none', '--note', 'dialog closed by hand');
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.match(accepted.stdout, /sysprep attempt 2 of .* started after the remedy none/);
     const result = (await handle.result()) as Result;
     assert.deepEqual(result.sysprepAttempts.map((a) => [a.outcome, a.failureType, a.remedy]), [
       ['failed', 'SysprepHung', undefined],
@@ -78,7 +90,8 @@ describe('windowsImage sysprep retries', () => {
     const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] });
     lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
     await waitForProgress(handle, (p) => p.state === 'awaiting-operator');
-    await handle.executeUpdate('abandon', { args: [{ reason: 'giving up for the test' }] });
+    const abandoned = await xenimage('abandon', workflowId, '--reason', 'giving up for the test');
+    assert.equal(abandoned.code, 0, abandoned.stderr);
     await assert.rejects(handle.result(), (err: unknown) => {
       const failure = rootFailure(err);
       assert.equal(failure?.type, 'Abandoned');
