@@ -98,7 +98,7 @@ export function registerWorkflowCommands(program: Command): void {
     .command('retry-sysprep')
     .description('retry the sysprep of a build that waits for the operator (state awaiting-operator)')
     .argument('<id>', 'workflow ID')
-    .option('--remedy <name>', 'apply this first: remove-appx, reboot, none, or script:NAME (a secret holding a PowerShell script)')
+    .option('--remedy <name>', 'apply this first: remove-appx, reboot, none, or script:NAME (<stateDir>/remedies/NAME.ps1 on the worker)')
     .option('--note <text>', 'why, for the history (no secrets)')
     .action(async (id: string, opts: { remedy?: string; note?: string }) => {
       if (opts.remedy !== undefined && !REMEDY_NAME.test(opts.remedy)) {
