@@ -10,7 +10,7 @@ import { log } from '../src/log.js';
 import { resolveSecret } from '../src/secrets.js';
 import { DEFAULT_VOLUME_LABEL } from '../src/windows/answerMedia.js';
 import * as ops from '../src/windows/guest/index.js';
-import { activity, ProgressReporter } from './support.js';
+import { activity, withProgress, type ProgressReporter } from './support.js';
 
 export const GuestConnectionSchema = z
   .object({
@@ -87,14 +87,6 @@ async function context(
   };
 }
 
-async function withProgress<T>(phase: string, body: (reporter: ProgressReporter) => Promise<T>): Promise<T> {
-  const reporter = new ProgressReporter({ phase });
-  try {
-    return await body(reporter);
-  } finally {
-    await reporter.stop();
-  }
-}
 
 export async function waitForWinrm(input: z.input<typeof WaitForWinrmInputSchema>): Promise<ops.WinrmReady> {
   return activity(async (signal) => {

@@ -95,6 +95,16 @@ export class ProgressReporter {
   }
 }
 
+/** Runs `body` with a reporter of its own, stopped (with a last heartbeat) however the body ends. */
+export async function withProgress<T>(phase: string, body: (reporter: ProgressReporter) => Promise<T>): Promise<T> {
+  const reporter = new ProgressReporter({ phase });
+  try {
+    return await body(reporter);
+  } finally {
+    await reporter.stop();
+  }
+}
+
 /**
  * Runs an activity body with the cancellation signal. A cancelled activity rethrows the SDK's CancelledFailure
  * (so Temporal records a cancellation, not a retryable failure); anything else becomes a typed failure.

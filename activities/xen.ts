@@ -13,7 +13,7 @@ import { cleanShutdown as cleanShutdownVm, hardShutdown as hardShutdownVm, start
 import type { Ref } from '../src/xapi/records.js';
 import { findTagged } from '../src/xapi/tags.js';
 import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo, type CleanupReport } from '../src/xapi/snapshots.js';
-import { activity, buildId, ProgressReporter } from './support.js';
+import { activity, buildId, withProgress } from './support.js';
 
 /** Install media goes in userdevice 3 (hdd, bootable), the answer media in 1 (hdb): both emulated IDE for Setup. */
 export const INSTALL_CD_DEVICE = '3';
@@ -44,15 +44,6 @@ export async function withPool<T>(pool: string, fn: (conn: XapiConnection) => Pr
 function requireRef(value: string | undefined, what: string): string {
   if (!value || !/^OpaqueRef:[0-9a-f-]{36}$/.test(value)) throw new InvalidInputError(`${what} must be an XAPI reference (OpaqueRef:…)`, { what });
   return value;
-}
-
-async function waiting<T>(phase: string, fn: (progress: ProgressReporter) => Promise<T>): Promise<T> {
-  const progress = new ProgressReporter({ phase });
-  try {
-    return await fn(progress);
-  } finally {
-    await progress.stop();
-  }
 }
 
 export interface ValidateTargetsInput {
@@ -109,7 +100,7 @@ export async function createVm(input: CreateVmInput): Promise<CreatedVm> {
       throw new InvalidInputError('memoryMiB ≥ 256, vcpus ≥ 1 and diskGiB ≥ 1 are required', { memoryMiB: input.memoryMiB, vcpus: input.vcpus, diskGiB: input.diskGiB });
     }
     const id = buildId();
-    return withPool(input.pool, async (conn) => waiting('creating the VM', async () => ensureBuildVm(conn, id, input, signal)));
+    return withPool(input.pool, async (conn) => withProgress('creating the VM', async () => ensureBuildVm(conn, id, input, signal)));
   });
 }
 
@@ -131,7 +122,7 @@ export async function importIso(input: ImportIsoInput): Promise<{ vdi: Ref; reus
   return activity(async (signal) => {
     const id = buildId();
     return withPool(input.pool, async (conn) =>
-      waiting('importing the ISO', async (progress) =>
+      withProgress('importing the ISO', async (progress) =>
         importIsoFile(conn, id, input.file, { name: input.name, sr: input.sr, signal, onProgress: (bytes) => progress.update({ bytesDone: bytes }) }),
       ),
     );
@@ -173,7 +164,7 @@ export async function startVm(input: VmInput): Promise<{ result: 'started' | 'al
 /** A clean shutdown; a VM without PV drivers fails VmLacksPvDrivers (non-retryable), the workflow decides. */
 export async function cleanShutdown(input: VmInput): Promise<{ result: 'halted' | 'already-halted' }> {
   return activity(async (signal) =>
-    withPool(input.pool, async (conn) => waiting('clean shutdown', async () => ({ result: await cleanShutdownVm(conn, requireRef(input.vm, 'vm'), signal) }))),
+    withPool(input.pool, async (conn) => withProgress('clean shutdown', async () => ({ result: await cleanShutdownVm(conn, requireRef(input.vm, 'vm'), signal) }))),
   );
 }
 
@@ -189,7 +180,7 @@ export interface WaitInput extends VmInput {
 export async function waitForGuest(input: WaitInput): Promise<GuestReport> {
   return activity(async (signal) =>
     withPool(input.pool, async (conn) =>
-      waiting('waiting for the guest agent', async () => waitForGuestAgent(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the guest agent to report an IP and PV drivers' })),
+      withProgress('waiting for the guest agent', async () => waitForGuestAgent(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the guest agent to report an IP and PV drivers' })),
     ),
   );
 }
@@ -198,7 +189,7 @@ export async function waitForGuest(input: WaitInput): Promise<GuestReport> {
 export async function waitForHalt(input: WaitInput): Promise<{ powerState: 'Halted' }> {
   return activity(async (signal) =>
     withPool(input.pool, async (conn) =>
-      waiting('waiting for the VM to halt', async () => {
+      withProgress('waiting for the VM to halt', async () => {
         await waitForVmHalt(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the VM to halt' });
         return { powerState: 'Halted' as const };
       }),
@@ -235,7 +226,7 @@ export interface SnapshotInput extends VmInput {
 export async function snapshot(input: SnapshotInput): Promise<{ snapshot: Ref; reused: boolean }> {
   return activity(async (signal) => {
     const id = buildId();
-    return withPool(input.pool, async (conn) => waiting('snapshot', async () => ensureSnapshot(conn, id, requireRef(input.vm, 'vm'), input.name, signal)));
+    return withPool(input.pool, async (conn) => withProgress('snapshot', async () => ensureSnapshot(conn, id, requireRef(input.vm, 'vm'), input.name, signal)));
   });
 }
 
@@ -243,7 +234,7 @@ export async function snapshot(input: SnapshotInput): Promise<{ snapshot: Ref; r
 export async function revert(input: { pool: string; snapshot: Ref }): Promise<{ vm: Ref; systemDisk: Ref }> {
   return activity(async (signal) => {
     const id = buildId();
-    return withPool(input.pool, async (conn) => waiting('revert', async () => revertTo(conn, id, requireRef(input.snapshot, 'snapshot'), signal)));
+    return withPool(input.pool, async (conn) => withProgress('revert', async () => revertTo(conn, id, requireRef(input.snapshot, 'snapshot'), signal)));
   });
 }
 
@@ -316,6 +307,6 @@ export async function listTagged(input: { pool: string }): Promise<string[]> {
 export async function cleanupByTag(input: { pool: string; buildId?: string }): Promise<CleanupReport> {
   return activity(async (signal) => {
     const id = input.buildId ?? buildId();
-    return withPool(input.pool, async (conn) => waiting('cleanup', async () => cleanupTagged(conn, id, signal)));
+    return withPool(input.pool, async (conn) => withProgress('cleanup', async () => cleanupTagged(conn, id, signal)));
   });
 }

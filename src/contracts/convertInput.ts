@@ -1,7 +1,7 @@
 // Input of the convertImage workflow: a disk file or URL → tap VHD tarball → Glance.
 import { z } from 'zod';
-import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
-import { CloudNameSchema, ImageSpecSchema, OsTypeSchema, VmModeSchema } from './imageSpec.js';
+import { VmModeSchema } from './imageSpec.js';
+import { TarballBuildFields } from './tarballBuild.js';
 
 export const ImageSourceSchema = z.union([
   z.object({ path: z.string().min(1).refine((p) => p.startsWith('/'), 'an absolute path on the worker host') }).strict(),
@@ -12,15 +12,8 @@ export type ImageSource = z.infer<typeof ImageSourceSchema>;
 export const ConvertImageInputSchema = z
   .object({
     source: ImageSourceSchema,
-    image: ImageSpecSchema,
     vmMode: VmModeSchema,
-    osType: OsTypeSchema.optional(),
-    cloud: CloudNameSchema,
-    /** gzip level of the tarball. */
-    compressionLevel: z.number().int().min(1).max(9).default(6),
-    /** Keep what a failed build made (the Glance image) for debugging. */
-    keepOnFailure: z.boolean().default(false),
-    tuning: TuningSchema.default(DEFAULT_TUNING),
+    ...TarballBuildFields,
   })
   .strict();
 

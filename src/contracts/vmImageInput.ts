@@ -1,7 +1,6 @@
 // Input of the vmImage workflow: the system disk of an existing XenServer VM → Glance.
 import { z } from 'zod';
-import { CloudNameSchema, ImageSpecSchema, OsTypeSchema } from './imageSpec.js';
-import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
+import { TarballBuildFields } from './tarballBuild.js';
 
 const duration = z.string().regex(/^\d+(s|m|h)$/, 'a duration such as "90s", "10m" or "1h"');
 
@@ -28,12 +27,7 @@ export const VmImageInputSchema = z
     normalize: z.enum(['none', 'xapi']).default('none'),
     /** EXT SR (name_label) for normalize "xapi"; default: the first SR of type ext. */
     normalizeSr: z.string().min(1).optional(),
-    image: ImageSpecSchema,
-    osType: OsTypeSchema.optional(),
-    cloud: CloudNameSchema,
-    compressionLevel: z.number().int().min(1).max(9).default(6),
-    keepOnFailure: z.boolean().default(false),
-    tuning: TuningSchema.default(DEFAULT_TUNING),
+    ...TarballBuildFields,
   })
   .strict();
 

@@ -1,16 +1,28 @@
-// Asks the kernel for a free TCP port on a loopback address (bind to port 0, read it back, release it).
+// Free TCP ports chosen by the kernel (bind to port 0, read it back, release it). All sockets of one call stay
+// open until every port is known, so two services started together never get the same one. (A port can still be
+// taken between the release and the service's own bind; that window is short.)
 import net from 'node:net';
 
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port: 0 }, () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen({ host, port: 0 }, () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+  const [port] = await freePorts(1, host);
+  return port!;
 }
 
 /** True when something accepts TCP connections on host:port. */

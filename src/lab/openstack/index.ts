@@ -16,7 +16,7 @@ import { KeystoneAdmin } from './keystoneAdmin.js';
 import { openStackLayout, type OpenStackLayout } from './layout.js';
 import { ensureOpenStackPrograms, PROGRAMS } from './packages.js';
 import { loadOrCreatePassword } from './passwords.js';
-import { freeLoopbackPorts } from './ports.js';
+import { freePorts } from '../../net/freePort.js';
 import { GLANCE_PASTE_INI, GLANCE_SERVICE_USER, SERVICE_PROJECT, glanceConf, keystoneConf } from './serviceConfig.js';
 import { spawnService, stopStaleService, type ServiceProcess } from './serviceProcess.js';
 import { SetupRecord, enableWal, runSetupCommand } from './setupSteps.js';
@@ -140,7 +140,7 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
   const [adminPassword, buildPassword, glancePassword] = await Promise.all(
     ['openstack-admin', 'openstack-build', 'openstack-glance'].map((n) => loadOrCreatePassword(layout.secretsDir, n)),
   ) as [string, string, string];
-  const free = await freeLoopbackPorts(2);
+  const free = await freePorts(2);
   const keystonePort = options.ports?.keystone || free[0]!;
   const glancePort = options.ports?.glance || free[1]!;
   const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;

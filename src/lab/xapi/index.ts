@@ -2,7 +2,7 @@
 // bytes, a host API for the simulated guests, scheduled faults, and state that survives a restart.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { freePort } from '../../net/freePort.js';
 import path from 'node:path';
 import type { LabHostApi } from '../hostApi.js';
 import { log as rootLog, type Logger } from '../../log.js';
@@ -79,17 +79,6 @@ export interface XapiLab {
   expireSessions(): void;
   describe(): LabDescription;
   stop(): Promise<void>;
-}
-
-function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, address, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function secretNameFor(pool: string): string {

@@ -104,21 +104,7 @@ async function copyVm(ctx: CallContext, srcRef: string, options: CopyOptions): P
         vdi = await cloneVdi(core, vdi, { sr: options.copySr, snapshot: options.snapshot });
         created.push(vdi);
       }
-      insertVbd(db, {
-        VM: newRef,
-        VDI: vdi,
-        device: vbd.device,
-        userdevice: vbd.userdevice,
-        bootable: vbd.bootable,
-        mode: vbd.mode,
-        type: vbd.type,
-        unpluggable: vbd.unpluggable,
-        empty: vdi === NULL_REF ? true : vbd.empty,
-        other_config: { ...(vbd.other_config as Record<string, string>) },
-        qos_algorithm_type: vbd.qos_algorithm_type,
-        qos_algorithm_params: { ...(vbd.qos_algorithm_params as Record<string, string>) },
-        currently_attached: false,
-      });
+      insertVbd(db, vbdCopy(vbd, newRef, vdi));
     }
     for (const vifRef of src.VIFs as string[]) {
       const vif = db.get('VIF', vifRef);
@@ -294,20 +280,7 @@ async function revert(ctx: CallContext, snapRef: string): Promise<string> {
         if (!vbd) continue;
         let vdi = vbd.VDI as string;
         if (vbd.type === 'Disk' && vdi !== NULL_REF) vdi = await cloneVdi(core, vdi);
-        insertVbd(db, {
-          VM: vmRef,
-          VDI: vdi,
-          device: vbd.device,
-          userdevice: vbd.userdevice,
-          bootable: vbd.bootable,
-          mode: vbd.mode,
-          type: vbd.type,
-          unpluggable: vbd.unpluggable,
-          empty: vdi === NULL_REF ? true : vbd.empty,
-          other_config: { ...(vbd.other_config as Record<string, string>) },
-          qos_algorithm_type: vbd.qos_algorithm_type,
-          qos_algorithm_params: { ...(vbd.qos_algorithm_params as Record<string, string>) },
-        });
+        insertVbd(db, vbdCopy(vbd, vmRef, vdi));
       }
       for (const vifRef of snap.VIFs as string[]) {
         const vif = db.get('VIF', vifRef);
@@ -324,6 +297,25 @@ async function revert(ctx: CallContext, snapRef: string): Promise<string> {
       throw apiError('VM_REVERT_FAILED', snapRef, vmRef);
     }
   });
+}
+
+/** A VBD like `vbd` (clone, snapshot, revert), for `vmRef` and `vdi`, detached. */
+function vbdCopy(vbd: Row, vmRef: string, vdi: string): Row {
+  return {
+    VM: vmRef,
+    VDI: vdi,
+    device: vbd.device,
+    userdevice: vbd.userdevice,
+    bootable: vbd.bootable,
+    mode: vbd.mode,
+    type: vbd.type,
+    unpluggable: vbd.unpluggable,
+    empty: vdi === NULL_REF ? true : vbd.empty,
+    other_config: { ...(vbd.other_config as Record<string, string>) },
+    qos_algorithm_type: vbd.qos_algorithm_type,
+    qos_algorithm_params: { ...(vbd.qos_algorithm_params as Record<string, string>) },
+    currently_attached: false,
+  };
 }
 
 function vbdDevices(ctx: CallContext, ref: string): string[] {

@@ -3,50 +3,20 @@
 // checksums, a BAT of sector offsets, 2 MiB blocks each preceded by a 512-byte sector bitmap.
 import { randomUUID } from 'node:crypto';
 import { BLOCK_SIZE } from './allocation.js';
+// The spec's arithmetic and constants are the engine's (src/disk); the layout below is vhd-tool's own.
+import {
+  BLOCK_BITMAP_SIZE as BITMAP_SIZE,
+  DISK_TYPE,
+  FOOTER_SIZE,
+  HEADER_SIZE,
+  VHD_EPOCH_OFFSET,
+  vhdChecksum as checksum,
+  vhdChs,
+} from '../../../disk/vhdFormat.js';
+import { SECTOR_SIZE as SECTOR } from '../../../disk/geometry.js';
 
-export const SECTOR = 512;
-export const FOOTER_SIZE = 512;
-export const HEADER_SIZE = 1024;
-export const BITMAP_SIZE = 512; // 4096 sectors per 2 MiB block / 8, already a whole sector
-const VHD_EPOCH = 946684800; // 2000-01-01T00:00:00Z
+export { BITMAP_SIZE, DISK_TYPE, FOOTER_SIZE, HEADER_SIZE, SECTOR };
 const ALL_ONES = 0xffffffffffffffffn;
-
-export const DISK_TYPE = { fixed: 2, dynamic: 3, differencing: 4 } as const;
-
-function checksum(buf: Buffer, skipAt: number): number {
-  let sum = 0;
-  for (let i = 0; i < buf.length; i++) if (i < skipAt || i >= skipAt + 4) sum = (sum + buf[i]!) >>> 0;
-  return ~sum >>> 0;
-}
-
-/** CHS geometry from the spec's algorithm (Appendix: CHS calculation). */
-export function geometry(size: number): { cylinders: number; heads: number; sectors: number } {
-  let total = Math.floor(size / SECTOR);
-  if (total > 65535 * 16 * 255) total = 65535 * 16 * 255;
-  let spt: number;
-  let heads: number;
-  let cth: number;
-  if (total >= 65535 * 16 * 63) {
-    spt = 255;
-    heads = 16;
-    cth = Math.floor(total / spt);
-  } else {
-    spt = 17;
-    cth = Math.floor(total / spt);
-    heads = Math.max(4, Math.floor((cth + 1023) / 1024));
-    if (cth >= heads * 1024 || heads > 16) {
-      spt = 31;
-      heads = 16;
-      cth = Math.floor(total / spt);
-    }
-    if (cth >= heads * 1024) {
-      spt = 63;
-      heads = 16;
-      cth = Math.floor(total / spt);
-    }
-  }
-  return { cylinders: Math.floor(cth / heads), heads, sectors: spt };
-}
 
 export function blockCount(size: number): number {
   return Math.ceil(size / BLOCK_SIZE);
@@ -58,16 +28,16 @@ export function buildFooter(size: number, now = new Date()): Buffer {
   b.writeUInt32BE(2, 8); // features: reserved bit set
   b.writeUInt32BE(0x00010000, 12);
   b.writeBigUInt64BE(BigInt(FOOTER_SIZE), 16); // dynamic header right after the footer copy
-  b.writeUInt32BE(Math.max(0, Math.floor(now.getTime() / 1000) - VHD_EPOCH), 24);
+  b.writeUInt32BE(Math.max(0, Math.floor(now.getTime() / 1000) - VHD_EPOCH_OFFSET), 24);
   b.write('caml', 28, 'latin1');
   b.writeUInt32BE(0x00000001, 32);
   b.writeUInt32BE(0, 36);
   b.writeBigUInt64BE(BigInt(size), 40);
   b.writeBigUInt64BE(BigInt(size), 48);
-  const g = geometry(size);
+  const g = vhdChs(size);
   b.writeUInt16BE(g.cylinders, 56);
   b.writeUInt8(g.heads, 58);
-  b.writeUInt8(g.sectors, 59);
+  b.writeUInt8(g.sectorsPerTrack, 59);
   b.writeUInt32BE(DISK_TYPE.dynamic, 60);
   Buffer.from(randomUUID().replace(/-/g, ''), 'hex').copy(b, 68);
   b.writeUInt32BE(checksum(b, 64), 64);
