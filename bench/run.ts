@@ -15,7 +15,7 @@ import { writeTapVhdFile } from '../src/disk/tapVhdFile.js';
 import { tarGz } from '../src/pack/tarGz.js';
 import type { CompressorKind } from '../src/pack/compressor.js';
 import { GiB, MiB, makeQcow2, sh } from './fixtures.js';
-import { mbps, median } from './timing.js';
+import { mbps, roundRobin } from './timing.js';
 
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 1024);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -64,11 +64,12 @@ async function main(): Promise<void> {
     // 1. Conversion: qcow2 → VHD file (output synced), ours vs qemu-img convert -O vpc.
     const ours = path.join(dir, 'ours.vhd');
     const qemu = path.join(dir, 'qemu.vhd');
-    await sh('sync');
-    const c1 = await median(RUNS, () => ourConversion(qcow2, ours));
-    rows.push({ group: 'convert', name: 'xenimage (tap VHD)', ms: c1.ms, bytes: data });
-    const c2 = await median(RUNS, async () => void (await sh(`qemu-img convert -O vpc '${qcow2}' '${qemu}' && sync '${qemu}'`)));
-    rows.push({ group: 'convert', name: 'qemu-img convert -O vpc', ms: c2.ms, bytes: data });
+    // The cases take turns, each after a `sync` (so neither pays for the other's or the fixture's writeback).
+    const convertCases: Array<[string, () => Promise<void>]> = [
+      ['xenimage (tap VHD)', () => ourConversion(qcow2, ours)],
+      ['qemu-img convert -O vpc', async () => void (await sh(`qemu-img convert -O vpc '${qcow2}' '${qemu}' && sync '${qemu}'`))],
+    ];
+    for (const [name, ms] of await roundRobin(convertCases, RUNS + 2, () => sh('sync'))) rows.push({ group: 'convert', name, ms, bytes: data });
 
     // 2. Packing the same tap VHD: tar + gzip -6 into a byte-counting sink. The cases take turns (round robin),
     // so a change of load on this shared machine hits them all alike; the median of the runs is reported.
@@ -81,22 +82,18 @@ async function main(): Promise<void> {
       ['tar czf (gzip -6)', async () => void (await sh(`tar -C '${vdir}' -czf - ours.vhd | wc -c`))],
       ['tar cf | pigz -p 2', async () => void (await sh(`tar -C '${vdir}' -cf - ours.vhd | pigz -p 2 -${LEVEL} | wc -c`))],
     ];
-    const times = new Map<string, number[]>(packCases.map(([name]) => [name, []]));
-    for (let run = 0; run < RUNS; run++) {
-      for (const [name, body] of packCases) times.get(name)!.push((await median(1, body)).ms);
-    }
-    for (const [name, all] of times) {
-      const sorted = [...all].sort((a, b) => a - b);
-      rows.push({ group: 'pack', name, ms: sorted[Math.floor(sorted.length / 2)]!, bytes: vhdSize });
-    }
+    for (const [name, ms] of await roundRobin(packCases, RUNS)) rows.push({ group: 'pack', name, ms, bytes: vhdSize });
     await rm(qemu, { force: true });
 
-    // 3. Peak RSS of the whole pipeline, small and 9 GiB sparse disks (compressible data, so it runs fast).
+    // 3. Peak RSS of the whole pipeline, small and 9 GiB sparse disks.
     const small = path.join(dir, 'small.qcow2');
     const big = path.join(dir, 'big.qcow2');
     await makeQcow2(path.join(dir, 'small.raw'), small, 1 * GiB, 16, 4 * MiB, false);
     await makeQcow2(path.join(dir, 'big.raw'), big, 9 * GiB, 256, 4 * MiB, false);
-    for (const [name, file] of [['1 GiB disk, 64 MiB data', small], ['9 GiB disk, 1 GiB data', big]] as const) {
+    // And incompressible data: the compressed output (which the consumer owns) is then as large as the input.
+    const bigRandom = path.join(dir, 'big-random.qcow2');
+    await makeQcow2(path.join(dir, 'big-random.raw'), bigRandom, 9 * GiB, 256, 4 * MiB, true);
+    for (const [name, file] of [['1 GiB disk, 64 MiB data', small], ['9 GiB disk, 1 GiB data', big], ['9 GiB disk, 1 GiB random data', bigRandom]] as const) {
       const r = await peakRss(file);
       rows.push({ group: 'memory', name: `pipeline, ${name}`, ms: r.ms, bytes: r.vhdBytes, note: `peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB` });
     }
@@ -120,7 +117,7 @@ function print(vhdSize: number): void {
   console.log(`  packing (threads) vs tar | pigz -p 2:  ${ratio(threads, find('tar cf | pigz -p 2'))}×`);
   console.log(`  packing (threads) vs xenimage pigz:    ${ratio(threads, find('xenimage pigz'))}×`);
   console.log(`  packing (threads) vs Node zlib 1 core: ${ratio(threads, find('xenimage zlib'))}×`);
-  const mem = rows.filter((r) => r.group === 'memory').map((r) => r.note).join(' vs ');
+  const mem = rows.filter((r) => r.group === 'memory').map((r) => `${r.name.replace('pipeline, ', '')}: ${r.note!.replace('peak RSS ', '')}`).join('; ');
   console.log(`  peak RSS: ${mem} (goal ≤ 128 MiB, flat in disk size); VHD packed: ${(vhdSize / MiB).toFixed(0)} MiB`);
 }
 
