@@ -29,8 +29,9 @@ async function useLab(t: TestContext, scenario: string): Promise<XapiLab> {
   const saved = { pools: process.env.XENIMAGE_POOLS_FILE, secrets: process.env.XENIMAGE_SECRETS_DIR };
   process.env.XENIMAGE_POOLS_FILE = lab.poolsFile;
   process.env.XENIMAGE_SECRETS_DIR = lab.secretsDir;
-  t.after(async () => {
-    await xen.closeXenConnections();
+  // The activities' connections close before the lab stops (else their event watch reports refused connections).
+  beforeLabStops(lab, () => xen.closeXenConnections());
+  t.after(() => {
     process.env.XENIMAGE_POOLS_FILE = saved.pools;
     process.env.XENIMAGE_SECRETS_DIR = saved.secrets;
   });
