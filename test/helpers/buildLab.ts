@@ -33,6 +33,8 @@ export interface BuildLab {
   installers: { pvTools: InstallerSource; cloudbaseInit: InstallerSource };
   /** Writes a secret file the worker resolves by reference. */
   putSecret(name: string, value: string): Promise<{ secret: string }>;
+  /** Stops the XAPI lab (and its guests) and starts it again on the same port and state, as a host restart does. */
+  restartXapi(): Promise<void>;
 }
 
 export interface BuildLabOptions {
@@ -57,29 +59,37 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
   const suffix = randomUUID().slice(0, 8);
   const pool = `lab-${suffix}`;
   const [target, openstack] = await Promise.all([options.temporal ?? testTemporal(), testOpenStack()]);
-  const xapi = await startXapiLab({
-    stateDir: dir,
-    scenario: {
-      name: `test-${suffix}`,
-      extends: options.scenario ?? 'default',
-      pool: { name: pool },
-      ...(options.faults ? { faults: { xapi: options.faults.xapi ?? [], guest: options.faults.guest ?? [] } } : {}),
-    },
-    speed: options.speed ?? 0.01,
-    poolsFile: process.env.XENIMAGE_POOLS_FILE,
-    secretsDir,
-    log: testLogger(),
+  // The XAPI lab and its Windows guests; started again on the same port (same state folder) by restartXapi.
+  const startPool = async (port?: number): Promise<{ xapi: XapiLab; guests: WindowsGuests }> => {
+    const xapi = await startXapiLab({
+      stateDir: dir,
+      scenario: {
+        name: `test-${suffix}`,
+        extends: options.scenario ?? 'default',
+        pool: { name: pool },
+        ...(options.faults ? { faults: { xapi: options.faults.xapi ?? [], guest: options.faults.guest ?? [] } } : {}),
+      },
+      speed: options.speed ?? 0.01,
+      poolsFile: process.env.XENIMAGE_POOLS_FILE,
+      secretsDir,
+      log: testLogger(),
+      ...(port ? { port } : {}),
+    });
+    const guests = await attachWindowsGuests(xapi.host, {
+      stateDir: dir,
+      guests: xapi.scenario.guests,
+      faults: xapi.scenario.faults?.guest,
+      // Windows' own ports: every lab has its own /24 of loopback addresses (derived from its port), and the
+      // workflow reaches a guest where real Windows listens.
+      log: testLogger(),
+    });
+    return { xapi, guests };
+  };
+  const { xapi, guests } = await startPool();
+  onTeardown(async () => {
+    await lab.guests.stop();
+    await lab.xapi.stop();
   });
-  onTeardown(() => xapi.stop());
-  const guests = await attachWindowsGuests(xapi.host, {
-    stateDir: dir,
-    guests: xapi.scenario.guests,
-    faults: xapi.scenario.faults?.guest,
-    // Windows' own ports: every lab has its own /24 of loopback addresses (derived from its port), and the
-    // workflow reaches a guest where real Windows listens.
-    log: testLogger(),
-  });
-  onTeardown(() => guests.stop());
   onTeardown(() => closeXenConnections());
 
   const taskQueue = `build-${suffix}`;
@@ -89,7 +99,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
   }
   const client = await testClient(target);
   const installers = await writeLabInstallers(path.join(dir, 'installers'));
-  return {
+  const lab: BuildLab = {
     dir,
     pool,
     xapi,
@@ -113,5 +123,12 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
       await writeFile(path.join(secretsDir, name), value, { mode: 0o600 });
       return { secret: name };
     },
+    async restartXapi() {
+      const port = Number(new URL(lab.xapi.url).port);
+      await lab.guests.stop();
+      await lab.xapi.stop();
+      Object.assign(lab, await startPool(port));
+    },
   };
+  return lab;
 }

@@ -82,3 +82,12 @@ export async function assertNothingLeft(lab: BuildLab, conn: XapiConnection, clo
   const secrets = await readdir(`${lab.dir}/secrets`).catch(() => [] as string[]);
   assert.deepEqual(secrets.filter((s) => s.startsWith(workflowId)), [], 'the generated secrets are gone');
 }
+
+/** The activity types of a build that started again after a failed attempt (from its history). */
+export async function retriedActivities(handle: WorkflowHandle): Promise<string[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const typeOf = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType?.name ?? '']));
+  return events
+    .filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1)
+    .map((e) => typeOf.get(String(e.activityTaskStartedEventAttributes!.scheduledEventId)) ?? '?');
+}

@@ -9,23 +9,16 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import tar from 'tar-stream';
 import { createGunzip } from 'node:zlib';
 import type { VmImageInput } from '../../src/contracts/vmImageInput.js';
 import { buildTag, downloadImage, type OpenStackCloud } from '../../src/openstack/index.js';
 import { XapiConnection } from '../../src/xapi/connection.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
+import { retriedActivities, rootFailure, waitForProgress } from '../helpers/builds.js';
 import { onTeardown } from '../helpers/teardown.js';
 
 const run = promisify(execFile);
-
-function rootFailure(err: unknown): ApplicationFailure | undefined {
-  let cause: unknown = err instanceof WorkflowFailedError ? err.cause : err;
-  while (cause instanceof ActivityFailure) cause = cause.cause;
-  return cause instanceof ApplicationFailure ? cause : undefined;
-}
 
 describe('vmImage workflow', () => {
   let lab: BuildLab;
@@ -81,6 +74,17 @@ describe('vmImage workflow', () => {
     await exported.task;
   }
 
+  /** The image's 0.vhd holds the bytes of the VM's system disk (compared by qemu-img; the VM is left halted). */
+  async function assertSameBytes(imageId: string, vmName: string): Promise<void> {
+    const vm = vmRecord(vmName);
+    const vbd = vm.VBDs.map((b) => xapi.cached('VBD', b)!).find((b) => b.type === 'Disk' && b.userdevice === '0')!;
+    const vhd = path.join(dir, `${vmName}.vhd`);
+    const raw = path.join(dir, `${vmName}.raw`);
+    await imageVhd(imageId, vhd);
+    await vdiRaw(vm.$ref, vbd.VDI, raw);
+    await run('qemu-img', ['compare', '-f', 'vpc', '-F', 'raw', vhd, raw]);
+  }
+
   test('a running PV VM: clean shutdown, vm_mode=xen image with the same bytes, VM running again', async () => {
     const workflowId = `from-vm-${randomUUID().slice(0, 8)}`;
     const result = (await lab.client.workflow.execute('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('debian-pv')] })) as {
@@ -98,14 +102,26 @@ describe('vmImage workflow', () => {
     assert.ok(image.tags.includes(buildTag(workflowId)));
 
     await xapi.barrier();
-    const vm = vmRecord('debian-pv');
-    assert.equal(vm.power_state, 'Running', 'the VM is back to its power state');
-    const vbd = vm.VBDs.map((b) => xapi.cached('VBD', b)!).find((b) => b.type === 'Disk' && b.userdevice === '0')!;
-    const vhd = path.join(dir, 'pv.vhd');
-    const raw = path.join(dir, 'pv.raw');
-    await imageVhd(result.imageId, vhd);
-    await vdiRaw(vm.$ref, vbd.VDI, raw);
-    await run('qemu-img', ['compare', '-f', 'vpc', '-F', 'raw', vhd, raw]);
+    assert.equal(vmRecord('debian-pv').power_state, 'Running', 'the VM is back to its power state');
+    await assertSameBytes(result.imageId, 'debian-pv');
+    await xapi.call('VM.start', vmRecord('debian-pv').$ref, false, false); // as the next test expects it
+  });
+
+  test('the lab (XAPI host) restarts during the export: the export runs again, one image with the same bytes', async () => {
+    const workflowId = `from-vm-restart-${randomUUID().slice(0, 8)}`;
+    lab.xapi.faults.inject({ kind: 'slow', method: 'export_raw_vdi', delayMs: 30_000 });
+    const handle = await lab.client.workflow.start('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('debian-pv')] });
+    await waitForProgress(handle, (p) => p.step === 'export and upload');
+    await new Promise((r) => setTimeout(r, 1000)); // into the stalled transfer
+    await lab.restartXapi();
+    const result = (await handle.result()) as { imageId: string; verified: boolean };
+    assert.equal(result.verified, true);
+    const images = await cloud.glance.listImages({ tag: buildTag(workflowId) });
+    assert.deepEqual(images.map((i) => [i.id, i.status]), [[result.imageId, 'active']], 'one image for the build');
+    assert.ok((await retriedActivities(handle)).includes('exportToGlance'), 'the cut export ran again');
+    await xapi.barrier();
+    assert.equal(vmRecord('debian-pv').power_state, 'Running');
+    await assertSameBytes(result.imageId, 'debian-pv');
   });
 
   test('an HVM VM without PV drivers: refused without allowHard (typed, nothing made, VM untouched)', async () => {
@@ -139,12 +155,6 @@ describe('vmImage workflow', () => {
       [],
       'the normalisation VDI is gone',
     );
-    const vm = vmRecord('legacy-hvm');
-    const vbd = vm.VBDs.map((b) => xapi.cached('VBD', b)!).find((b) => b.type === 'Disk' && b.userdevice === '0')!;
-    const vhd = path.join(dir, 'hvm.vhd');
-    const raw = path.join(dir, 'hvm.raw');
-    await imageVhd(result.imageId, vhd);
-    await vdiRaw(vm.$ref, vbd.VDI, raw);
-    await run('qemu-img', ['compare', '-f', 'vpc', '-F', 'raw', vhd, raw]);
+    await assertSameBytes(result.imageId, 'legacy-hvm');
   });
 });

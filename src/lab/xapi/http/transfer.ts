@@ -283,6 +283,7 @@ async function* stallAt(source: AsyncIterable<Buffer>, atByte: number, ms: numbe
       if (head.length > 0) yield head;
       stalled = true;
       await hold(ms, stopping);
+      if (stopping.aborted) throw new Error('the host went down during the transfer'); // a restart cuts transfers
       yield chunk.subarray(head.length);
     } else yield chunk;
     sent += chunk.length;
