@@ -83,6 +83,25 @@ export function validateInput<S extends z.ZodType>(schema: S, raw: unknown): z.i
   return parsed.value;
 }
 
+/**
+ * What every build on a pool starts with: its tracker, its validated input (a typed, non-retryable failure before
+ * anything is created), activity proxies for the general and the pool's task queues, and its compensations.
+ */
+export function startPoolBuild<S extends z.ZodType<{ pool: string; image: { name: string }; tuning: Tuning }>>(kind: string, schema: S, raw: unknown) {
+  const build = new BuildTracker(kind);
+  const input: z.infer<S> = validateInput(schema, raw);
+  build.describe(input.image.name, input.pool);
+  const poolQueue = `xen-${input.pool}`;
+  return {
+    build,
+    input,
+    general: quickActivities(),
+    xen: quickActivities(poolQueue),
+    waits: streamingActivities(input.tuning, poolQueue),
+    saga: new Compensations(),
+  };
+}
+
 /** Tracks the build's steps for the `progress` query, the XenimageStep search attribute and the history. */
 export class BuildTracker {
   readonly progress: BuildProgress;

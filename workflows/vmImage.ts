@@ -5,7 +5,7 @@
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import { VmImageInputSchema } from '../src/contracts/vmImageInput.js';
-import { BuildTracker, Compensations, failBuild, firstPoolCall, quickActivities, streamingActivities, validateInput } from './steps.js';
+import { failBuild, firstPoolCall, startPoolBuild } from './steps.js';
 
 export interface VmImageResult {
   imageId: string;
@@ -21,14 +21,8 @@ export interface VmImageResult {
 }
 
 export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
-  const build = new BuildTracker('from-vm');
-  const input = validateInput(VmImageInputSchema, rawInput);
-  build.describe(input.image.name, input.pool);
+  const { build, input, general, xen, waits, saga } = startPoolBuild('from-vm', VmImageInputSchema, rawInput);
   const { pool, cloud } = input;
-  const general = quickActivities();
-  const xen = quickActivities(`xen-${pool}`);
-  const waits = streamingActivities(input.tuning, `xen-${pool}`);
-  const saga = new Compensations();
   try {
     const vm = await build.step('find VM', () => firstPoolCall(pool, input.tuning, (probe) => probe.findVm({ pool, vm: input.vm })), (v) => `${v.name} (${v.powerState}, ${v.vmMode})`);
     if (!vm.systemDisk) throw ApplicationFailure.nonRetryable(`VM ${vm.name} has no system disk (no Disk VBD at userdevice 0)`, 'InvalidInput');

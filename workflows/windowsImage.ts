@@ -4,9 +4,9 @@
 import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { REMEDY_NAME, type SysprepAttemptRecord } from '../src/contracts/messages.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
-import { WindowsImageInputSchema, type WindowsImageParams } from '../src/contracts/windowsInput.js';
+import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
 import { abandonUpdate, retrySysprepUpdate } from './messages.js';
-import { BuildTracker, Compensations, failBuild, firstPoolCall, quickActivities, streamingActivities, validateInput } from './steps.js';
+import { failBuild, firstPoolCall, startPoolBuild } from './steps.js';
 
 export interface WindowsImageResult {
   imageId: string;
@@ -46,14 +46,8 @@ function seconds(duration: string): number {
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
-  const build = new BuildTracker('windows');
-  const input: WindowsImageParams = validateInput(WindowsImageInputSchema, rawInput);
-  build.describe(input.image.name, input.pool);
+  const { build, input, general, xen, waits, saga } = startPoolBuild('windows', WindowsImageInputSchema, rawInput);
   const { pool, cloud } = input;
-  const general = quickActivities();
-  const xen = quickActivities(`xen-${pool}`);
-  const waits = streamingActivities(input.tuning, `xen-${pool}`);
-  const saga = new Compensations();
   const sysprepAttempts: SysprepAttemptRecord[] = [];
   build.progress.sysprepAttempts = sysprepAttempts;
 

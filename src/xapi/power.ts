@@ -18,26 +18,22 @@ export class LacksPvDriversError extends XenimageError {
   }
 }
 
-export async function cleanShutdown(conn: XapiConnection, vm: Ref, signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
-  const rec = await conn.fetch('VM', vm);
-  if (rec.power_state === 'Halted') return 'already-halted';
-  try {
-    await conn.callAsync('VM.clean_shutdown', [vm], { signal });
-  } catch (err) {
-    if (hasXapiCode(err, 'VM_LACKS_FEATURE')) throw new LacksPvDriversError(vm, err);
-    // Halted meanwhile (the guest shut itself down): the goal is reached.
-    if (hasXapiCode(err, 'VM_BAD_POWER_STATE') && (await conn.fetch('VM', vm)).power_state === 'Halted') return 'already-halted';
-    throw err;
-  }
-  return 'halted';
+export function cleanShutdown(conn: XapiConnection, vm: Ref, signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
+  return shutdown(conn, vm, 'VM.clean_shutdown', signal);
 }
 
-export async function hardShutdown(conn: XapiConnection, vm: Ref, signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
+export function hardShutdown(conn: XapiConnection, vm: Ref, signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
+  return shutdown(conn, vm, 'VM.hard_shutdown', signal);
+}
+
+async function shutdown(conn: XapiConnection, vm: Ref, method: 'VM.clean_shutdown' | 'VM.hard_shutdown', signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
   const rec = await conn.fetch('VM', vm);
   if (rec.power_state === 'Halted') return 'already-halted';
   try {
-    await conn.callAsync('VM.hard_shutdown', [vm], { signal });
+    await conn.callAsync(method, [vm], { signal });
   } catch (err) {
+    if (hasXapiCode(err, 'VM_LACKS_FEATURE')) throw new LacksPvDriversError(vm, err); // clean shutdown only
+    // Halted meanwhile (the guest shut itself down): the goal is reached.
     if (hasXapiCode(err, 'VM_BAD_POWER_STATE') && (await conn.fetch('VM', vm)).power_state === 'Halted') return 'already-halted';
     throw err;
   }
