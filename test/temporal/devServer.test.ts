@@ -10,16 +10,7 @@ import * as activities from '../../activities/index.js';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes.js';
 import { startWorker } from '../../src/temporal/worker.js';
 import { startPrivateDevServer, testLogger, uniqueTaskQueue } from '../helpers/temporal.js';
-
-async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { waitFor } from '../helpers/waitFor.js';
 
 test('dev server: workflow round trip, search attributes, UI, restart keeps history', async () => {
   let server = await startPrivateDevServer();
@@ -40,12 +31,12 @@ test('dev server: workflow round trip, search attributes, UI, restart keeps hist
       await worker.shutdown();
     }
 
-    const listed = await eventually(async () => {
+    const listed = await waitFor('the workflow in a list query', async () => {
       for await (const wf of client.workflow.list({ query: `XenimageKind = "self-check" AND WorkflowId = "${workflowId}"` })) {
         return wf;
       }
       return undefined;
-    });
+    }, 15_000, 200);
     assert.equal(listed.workflowId, workflowId);
     assert.equal(listed.searchAttributes.XenimageStep?.[0], 'done');
 

@@ -17,6 +17,7 @@ import { XapiConnection } from '../../src/xapi/connection.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
 import { rootFailure, waitForProgress } from '../helpers/builds.js';
 import { onTeardown } from '../helpers/teardown.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const run = promisify(execFile);
 
@@ -107,20 +108,13 @@ describe('vmImage workflow', () => {
     await xapi.call('VM.start', vmRecord('debian-pv').$ref, false, false); // as the next test expects it
   });
 
-  async function waitFor(probe: () => boolean, ms = 60_000): Promise<void> {
-    for (const deadline = Date.now() + ms; !probe(); ) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
   test('the lab (XAPI host) restarts during the export: the export runs again, one image with the same bytes', async () => {
     const workflowId = `from-vm-restart-${randomUUID().slice(0, 8)}`;
     lab.xapi.faults.inject({ kind: 'slow', method: 'export_raw_vdi', delayMs: 30_000 });
     const handle = await lab.client.workflow.start('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('debian-pv')] });
     await waitForProgress(handle, (p) => p.step === 'export and upload');
     const before = lab.xapi;
-    await waitFor(() => before.faults.fired.some((f) => f.kind === 'slow' && f.method === 'export_raw_vdi')); // the transfer has begun
+    await waitFor('the stalled export', () => before.faults.fired.some((f) => f.kind === 'slow' && f.method === 'export_raw_vdi')); // the transfer has begun
     await lab.restartXapi(); // cuts it: the upload attempt (or the activity) starts again on the new host
     const result = (await handle.result()) as { imageId: string; verified: boolean };
     assert.equal(result.verified, true);

@@ -13,7 +13,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
 import { testLogger } from '../../helpers/logger.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { buildVm, guestMetrics, importIso, insertCd, waitFor } from './labVm.js';
+import { buildVm, guestMetrics, importIso, insertCd } from './labVm.js';
+import { waitFor } from '../../helpers/waitFor.js';
 
 const PASSWORD = 'Lab-Admin-Pw-1!';
 const secrets = { env: { XENIMAGE_SECRET_LAB_ADMIN: PASSWORD } };

@@ -7,16 +7,6 @@ import type { XapiLab } from '../../../src/lab/xapi/index.js';
 
 const MiB = 1024 * 1024;
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Clone of "Other install media", provisioned system disk, the Windows install ISO in drive 3, a VIF. */
 export async function buildVm(xapi: Xapi, name: string, diskMiB = 64): Promise<string> {
   const [tpl] = await xapi.call<string[]>('VM.get_by_name_label', 'Other install media');

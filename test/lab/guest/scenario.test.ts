@@ -8,7 +8,8 @@ import { attachWindowsGuests } from '../../../src/lab/guest/attach.js';
 import { WinrmClient } from '../../../src/winrm/index.js';
 import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
 import { testLogger } from '../../helpers/logger.js';
-import { guestMetrics, waitFor } from './labVm.js';
+import { guestMetrics } from './labVm.js';
+import { waitFor } from '../../helpers/waitFor.js';
 
 test('windows-ready: a running Windows with PV tools and WinRM, reachable by pywinrm and by our client', async (t) => {
   const lab = await startTestLab(t, { speed: 0.002, scenario: 'windows-ready' });
