@@ -41,6 +41,11 @@ export async function withPool<T>(pool: string, fn: (conn: XapiConnection) => Pr
   return fn(await pools().get(pool));
 }
 
+/** An activity body on the pool's connection, with the activity's cancellation signal. */
+function onPool<T>(pool: string, body: (conn: XapiConnection, signal: AbortSignal) => Promise<T>): Promise<T> {
+  return activity((signal) => withPool(pool, (conn) => body(conn, signal)));
+}
+
 function requireRef(value: string | undefined, what: string): string {
   if (!value || !/^OpaqueRef:[0-9a-f-]{36}$/.test(value)) throw new InvalidInputError(`${what} must be an XAPI reference (OpaqueRef:…)`, { what });
   return value;
@@ -65,21 +70,19 @@ export interface ValidatedTargets {
 
 /** Checks that the pool, SR, network, ISOs and template exist: typed non-retryable errors before anything is made. */
 export async function validateTargets(input: ValidateTargetsInput): Promise<ValidatedTargets> {
-  return activity(async () =>
-    withPool(input.pool, async (conn) => {
-      const sr = findDiskSr(conn, input.sr);
-      const network = findNetwork(conn, input.network);
-      const isos = (input.isos ?? []).map((name) => findIso(conn, name));
-      const template = findTemplate(conn, input.template ?? INSTALL_TEMPLATE);
-      return {
-        pool: input.pool,
-        sr: { name: sr.name_label, uuid: sr.uuid, ref: sr.$ref },
-        network: { name: network.name_label, uuid: network.uuid, ref: network.$ref },
-        isos: isos.map((i) => ({ name: i.name_label, uuid: i.uuid, ref: i.$ref })),
-        template: { name: template.name_label, uuid: template.uuid },
-      };
-    }),
-  );
+  return onPool(input.pool, async (conn) => {
+    const sr = findDiskSr(conn, input.sr);
+    const network = findNetwork(conn, input.network);
+    const isos = (input.isos ?? []).map((name) => findIso(conn, name));
+    const template = findTemplate(conn, input.template ?? INSTALL_TEMPLATE);
+    return {
+      pool: input.pool,
+      sr: { name: sr.name_label, uuid: sr.uuid, ref: sr.$ref },
+      network: { name: network.name_label, uuid: network.uuid, ref: network.$ref },
+      isos: isos.map((i) => ({ name: i.name_label, uuid: i.uuid, ref: i.$ref })),
+      template: { name: template.name_label, uuid: template.uuid },
+    };
+  });
 }
 
 export interface CreateVmInput extends BuildVmSpec {
@@ -140,16 +143,14 @@ export interface AttachMediaInput {
 
 /** Two CD drives: the install ISO (userdevice 3, bootable) and the answer ISO (userdevice 1). Idempotent. */
 export async function attachMedia(input: AttachMediaInput): Promise<{ installCd: Ref; answerCd: Ref }> {
-  return activity(async (signal) =>
-    withPool(input.pool, async (conn) => {
-      const vm = requireRef(input.vm, 'vm');
-      const install = findIso(conn, input.installIso);
-      const answer = requireRef(input.answerIso, 'answerIso');
-      const installCd = await ensureCd(conn, vm, INSTALL_CD_DEVICE, install.$ref, signal);
-      const answerCd = await ensureCd(conn, vm, ANSWER_CD_DEVICE, answer, signal);
-      return { installCd, answerCd };
-    }),
-  );
+  return onPool(input.pool, async (conn, signal) => {
+    const vm = requireRef(input.vm, 'vm');
+    const install = findIso(conn, input.installIso);
+    const answer = requireRef(input.answerIso, 'answerIso');
+    const installCd = await ensureCd(conn, vm, INSTALL_CD_DEVICE, install.$ref, signal);
+    const answerCd = await ensureCd(conn, vm, ANSWER_CD_DEVICE, answer, signal);
+    return { installCd, answerCd };
+  });
 }
 
 export interface VmInput {
@@ -158,18 +159,16 @@ export interface VmInput {
 }
 
 export async function startVm(input: VmInput): Promise<{ result: 'started' | 'already-running' }> {
-  return activity(async (signal) => withPool(input.pool, async (conn) => ({ result: await startVmPower(conn, requireRef(input.vm, 'vm'), signal) })));
+  return onPool(input.pool, async (conn, signal) => ({ result: await startVmPower(conn, requireRef(input.vm, 'vm'), signal) }));
 }
 
 /** A clean shutdown; a VM without PV drivers fails VmLacksPvDrivers (non-retryable), the workflow decides. */
 export async function cleanShutdown(input: VmInput): Promise<{ result: 'halted' | 'already-halted' }> {
-  return activity(async (signal) =>
-    withPool(input.pool, async (conn) => withProgress('clean shutdown', async () => ({ result: await cleanShutdownVm(conn, requireRef(input.vm, 'vm'), signal) }))),
-  );
+  return onPool(input.pool, async (conn, signal) => withProgress('clean shutdown', async () => ({ result: await cleanShutdownVm(conn, requireRef(input.vm, 'vm'), signal) })));
 }
 
 export async function hardShutdown(input: VmInput): Promise<{ result: 'halted' | 'already-halted' }> {
-  return activity(async (signal) => withPool(input.pool, async (conn) => ({ result: await hardShutdownVm(conn, requireRef(input.vm, 'vm'), signal) })));
+  return onPool(input.pool, async (conn, signal) => ({ result: await hardShutdownVm(conn, requireRef(input.vm, 'vm'), signal) }));
 }
 
 export interface WaitInput extends VmInput {
@@ -178,22 +177,18 @@ export interface WaitInput extends VmInput {
 
 /** Waits (events, heartbeating) until the guest agent reports a usable IP and PV drivers. */
 export async function waitForGuest(input: WaitInput): Promise<GuestReport> {
-  return activity(async (signal) =>
-    withPool(input.pool, async (conn) =>
-      withProgress('waiting for the guest agent', async () => waitForGuestAgent(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the guest agent to report an IP and PV drivers' })),
-    ),
+  return onPool(input.pool, async (conn, signal) =>
+    withProgress('waiting for the guest agent', async () => waitForGuestAgent(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the guest agent to report an IP and PV drivers' })),
   );
 }
 
 /** Waits (events, heartbeating) until the VM is Halted. */
 export async function waitForHalt(input: WaitInput): Promise<{ powerState: 'Halted' }> {
-  return activity(async (signal) =>
-    withPool(input.pool, async (conn) =>
-      withProgress('waiting for the VM to halt', async () => {
-        await waitForVmHalt(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the VM to halt' });
-        return { powerState: 'Halted' as const };
-      }),
-    ),
+  return onPool(input.pool, async (conn, signal) =>
+    withProgress('waiting for the VM to halt', async () => {
+      await waitForVmHalt(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the VM to halt' });
+      return { powerState: 'Halted' as const };
+    }),
   );
 }
 
@@ -202,21 +197,19 @@ export async function waitForHalt(input: WaitInput): Promise<{ powerState: 'Halt
  * A retry after the removal gives the same answer (the removed value is remembered in other_config).
  */
 export async function removeDeviceId(input: VmInput): Promise<{ wasSet: boolean; value?: string }> {
-  return activity(async () =>
-    withPool(input.pool, async (conn) => {
-      const vm = requireRef(input.vm, 'vm');
-      const rec = await conn.fetch('VM', vm);
-      const value = rec.platform.device_id;
-      if (value !== undefined) {
-        await conn.call('VM.remove_from_other_config', vm, DEVICE_ID_MARK);
-        await conn.call('VM.add_to_other_config', vm, DEVICE_ID_MARK, value);
-        await conn.call('VM.remove_from_platform', vm, 'device_id');
-        return { wasSet: true, value };
-      }
-      const removed = rec.other_config[DEVICE_ID_MARK];
-      return removed !== undefined ? { wasSet: true, value: removed } : { wasSet: false };
-    }),
-  );
+  return onPool(input.pool, async (conn) => {
+    const vm = requireRef(input.vm, 'vm');
+    const rec = await conn.fetch('VM', vm);
+    const value = rec.platform.device_id;
+    if (value !== undefined) {
+      await conn.call('VM.remove_from_other_config', vm, DEVICE_ID_MARK);
+      await conn.call('VM.add_to_other_config', vm, DEVICE_ID_MARK, value);
+      await conn.call('VM.remove_from_platform', vm, 'device_id');
+      return { wasSet: true, value };
+    }
+    const removed = rec.other_config[DEVICE_ID_MARK];
+    return removed !== undefined ? { wasSet: true, value: removed } : { wasSet: false };
+  });
 }
 
 export interface SnapshotInput extends VmInput {
@@ -224,31 +217,23 @@ export interface SnapshotInput extends VmInput {
 }
 
 export async function snapshot(input: SnapshotInput): Promise<{ snapshot: Ref; reused: boolean }> {
-  return activity(async (signal) => {
-    const id = buildId();
-    return withPool(input.pool, async (conn) => withProgress('snapshot', async () => ensureSnapshot(conn, id, requireRef(input.vm, 'vm'), input.name, signal)));
-  });
+  return onPool(input.pool, async (conn, signal) => withProgress('snapshot', async () => ensureSnapshot(conn, buildId(), requireRef(input.vm, 'vm'), input.name, signal)));
 }
 
 /** Reverts to the snapshot; the system disk is a new VDI afterwards, so it is returned. */
 export async function revert(input: { pool: string; snapshot: Ref }): Promise<{ vm: Ref; systemDisk: Ref }> {
-  return activity(async (signal) => {
-    const id = buildId();
-    return withPool(input.pool, async (conn) => withProgress('revert', async () => revertTo(conn, id, requireRef(input.snapshot, 'snapshot'), signal)));
-  });
+  return onPool(input.pool, async (conn, signal) => withProgress('revert', async () => revertTo(conn, buildId(), requireRef(input.snapshot, 'snapshot'), signal)));
 }
 
 export async function findSystemDisk(input: VmInput): Promise<{ vbd: Ref; vdi: Ref; virtualSize: number }> {
-  return activity(async () =>
-    withPool(input.pool, async (conn) => {
-      const vm = requireRef(input.vm, 'vm');
-      await conn.barrier();
-      if (!conn.cached('VM', vm)) await conn.fetch('VM', vm);
-      const disk = systemDisk(conn, vm);
-      if (!disk) throw new InvalidInputError(`VM ${vm} has no disk at userdevice 0`, { vm });
-      return disk;
-    }),
-  );
+  return onPool(input.pool, async (conn) => {
+    const vm = requireRef(input.vm, 'vm');
+    await conn.barrier();
+    if (!conn.cached('VM', vm)) await conn.fetch('VM', vm);
+    const disk = systemDisk(conn, vm);
+    if (!disk) throw new InvalidInputError(`VM ${vm} has no disk at userdevice 0`, { vm });
+    return disk;
+  });
 }
 
 export interface FoundVm {
@@ -264,12 +249,10 @@ export interface FoundVm {
 
 /** An existing VM by name or UUID, with what the from-VM flow needs to know. */
 export async function findVm(input: { pool: string; vm: { name: string } | { uuid: string } }): Promise<FoundVm> {
-  return activity(async () =>
-    withPool(input.pool, async (conn) => {
-      await conn.barrier();
-      return describeVm(conn, input.vm);
-    }),
-  );
+  return onPool(input.pool, async (conn) => {
+    await conn.barrier();
+    return describeVm(conn, input.vm);
+  });
 }
 
 function describeVm(conn: XapiConnection, by: { name: string } | { uuid: string }): FoundVm {
@@ -290,23 +273,18 @@ function describeVm(conn: XapiConnection, by: { name: string } | { uuid: string 
 
 /** What the build has in the pool (for a failure that keeps its leftovers): one line per VM, snapshot, VDI. */
 export async function listTagged(input: { pool: string }): Promise<string[]> {
-  return activity(async () =>
-    withPool(input.pool, async (conn) => {
-      await conn.barrier();
-      const t = findTagged(conn, buildId());
-      return [
-        ...t.vms.map((v) => `VM "${v.name_label}" ${v.uuid}`),
-        ...t.snapshots.map((v) => `snapshot "${v.name_label}" ${v.uuid}`),
-        ...t.vdis.map((v) => `VDI "${v.name_label}" ${v.uuid}`),
-      ];
-    }),
-  );
+  return onPool(input.pool, async (conn) => {
+    await conn.barrier();
+    const t = findTagged(conn, buildId());
+    return [
+      ...t.vms.map((v) => `VM "${v.name_label}" ${v.uuid}`),
+      ...t.snapshots.map((v) => `snapshot "${v.name_label}" ${v.uuid}`),
+      ...t.vdis.map((v) => `VDI "${v.name_label}" ${v.uuid}`),
+    ];
+  });
 }
 
 /** Destroys everything tagged with the build (default: this workflow's): VMs, snapshots, their disks, ISOs. */
 export async function cleanupByTag(input: { pool: string; buildId?: string }): Promise<CleanupReport> {
-  return activity(async (signal) => {
-    const id = input.buildId ?? buildId();
-    return withPool(input.pool, async (conn) => withProgress('cleanup', async () => cleanupTagged(conn, id, signal)));
-  });
+  return onPool(input.pool, async (conn, signal) => withProgress('cleanup', async () => cleanupTagged(conn, input.buildId ?? buildId(), signal)));
 }
