@@ -5,8 +5,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidInputError } from './errors.js';
+import { DurationSchema } from './contracts/duration.js';
 
-const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as "30s", "5m" or "2h"');
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port');
 
 export const ConfigSchema = z
@@ -31,7 +31,7 @@ export const ConfigSchema = z
       .default({ namespace: 'default', taskQueue: 'xenimage', port: 7233, uiPort: 8233 }),
     worker: z
       .object({
-        shutdownGraceTime: duration.default('5m'),
+        shutdownGraceTime: DurationSchema.default('5m'),
         maxConcurrentActivities: z.number().int().min(1).max(1000).default(20),
         /** Prometheus bind address for the worker's metrics, e.g. 127.0.0.1:9464. */
         prometheus: hostPort.optional(),

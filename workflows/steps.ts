@@ -17,6 +17,7 @@ import type { z } from 'zod';
 import type * as activities from '../activities/index.js';
 import type { BuildProgress, BuildState, StepRecord } from '../src/contracts/messages.js';
 import { XenimageImage, XenimageKind, XenimagePool, XenimageStep } from '../src/contracts/searchAttributes.js';
+import { durationMs } from '../src/contracts/duration.js';
 import type { Tuning } from '../src/contracts/tuning.js';
 import { parseInput } from '../src/contracts/validate.js';
 import { activityProgressSignal, progressQuery } from './messages.js';
@@ -42,7 +43,7 @@ export function quickActivities(taskQueue?: string) {
 export async function firstPoolCall<T>(pool: string, tuning: Tuning, call: (probe: ActivityInterfaceFor<Activities>) => Promise<T>): Promise<T> {
   const probe = proxyActivities<Activities>({
     taskQueue: `xen-${pool}`,
-    scheduleToStartTimeout: tuning.poolWorkerTimeout as '2m',
+    scheduleToStartTimeout: durationMs(tuning.poolWorkerTimeout),
     startToCloseTimeout: '5m',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });
@@ -63,13 +64,13 @@ export async function firstPoolCall<T>(pool: string, tuning: Tuning, call: (prob
 export function streamingActivities(tuning: Tuning, taskQueue?: string) {
   return proxyActivities<Activities>({
     ...(taskQueue ? { taskQueue } : {}),
-    startToCloseTimeout: tuning.transferTimeout as '6h',
-    heartbeatTimeout: tuning.heartbeatTimeout as '2m',
+    startToCloseTimeout: durationMs(tuning.transferTimeout),
+    heartbeatTimeout: durationMs(tuning.heartbeatTimeout),
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
-      initialInterval: tuning.retryInitialInterval as '30s',
+      initialInterval: durationMs(tuning.retryInitialInterval),
       backoffCoefficient: 2,
-      maximumInterval: tuning.maxRetryInterval as '10m',
+      maximumInterval: durationMs(tuning.maxRetryInterval),
       maximumAttempts: 5,
       nonRetryableErrorTypes: NON_RETRYABLE,
     },

@@ -3,6 +3,7 @@
 // through an EXT SR, as the classic recipe does), publish with vm_mode from the VM, verify, and bring the VM
 // back to the power state it had.
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import { VmImageInputSchema } from '../src/contracts/vmImageInput.js';
 import { failBuild, firstPoolCall, startPoolBuild } from './steps.js';
@@ -34,7 +35,7 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
       saga.add('start the VM again', () => xen.startVm({ pool, vm: vm.ref }));
       shutdown = await build.step('shut down', async () => {
         try {
-          await CancellationScope.withTimeout(input.shutdown.timeout as '10m', () => xen.cleanShutdown({ pool, vm: vm.ref }));
+          await CancellationScope.withTimeout(durationMs(input.shutdown.timeout), () => xen.cleanShutdown({ pool, vm: vm.ref }));
           return 'clean' as const;
         } catch (err) {
           if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;

@@ -4,6 +4,7 @@
 import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { REMEDY_NAME, type SysprepAttemptRecord } from '../src/contracts/messages.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
+import { durationMs } from '../src/contracts/duration.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
 import { abandonUpdate, retrySysprepUpdate } from './messages.js';
 import { failBuild, firstPoolCall, startPoolBuild } from './steps.js';
@@ -38,11 +39,6 @@ function knownRemedy(type: string): string | undefined {
   if (type === 'SysprepReservedStorage') return 'reboot';
   if (type === 'SysprepUndeployable') return 'none';
   return undefined;
-}
-
-function seconds(duration: string): number {
-  const m = /^(\d+)(s|m|h|d)$/.exec(duration)!;
-  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -125,7 +121,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     const vm = created.vm;
     await build.step('attach media', () => xen.attachMedia({ pool, vm, installIso: input.installIso, answerIso: media.vdi }));
     await build.step('start', () => xen.startVm({ pool, vm }));
-    const installTimeoutMs = seconds(input.timeouts.install) * 1000;
+    const installTimeoutMs = durationMs(input.timeouts.install);
     const installed = await build.step('install Windows', () => waits.waitForGuest({ pool, vm, timeoutMs: installTimeoutMs }), (g) => `guest at ${g.ip}`);
 
     const guestAt = (address: string) => ({
@@ -137,7 +133,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       password: media.adminPassword,
     });
     let guest = guestAt(installed.ip);
-    await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: seconds(input.timeouts.install) }));
+    await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: installTimeoutMs / 1000 }));
     await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
 
     const deviceId = await build.step('device_id', () => xen.removeDeviceId({ pool, vm }), (d) => (d.wasSet ? `removed ${d.value}` : 'not set'));
@@ -182,7 +178,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         }
       }
       try {
-        await build.step('sysprep', () => waits.runSysprep({ guest, shutdown: true, timeoutSec: seconds(input.timeouts.sysprep) }), (r) => r.imageState, attempt);
+        await build.step('sysprep', () => waits.runSysprep({ guest, shutdown: true, timeoutSec: durationMs(input.timeouts.sysprep) / 1000 }), (r) => r.imageState, attempt);
         sysprepAttempts.push({ attempt, outcome: 'succeeded', ...(remedy ? { remedy } : {}) });
         break;
       } catch (err) {
@@ -199,7 +195,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         if (input.sysprep.onUnknownFailure === 'fail') throw err;
         decision = undefined;
         build.setState('awaiting-operator', `sysprep attempt ${attempt} failed (${failure.type}): update retrySysprep {remedy?} or abandon`);
-        const decided = await condition(() => decision !== undefined, input.sysprep.operatorTimeout as '24h');
+        const decided = await condition(() => decision !== undefined, durationMs(input.sysprep.operatorTimeout));
         build.setState('running');
         const chosen = decision as OperatorDecision | undefined;
         if (!decided || !chosen) throw ApplicationFailure.nonRetryable(`no operator decision within ${input.sysprep.operatorTimeout} after sysprep failed (${failure.type})`, 'OperatorTimeout');
@@ -208,7 +204,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       }
     }
 
-    await build.step('wait for halt', () => waits.waitForHalt({ pool, vm, timeoutMs: seconds(input.timeouts.halt) * 1000 }));
+    await build.step('wait for halt', () => waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }));
     const disk = await build.step('find system disk', () => xen.findSystemDisk({ pool, vm }), (d) => `${d.virtualSize} bytes`);
     const published = await build.step(
       'export and upload',

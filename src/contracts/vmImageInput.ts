@@ -1,8 +1,8 @@
 // Input of the vmImage workflow: the system disk of an existing XenServer VM → Glance.
 import { z } from 'zod';
+import { DurationSchema } from './duration.js';
 import { TarballBuildFields } from './tarballBuild.js';
 
-const duration = z.string().regex(/^\d+(s|m|h)$/, 'a duration such as "90s", "10m" or "1h"');
 
 export const VmRefSchema = z.union([
   z.object({ name: z.string().min(1) }).strict(),
@@ -17,7 +17,7 @@ export const VmImageInputSchema = z
     shutdown: z
       .object({
         /** Bound of the clean shutdown of a running VM. */
-        timeout: duration.default('10m'),
+        timeout: DurationSchema.default('10m'),
         /** Power the VM off when it does not shut down cleanly in time (or has no PV drivers). */
         allowHard: z.boolean().default(false),
       })

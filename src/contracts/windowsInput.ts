@@ -1,12 +1,12 @@
 // Input of the windowsImage workflow: one JSON object, as an operator pastes it into the Temporal UI's Start
 // Workflow form. Everything an operator should not have to type has a default; secrets are references.
 import { z } from 'zod';
+import { DurationSchema } from './duration.js';
 import { CloudNameSchema, ImageSpecSchema } from './imageSpec.js';
 import { InstallerSourceSchema } from './installerSource.js';
 import { SecretRefSchema } from './secretRef.js';
 import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
 
-const duration = z.string().regex(/^\d+(s|m|h|d)$/, 'a duration such as "90m", "2h" or "7d"');
 
 /** Local account names Windows accepts (≤ 20 characters, no punctuation cmd.exe would interpret). */
 export const WindowsUserNameSchema = z.string().regex(/^[A-Za-z0-9._-]{1,20}$/, 'letters, digits, ".", "_" or "-", at most 20');
@@ -64,19 +64,19 @@ export const WindowsImageInputSchema = z
         /** On a failure no remedy is known for: wait for the operator's retrySysprep/abandon, or fail at once. */
         onUnknownFailure: z.enum(['wait', 'fail']).default('wait'),
         /** How long to wait for the operator before giving up (and cleaning up). */
-        operatorTimeout: duration.default('24h'),
+        operatorTimeout: DurationSchema.default('24h'),
       })
       .strict()
       .default({ maxAttempts: 3, onUnknownFailure: 'wait', operatorTimeout: '24h' }),
     timeouts: z
       .object({
         /** Windows Setup up to the guest agent reporting an IP and PV drivers. */
-        install: duration.default('3h'),
+        install: DurationSchema.default('3h'),
         /** One sysprep run; a run still going after this is killed and counts as hung. */
-        sysprep: duration.default('30m'),
+        sysprep: DurationSchema.default('30m'),
         /** From a successful sysprep to the VM being halted. */
-        halt: duration.default('1h'),
-        shutdown: duration.default('10m'),
+        halt: DurationSchema.default('1h'),
+        shutdown: DurationSchema.default('10m'),
       })
       .strict()
       .default({ install: '3h', sysprep: '30m', halt: '1h', shutdown: '10m' }),

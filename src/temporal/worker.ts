@@ -6,6 +6,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } fro
 import type { Logger } from '../log.js';
 import { installRuntime } from './runtime.js';
 import { tlsOptions, type TemporalTarget } from './connection.js';
+import { durationMs } from '../contracts/duration.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled workflows entry (dist/workflows/index.js). */
@@ -65,7 +66,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     taskQueue: options.taskQueue,
     workflowBundle: await workflowBundle(options.logger),
     activities: options.activities,
-    shutdownGraceTime: (options.shutdownGraceTime ?? '5m') as `${number}m`,
+    shutdownGraceTime: durationMs(options.shutdownGraceTime ?? '5m'),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,
     ...(options.identity ? { identity: options.identity } : {}),
   });
