@@ -48,6 +48,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
   build.progress.sysprepAttempts = sysprepAttempts;
 
   let decision: OperatorDecision | undefined;
+  const requireAwaitingOperator = () => {
+    if (build.progress.state !== 'awaiting-operator') throw new Error('this build is not waiting for an operator');
+  };
   setHandler(
     retrySysprepUpdate,
     (req) => {
@@ -57,7 +60,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     {
       description: 'Retry sysprep from the pre-sysprep snapshot, optionally with a remedy: remove-appx, reboot, none or script:<name>',
       validator: (req) => {
-        if (build.progress.state !== 'awaiting-operator') throw new Error('this build is not waiting for an operator');
+        requireAwaitingOperator();
         if (req?.remedy !== undefined && !REMEDY_NAME.test(req.remedy)) throw new Error(`unknown remedy "${req.remedy}": remove-appx, reboot, none or script:<name>`);
       },
     },
@@ -70,9 +73,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     },
     {
       description: 'Give up this build: clean up everything it made',
-      validator: (_req) => {
-        if (build.progress.state !== 'awaiting-operator') throw new Error('this build is not waiting for an operator');
-      },
+      validator: (_req) => requireAwaitingOperator(),
     },
   );
 
