@@ -12,9 +12,10 @@ import type { Logger } from '../log.js';
 import { hasXapiCode, toXapiError, XapiConnectionError } from './errors.js';
 import { NULL_REF, type RecordClass, type RecordTypes, type Ref, type WithRef } from './records.js';
 
-/** The classes the connection keeps in its cache (event.from subscribes to these). */
+/** How often a read (`Class.get_…`) is tried when the connection breaks. */
 const READ_RETRIES = 4;
 
+/** The classes the connection keeps in its cache (event.from subscribes to these). */
 export const WATCHED_CLASSES: RecordClass[] = ['pool', 'host', 'VM', 'VBD', 'VDI', 'SR', 'network', 'VIF', 'task', 'VM_guest_metrics'];
 
 export interface ConnectionTarget {
