@@ -9,10 +9,15 @@ export default tseslint.config(
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
-      '@typescript-eslint/no-floating-promises': ['error', {
-        // node:test collects these itself.
-        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }],
-      }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          // node:test collects these itself.
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] },
+          ],
+        },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
     },
@@ -34,13 +39,22 @@ export default tseslint.config(
     // Workflows are deterministic: no I/O modules.
     files: ['workflows/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['node:*', 'fs', 'http', 'https', 'net', 'child_process'], message: 'workflows are deterministic: no I/O' },
-          { group: ['../activities/*'], allowTypeImports: true, message: 'import activities as types only' },
-          { group: ['../src/lab/*', '../src/cli/*', '../src/temporal/*'], message: 'workflows use only pure modules of src/' },
-        ],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'http', 'https', 'net', 'child_process'],
+              message: 'workflows are deterministic: no I/O',
+            },
+            { group: ['../activities/*'], allowTypeImports: true, message: 'import activities as types only' },
+            {
+              group: ['../src/lab/*', '../src/cli/*', '../src/temporal/*'],
+              message: 'workflows use only pure modules of src/',
+            },
+          ],
+        },
+      ],
     },
   },
 );

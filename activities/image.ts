@@ -7,7 +7,15 @@ import { loadConfig } from '../src/config.js';
 import type { ImageSource } from '../src/contracts/convertInput.js';
 import type { ImageSpec } from '../src/contracts/imageSpec.js';
 import { InvalidInputError, XenimageError } from '../src/errors.js';
-import { buildTag, connectCloud, deleteBuildImages, downloadImage, publishImage, type OpenStackCloud, type PublishResult } from '../src/openstack/index.js';
+import {
+  buildTag,
+  connectCloud,
+  deleteBuildImages,
+  downloadImage,
+  publishImage,
+  type OpenStackCloud,
+  type PublishResult,
+} from '../src/openstack/index.js';
 import { openImageSource, packImage, packVhdStream, type PackedImage } from '../src/pack/pipeline.js';
 import { verifyTgz } from '../src/pack/verifyTgz.js';
 import { rewriteVhdStream } from '../src/disk/vhdStreamRewriter.js';
@@ -44,7 +52,13 @@ export async function inspectSource(input: { source: ImageSource }): Promise<Sou
   return activity(async (signal) => {
     const image = await openImageSource(input.source, { signal, tempDir: tempDir() });
     try {
-      return { format: image.format, virtualSize: image.virtualSize, allocatedBytes: image.allocatedBytes, vhdBytes: image.vhdSize, bridged: image.bridged };
+      return {
+        format: image.format,
+        virtualSize: image.virtualSize,
+        allocatedBytes: image.allocatedBytes,
+        vhdBytes: image.vhdSize,
+        bridged: image.bridged,
+      };
     } finally {
       await image.close();
     }
@@ -53,7 +67,9 @@ export async function inspectSource(input: { source: ImageSource }): Promise<Sou
 
 /** Authenticates to the cloud and finds its Glance endpoint: a bad cloud name fails before anything is made. */
 export async function checkCloud(input: { cloud: string }): Promise<{ glance: string }> {
-  return activity(async (signal) => withCloud(input.cloud, async (cloud) => ({ glance: await cloud.glance.endpoint(signal) })));
+  return activity(async (signal) =>
+    withCloud(input.cloud, async (cloud) => ({ glance: await cloud.glance.endpoint(signal) })),
+  );
 }
 
 export interface PublishImageInput {
@@ -142,14 +158,16 @@ export async function convertToGlance(input: PublishImageInput & { source: Image
     const image = await openImageSource(input.source, {
       signal,
       tempDir: tempDir(),
-      onBridgeProgress: (phase, fraction) => reporter.update({ phase, bytesDone: Math.round(fraction * 1000), bytesTotal: 1000 }),
+      onBridgeProgress: (phase, fraction) =>
+        reporter.update({ phase, bytesDone: Math.round(fraction * 1000), bytesTotal: 1000 }),
     });
     try {
       return await publishPacked(input, reporter, signal, () =>
         packImage(image, {
           level: input.compressionLevel,
           signal,
-          onProgress: (p) => reporter.update({ phase: 'pack', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, tgzBytes: p.tgzBytes }),
+          onProgress: (p) =>
+            reporter.update({ phase: 'pack', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, tgzBytes: p.tgzBytes }),
         }),
       );
     } finally {
@@ -175,7 +193,13 @@ export async function exportToGlance(input: PublishImageInput & { pool: string; 
           return packVhdStream(exported.stream, {
             level: input.compressionLevel,
             signal,
-            onProgress: (p) => reporter.update({ phase: 'export', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, tgzBytes: p.tgzBytes }),
+            onProgress: (p) =>
+              reporter.update({
+                phase: 'export',
+                bytesDone: p.bytesDone,
+                bytesTotal: p.bytesTotal,
+                tgzBytes: p.tgzBytes,
+              }),
           });
         }),
       );
@@ -190,7 +214,11 @@ export async function exportToGlance(input: PublishImageInput & { pool: string; 
  * imported into a new VDI on an EXT SR (tagged with the build, found again on retry), from which the image is
  * then exported. Returns the new VDI.
  */
-export async function normalizeVdi(input: { pool: string; vdi: Ref; sr?: string }): Promise<{ vdi: Ref; sr: string; reused: boolean }> {
+export async function normalizeVdi(input: {
+  pool: string;
+  vdi: Ref;
+  sr?: string;
+}): Promise<{ vdi: Ref; sr: string; reused: boolean }> {
   return activity(async (signal) => {
     const id = buildId();
     const reporter = new ProgressReporter({ phase: 'normalize' });
@@ -200,7 +228,9 @@ export async function normalizeVdi(input: { pool: string; vdi: Ref; sr?: string 
         const sr = findExtSr(conn, input.sr);
         await conn.barrier();
         const name = `xenimage-normalized-${id}`;
-        const mine = findTagged(conn, id).vdis.filter((v) => v.name_label === name && v.other_config[NORMALIZED_KEY] === 'done');
+        const mine = findTagged(conn, id).vdis.filter(
+          (v) => v.name_label === name && v.other_config[NORMALIZED_KEY] === 'done',
+        );
         if (mine[0]) return { vdi: mine[0].$ref, sr: sr.name_label, reused: true };
         const exported = await conn.exportVdi(input.vdi, 'vhd', { signal });
         exported.task.catch(() => undefined);
@@ -220,7 +250,10 @@ export async function normalizeVdi(input: { pool: string; vdi: Ref; sr?: string 
               name_description: `xenimage: ${source.name_label} through an EXT SR`,
             }),
           ));
-        await conn.importVdi(target.$ref, tap.stream, tap.size, 'vhd', { signal, onProgress: (bytes) => reporter.update({ bytesDone: bytes, bytesTotal: tap.size }) });
+        await conn.importVdi(target.$ref, tap.stream, tap.size, 'vhd', {
+          signal,
+          onProgress: (bytes) => reporter.update({ bytesDone: bytes, bytesTotal: tap.size }),
+        });
         await conn.call('VDI.add_to_other_config', target.$ref, NORMALIZED_KEY, 'done');
         return { vdi: target.$ref, sr: sr.name_label, reused: false };
       });
@@ -234,21 +267,32 @@ const NORMALIZED_KEY = 'xenimage-normalized';
 
 /** The EXT SR to normalise through: by name, else the first SR of type ext. */
 function findExtSr(conn: XapiConnection, name?: string) {
-  const srs = conn.all('SR').filter((sr) => sr.type === 'ext' && (name === undefined || sr.name_label === name || sr.uuid === name));
-  if (!srs[0]) throw new InvalidInputError(name ? `no EXT SR named "${name}"` : 'the pool has no EXT SR to normalise through', { sr: name ?? null });
+  const srs = conn
+    .all('SR')
+    .filter((sr) => sr.type === 'ext' && (name === undefined || sr.name_label === name || sr.uuid === name));
+  if (!srs[0])
+    throw new InvalidInputError(name ? `no EXT SR named "${name}"` : 'the pool has no EXT SR to normalise through', {
+      sr: name ?? null,
+    });
   return srs[0];
 }
 
 /** This build's images in the cloud (for a failure that keeps its leftovers). */
 export async function listBuildImages(input: { cloud: string }): Promise<string[]> {
   return activity(async (signal) =>
-    withCloud(input.cloud, async (cloud) => (await cloud.glance.listImages({ tag: buildTag(buildId()) }, signal)).map((i) => `Glance image "${i.name ?? ''}" ${i.id} (${i.status})`)),
+    withCloud(input.cloud, async (cloud) =>
+      (await cloud.glance.listImages({ tag: buildTag(buildId()) }, signal)).map(
+        (i) => `Glance image "${i.name ?? ''}" ${i.id} (${i.status})`,
+      ),
+    ),
   );
 }
 
 /** Saga compensation: removes every image of this build from the cloud. */
 export async function deleteBuildImage(input: { cloud: string }): Promise<{ deleted: string[] }> {
-  return activity(async (signal) => withCloud(input.cloud, async (cloud) => ({ deleted: await deleteBuildImages(cloud, buildId(), signal) })));
+  return activity(async (signal) =>
+    withCloud(input.cloud, async (cloud) => ({ deleted: await deleteBuildImages(cloud, buildId(), signal) })),
+  );
 }
 
 export interface ImageVerification {
@@ -268,14 +312,20 @@ export interface ImageVerification {
  * Streams the image back from Glance and checks it the way a XenServer host would take it: one gzip member,
  * exactly `0.vhd`, a valid tap VHD of the expected size, bytes equal to Glance's own checksums.
  */
-export async function verifyImage(input: { cloud: string; imageId: string; expectedVirtualSize: number }): Promise<ImageVerification> {
+export async function verifyImage(input: {
+  cloud: string;
+  imageId: string;
+  expectedVirtualSize: number;
+}): Promise<ImageVerification> {
   return activity(async (signal) =>
     withCloud(input.cloud, async (cloud) => {
       const reporter = new ProgressReporter({ phase: 'verify' });
       try {
         const record = await cloud.glance.getImage(input.imageId, signal);
         if (record.status !== 'active') {
-          throw new XenimageError('ImageNotActive', `image ${input.imageId} is ${record.status}, not active`, { retryable: false });
+          throw new XenimageError('ImageNotActive', `image ${input.imageId} is ${record.status}, not active`, {
+            retryable: false,
+          });
         }
         const download = await downloadImage(cloud, input.imageId, signal);
         let seen = 0;
@@ -289,8 +339,15 @@ export async function verifyImage(input: { cloud: string; imageId: string; expec
         );
         download.once('error', (err) => counted.destroy(err));
         const report = await verifyTgz(counted, { expectedVirtualSize: input.expectedVirtualSize, signal });
-        if (report.md5 !== record.checksum || (record.os_hash_algo === 'sha512' && report.sha512 !== record.os_hash_value)) {
-          throw new XenimageError('ImageChecksumMismatch', `image ${input.imageId}: downloaded bytes differ from Glance's checksums`, { retryable: false });
+        if (
+          report.md5 !== record.checksum ||
+          (record.os_hash_algo === 'sha512' && report.sha512 !== record.os_hash_value)
+        ) {
+          throw new XenimageError(
+            'ImageChecksumMismatch',
+            `image ${input.imageId}: downloaded bytes differ from Glance's checksums`,
+            { retryable: false },
+          );
         }
         return {
           imageId: input.imageId,

@@ -94,7 +94,12 @@ export async function prepareAnswerMedia(input: AnswerMediaRequest): Promise<Pre
       try {
         reporter.update({ phase: 'importing the answer ISO' });
         const imported = await withPool(input.pool, (conn) =>
-          importIsoFile(conn, id, media.isoPath, { name: `xenimage-answer-${id}.iso`, sr: input.sr, signal, onProgress: (bytes) => reporter.update({ bytesDone: bytes }) }),
+          importIsoFile(conn, id, media.isoPath, {
+            name: `xenimage-answer-${id}.iso`,
+            sr: input.sr,
+            signal,
+            onProgress: (bytes) => reporter.update({ bytesDone: bytes }),
+          }),
         );
         return {
           vdi: imported.vdi,

@@ -82,7 +82,9 @@ export class ProgressReporter {
     if (key === this.lastSignalled || !info.workflowExecution) return;
     this.lastSignalled = key;
     try {
-      await context.client.workflow.getHandle(info.workflowExecution.workflowId, info.workflowExecution.runId).signal(ACTIVITY_PROGRESS_SIGNAL, payload);
+      await context.client.workflow
+        .getHandle(info.workflowExecution.workflowId, info.workflowExecution.runId)
+        .signal(ACTIVITY_PROGRESS_SIGNAL, payload);
     } catch {
       // Progress display only: the heartbeat carries the same facts.
     }
@@ -115,7 +117,8 @@ export async function activity<T>(body: (signal: AbortSignal) => Promise<T>): Pr
     return await body(signal);
   } catch (err) {
     if (err instanceof CancelledFailure) throw err;
-    if (signal.aborted) throw signal.reason instanceof CancelledFailure ? signal.reason : new CancelledFailure('cancelled');
+    if (signal.aborted)
+      throw signal.reason instanceof CancelledFailure ? signal.reason : new CancelledFailure('cancelled');
     throw toFailure(err);
   }
 }

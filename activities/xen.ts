@@ -9,7 +9,14 @@ import { PoolConnections } from '../src/xapi/connect.js';
 import type { XapiConnection } from '../src/xapi/connection.js';
 import { findDiskSr, findIso, findNetwork, findTemplate, findVm as lookupVm, systemDisk } from '../src/xapi/lookup.js';
 import { importIsoFile } from '../src/xapi/media.js';
-import { cleanShutdown as cleanShutdownVm, hardShutdown as hardShutdownVm, startVm as startVmPower, waitForGuest as waitForGuestAgent, waitForHalt as waitForVmHalt, type GuestReport } from '../src/xapi/power.js';
+import {
+  cleanShutdown as cleanShutdownVm,
+  hardShutdown as hardShutdownVm,
+  startVm as startVmPower,
+  waitForGuest as waitForGuestAgent,
+  waitForHalt as waitForVmHalt,
+  type GuestReport,
+} from '../src/xapi/power.js';
 import type { Ref } from '../src/xapi/records.js';
 import { findTagged } from '../src/xapi/tags.js';
 import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo, type CleanupReport } from '../src/xapi/snapshots.js';
@@ -47,7 +54,8 @@ function onPool<T>(pool: string, body: (conn: XapiConnection, signal: AbortSigna
 }
 
 function requireRef(value: string | undefined, what: string): string {
-  if (!value || !/^OpaqueRef:[0-9a-f-]{36}$/.test(value)) throw new InvalidInputError(`${what} must be an XAPI reference (OpaqueRef:…)`, { what });
+  if (!value || !/^OpaqueRef:[0-9a-f-]{36}$/.test(value))
+    throw new InvalidInputError(`${what} must be an XAPI reference (OpaqueRef:…)`, { what });
   return value;
 }
 
@@ -100,10 +108,16 @@ export interface CreatedVm {
 export async function createVm(input: CreateVmInput): Promise<CreatedVm> {
   return activity(async (signal) => {
     if (!(input.memoryMiB >= 256 && input.vcpus >= 1 && input.diskGiB >= 1)) {
-      throw new InvalidInputError('memoryMiB ≥ 256, vcpus ≥ 1 and diskGiB ≥ 1 are required', { memoryMiB: input.memoryMiB, vcpus: input.vcpus, diskGiB: input.diskGiB });
+      throw new InvalidInputError('memoryMiB ≥ 256, vcpus ≥ 1 and diskGiB ≥ 1 are required', {
+        memoryMiB: input.memoryMiB,
+        vcpus: input.vcpus,
+        diskGiB: input.diskGiB,
+      });
     }
     const id = buildId();
-    return withPool(input.pool, async (conn) => withProgress('creating the VM', async () => ensureBuildVm(conn, id, input, signal)));
+    return withPool(input.pool, async (conn) =>
+      withProgress('creating the VM', async () => ensureBuildVm(conn, id, input, signal)),
+    );
   });
 }
 
@@ -126,7 +140,12 @@ export async function importIso(input: ImportIsoInput): Promise<{ vdi: Ref; reus
     const id = buildId();
     return withPool(input.pool, async (conn) =>
       withProgress('importing the ISO', async (progress) =>
-        importIsoFile(conn, id, input.file, { name: input.name, sr: input.sr, signal, onProgress: (bytes) => progress.update({ bytesDone: bytes }) }),
+        importIsoFile(conn, id, input.file, {
+          name: input.name,
+          sr: input.sr,
+          signal,
+          onProgress: (bytes) => progress.update({ bytesDone: bytes }),
+        }),
       ),
     );
   });
@@ -159,16 +178,24 @@ export interface VmInput {
 }
 
 export async function startVm(input: VmInput): Promise<{ result: 'started' | 'already-running' }> {
-  return onPool(input.pool, async (conn, signal) => ({ result: await startVmPower(conn, requireRef(input.vm, 'vm'), signal) }));
+  return onPool(input.pool, async (conn, signal) => ({
+    result: await startVmPower(conn, requireRef(input.vm, 'vm'), signal),
+  }));
 }
 
 /** A clean shutdown; a VM without PV drivers fails VmLacksPvDrivers (non-retryable), the workflow decides. */
 export async function cleanShutdown(input: VmInput): Promise<{ result: 'halted' | 'already-halted' }> {
-  return onPool(input.pool, async (conn, signal) => withProgress('clean shutdown', async () => ({ result: await cleanShutdownVm(conn, requireRef(input.vm, 'vm'), signal) })));
+  return onPool(input.pool, async (conn, signal) =>
+    withProgress('clean shutdown', async () => ({
+      result: await cleanShutdownVm(conn, requireRef(input.vm, 'vm'), signal),
+    })),
+  );
 }
 
 export async function hardShutdown(input: VmInput): Promise<{ result: 'halted' | 'already-halted' }> {
-  return onPool(input.pool, async (conn, signal) => ({ result: await hardShutdownVm(conn, requireRef(input.vm, 'vm'), signal) }));
+  return onPool(input.pool, async (conn, signal) => ({
+    result: await hardShutdownVm(conn, requireRef(input.vm, 'vm'), signal),
+  }));
 }
 
 export interface WaitInput extends VmInput {
@@ -178,7 +205,13 @@ export interface WaitInput extends VmInput {
 /** Waits (events, heartbeating) until the guest agent reports a usable IP and PV drivers. */
 export async function waitForGuest(input: WaitInput): Promise<GuestReport> {
   return onPool(input.pool, async (conn, signal) =>
-    withProgress('waiting for the guest agent', async () => waitForGuestAgent(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the guest agent to report an IP and PV drivers' })),
+    withProgress('waiting for the guest agent', async () =>
+      waitForGuestAgent(conn, requireRef(input.vm, 'vm'), {
+        timeoutMs: input.timeoutMs,
+        signal,
+        what: 'the guest agent to report an IP and PV drivers',
+      }),
+    ),
   );
 }
 
@@ -186,7 +219,11 @@ export async function waitForGuest(input: WaitInput): Promise<GuestReport> {
 export async function waitForHalt(input: WaitInput): Promise<{ powerState: 'Halted' }> {
   return onPool(input.pool, async (conn, signal) =>
     withProgress('waiting for the VM to halt', async () => {
-      await waitForVmHalt(conn, requireRef(input.vm, 'vm'), { timeoutMs: input.timeoutMs, signal, what: 'the VM to halt' });
+      await waitForVmHalt(conn, requireRef(input.vm, 'vm'), {
+        timeoutMs: input.timeoutMs,
+        signal,
+        what: 'the VM to halt',
+      });
       return { powerState: 'Halted' as const };
     }),
   );
@@ -217,12 +254,18 @@ export interface SnapshotInput extends VmInput {
 }
 
 export async function snapshot(input: SnapshotInput): Promise<{ snapshot: Ref; reused: boolean }> {
-  return onPool(input.pool, async (conn, signal) => withProgress('snapshot', async () => ensureSnapshot(conn, buildId(), requireRef(input.vm, 'vm'), input.name, signal)));
+  return onPool(input.pool, async (conn, signal) =>
+    withProgress('snapshot', async () =>
+      ensureSnapshot(conn, buildId(), requireRef(input.vm, 'vm'), input.name, signal),
+    ),
+  );
 }
 
 /** Reverts to the snapshot; the system disk is a new VDI afterwards, so it is returned. */
 export async function revert(input: { pool: string; snapshot: Ref }): Promise<{ vm: Ref; systemDisk: Ref }> {
-  return onPool(input.pool, async (conn, signal) => withProgress('revert', async () => revertTo(conn, buildId(), requireRef(input.snapshot, 'snapshot'), signal)));
+  return onPool(input.pool, async (conn, signal) =>
+    withProgress('revert', async () => revertTo(conn, buildId(), requireRef(input.snapshot, 'snapshot'), signal)),
+  );
 }
 
 export async function findSystemDisk(input: VmInput): Promise<{ vbd: Ref; vdi: Ref; virtualSize: number }> {
@@ -257,7 +300,11 @@ export async function findVm(input: { pool: string; vm: { name: string } | { uui
 
 function describeVm(conn: XapiConnection, by: { name: string } | { uuid: string }): FoundVm {
   const rec = lookupVm(conn, by);
-  const pv = rec.domain_type === 'pv' || rec.domain_type === 'pv_in_pvh' || rec.domain_type === 'pvh' || (rec.domain_type === 'unspecified' && rec.HVM_boot_policy === '');
+  const pv =
+    rec.domain_type === 'pv' ||
+    rec.domain_type === 'pv_in_pvh' ||
+    rec.domain_type === 'pvh' ||
+    (rec.domain_type === 'unspecified' && rec.HVM_boot_policy === '');
   const gm = conn.cached('VM_guest_metrics', rec.guest_metrics);
   const disk = systemDisk(conn, rec.$ref);
   return {
@@ -286,5 +333,7 @@ export async function listTagged(input: { pool: string }): Promise<string[]> {
 
 /** Destroys everything tagged with the build (default: this workflow's): VMs, snapshots, their disks, ISOs. */
 export async function cleanupByTag(input: { pool: string; buildId?: string }): Promise<CleanupReport> {
-  return onPool(input.pool, async (conn, signal) => withProgress('cleanup', async () => cleanupTagged(conn, input.buildId ?? buildId(), signal)));
+  return onPool(input.pool, async (conn, signal) =>
+    withProgress('cleanup', async () => cleanupTagged(conn, input.buildId ?? buildId(), signal)),
+  );
 }

@@ -16,11 +16,20 @@ export async function sh(cmd: string): Promise<string> {
 }
 
 /** A sparse raw file with `extents` extents of `extentSize` bytes spread evenly, then converted to qcow2. */
-export async function makeQcow2(rawPath: string, qcow2Path: string, virtualSize: number, extents: number, extentSize: number, random: boolean): Promise<void> {
+export async function makeQcow2(
+  rawPath: string,
+  qcow2Path: string,
+  virtualSize: number,
+  extents: number,
+  extentSize: number,
+  random: boolean,
+): Promise<void> {
   const fh = await open(rawPath, 'w');
   try {
     await fh.truncate(virtualSize);
-    const pool = random ? randomBytes(extentSize + MiB) : Buffer.alloc(extentSize + MiB).fill('xenimage benchmark line: compressible text for the memory runs.\n');
+    const pool = random
+      ? randomBytes(extentSize + MiB)
+      : Buffer.alloc(extentSize + MiB).fill('xenimage benchmark line: compressible text for the memory runs.\n');
     const stride = Math.floor(virtualSize / extents / MiB) * MiB;
     for (let i = 0; i < extents; i++) {
       // A different window of the pool per extent: no two extents are equal.

@@ -8,7 +8,10 @@ import { openImageSource, packImage } from '../src/pack/pipeline.js';
 const [src, level] = process.argv.slice(2);
 const image = await openImageSource({ path: src! });
 const start = Date.now();
-const packed = packImage(image, { level: Number(level ?? 6), compressor: process.env.BENCH_COMPRESSOR as CompressorKind | undefined });
+const packed = packImage(image, {
+  level: Number(level ?? 6),
+  compressor: process.env.BENCH_COMPRESSOR as CompressorKind | undefined,
+});
 await pipeline(packed.stream, new Writable({ write: (_c, _e, cb) => cb() }));
 const result = await packed.result;
 await image.close();

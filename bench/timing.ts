@@ -11,14 +11,18 @@ export async function median(runs: number, body: () => Promise<void>): Promise<{
 }
 
 export function mbps(bytes: number, ms: number): string {
-  return ((bytes / 1e6) / (ms / 1000)).toFixed(0);
+  return (bytes / 1e6 / (ms / 1000)).toFixed(0);
 }
 
 /**
  * Runs the cases in turns (a, b, c, a, b, c, …), so a change of load on a shared machine hits them all alike,
  * and returns each case's median. `between` runs before every timed run, untimed.
  */
-export async function roundRobin(cases: Array<[string, () => Promise<void>]>, runs: number, between?: () => Promise<unknown>): Promise<Map<string, number>> {
+export async function roundRobin(
+  cases: Array<[string, () => Promise<void>]>,
+  runs: number,
+  between?: () => Promise<unknown>,
+): Promise<Map<string, number>> {
   const times = new Map<string, number[]>(cases.map(([name]) => [name, []]));
   for (let run = 0; run < runs; run++) {
     for (const [name, body] of cases) {

@@ -80,7 +80,12 @@ export const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_LOG_LEVEL: ['log', 'level'],
 };
 
-const NUMERIC_KEYS = new Set(['XENIMAGE_TEMPORAL_PORT', 'XENIMAGE_TEMPORAL_UI_PORT', 'XENIMAGE_MAX_ACTIVITIES', 'XENIMAGE_LAB_SPEED']);
+const NUMERIC_KEYS = new Set([
+  'XENIMAGE_TEMPORAL_PORT',
+  'XENIMAGE_TEMPORAL_UI_PORT',
+  'XENIMAGE_MAX_ACTIVITIES',
+  'XENIMAGE_LAB_SPEED',
+]);
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
   let node = target;

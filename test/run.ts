@@ -35,7 +35,9 @@ async function main(): Promise<number> {
       ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
       { stdio: 'inherit', env: { XENIMAGE_LOG_LEVEL: 'warn', ...process.env, ...services.env } },
     );
-    return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+    return await new Promise<number>((resolve) =>
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
+    );
   } finally {
     await services.stop();
   }

@@ -1,7 +1,14 @@
 // Generic image: a disk file or URL → tap VHD → tarball → Glance (ARCHITECTURE.md §2).
 import { ConvertImageInputSchema } from '../src/contracts/convertInput.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
-import { BuildTracker, Compensations, failBuild, quickActivities, streamingActivities, validateInput } from './steps.js';
+import {
+  BuildTracker,
+  Compensations,
+  failBuild,
+  quickActivities,
+  streamingActivities,
+  validateInput,
+} from './steps.js';
 
 export interface ConvertImageResult {
   imageId: string;
@@ -22,7 +29,11 @@ export async function convertImage(rawInput: unknown): Promise<ConvertImageResul
   const streaming = streamingActivities(input.tuning);
   const saga = new Compensations();
   try {
-    const source = await build.step('inspect', () => quick.inspectSource({ source: input.source }), (s) => `${s.format}, ${s.virtualSize} bytes`);
+    const source = await build.step(
+      'inspect',
+      () => quick.inspectSource({ source: input.source }),
+      (s) => `${s.format}, ${s.virtualSize} bytes`,
+    );
     await build.step('check cloud', () => quick.checkCloud({ cloud: input.cloud }));
 
     saga.add('delete the Glance image', () => quick.deleteBuildImage({ cloud: input.cloud }));
@@ -33,7 +44,9 @@ export async function convertImage(rawInput: unknown): Promise<ConvertImageResul
           source: input.source,
           cloud: input.cloud,
           image: input.image,
-          properties: imageProperties(input.image, input.vmMode, input.osType, { xenimage_source_format: source.format }),
+          properties: imageProperties(input.image, input.vmMode, input.osType, {
+            xenimage_source_format: source.format,
+          }),
           compressionLevel: input.compressionLevel,
         }),
       (p) => `image ${p.imageId}${p.reused ? ' (reused)' : ''}, ${p.tgzBytes} bytes`,
@@ -41,7 +54,8 @@ export async function convertImage(rawInput: unknown): Promise<ConvertImageResul
 
     const report = await build.step(
       'verify',
-      () => quick.verifyImage({ cloud: input.cloud, imageId: published.imageId, expectedVirtualSize: source.virtualSize }),
+      () =>
+        quick.verifyImage({ cloud: input.cloud, imageId: published.imageId, expectedVirtualSize: source.virtualSize }),
       (r) => `0.vhd ${r.vhdBytes} bytes, virtual ${r.virtualSize}`,
     );
     build.setState('succeeded');
@@ -56,6 +70,9 @@ export async function convertImage(rawInput: unknown): Promise<ConvertImageResul
       verified: true,
     };
   } catch (err) {
-    throw await failBuild(build, saga, err, { keepOnFailure: input.keepOnFailure, listLeftovers: () => quick.listBuildImages({ cloud: input.cloud }) });
+    throw await failBuild(build, saga, err, {
+      keepOnFailure: input.keepOnFailure,
+      listLeftovers: () => quick.listBuildImages({ cloud: input.cloud }),
+    });
   }
 }

@@ -13,5 +13,7 @@ import {
 
 export const progressQuery = defineQuery<BuildProgress>(PROGRESS_QUERY);
 export const activityProgressSignal = defineSignal<[ActivityProgress]>(ACTIVITY_PROGRESS_SIGNAL);
-export const retrySysprepUpdate = defineUpdate<{ accepted: true; attempt: number }, [RetrySysprepRequest]>(RETRY_SYSPREP_UPDATE);
+export const retrySysprepUpdate = defineUpdate<{ accepted: true; attempt: number }, [RetrySysprepRequest]>(
+  RETRY_SYSPREP_UPDATE,
+);
 export const abandonUpdate = defineUpdate<{ accepted: true }, [AbandonRequest]>(ABANDON_UPDATE);

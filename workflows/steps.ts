@@ -32,7 +32,13 @@ export function quickActivities(taskQueue?: string) {
   return proxyActivities<Activities>({
     ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: '5m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 8,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
   });
 }
 
@@ -40,17 +46,31 @@ export function quickActivities(taskQueue?: string) {
  * The first call to a pool: fails fast (UnknownPool) when no worker serves its xen-<pool> task queue — an
  * unknown pool, or no worker started for it — instead of waiting forever for one.
  */
-export async function firstPoolCall<T>(pool: string, tuning: Tuning, call: (probe: ActivityInterfaceFor<Activities>) => Promise<T>): Promise<T> {
+export async function firstPoolCall<T>(
+  pool: string,
+  tuning: Tuning,
+  call: (probe: ActivityInterfaceFor<Activities>) => Promise<T>,
+): Promise<T> {
   const probe = proxyActivities<Activities>({
     taskQueue: `xen-${pool}`,
     scheduleToStartTimeout: durationMs(tuning.poolWorkerTimeout),
     startToCloseTimeout: '5m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
   });
   try {
     return await call(probe);
   } catch (err) {
-    if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START') {
+    if (
+      err instanceof ActivityFailure &&
+      err.cause instanceof TimeoutFailure &&
+      err.cause.timeoutType === 'SCHEDULE_TO_START'
+    ) {
       throw ApplicationFailure.nonRetryable(
         `no worker serves pool "${pool}" (task queue xen-${pool}) within ${tuning.poolWorkerTimeout}: the pool is unknown, or start "xenimage worker --pool ${pool}"`,
         'UnknownPool',
@@ -88,7 +108,11 @@ export function validateInput<S extends z.ZodType>(schema: S, raw: unknown): z.i
  * What every build on a pool starts with: its tracker, its validated input (a typed, non-retryable failure before
  * anything is created), activity proxies for the general and the pool's task queues, and its compensations.
  */
-export function startPoolBuild<S extends z.ZodType<{ pool: string; image: { name: string }; tuning: Tuning }>>(kind: string, schema: S, raw: unknown) {
+export function startPoolBuild<S extends z.ZodType<{ pool: string; image: { name: string }; tuning: Tuning }>>(
+  kind: string,
+  schema: S,
+  raw: unknown,
+) {
   const build = new BuildTracker(kind);
   const input: z.infer<S> = validateInput(schema, raw);
   build.describe(input.image.name, input.pool);
@@ -141,7 +165,12 @@ export class BuildTracker {
   }
 
   /** Runs one step; `note` summarises its result for `progress` (never secrets). */
-  async step<T>(name: string, run: () => Promise<T>, note?: (result: T) => string | undefined, attempt = 1): Promise<T> {
+  async step<T>(
+    name: string,
+    run: () => Promise<T>,
+    note?: (result: T) => string | undefined,
+    attempt = 1,
+  ): Promise<T> {
     const record = this.enter(name, attempt);
     try {
       const result = await run();
@@ -216,7 +245,9 @@ export async function failBuild(
 ): Promise<unknown> {
   const cancelled = isCancellation(err);
   if (keep.keepOnFailure) {
-    const kept = await CancellationScope.nonCancellable(async () => (keep.listLeftovers ? keep.listLeftovers().catch(() => saga.names()) : saga.names()));
+    const kept = await CancellationScope.nonCancellable(async () =>
+      keep.listLeftovers ? keep.listLeftovers().catch(() => saga.names()) : saga.names(),
+    );
     tracker.setState(cancelled ? 'cancelled' : 'failed');
     if (cancelled) log.warn('cancelled; leftovers kept for debugging', { kept });
     if (cancelled || kept.length === 0) return err;

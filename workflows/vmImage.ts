@@ -25,38 +25,60 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
   const { build, input, general, xen, waits, saga } = startPoolBuild('from-vm', VmImageInputSchema, rawInput);
   const { pool, cloud } = input;
   try {
-    const vm = await build.step('find VM', () => firstPoolCall(pool, input.tuning, (probe) => probe.findVm({ pool, vm: input.vm })), (v) => `${v.name} (${v.powerState}, ${v.vmMode})`);
-    if (!vm.systemDisk) throw ApplicationFailure.nonRetryable(`VM ${vm.name} has no system disk (no Disk VBD at userdevice 0)`, 'InvalidInput');
+    const vm = await build.step(
+      'find VM',
+      () => firstPoolCall(pool, input.tuning, (probe) => probe.findVm({ pool, vm: input.vm })),
+      (v) => `${v.name} (${v.powerState}, ${v.vmMode})`,
+    );
+    if (!vm.systemDisk)
+      throw ApplicationFailure.nonRetryable(
+        `VM ${vm.name} has no system disk (no Disk VBD at userdevice 0)`,
+        'InvalidInput',
+      );
     await build.step('check cloud', () => general.checkCloud({ cloud }));
 
     let shutdown: VmImageResult['shutdown'] = 'already-halted';
     if (vm.powerState !== 'Halted') {
       // The operator's VM goes back to running whatever happens next.
       saga.add('start the VM again', () => xen.startVm({ pool, vm: vm.ref }));
-      shutdown = await build.step('shut down', async () => {
-        try {
-          await CancellationScope.withTimeout(durationMs(input.shutdown.timeout), () => xen.cleanShutdown({ pool, vm: vm.ref }));
-          return 'clean' as const;
-        } catch (err) {
-          if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
-          if (!input.shutdown.allowHard) {
-            throw ApplicationFailure.nonRetryable(
-              `VM ${vm.name} did not shut down cleanly within ${input.shutdown.timeout} (${err instanceof Error ? err.message : String(err)}); set shutdown.allowHard to power it off`,
-              'ShutdownFailed',
+      shutdown = await build.step(
+        'shut down',
+        async () => {
+          try {
+            await CancellationScope.withTimeout(durationMs(input.shutdown.timeout), () =>
+              xen.cleanShutdown({ pool, vm: vm.ref }),
             );
+            return 'clean' as const;
+          } catch (err) {
+            if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
+            if (!input.shutdown.allowHard) {
+              throw ApplicationFailure.nonRetryable(
+                `VM ${vm.name} did not shut down cleanly within ${input.shutdown.timeout} (${err instanceof Error ? err.message : String(err)}); set shutdown.allowHard to power it off`,
+                'ShutdownFailed',
+              );
+            }
+            await xen.hardShutdown({ pool, vm: vm.ref });
+            return 'hard' as const;
           }
-          await xen.hardShutdown({ pool, vm: vm.ref });
-          return 'hard' as const;
-        }
-      }, (s) => s);
+        },
+        (s) => s,
+      );
     }
 
     saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud }));
     saga.add('destroy what the build made in the pool', () => xen.cleanupByTag({ pool }));
-    const disk = await build.step('find system disk', () => xen.findSystemDisk({ pool, vm: vm.ref }), (d) => `${d.virtualSize} bytes`);
+    const disk = await build.step(
+      'find system disk',
+      () => xen.findSystemDisk({ pool, vm: vm.ref }),
+      (d) => `${d.virtualSize} bytes`,
+    );
     let vdi = disk.vdi;
     if (input.normalize === 'xapi') {
-      const normalized = await build.step('normalize through an EXT SR', () => waits.normalizeVdi({ pool, vdi: disk.vdi, sr: input.normalizeSr }), (n) => `via ${n.sr}`);
+      const normalized = await build.step(
+        'normalize through an EXT SR',
+        () => waits.normalizeVdi({ pool, vdi: disk.vdi, sr: input.normalizeSr }),
+        (n) => `via ${n.sr}`,
+      );
       vdi = normalized.vdi;
     } else {
       build.skip('normalize through an EXT SR', 'normalize is "none": the native tap writer is used');
@@ -74,7 +96,11 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
         }),
       (p) => `image ${p.imageId}${p.reused ? ' (reused)' : ''}`,
     );
-    const verified = await build.step('verify', () => general.verifyImage({ cloud, imageId: published.imageId, expectedVirtualSize: disk.virtualSize }), (r) => `0.vhd ${r.vhdBytes} bytes`);
+    const verified = await build.step(
+      'verify',
+      () => general.verifyImage({ cloud, imageId: published.imageId, expectedVirtualSize: disk.virtualSize }),
+      (r) => `0.vhd ${r.vhdBytes} bytes`,
+    );
     await build.step('cleanup', () => xen.cleanupByTag({ pool }));
     if (shutdown !== 'already-halted') await build.step('restart the VM', () => xen.startVm({ pool, vm: vm.ref }));
     build.setState('succeeded');
@@ -91,6 +117,9 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
       verified: true,
     };
   } catch (err) {
-    throw await failBuild(build, saga, err, { keepOnFailure: input.keepOnFailure, listLeftovers: async () => [...(await xen.listTagged({ pool })), ...(await general.listBuildImages({ cloud }))] });
+    throw await failBuild(build, saga, err, {
+      keepOnFailure: input.keepOnFailure,
+      listLeftovers: async () => [...(await xen.listTagged({ pool })), ...(await general.listBuildImages({ cloud }))],
+    });
   }
 }

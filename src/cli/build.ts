@@ -44,7 +44,9 @@ export function registerBuildCommand(program: Command): void {
         const params = validateBuildInput(kind, input);
         const client = await temporalClient(ctx);
         try {
-          const workflowId = opts.id ?? `${kind.name}-${params.image.name.replace(/[^A-Za-z0-9._-]+/g, '-')}-${randomUUID().slice(0, 8)}`;
+          const workflowId =
+            opts.id ??
+            `${kind.name}-${params.image.name.replace(/[^A-Za-z0-9._-]+/g, '-')}-${randomUUID().slice(0, 8)}`;
           const handle = await client.workflow.start(kind.workflowType, {
             taskQueue: ctx.config.temporal.taskQueue,
             workflowId,

@@ -55,7 +55,8 @@ export async function readEndpoints(stateDir: string): Promise<Endpoints | undef
 export async function adoptLabEndpoints(ctx: CliContext): Promise<string | undefined> {
   const endpoints = await readEndpoints(ctx.stateDir);
   if (!endpoints) return undefined;
-  if (endpoints.clouds && ctx.config.openstack.cloud === endpoints.cloud) process.env.OS_CLIENT_CONFIG_FILE ??= endpoints.clouds;
+  if (endpoints.clouds && ctx.config.openstack.cloud === endpoints.cloud)
+    process.env.OS_CLIENT_CONFIG_FILE ??= endpoints.clouds;
   if (typeof endpoints.pools === 'string') process.env.XENIMAGE_POOLS_FILE ??= endpoints.pools;
   if (typeof endpoints.secrets === 'string') process.env.XENIMAGE_SECRETS_DIR ??= endpoints.secrets;
   return typeof endpoints.pool === 'string' ? endpoints.pool : undefined;

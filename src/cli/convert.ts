@@ -28,7 +28,9 @@ function parseLevel(value: string): number {
 export function registerConvertCommand(program: Command): Command {
   return program
     .command('convert')
-    .description('convert a disk image (file or http(s) URL; qcow2, vhd, raw, vmdk, vhdx, vdi…) into a tap VHD or a .tgz holding 0.vhd, without Temporal')
+    .description(
+      'convert a disk image (file or http(s) URL; qcow2, vhd, raw, vmdk, vhdx, vdi…) into a tap VHD or a .tgz holding 0.vhd, without Temporal',
+    )
     .argument('<src>', 'source image: a path or an http(s) URL')
     .argument('<dst>', 'DST.vhd (tap VHD) or DST.tgz / DST.tar.gz (tar with 0.vhd, one gzip member)')
     .option('--level <n>', 'gzip level 1..9 (default 6)', parseLevel)
@@ -48,7 +50,12 @@ function outputKind(dst: string): OutputKind | undefined {
 }
 
 /** Runs one conversion; returns the exit code (0 ok, 1 failed, 2 bad usage, 130 interrupted). */
-export async function runConvert(src: string, dst: string, options: ConvertOptions = {}, stderr: NodeJS.WriteStream = process.stderr): Promise<number> {
+export async function runConvert(
+  src: string,
+  dst: string,
+  options: ConvertOptions = {},
+  stderr: NodeJS.WriteStream = process.stderr,
+): Promise<number> {
   const kind = outputKind(dst);
   if (!kind) {
     stderr.write(`xenimage convert: the output must end in .vhd, .tgz or .tar.gz (got ${path.basename(dst)})\n`);
@@ -61,7 +68,9 @@ export async function runConvert(src: string, dst: string, options: ConvertOptio
   const partial = path.join(path.dirname(dst), `${path.basename(dst)}.partial-${randomBytes(4).toString('hex')}`);
   const progress = new ProgressLine(stderr);
   try {
-    const spec = /^https?:\/\//i.test(src) ? { url: src, format: options.format } : { path: src, format: options.format };
+    const spec = /^https?:\/\//i.test(src)
+      ? { url: src, format: options.format }
+      : { path: src, format: options.format };
     const image = await openImageSource(spec, {
       signal: controller.signal,
       tempDir: path.dirname(path.resolve(dst)), // bridge temp files beside the output, where space is planned
@@ -123,9 +132,14 @@ class ProgressLine {
     const width = 30;
     const fraction = total > 0 ? Math.min(1, done / total) : 0;
     const filled = Math.round(fraction * width);
-    const rate = phase === 'pack' || phase === 'vhd' ? `  ${formatBytes(done / Math.max(0.001, (now - this.started) / 1000))}/s` : '';
+    const rate =
+      phase === 'pack' || phase === 'vhd'
+        ? `  ${formatBytes(done / Math.max(0.001, (now - this.started) / 1000))}/s`
+        : '';
     const amounts = phase === 'pack' || phase === 'vhd' ? `  ${formatBytes(done)} / ${formatBytes(total)}` : '';
-    this.out.write(`\r\x1b[2K${phase.padEnd(8)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(1)}%${amounts}${rate}`);
+    this.out.write(
+      `\r\x1b[2K${phase.padEnd(8)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(1)}%${amounts}${rate}`,
+    );
     this.shown = true;
   }
 

@@ -21,8 +21,13 @@ export async function startLabFromCli(ctx: CliContext, scenario?: string): Promi
 export function registerLabCommand(program: Command): void {
   program
     .command('lab')
-    .description('start the embedded services (Temporal, Keystone + Glance, the XenServer lab); print one JSON line when ready')
-    .option('--scenario <name|file>', 'lab scenario: a shipped name (default, existing-vms, windows-ready, …) or a JSON file')
+    .description(
+      'start the embedded services (Temporal, Keystone + Glance, the XenServer lab); print one JSON line when ready',
+    )
+    .option(
+      '--scenario <name|file>',
+      'lab scenario: a shipped name (default, existing-vms, windows-ready, …) or a JSON file',
+    )
     .action(async (opts: { scenario?: string }) => {
       const ctx = cliContext();
       const lab = await startLabFromCli(ctx, opts.scenario);

@@ -12,7 +12,9 @@ function mib(n: number): string {
 }
 
 export function renderProgress(p: BuildProgress): string {
-  const bytes = p.bytesTotal ? `  ${bar(p.bytesDone ?? 0, p.bytesTotal)} ${mib(p.bytesDone ?? 0)} / ${mib(p.bytesTotal)}` : '';
+  const bytes = p.bytesTotal
+    ? `  ${bar(p.bytesDone ?? 0, p.bytesTotal)} ${mib(p.bytesDone ?? 0)} / ${mib(p.bytesTotal)}`
+    : '';
   const waiting = p.waitingFor ? `  waiting for: ${p.waitingFor}` : '';
   return `${p.state.padEnd(17)} ${p.step}${p.attempt > 1 ? ` (attempt ${p.attempt})` : ''}${bytes}${waiting}`;
 }

@@ -44,7 +44,17 @@ async function sampleQcow2(stateDir: string): Promise<string> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.partial`;
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, '1G']);
-  await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x42 0 4M', '-c', 'write -P 0x17 512M 2M', '-c', 'write -P 0x99 1020M 1M', tmp]);
+  await run('qemu-io', [
+    '-f',
+    'qcow2',
+    '-c',
+    'write -P 0x42 0 4M',
+    '-c',
+    'write -P 0x17 512M 2M',
+    '-c',
+    'write -P 0x99 1020M 1M',
+    tmp,
+  ]);
   await rename(tmp, file);
   return file;
 }
@@ -74,12 +84,15 @@ export async function runSamples({ ctx, client, lab }: SampleArgs): Promise<Samp
   const cloud = lab.ready.cloud;
   const pool = lab.xapi.poolName;
   const describe = lab.xapi.describe();
-  const start = <T>(type: string, workflowId: string, input: unknown) => client.workflow.execute(type, { taskQueue, workflowId, args: [input] }) as Promise<T>;
+  const start = <T>(type: string, workflowId: string, input: unknown) =>
+    client.workflow.execute(type, { taskQueue, workflowId, args: [input] }) as Promise<T>;
 
   const selfCheckId = `sample-self-check-${suffix}`;
   const selfCheck = await runOne('self-check', selfCheckId, async () => {
     const report = await client.workflow.execute('selfCheck', { taskQueue, workflowId: selfCheckId, args: [] });
-    const missing = Object.entries(report.tools).filter(([, v]) => v === null).map(([k]) => k);
+    const missing = Object.entries(report.tools)
+      .filter(([, v]) => v === null)
+      .map(([k]) => k);
     return missing.length ? `worker host lacks ${missing.join(', ')}` : `worker ${report.hostname}: all tools found`;
   });
 
@@ -104,7 +117,13 @@ export async function runSamples({ ctx, client, lab }: SampleArgs): Promise<Samp
     const fromVmId = `sample-from-vm-${suffix}`;
     builds.push(
       runOne('from-vm', fromVmId, async () => {
-        const input: VmImageInput = { pool, vm: { name: pvVm.name }, image: { name: 'xenimage-sample-from-vm' }, osType: 'linux', cloud };
+        const input: VmImageInput = {
+          pool,
+          vm: { name: pvVm.name },
+          image: { name: 'xenimage-sample-from-vm' },
+          osType: 'linux',
+          cloud,
+        };
         const r = await start<{ imageId: string; vmMode: string; shutdown: string }>('vmImage', fromVmId, input);
         return `Glance image ${r.imageId} from VM ${pvVm.name} (vm_mode ${r.vmMode}, ${r.shutdown} shutdown, VM running again)`;
       }),
@@ -127,8 +146,15 @@ export async function runSamples({ ctx, client, lab }: SampleArgs): Promise<Samp
           image: { name: 'xenimage-sample-windows-2022', properties: { os_distro: 'windows', os_version: '2022' } },
           cloud,
         };
-        const r = await start<{ imageId: string; sysprepAttempts: Array<{ outcome: string; failureType?: string; remedy?: string }> }>('windowsImage', windowsId, input);
-        const attempts = r.sysprepAttempts.map((a) => `${a.outcome}${a.failureType ? ` (${a.failureType})` : ''}${a.remedy ? ` after ${a.remedy}` : ''}`).join(', then ');
+        const r = await start<{
+          imageId: string;
+          sysprepAttempts: Array<{ outcome: string; failureType?: string; remedy?: string }>;
+        }>('windowsImage', windowsId, input);
+        const attempts = r.sysprepAttempts
+          .map(
+            (a) => `${a.outcome}${a.failureType ? ` (${a.failureType})` : ''}${a.remedy ? ` after ${a.remedy}` : ''}`,
+          )
+          .join(', then ');
         return `Glance image ${r.imageId} (sysprep: ${attempts})`;
       }),
     );

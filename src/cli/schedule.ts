@@ -39,33 +39,43 @@ export function registerScheduleCommand(program: Command): void {
     .option('--overlap <policy>', 'skip | buffer-one | allow-all', 'skip')
     .option('--catchup <duration>', 'how late a missed run may still start', '6h')
     .option('--paused', 'create it paused')
-    .action(async (name: string, kindName: string, file: string, opts: { cron?: string; every?: string; timezone: string; overlap: string; catchup: string; paused?: boolean }) => {
-      const kind = (BUILD_KINDS as Record<string, BuildKind>)[kindName];
-      if (!kind) throw new InvalidInputError(`unknown kind "${kindName}": one of ${Object.keys(BUILD_KINDS).join(', ')}`);
-      if (Boolean(opts.cron) === Boolean(opts.every)) throw new InvalidInputError('give exactly one of --cron or --every');
-      const overlap = OVERLAP[opts.overlap];
-      if (overlap === undefined) throw new InvalidInputError(`--overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
-      const input = await readInputFile(file);
-      validateBuildInput(kind, input);
-      await withClient(async (client, ctx) => {
-        await client.schedule.create({
-          scheduleId: name,
-          spec: opts.cron
-            ? { cronExpressions: [opts.cron], timezone: opts.timezone }
-            : { intervals: [{ every: opts.every as '1d' }] },
-          action: {
-            type: 'startWorkflow',
-            workflowType: kind.workflowType,
-            taskQueue: ctx.config.temporal.taskQueue,
-            workflowId: `golden-${name}`,
-            args: [input],
-          },
-          policies: { overlap, catchupWindow: opts.catchup as '6h' },
-          state: { paused: Boolean(opts.paused), note: `created by xenimage schedule create (${kind.name})` },
+    .action(
+      async (
+        name: string,
+        kindName: string,
+        file: string,
+        opts: { cron?: string; every?: string; timezone: string; overlap: string; catchup: string; paused?: boolean },
+      ) => {
+        const kind = (BUILD_KINDS as Record<string, BuildKind>)[kindName];
+        if (!kind)
+          throw new InvalidInputError(`unknown kind "${kindName}": one of ${Object.keys(BUILD_KINDS).join(', ')}`);
+        if (Boolean(opts.cron) === Boolean(opts.every))
+          throw new InvalidInputError('give exactly one of --cron or --every');
+        const overlap = OVERLAP[opts.overlap];
+        if (overlap === undefined)
+          throw new InvalidInputError(`--overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
+        const input = await readInputFile(file);
+        validateBuildInput(kind, input);
+        await withClient(async (client, ctx) => {
+          await client.schedule.create({
+            scheduleId: name,
+            spec: opts.cron
+              ? { cronExpressions: [opts.cron], timezone: opts.timezone }
+              : { intervals: [{ every: opts.every as '1d' }] },
+            action: {
+              type: 'startWorkflow',
+              workflowType: kind.workflowType,
+              taskQueue: ctx.config.temporal.taskQueue,
+              workflowId: `golden-${name}`,
+              args: [input],
+            },
+            policies: { overlap, catchupWindow: opts.catchup as '6h' },
+            state: { paused: Boolean(opts.paused), note: `created by xenimage schedule create (${kind.name})` },
+          });
+          console.log(`schedule ${name} created`);
         });
-        console.log(`schedule ${name} created`);
-      });
-    });
+      },
+    );
 
   schedule
     .command('list')
@@ -75,12 +85,18 @@ export function registerScheduleCommand(program: Command): void {
         for await (const s of client.schedule.list()) {
           const next = s.info.nextActionTimes[0]?.toISOString() ?? '-';
           const action = s.action?.type === 'startWorkflow' ? s.action.workflowType : '?';
-          console.log(`${s.scheduleId.padEnd(24)} ${action.padEnd(14)} ${s.state.paused ? 'paused ' : 'active '} next ${next}`);
+          console.log(
+            `${s.scheduleId.padEnd(24)} ${action.padEnd(14)} ${s.state.paused ? 'paused ' : 'active '} next ${next}`,
+          );
         }
       }),
     );
 
-  const simple = (verb: string, description: string, run: (handle: ReturnType<Client['schedule']['getHandle']>) => Promise<void>) =>
+  const simple = (
+    verb: string,
+    description: string,
+    run: (handle: ReturnType<Client['schedule']['getHandle']>) => Promise<void>,
+  ) =>
     schedule
       .command(verb)
       .description(description)

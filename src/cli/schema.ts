@@ -34,7 +34,8 @@ export function registerSchemaCommand(program: Command): void {
         }
         return;
       }
-      if (!kind || !(kind in BUILD_KINDS)) throw new InvalidInputError(`name a kind: one of ${Object.keys(BUILD_KINDS).join(', ')}`);
+      if (!kind || !(kind in BUILD_KINDS))
+        throw new InvalidInputError(`name a kind: one of ${Object.keys(BUILD_KINDS).join(', ')}`);
       process.stdout.write(schemaText(kind as keyof typeof BUILD_KINDS));
     });
 }

@@ -15,7 +15,11 @@ export function registerUpCommand(program: Command): void {
     .description('start Temporal, Keystone + Glance, the lab and a worker; run the sample builds; serve until Ctrl-C')
     .option('--once', 'exit when the sample builds end (non-zero if one failed)')
     .option('--no-samples', 'start everything but run no sample build')
-    .option('--scenario <name|file>', 'lab scenario: demo, or e.g. sysprep-appx (an automatic revert-and-retry of sysprep)', 'demo')
+    .option(
+      '--scenario <name|file>',
+      'lab scenario: demo, or e.g. sysprep-appx (an automatic revert-and-retry of sysprep)',
+      'demo',
+    )
     .action(async (opts: { once?: boolean; samples: boolean; scenario?: string }) => {
       const ctx = cliContext();
       const lab = await startLabFromCli(ctx, opts.scenario);
@@ -29,13 +33,17 @@ export function registerUpCommand(program: Command): void {
         if (lab.ready.clouds) console.log(`  clouds.yaml       ${lab.ready.clouds}  (cloud ${lab.ready.cloud})`);
         if (lab.ready.keystone) console.log(`  Keystone          ${lab.ready.keystone}`);
         if (lab.ready.glance) console.log(`  Glance            ${lab.ready.glance}`);
-        console.log(`  XenServer lab     ${lab.xapi.url} (pool ${lab.xapi.poolName}, scenario ${lab.xapi.scenario.name})`);
-        for (const g of lab.guests.guests()) console.log(`  Windows guest     ${g.vm} at ${g.address}:${g.port}${g.https ? ' (https)' : ''}`);
+        console.log(
+          `  XenServer lab     ${lab.xapi.url} (pool ${lab.xapi.poolName}, scenario ${lab.xapi.scenario.name})`,
+        );
+        for (const g of lab.guests.guests())
+          console.log(`  Windows guest     ${g.vm} at ${g.address}:${g.port}${g.https ? ' (https)' : ''}`);
         if (opts.samples) {
           console.log('running the sample builds (watch them in the Web UI)…');
           client = await createClient(lab.temporal);
           const outcomes = await runSamples({ ctx, client, lab });
-          for (const o of outcomes) console.log(`  sample ${o.name.padEnd(12)} ${o.ok ? 'ok' : 'FAILED'}  ${o.summary}`);
+          for (const o of outcomes)
+            console.log(`  sample ${o.name.padEnd(12)} ${o.ok ? 'ok' : 'FAILED'}  ${o.summary}`);
           console.log('  builds: xenimage list; details: xenimage status <workflow ID>');
           failed = outcomes.filter((o) => !o.ok).length;
         }

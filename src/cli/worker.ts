@@ -18,7 +18,12 @@ export interface WorkerSet {
   shutdown(): Promise<void>;
 }
 
-export async function startWorkers(target: TemporalTarget, config: Config, logger: Logger, pools: string[]): Promise<WorkerSet> {
+export async function startWorkers(
+  target: TemporalTarget,
+  config: Config,
+  logger: Logger,
+  pools: string[],
+): Promise<WorkerSet> {
   const common = {
     target,
     activities,
@@ -37,7 +42,10 @@ export async function startWorkers(target: TemporalTarget, config: Config, logge
   for (const pool of pools) {
     workers.push(await startWorker({ ...common, taskQueue: poolTaskQueue(pool), maxConcurrentActivities: 4 }));
   }
-  logger.info({ taskQueues: [config.temporal.taskQueue, ...pools.map(poolTaskQueue)], address: target.address }, 'workers running');
+  logger.info(
+    { taskQueues: [config.temporal.taskQueue, ...pools.map(poolTaskQueue)], address: target.address },
+    'workers running',
+  );
   return {
     workers,
     async shutdown() {
@@ -69,7 +77,7 @@ export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('run a worker on the configured task queue (and one per --pool on xen-<pool>)')
-    .option('--pool <name...>', 'XenServer pools this worker serves (default: the running lab\'s pool, if any)')
+    .option('--pool <name...>', "XenServer pools this worker serves (default: the running lab's pool, if any)")
     .action(async (opts: { pool?: string[] }) => {
       const ctx = cliContext();
       const target = await temporalTarget(ctx);

@@ -70,7 +70,10 @@ export function registerWorkflowCommands(program: Command): void {
             started: wf.startTime.toISOString(),
           };
           if (opts.json) console.log(JSON.stringify(row));
-          else console.log(`${row.started}  ${String(row.status).padEnd(10)} ${String(row.kind ?? '').padEnd(10)} ${String(row.step ?? '').padEnd(16)} ${row.id}${row.image ? `  (${String(row.image)})` : ''}`);
+          else
+            console.log(
+              `${row.started}  ${String(row.status).padEnd(10)} ${String(row.kind ?? '').padEnd(10)} ${String(row.step ?? '').padEnd(16)} ${row.id}${row.image ? `  (${String(row.image)})` : ''}`,
+            );
           if (++count >= Number(opts.limit)) break;
         }
         if (count === 0 && !opts.json) console.log('no builds');
@@ -98,7 +101,10 @@ export function registerWorkflowCommands(program: Command): void {
     .command('retry-sysprep')
     .description('retry the sysprep of a build that waits for the operator (state awaiting-operator)')
     .argument('<id>', 'workflow ID')
-    .option('--remedy <name>', 'apply this first: remove-appx, reboot, none, or script:NAME (<stateDir>/remedies/NAME.ps1 on the worker)')
+    .option(
+      '--remedy <name>',
+      'apply this first: remove-appx, reboot, none, or script:NAME (<stateDir>/remedies/NAME.ps1 on the worker)',
+    )
     .option('--note <text>', 'why, for the history (no secrets)')
     .action(async (id: string, opts: { remedy?: string; note?: string }) => {
       if (opts.remedy !== undefined && !REMEDY_NAME.test(opts.remedy)) {
@@ -106,7 +112,9 @@ export function registerWorkflowCommands(program: Command): void {
       }
       const request: RetrySysprepRequest = { remedy: opts.remedy, note: opts.note };
       const accepted = await operatorUpdate<{ attempt: number }>(id, RETRY_SYSPREP_UPDATE, request);
-      console.log(`sysprep attempt ${accepted.attempt} of ${id} started${opts.remedy ? ` after the remedy ${opts.remedy}` : ''} (xenimage status ${id})`);
+      console.log(
+        `sysprep attempt ${accepted.attempt} of ${id} started${opts.remedy ? ` after the remedy ${opts.remedy}` : ''} (xenimage status ${id})`,
+      );
     });
 
   program
@@ -144,7 +152,8 @@ function printStatus(s: Record<string, unknown> & { progress?: BuildProgress }):
     const p = s.progress;
     console.log(`  state   ${p.state} (attempt ${p.attempt})${p.waitingFor ? ` — waiting for: ${p.waitingFor}` : ''}`);
     if (p.bytesTotal) console.log(`  bytes   ${p.bytesDone ?? 0} / ${p.bytesTotal}`);
-    for (const step of p.steps) console.log(`    ${step.status.padEnd(7)} ${step.step}${step.note ? ` — ${step.note}` : ''}`);
+    for (const step of p.steps)
+      console.log(`    ${step.status.padEnd(7)} ${step.step}${step.note ? ` — ${step.note}` : ''}`);
   }
   if (s.result !== undefined) console.log(`  result  ${JSON.stringify(s.result)}`);
 }

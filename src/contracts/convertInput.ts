@@ -4,7 +4,14 @@ import { VmModeSchema } from './imageSpec.js';
 import { TarballBuildFields } from './tarballBuild.js';
 
 export const ImageSourceSchema = z.union([
-  z.object({ path: z.string().min(1).refine((p) => p.startsWith('/'), 'an absolute path on the worker host') }).strict(),
+  z
+    .object({
+      path: z
+        .string()
+        .min(1)
+        .refine((p) => p.startsWith('/'), 'an absolute path on the worker host'),
+    })
+    .strict(),
   z.object({ url: z.url({ protocol: /^https?$/ }) }).strict(),
 ]);
 export type ImageSource = z.infer<typeof ImageSourceSchema>;

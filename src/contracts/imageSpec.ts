@@ -9,9 +9,29 @@ const propertyKey = z
   .refine((k) => !RESERVED_PROPERTIES.has(k), { message: 'set this through its own field, not properties' });
 
 export const RESERVED_PROPERTIES = new Set([
-  'id', 'name', 'visibility', 'container_format', 'disk_format', 'min_disk', 'min_ram', 'tags', 'status',
-  'protected', 'owner', 'checksum', 'size', 'virtual_size', 'os_hash_algo', 'os_hash_value', 'locations',
-  'file', 'self', 'schema', 'created_at', 'updated_at', 'direct_url',
+  'id',
+  'name',
+  'visibility',
+  'container_format',
+  'disk_format',
+  'min_disk',
+  'min_ram',
+  'tags',
+  'status',
+  'protected',
+  'owner',
+  'checksum',
+  'size',
+  'virtual_size',
+  'os_hash_algo',
+  'os_hash_value',
+  'locations',
+  'file',
+  'self',
+  'schema',
+  'created_at',
+  'updated_at',
+  'direct_url',
 ]);
 
 export const ImageSpecSchema = z
@@ -36,7 +56,12 @@ export type OsType = z.infer<typeof OsTypeSchema>;
 export const CloudNameSchema = z.string().min(1).max(255);
 
 /** Properties nova's XenAPI driver reads, merged under the operator's own. */
-export function imageProperties(spec: ImageSpec, vmMode: VmMode, osType: OsType | undefined, extra: Record<string, string> = {}): Record<string, string> {
+export function imageProperties(
+  spec: ImageSpec,
+  vmMode: VmMode,
+  osType: OsType | undefined,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     ...spec.properties,
     ...extra,

@@ -3,8 +3,15 @@
 import { z } from 'zod';
 
 export const InstallerSourceSchema = z.union([
-  z.object({ path: z.string().startsWith('/', 'an absolute path on the worker host'), sha256: z.string().regex(/^[0-9a-f]{64}$/i, '64 hex digits') }).strict(),
-  z.object({ url: z.url({ protocol: /^https?$/ }), sha256: z.string().regex(/^[0-9a-f]{64}$/i, '64 hex digits') }).strict(),
+  z
+    .object({
+      path: z.string().startsWith('/', 'an absolute path on the worker host'),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/i, '64 hex digits'),
+    })
+    .strict(),
+  z
+    .object({ url: z.url({ protocol: /^https?$/ }), sha256: z.string().regex(/^[0-9a-f]{64}$/i, '64 hex digits') })
+    .strict(),
 ]);
 
 export type InstallerSource = z.infer<typeof InstallerSourceSchema>;

@@ -3,7 +3,6 @@
 import { z } from 'zod';
 import { DurationSchema } from './duration.js';
 
-
 export const TuningSchema = z
   .object({
     /** A streaming activity that stops heartbeating this long is considered lost (dead worker, stalled transfer). */

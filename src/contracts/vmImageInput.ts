@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { DurationSchema } from './duration.js';
 import { TarballBuildFields } from './tarballBuild.js';
 
-
 export const VmRefSchema = z.union([
   z.object({ name: z.string().min(1) }).strict(),
   z.object({ uuid: z.uuid() }).strict(),

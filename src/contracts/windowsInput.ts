@@ -7,9 +7,10 @@ import { InstallerSourceSchema } from './installerSource.js';
 import { SecretRefSchema } from './secretRef.js';
 import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
 
-
 /** Local account names Windows accepts (≤ 20 characters, no punctuation cmd.exe would interpret). */
-export const WindowsUserNameSchema = z.string().regex(/^[A-Za-z0-9._-]{1,20}$/, 'letters, digits, ".", "_" or "-", at most 20');
+export const WindowsUserNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,20}$/, 'letters, digits, ".", "_" or "-", at most 20');
 
 export const WindowsImageInputSchema = z
   .object({
@@ -27,13 +28,22 @@ export const WindowsImageInputSchema = z
         imageIndex: z.number().int().min(1).max(64).optional(),
         imageName: z.string().min(1).optional(),
         productKey: SecretRefSchema.optional(),
-        locale: z.string().regex(/^[a-z]{2,3}-[A-Z]{2}$/, 'a locale such as en-US').default('en-US'),
+        locale: z
+          .string()
+          .regex(/^[a-z]{2,3}-[A-Z]{2}$/, 'a locale such as en-US')
+          .default('en-US'),
         timeZone: z.string().min(1).default('UTC'),
         firmware: z.enum(['bios', 'uefi']).default('bios'),
-        computerName: z.string().regex(/^[A-Za-z0-9-]{1,15}$/, 'a NetBIOS name, at most 15 letters, digits or "-"').default('XENIMAGE'),
+        computerName: z
+          .string()
+          .regex(/^[A-Za-z0-9-]{1,15}$/, 'a NetBIOS name, at most 15 letters, digits or "-"')
+          .default('XENIMAGE'),
       })
       .strict()
-      .refine((w) => !(w.imageIndex !== undefined && w.imageName !== undefined), 'give imageIndex or imageName, not both')
+      .refine(
+        (w) => !(w.imageIndex !== undefined && w.imageName !== undefined),
+        'give imageIndex or imageName, not both',
+      )
       .default({ locale: 'en-US', timeZone: 'UTC', firmware: 'bios', computerName: 'XENIMAGE' }),
     vm: z
       .object({
@@ -45,7 +55,10 @@ export const WindowsImageInputSchema = z
       .default({ memoryMiB: 4096, vcpus: 2, diskGiB: 40 }),
     administrator: z
       .object({
-        name: WindowsUserNameSchema.refine((n) => n.toLowerCase() !== 'administrator', 'the extra account cannot be the built-in Administrator'),
+        name: WindowsUserNameSchema.refine(
+          (n) => n.toLowerCase() !== 'administrator',
+          'the extra account cannot be the built-in Administrator',
+        ),
         password: SecretRefSchema,
       })
       .strict(),

@@ -16,8 +16,12 @@ export class FileSource implements ByteSource {
       handle = await open(path, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const type = code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' ? 'DiskSourceNotFound' : 'DiskSourceUnavailable';
-      throw new DiskSourceError(type, `cannot open ${path}: ${code ?? String(err)}`, { retryable: type !== 'DiskSourceNotFound', cause: err });
+      const type =
+        code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' ? 'DiskSourceNotFound' : 'DiskSourceUnavailable';
+      throw new DiskSourceError(type, `cannot open ${path}: ${code ?? String(err)}`, {
+        retryable: type !== 'DiskSourceNotFound',
+        cause: err,
+      });
     }
     try {
       const stat = await handle.stat();
@@ -36,9 +40,12 @@ export class FileSource implements ByteSource {
     while (done < buffer.length) {
       const { bytesRead } = await this.handle.read(buffer, done, buffer.length - done, position + done);
       if (bytesRead === 0) {
-        throw new DiskCorruptError(`${this.description}: unexpected end of file at byte ${position + done} (the file is truncated)`, {
-          position: position + done,
-        });
+        throw new DiskCorruptError(
+          `${this.description}: unexpected end of file at byte ${position + done} (the file is truncated)`,
+          {
+            position: position + done,
+          },
+        );
       }
       done += bytesRead;
     }

@@ -52,7 +52,8 @@ export class HttpSource implements ByteSource {
 
   static async open(urlText: string, options: HttpSourceOptions = {}, signal?: AbortSignal): Promise<HttpSource> {
     const url = new URL(urlText);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DiskSourceError('DiskSourceNotFound', `unsupported URL scheme ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new DiskSourceError('DiskSourceNotFound', `unsupported URL scheme ${url.protocol}`);
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     if (url.username || url.password) {
       // fetch refuses credentials inside URLs; send them as Basic auth and keep them out of every message.
@@ -62,7 +63,15 @@ export class HttpSource implements ByteSource {
     }
     const description = describeUrl(url);
     const pageSize = options.pageSize ?? 1024 * 1024;
-    const probe = new HttpSource(url, headers, options, description, Number.MAX_SAFE_INTEGER, undefined, Buffer.alloc(0));
+    const probe = new HttpSource(
+      url,
+      headers,
+      options,
+      description,
+      Number.MAX_SAFE_INTEGER,
+      undefined,
+      Buffer.alloc(0),
+    );
     const first = await probe.fetchRange(0, pageSize, signal, true);
     return new HttpSource(url, headers, options, description, first.total, first.etag, first.body);
   }
@@ -70,7 +79,9 @@ export class HttpSource implements ByteSource {
   async read(buffer: Buffer, position: number, signal?: AbortSignal): Promise<void> {
     const end = position + buffer.length;
     if (end > this.size) {
-      throw new DiskCorruptError(`${this.description}: read past the end (${end} > ${this.size} bytes); truncated or corrupt`);
+      throw new DiskCorruptError(
+        `${this.description}: read past the end (${end} > ${this.size} bytes); truncated or corrupt`,
+      );
     }
     if (buffer.length === 0) return;
     if (buffer.length >= this.pageSize) {
@@ -86,7 +97,11 @@ export class HttpSource implements ByteSource {
       const from = missing[0]! * this.pageSize;
       const to = Math.min(this.size, (missing[missing.length - 1]! + 1) * this.pageSize);
       const { body } = await this.fetchRange(from, to, signal);
-      for (const p of missing) this.remember(p, body.subarray(p * this.pageSize - from, Math.min(body.length, (p + 1) * this.pageSize - from)));
+      for (const p of missing)
+        this.remember(
+          p,
+          body.subarray(p * this.pageSize - from, Math.min(body.length, (p + 1) * this.pageSize - from)),
+        );
     }
     for (let p = firstPage; p <= lastPage; p++) {
       const page = this.pages.get(p)!;
@@ -105,7 +120,12 @@ export class HttpSource implements ByteSource {
   }
 
   /** One Range request [start, end), retried on transient failures; checks the version did not change. */
-  private async fetchRange(start: number, end: number, signal: AbortSignal | undefined, first = false): Promise<{ body: Buffer; total: number; etag?: string }> {
+  private async fetchRange(
+    start: number,
+    end: number,
+    signal: AbortSignal | undefined,
+    first = false,
+  ): Promise<{ body: Buffer; total: number; etag?: string }> {
     const attempts = this.options.attempts ?? 3;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -116,14 +136,22 @@ export class HttpSource implements ByteSource {
         const retryable = err instanceof DiskSourceError ? err.retryable : true;
         if (!retryable || attempt >= attempts) {
           if (err instanceof DiskSourceError || err instanceof DiskCorruptError) throw err;
-          throw new DiskSourceError('DiskSourceUnavailable', `${this.description}: ${(err as Error).message}`, { retryable: true, cause: err });
+          throw new DiskSourceError('DiskSourceUnavailable', `${this.description}: ${(err as Error).message}`, {
+            retryable: true,
+            cause: err,
+          });
         }
         await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
       }
     }
   }
 
-  private async fetchOnce(start: number, end: number, signal: AbortSignal | undefined, first: boolean): Promise<{ body: Buffer; total: number; etag?: string }> {
+  private async fetchOnce(
+    start: number,
+    end: number,
+    signal: AbortSignal | undefined,
+    first: boolean,
+  ): Promise<{ body: Buffer; total: number; etag?: string }> {
     const signals = [this.closer.signal, AbortSignal.timeout(this.options.timeoutMs ?? 60_000)];
     if (signal) signals.push(signal);
     const headers: Record<string, string> = { ...this.headers, range: `bytes=${start}-${end - 1}` };
@@ -132,31 +160,55 @@ export class HttpSource implements ByteSource {
     try {
       if (res.status === 200) {
         throw first
-          ? new DiskSourceError('DiskSourceRangeUnsupported', `${this.description}: the server does not support Range requests (answered 200 to a Range request)`, {
-              retryable: false,
-            })
-          : new DiskSourceError('DiskSourceChanged', `${this.description}: the image changed on the server while it was being read`, { retryable: true });
+          ? new DiskSourceError(
+              'DiskSourceRangeUnsupported',
+              `${this.description}: the server does not support Range requests (answered 200 to a Range request)`,
+              {
+                retryable: false,
+              },
+            )
+          : new DiskSourceError(
+              'DiskSourceChanged',
+              `${this.description}: the image changed on the server while it was being read`,
+              { retryable: true },
+            );
       }
       if (res.status === 416 && first) throw new DiskCorruptError(`${this.description}: the image is empty`);
       if (res.status !== 206) throw statusError(res.status, this.description);
       const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
       if (!range || range[3] === '*') {
-        throw new DiskSourceError('DiskSourceRangeUnsupported', `${this.description}: the server's 206 answer has no usable Content-Range`, { retryable: false });
+        throw new DiskSourceError(
+          'DiskSourceRangeUnsupported',
+          `${this.description}: the server's 206 answer has no usable Content-Range`,
+          { retryable: false },
+        );
       }
       const total = Number(range[3]);
       const etag = res.headers.get('etag') ?? undefined;
       if (!first && (total !== this.size || etag !== this.etag)) {
-        throw new DiskSourceError('DiskSourceChanged', `${this.description}: the image changed on the server while it was being read (ETag or size differs)`, {
-          retryable: true,
-        });
+        throw new DiskSourceError(
+          'DiskSourceChanged',
+          `${this.description}: the image changed on the server while it was being read (ETag or size differs)`,
+          {
+            retryable: true,
+          },
+        );
       }
       const wanted = Math.min(end, total) - start;
       if (Number(range[1]) !== start || Number(range[2]) - start + 1 !== wanted) {
-        throw new DiskSourceError('DiskSourceUnavailable', `${this.description}: the server answered another range (${range[0]})`, { retryable: true });
+        throw new DiskSourceError(
+          'DiskSourceUnavailable',
+          `${this.description}: the server answered another range (${range[0]})`,
+          { retryable: true },
+        );
       }
       const body = Buffer.from(await res.arrayBuffer());
       if (body.length !== wanted) {
-        throw new DiskSourceError('DiskSourceUnavailable', `${this.description}: short response (${body.length} of ${wanted} bytes)`, { retryable: true });
+        throw new DiskSourceError(
+          'DiskSourceUnavailable',
+          `${this.description}: short response (${body.length} of ${wanted} bytes)`,
+          { retryable: true },
+        );
       }
       return { body, total, etag };
     } finally {

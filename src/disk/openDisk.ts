@@ -18,7 +18,8 @@ import type { DiskReader, NativeFormat } from './reader.js';
 import { readAt, type ByteSource } from './source.js';
 import { VhdReader } from './vhdReader.js';
 
-export type ImageSourceSpec = { path: string; format?: string } | { url: string; format?: string; headers?: Record<string, string> };
+export type ImageSourceSpec =
+  { path: string; format?: string } | { url: string; format?: string; headers?: Record<string, string> };
 
 export interface OpenDiskOptions {
   signal?: AbortSignal;
@@ -45,16 +46,26 @@ export async function openDisk(spec: ImageSourceSpec, options: OpenDiskOptions =
   const { signal } = options;
   if ('path' in spec && 'url' in spec) throw new InvalidInputError('give either a path or a url, not both');
   const isUrl = 'url' in spec;
-  const source: ByteSource = isUrl ? await HttpSource.open(spec.url, { ...options.http, headers: { ...options.http?.headers, ...spec.headers } }, signal) : await FileSource.open(spec.path);
+  const source: ByteSource = isUrl
+    ? await HttpSource.open(
+        spec.url,
+        { ...options.http, headers: { ...options.http?.headers, ...spec.headers } },
+        signal,
+      )
+    : await FileSource.open(spec.path);
   let handedOver = false;
   try {
     const forced = spec.format === 'vpc' ? 'vhd' : spec.format;
     let format = forced;
     if (!format) {
       const head = await readAt(source, 0, Math.min(source.size, 4096), 'image header', signal);
-      const tail = source.size >= 512 ? await readAt(source, source.size - 512, 512, 'image footer', signal) : Buffer.alloc(0);
+      const tail =
+        source.size >= 512 ? await readAt(source, source.size - 512, 512, 'image footer', signal) : Buffer.alloc(0);
       const detected = detectFormat(head, tail);
-      if (detected.kind === 'encrypted') throw new DiskFormatUnsupportedError(`${source.description}: ${detected.format} image is encrypted; decrypt it first`);
+      if (detected.kind === 'encrypted')
+        throw new DiskFormatUnsupportedError(
+          `${source.description}: ${detected.format} image is encrypted; decrypt it first`,
+        );
       if (detected.kind === 'native' || detected.kind === 'foreign') format = detected.format;
       else if (isUrl) format = 'raw';
       else format = (await qemuImgInfo(spec.path, signal)).format; // qemu-img probes formats we have no magic for
@@ -74,10 +85,18 @@ export async function openDisk(spec: ImageSourceSpec, options: OpenDiskOptions =
   }
 }
 
-async function openNative(source: ByteSource, format: NativeFormat, localPath: string | undefined, signal?: AbortSignal): Promise<DiskReader> {
+async function openNative(
+  source: ByteSource,
+  format: NativeFormat,
+  localPath: string | undefined,
+  signal?: AbortSignal,
+): Promise<DiskReader> {
   if (format === 'qcow2') return Qcow2Reader.open(source, signal);
   if (format === 'vhd') {
-    return VhdReader.open(source, { signal, fixedDataExtents: localPath ? () => rawDataExtents(localPath, signal) : undefined });
+    return VhdReader.open(source, {
+      signal,
+      fixedDataExtents: localPath ? () => rawDataExtents(localPath, signal) : undefined,
+    });
   }
   return RawReader.open(source, localPath ? await rawDataExtents(localPath, signal) : undefined);
 }
@@ -103,7 +122,11 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
     }
     const info = await qemuImgInfo(file, signal, format);
     assertBridgeable(info, file, 'url' in spec ? describeUrl(new URL(spec.url)) : file);
-    temp = await convertToTempQcow2(file, format, { tempDir: options.tempDir, signal, onProgress: (f) => options.onBridgeProgress?.('convert', f) });
+    temp = await convertToTempQcow2(file, format, {
+      tempDir: options.tempDir,
+      signal,
+      onProgress: (f) => options.onBridgeProgress?.('convert', f),
+    });
     if (download) {
       await rm(download.dir, { recursive: true, force: true });
       download = undefined;
@@ -133,8 +156,16 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
   }
 }
 
-async function downloadTo(spec: { url: string; headers?: Record<string, string> }, file: string, options: OpenDiskOptions): Promise<void> {
-  const source = await HttpSource.open(spec.url, { ...options.http, headers: { ...options.http?.headers, ...spec.headers } }, options.signal);
+async function downloadTo(
+  spec: { url: string; headers?: Record<string, string> },
+  file: string,
+  options: OpenDiskOptions,
+): Promise<void> {
+  const source = await HttpSource.open(
+    spec.url,
+    { ...options.http, headers: { ...options.http?.headers, ...spec.headers } },
+    options.signal,
+  );
   const chunk = 8 * 1024 * 1024;
   async function* chunks(): AsyncGenerator<Buffer> {
     for (let pos = 0; pos < source.size; pos += chunk) {

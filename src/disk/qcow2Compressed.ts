@@ -19,11 +19,17 @@ function inflateCluster(input: Buffer, clusterSize: number, where: string): Buff
     out = inflateRawSync(input, { maxOutputLength: clusterSize });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ERR_BUFFER_TOO_LARGE' ? 'inflates past the cluster size' : `does not inflate (${(err as Error).message})`;
+    const reason =
+      code === 'ERR_BUFFER_TOO_LARGE'
+        ? 'inflates past the cluster size'
+        : `does not inflate (${(err as Error).message})`;
     throw new DiskCorruptError(`${where}: compressed cluster ${reason}`, { clusterSize }, err);
   }
   if (out.length !== clusterSize) {
-    throw new DiskCorruptError(`${where}: compressed cluster inflates to ${out.length} bytes, expected ${clusterSize}`, { clusterSize });
+    throw new DiskCorruptError(
+      `${where}: compressed cluster inflates to ${out.length} bytes, expected ${clusterSize}`,
+      { clusterSize },
+    );
   }
   return out;
 }

@@ -14,7 +14,8 @@ const INCOMPAT_CORRUPT = 1n << 1n;
 const INCOMPAT_EXTERNAL_DATA = 1n << 2n;
 const INCOMPAT_COMPRESSION_TYPE = 1n << 3n;
 const INCOMPAT_EXTENDED_L2 = 1n << 4n;
-const KNOWN_INCOMPAT = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_EXTERNAL_DATA | INCOMPAT_COMPRESSION_TYPE | INCOMPAT_EXTENDED_L2;
+const KNOWN_INCOMPAT =
+  INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_EXTERNAL_DATA | INCOMPAT_COMPRESSION_TYPE | INCOMPAT_EXTENDED_L2;
 
 const EXT_END = 0;
 const EXT_FULL_DISK_ENCRYPTION = 0x0537be77;
@@ -46,7 +47,9 @@ export async function readQcow2Header(source: ByteSource, signal?: AbortSignal):
   if (head.readUInt32BE(0) !== QCOW2_MAGIC) throw new DiskCorruptError(`${what}: not a qcow2 image (bad magic)`);
   const version = head.readUInt32BE(4);
   if (version !== 2 && version !== 3) {
-    throw new DiskFormatUnsupportedError(`${what}: qcow2 version ${version} is not supported (only 2 and 3)`, { version });
+    throw new DiskFormatUnsupportedError(`${what}: qcow2 version ${version} is not supported (only 2 and 3)`, {
+      version,
+    });
   }
   const backingFileOffset = toSafe(head.readBigUInt64BE(8));
   const backingFileSize = head.readUInt32BE(16);
@@ -82,23 +85,33 @@ export async function readQcow2Header(source: ByteSource, signal?: AbortSignal):
     if (headerLength > 104) {
       const type = head.readUInt8(104);
       if (type === 1) compression = 'zstd';
-      else if (type !== 0) throw new DiskFormatUnsupportedError(`${what}: unknown qcow2 compression type ${type}`, { compressionType: type });
+      else if (type !== 0)
+        throw new DiskFormatUnsupportedError(`${what}: unknown qcow2 compression type ${type}`, {
+          compressionType: type,
+        });
     }
     if ((compression === 'zstd') !== ((incompatible & INCOMPAT_COMPRESSION_TYPE) !== 0n)) {
       throw new DiskCorruptError(`${what}: qcow2 compression type and its incompatible-feature bit disagree`);
     }
   }
   if (incompatible & INCOMPAT_CORRUPT) {
-    throw new DiskFormatUnsupportedError(`${what}: qcow2 image is marked corrupt; repair it with 'qemu-img check -r all' first`);
+    throw new DiskFormatUnsupportedError(
+      `${what}: qcow2 image is marked corrupt; repair it with 'qemu-img check -r all' first`,
+    );
   }
   if (incompatible & INCOMPAT_EXTERNAL_DATA) {
-    throw new DiskFormatUnsupportedError(`${what}: qcow2 image keeps its data in an external data file, which is not supported`);
+    throw new DiskFormatUnsupportedError(
+      `${what}: qcow2 image keeps its data in an external data file, which is not supported`,
+    );
   }
   const unknown = incompatible & ~KNOWN_INCOMPAT;
   if (unknown !== 0n) {
-    throw new DiskFormatUnsupportedError(`${what}: qcow2 image uses unknown incompatible features (0x${unknown.toString(16)})`, {
-      incompatible: `0x${incompatible.toString(16)}`,
-    });
+    throw new DiskFormatUnsupportedError(
+      `${what}: qcow2 image uses unknown incompatible features (0x${unknown.toString(16)})`,
+      {
+        incompatible: `0x${incompatible.toString(16)}`,
+      },
+    );
   }
   const extendedL2 = (incompatible & INCOMPAT_EXTENDED_L2) !== 0n;
   if (extendedL2 && clusterBits < 14) {
@@ -109,7 +122,11 @@ export async function readQcow2Header(source: ByteSource, signal?: AbortSignal):
 
   if (backingFileOffset !== 0) {
     let name = '?';
-    if (backingFileSize > 0 && backingFileSize <= 1023 && backingFileOffset + backingFileSize <= Math.min(source.size, clusterSize)) {
+    if (
+      backingFileSize > 0 &&
+      backingFileSize <= 1023 &&
+      backingFileOffset + backingFileSize <= Math.min(source.size, clusterSize)
+    ) {
       name = (await readAt(source, backingFileOffset, backingFileSize, 'backing file name', signal)).toString('utf8');
     }
     throw new DiskFormatUnsupportedError(
@@ -125,13 +142,19 @@ export async function readQcow2Header(source: ByteSource, signal?: AbortSignal):
   const l2Entries = clusterSize / (extendedL2 ? 16 : 8);
   const needed = Math.ceil(size / (clusterSize * l2Entries));
   if (l1Size < needed) {
-    throw new DiskCorruptError(`${what}: qcow2 L1 table has ${l1Size} entries, ${needed} are needed for the virtual size`, { l1Size, needed });
+    throw new DiskCorruptError(
+      `${what}: qcow2 L1 table has ${l1Size} entries, ${needed} are needed for the virtual size`,
+      { l1Size, needed },
+    );
   }
   if (needed * 8 > MAX_L1_BYTES) {
     throw new DiskFormatUnsupportedError(`${what}: qcow2 L1 table of ${needed * 8} bytes exceeds the 32 MiB limit`);
   }
   if (l1TableOffset + needed * 8 > source.size) {
-    throw new DiskCorruptError(`${what}: qcow2 L1 table lies beyond the end of the file (truncated?)`, { l1TableOffset, size: source.size });
+    throw new DiskCorruptError(`${what}: qcow2 L1 table lies beyond the end of the file (truncated?)`, {
+      l1TableOffset,
+      size: source.size,
+    });
   }
   return {
     version,
@@ -151,7 +174,12 @@ export async function readQcow2Header(source: ByteSource, signal?: AbortSignal):
  * Header extensions live in the first cluster; we refuse encryption and external data, and skip the rest
  * (backing format, feature names, bitmaps: irrelevant to reading the active image without a backing file).
  */
-async function checkExtensions(source: ByteSource, start: number, clusterSize: number, signal?: AbortSignal): Promise<void> {
+async function checkExtensions(
+  source: ByteSource,
+  start: number,
+  clusterSize: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const end = Math.min(clusterSize, source.size);
   if (start + 8 > end) return;
   const area = await readAt(source, 0, end, 'qcow2 header extensions', signal);
@@ -160,13 +188,20 @@ async function checkExtensions(source: ByteSource, start: number, clusterSize: n
     const type = area.readUInt32BE(off);
     const length = area.readUInt32BE(off + 4);
     if (type === EXT_END) return;
-    if (off + 8 + length > end) throw new DiskCorruptError(`${source.description}: qcow2 header extension 0x${type.toString(16)} overruns the header cluster`);
+    if (off + 8 + length > end)
+      throw new DiskCorruptError(
+        `${source.description}: qcow2 header extension 0x${type.toString(16)} overruns the header cluster`,
+      );
     if (type === EXT_FULL_DISK_ENCRYPTION) {
-      throw new DiskFormatUnsupportedError(`${source.description}: qcow2 image is encrypted (full-disk encryption header); decrypt it first`);
+      throw new DiskFormatUnsupportedError(
+        `${source.description}: qcow2 image is encrypted (full-disk encryption header); decrypt it first`,
+      );
     }
     if (type === EXT_EXTERNAL_DATA_FILE) {
       const name = area.toString('utf8', off + 8, off + 8 + length);
-      throw new DiskFormatUnsupportedError(`${source.description}: qcow2 image keeps its data in an external data file '${name}', which is not supported`);
+      throw new DiskFormatUnsupportedError(
+        `${source.description}: qcow2 image keeps its data in an external data file '${name}', which is not supported`,
+      );
     }
     off += 8 + Math.ceil(length / 8) * 8;
   }

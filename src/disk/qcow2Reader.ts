@@ -53,7 +53,9 @@ export class Qcow2Reader implements DiskReader {
   }
 
   private where(guestOffset?: number): string {
-    return guestOffset === undefined ? this.source.description : `${this.source.description} (guest offset ${guestOffset})`;
+    return guestOffset === undefined
+      ? this.source.description
+      : `${this.source.description} (guest offset ${guestOffset})`;
   }
 
   private async l2Table(l1Index: number, signal?: AbortSignal): Promise<Buffer | undefined> {
@@ -85,7 +87,9 @@ export class Qcow2Reader implements DiskReader {
       const hostOffset = Number(entry & ((1n << x) - 1n));
       const sectors = Number((entry >> x) & ((1n << BigInt(clusterBits - 8)) - 1n)) + 1;
       if (hostOffset === 0 || hostOffset >= this.source.size) {
-        throw new DiskCorruptError(`${this.where(guest)}: qcow2 compressed cluster points outside the file`, { hostOffset });
+        throw new DiskCorruptError(`${this.where(guest)}: qcow2 compressed cluster points outside the file`, {
+          hostOffset,
+        });
       }
       // The last compressed cluster may end inside its last sector: the file may stop before the sector does.
       const length = Math.min(sectors * 512 - (hostOffset % 512), this.source.size - hostOffset);
@@ -99,7 +103,8 @@ export class Qcow2Reader implements DiskReader {
         throw new DiskCorruptError(`${this.where(guest)}: qcow2 subcluster marked both allocated and zero`);
       }
       if (allocMask === 0) return { kind: 'zero' };
-      if (hostOffset === 0) throw new DiskCorruptError(`${this.where(guest)}: qcow2 subclusters allocated without a host cluster`);
+      if (hostOffset === 0)
+        throw new DiskCorruptError(`${this.where(guest)}: qcow2 subclusters allocated without a host cluster`);
       // qemu writes only the allocated subclusters: the file may end inside the cluster after the last one.
       this.checkDataCluster(hostOffset, guest, ((32 - Math.clz32(allocMask)) * this.header.clusterSize) / 32);
       return { kind: 'subclusters', hostOffset, allocMask };
@@ -113,7 +118,10 @@ export class Qcow2Reader implements DiskReader {
   private checkDataCluster(hostOffset: number, guest: number, usedBytes = this.header.clusterSize): void {
     const cs = this.header.clusterSize;
     if (hostOffset % cs !== 0) {
-      throw new DiskCorruptError(`${this.where(guest)}: qcow2 data cluster offset ${hostOffset} is not cluster-aligned`, { hostOffset });
+      throw new DiskCorruptError(
+        `${this.where(guest)}: qcow2 data cluster offset ${hostOffset} is not cluster-aligned`,
+        { hostOffset },
+      );
     }
     if (hostOffset + usedBytes > this.source.size) {
       throw new DiskCorruptError(
@@ -166,7 +174,8 @@ export class Qcow2Reader implements DiskReader {
         extents.push({ outOffset, hostOffset: m.hostOffset, length: clusterSize });
       } else if (m.kind === 'subclusters') {
         for (let k = 0; k < 32; k++) {
-          if (m.allocMask & (1 << k)) extents.push({ outOffset: outOffset + k * sub, hostOffset: m.hostOffset + k * sub, length: sub });
+          if (m.allocMask & (1 << k))
+            extents.push({ outOffset: outOffset + k * sub, hostOffset: m.hostOffset + k * sub, length: sub });
         }
       } else if (m.kind === 'compressed') {
         const raw = await readAt(this.source, m.hostOffset, m.length, 'qcow2 compressed cluster', signal);
@@ -198,23 +207,31 @@ async function readL1(source: ByteSource, header: Qcow2Header, signal?: AbortSig
     const offset = (hi & 0x00ffffff) * TWO_32 + ((lo & 0xfffffe00) >>> 0);
     if (offset === 0) continue;
     const where = `${source.description}: qcow2 L1 entry ${i}`;
-    if (offset % clusterSize !== 0) throw new DiskCorruptError(`${where} points to an unaligned L2 table (${offset})`, { offset });
+    if (offset % clusterSize !== 0)
+      throw new DiskCorruptError(`${where} points to an unaligned L2 table (${offset})`, { offset });
     if (offset + clusterSize > source.size) {
-      throw new DiskCorruptError(`${where} points to an L2 table beyond the end of the file (${offset} ≥ ${source.size}); truncated or corrupt`, {
-        offset,
-        size: source.size,
-      });
+      throw new DiskCorruptError(
+        `${where} points to an L2 table beyond the end of the file (${offset} ≥ ${source.size}); truncated or corrupt`,
+        {
+          offset,
+          size: source.size,
+        },
+      );
     }
-    if (offset < l1End && offset + clusterSize > l1TableOffset) throw new DiskCorruptError(`${where}: L2 table overlaps the L1 table`, { offset });
+    if (offset < l1End && offset + clusterSize > l1TableOffset)
+      throw new DiskCorruptError(`${where}: L2 table overlaps the L1 table`, { offset });
     offsets[i] = offset;
   }
   // Two L1 entries sharing (or overlapping) an L2 table would alias guest ranges: refuse.
   const sorted = offsets.filter((o) => o !== 0).sort();
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]! - sorted[i - 1]! < clusterSize) {
-      throw new DiskCorruptError(`${source.description}: qcow2 L2 tables overlap (offset ${sorted[i]}); the L1 table loops or is corrupt`, {
-        offset: sorted[i],
-      });
+      throw new DiskCorruptError(
+        `${source.description}: qcow2 L2 tables overlap (offset ${sorted[i]}); the L1 table loops or is corrupt`,
+        {
+          offset: sorted[i],
+        },
+      );
     }
   }
   return offsets;
@@ -225,7 +242,8 @@ function coalesce(extents: Extent[]): Extent[] {
   const runs: Extent[] = [];
   for (const e of extents) {
     const last = runs[runs.length - 1];
-    if (last && last.outOffset + last.length === e.outOffset && last.hostOffset + last.length === e.hostOffset) last.length += e.length;
+    if (last && last.outOffset + last.length === e.outOffset && last.hostOffset + last.length === e.hostOffset)
+      last.length += e.length;
     else runs.push({ ...e });
   }
   return runs;

@@ -41,17 +41,22 @@ export async function runQemuImg(args: string[], options: RunOptions = {}): Prom
       child.once('close', (c, s) => resolve([c, s]));
     }).catch((err: NodeJS.ErrnoException) => {
       throw new DiskToolError(
-        err.code === 'ENOENT' ? `${QEMU_IMG} is not installed (package qemu-utils)` : `cannot run ${QEMU_IMG}: ${err.message}`,
+        err.code === 'ENOENT'
+          ? `${QEMU_IMG} is not installed (package qemu-utils)`
+          : `cannot run ${QEMU_IMG}: ${err.message}`,
         { retryable: false, cause: err },
       );
     });
     options.signal?.throwIfAborted();
     if (code !== 0) {
       const reason = stderr.trim().split('\n')[0] ?? '';
-      throw new DiskToolError(`qemu-img ${args[0]} failed (${sig ?? `exit ${code}`}): ${reason.replace(/^qemu-img: /, '')}`, {
-        retryable: false,
-        details: { exitCode: code, signal: sig },
-      });
+      throw new DiskToolError(
+        `qemu-img ${args[0]} failed (${sig ?? `exit ${code}`}): ${reason.replace(/^qemu-img: /, '')}`,
+        {
+          retryable: false,
+          details: { exitCode: code, signal: sig },
+        },
+      );
     }
     return stdout;
   } finally {
@@ -85,7 +90,9 @@ export async function qemuImgInfo(file: string, signal?: AbortSignal, format?: s
 /** Byte ranges of a raw file that hold data (holes skipped), from `qemu-img map`, streamed line by line. */
 export async function rawDataExtents(file: string, signal?: AbortSignal): Promise<Array<[number, number]>> {
   signal?.throwIfAborted();
-  const child = spawn(QEMU_IMG, ['map', '-f', 'raw', '--output=json', path.resolve(file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(QEMU_IMG, ['map', '-f', 'raw', '--output=json', path.resolve(file)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const onAbort = () => child.kill('SIGKILL');
   signal?.addEventListener('abort', onAbort, { once: true });
   const closed = new Promise<number | null>((resolve, reject) => {
@@ -128,16 +135,22 @@ export interface TempImage {
  * files named inside the image (a vmdk descriptor can point anywhere on the host).
  */
 export function assertBridgeable(info: QemuImageInfo, file: string, label = file): void {
-  if (info.encrypted) throw new DiskFormatUnsupportedError(`${label}: ${info.format} image is encrypted; decrypt it first`);
+  if (info.encrypted)
+    throw new DiskFormatUnsupportedError(`${label}: ${info.format} image is encrypted; decrypt it first`);
   if (info.backingFile) {
-    throw new DiskFormatUnsupportedError(`${label}: ${info.format} image has a backing file '${info.backingFile}'; convert the whole chain into one image first`, {
-      backingFile: info.backingFile,
-    });
+    throw new DiskFormatUnsupportedError(
+      `${label}: ${info.format} image has a backing file '${info.backingFile}'; convert the whole chain into one image first`,
+      {
+        backingFile: info.backingFile,
+      },
+    );
   }
   const self = path.resolve(file);
   const foreign = info.extentFiles.filter((f) => path.resolve(f) !== self);
   if (foreign.length > 0) {
-    throw new DiskFormatUnsupportedError(`${label}: ${info.format} image keeps data in other files (${foreign.join(', ')}); only single-file images are supported`);
+    throw new DiskFormatUnsupportedError(
+      `${label}: ${info.format} image keeps data in other files (${foreign.join(', ')}); only single-file images are supported`,
+    );
   }
 }
 

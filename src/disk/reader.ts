@@ -66,7 +66,9 @@ export function assertConvertibleSize(size: number, what: string): void {
     );
   }
   if (!Number.isSafeInteger(size) || size <= 0) {
-    throw new DiskFormatUnsupportedError(`${what}: virtual size ${size} is not a positive byte count`, { virtualSize: size });
+    throw new DiskFormatUnsupportedError(`${what}: virtual size ${size} is not a positive byte count`, {
+      virtualSize: size,
+    });
   }
 }
 

@@ -22,7 +22,13 @@ export function assertWithin(source: ByteSource, position: number, length: numbe
 }
 
 /** Reads `length` bytes at `position` into a new buffer. */
-export async function readAt(source: ByteSource, position: number, length: number, what: string, signal?: AbortSignal): Promise<Buffer> {
+export async function readAt(
+  source: ByteSource,
+  position: number,
+  length: number,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   assertWithin(source, position, length, what);
   const buf = Buffer.allocUnsafe(length);
   await source.read(buf, position, signal);

@@ -48,14 +48,21 @@ export class StreamBytes {
   async read(n: number, item: string): Promise<Buffer> {
     if (!(await this.fill(n))) {
       if (this.endIsTransient) {
-        throw new DiskSourceError('DiskSourceUnavailable', `${this.what}: stream ended at byte ${this.position + this.bufferedBytes} while reading ${item} (connection dropped or truncated)`, {
-          retryable: true,
-          details: { position: this.position + this.bufferedBytes },
-        });
+        throw new DiskSourceError(
+          'DiskSourceUnavailable',
+          `${this.what}: stream ended at byte ${this.position + this.bufferedBytes} while reading ${item} (connection dropped or truncated)`,
+          {
+            retryable: true,
+            details: { position: this.position + this.bufferedBytes },
+          },
+        );
       }
-      throw new DiskCorruptError(`${this.what}: stream ended at byte ${this.position + this.bufferedBytes} while reading ${item} (truncated)`, {
-        position: this.position + this.bufferedBytes,
-      });
+      throw new DiskCorruptError(
+        `${this.what}: stream ended at byte ${this.position + this.bufferedBytes} while reading ${item} (truncated)`,
+        {
+          position: this.position + this.bufferedBytes,
+        },
+      );
     }
     return this.take(n);
   }

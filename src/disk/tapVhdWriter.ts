@@ -103,7 +103,12 @@ export function tapVhdStream(
 }
 
 /** Reads the allocated blocks of `reader` in ascending order, keeping `ahead` reads in flight. */
-export async function* readAllocatedBlocks(reader: DiskReader, ahead = 2, signal?: AbortSignal, pool?: BlockPool): AsyncGenerator<Buffer> {
+export async function* readAllocatedBlocks(
+  reader: DiskReader,
+  ahead = 2,
+  signal?: AbortSignal,
+  pool?: BlockPool,
+): AsyncGenerator<Buffer> {
   const order = reader.allocatedBlocks;
   const pending: Array<Promise<Buffer>> = [];
   let next = 0;
@@ -132,12 +137,17 @@ export async function* readAllocatedBlocks(reader: DiskReader, ahead = 2, signal
  * and are lent downstream with their end offset in the VHD stream (the consumer then calls
  * `pool.releaseUpTo(offset)` as it finishes with bytes).
  */
-export function createTapVhdStream(reader: DiskReader, options: TapVhdOptions & { readAhead?: number; pool?: BlockPool } = {}): TapVhdStream {
+export function createTapVhdStream(
+  reader: DiskReader,
+  options: TapVhdOptions & { readAhead?: number; pool?: BlockPool } = {},
+): TapVhdStream {
   const { pool } = options;
   let blocks = readAllocatedBlocks(reader, options.readAhead, options.signal, pool);
   if (pool) {
     const source = blocks;
-    const firstData = tapLayout(roundUpToBlock(reader.virtualSize), reader.allocatedBlocks.length, options.alignData ?? true).firstBlockSector * 512;
+    const firstData =
+      tapLayout(roundUpToBlock(reader.virtualSize), reader.allocatedBlocks.length, options.alignData ?? true)
+        .firstBlockSector * 512;
     blocks = (async function* lendBlocks() {
       let k = 0;
       for await (const block of source) {

@@ -182,7 +182,8 @@ export function vhdTimestamp(unixMs: number): number {
 
 /** The tap footer (written twice, byte-identical): dynamic, creator tap 1.3, floor CHS of the current size. */
 export function buildTapFooter(currentSize: number, identity: TapIdentity): Buffer {
-  if (identity.uuid.length !== 16 || identity.uuid.every((x) => x === 0)) throw new Error('tap VHD needs a non-null 16-byte UUID');
+  if (identity.uuid.length !== 16 || identity.uuid.every((x) => x === 0))
+    throw new Error('tap VHD needs a non-null 16-byte UUID');
   const b = Buffer.alloc(FOOTER_SIZE);
   b.write(FOOTER_COOKIE, 0, 'latin1');
   b.writeUInt32BE(0x00000002, 8);

@@ -33,7 +33,8 @@ export async function locateVhdFooter(source: ByteSource, signal?: AbortSignal):
   const tail = parseFooter(await readAt(source, source.size - FOOTER_SIZE, FOOTER_SIZE, 'VHD footer', signal));
   if (tail.cookie === FOOTER_COOKIE && tail.checksumValid) return { footer: tail, footerAtEnd: true };
   const head = parseFooter(await readAt(source, 0, FOOTER_SIZE, 'VHD footer copy', signal));
-  if (head.cookie === FOOTER_COOKIE && head.checksumValid && head.diskType !== DISK_TYPE.fixed) return { footer: head, footerAtEnd: false };
+  if (head.cookie === FOOTER_COOKIE && head.checksumValid && head.diskType !== DISK_TYPE.fixed)
+    return { footer: head, footerAtEnd: false };
   if (tail.cookie === FOOTER_COOKIE || head.cookie === FOOTER_COOKIE) {
     throw new DiskCorruptError(`${what}: VHD footer checksum is wrong and no valid copy exists`);
   }
@@ -58,7 +59,10 @@ export class VhdReader implements DiskReader {
   /** `fixedDataExtents` lists byte ranges of the fixed disk's data that hold data (holes excluded), when known. */
   static async open(
     source: ByteSource,
-    options: { signal?: AbortSignal; fixedDataExtents?: (size: number) => Promise<Array<[number, number]> | undefined> } = {},
+    options: {
+      signal?: AbortSignal;
+      fixedDataExtents?: (size: number) => Promise<Array<[number, number]> | undefined>;
+    } = {},
   ): Promise<VhdReader> {
     const { signal } = options;
     const what = source.description;
@@ -78,7 +82,10 @@ export class VhdReader implements DiskReader {
     assertConvertibleSize(size, what);
     if (footer.diskType === DISK_TYPE.fixed) {
       if (size + FOOTER_SIZE > source.size) {
-        throw new DiskCorruptError(`${what}: fixed VHD of ${size} bytes is truncated (file has ${source.size} bytes)`, { size, fileSize: source.size });
+        throw new DiskCorruptError(`${what}: fixed VHD of ${size} bytes is truncated (file has ${source.size} bytes)`, {
+          size,
+          fileSize: source.size,
+        });
       }
       const blocks = new BlockSet(blockCountFor(size));
       const extents = (await options.fixedDataExtents?.(size)) ?? [[0, size]];
@@ -86,7 +93,9 @@ export class VhdReader implements DiskReader {
       return new VhdReader(source, footer, size, undefined, blocks.toSortedArray());
     }
     if (footer.diskType !== DISK_TYPE.dynamic) {
-      throw new DiskFormatUnsupportedError(`${what}: VHD disk type ${footer.diskType} is not supported`, { diskType: footer.diskType });
+      throw new DiskFormatUnsupportedError(`${what}: VHD disk type ${footer.diskType} is not supported`, {
+        diskType: footer.diskType,
+      });
     }
     return openDynamic(source, footer, footerAtEnd, signal);
   }
@@ -125,7 +134,7 @@ export class VhdReader implements DiskReader {
     }
     // Other block sizes: gather the pieces of every input block overlapping this 2 MiB range.
     const out = into ? into.fill(0) : Buffer.alloc(BLOCK_SIZE);
-    for (let pos = start; pos < end; ) {
+    for (let pos = start; pos < end;) {
       const j = Math.floor(pos / blockSize);
       const blockStart = j * blockSize;
       const pieceEnd = Math.min(end, blockStart + blockSize);
@@ -146,10 +155,16 @@ export class VhdReader implements DiskReader {
   }
 }
 
-async function openDynamic(source: ByteSource, footer: VhdFooter, footerAtEnd: boolean, signal?: AbortSignal): Promise<VhdReader> {
+async function openDynamic(
+  source: ByteSource,
+  footer: VhdFooter,
+  footerAtEnd: boolean,
+  signal?: AbortSignal,
+): Promise<VhdReader> {
   const what = source.description;
   const size = footer.currentSize;
-  const headerOffset = footer.dataOffset > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(footer.dataOffset);
+  const headerOffset =
+    footer.dataOffset > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(footer.dataOffset);
   if (headerOffset < FOOTER_SIZE || headerOffset + HEADER_SIZE > source.size) {
     throw new DiskCorruptError(`${what}: VHD dynamic header offset ${footer.dataOffset} lies outside the file`);
   }
@@ -158,18 +173,28 @@ async function openDynamic(source: ByteSource, footer: VhdFooter, footerAtEnd: b
   if (!header.checksumValid) throw new DiskCorruptError(`${what}: VHD dynamic header checksum is wrong`);
   const bs = header.blockSize;
   if (bs < 4096 || bs > 256 * 1024 * 1024 || (bs & (bs - 1)) !== 0) {
-    throw new DiskFormatUnsupportedError(`${what}: VHD block size ${bs} is not supported (powers of two, 4 KiB–256 MiB)`, { blockSize: bs });
+    throw new DiskFormatUnsupportedError(
+      `${what}: VHD block size ${bs} is not supported (powers of two, 4 KiB–256 MiB)`,
+      { blockSize: bs },
+    );
   }
   const needed = Math.ceil(size / bs);
   if (header.maxTableEntries < needed) {
-    throw new DiskCorruptError(`${what}: VHD block table has ${header.maxTableEntries} entries, ${needed} are needed for ${size} bytes`);
+    throw new DiskCorruptError(
+      `${what}: VHD block table has ${header.maxTableEntries} entries, ${needed} are needed for ${size} bytes`,
+    );
   }
   if (needed * 4 > MAX_BAT_BYTES) {
-    throw new DiskFormatUnsupportedError(`${what}: VHD block table of ${needed * 4} bytes exceeds the ${MAX_BAT_BYTES}-byte limit`);
+    throw new DiskFormatUnsupportedError(
+      `${what}: VHD block table of ${needed * 4} bytes exceeds the ${MAX_BAT_BYTES}-byte limit`,
+    );
   }
   const tableOffset = header.tableOffset;
   if (!Number.isSafeInteger(tableOffset) || tableOffset + needed * 4 > source.size) {
-    throw new DiskCorruptError(`${what}: VHD block table lies beyond the end of the file (truncated?)`, { tableOffset, size: source.size });
+    throw new DiskCorruptError(`${what}: VHD block table lies beyond the end of the file (truncated?)`, {
+      tableOffset,
+      size: source.size,
+    });
   }
   const raw = await readAt(source, tableOffset, needed * 4, 'VHD block table', signal);
   const bat = new Uint32Array(needed);
@@ -192,14 +217,18 @@ async function openDynamic(source: ByteSource, footer: VhdFooter, footerAtEnd: b
     if (sector === UNALLOCATED) continue;
     const start = sector * SECTOR_SIZE;
     if (start + spanBytes > dataEnd) {
-      throw new DiskCorruptError(`${what}: VHD block ${j} at byte ${start} lies beyond the end of the file (${source.size} bytes)`, {
-        block: j,
-        offset: start,
-        size: source.size,
-      });
+      throw new DiskCorruptError(
+        `${what}: VHD block ${j} at byte ${start} lies beyond the end of the file (${source.size} bytes)`,
+        {
+          block: j,
+          offset: start,
+          size: source.size,
+        },
+      );
     }
     for (const [rs, re, name] of regions) {
-      if (start < re && start + spanBytes > rs) throw new DiskCorruptError(`${what}: VHD block ${j} overlaps ${name}`, { block: j });
+      if (start < re && start + spanBytes > rs)
+        throw new DiskCorruptError(`${what}: VHD block ${j} overlaps ${name}`, { block: j });
     }
     starts[n++] = start;
     blocks.addRange(j * bs, Math.min(size, (j + 1) * bs));
@@ -207,7 +236,9 @@ async function openDynamic(source: ByteSource, footer: VhdFooter, footerAtEnd: b
   const sorted = starts.subarray(0, n).sort();
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]! - sorted[i - 1]! < spanBytes) {
-      throw new DiskCorruptError(`${what}: VHD blocks overlap (block table entries point into each other at byte ${sorted[i]})`);
+      throw new DiskCorruptError(
+        `${what}: VHD blocks overlap (block table entries point into each other at byte ${sorted[i]})`,
+      );
     }
   }
   return new VhdReader(source, footer, size, { blockSize: bs, bat, bitmapSize }, blocks.toSortedArray());

@@ -36,24 +36,36 @@ export async function rewriteVhdStream(
   try {
     const footerBuf = await bytes.read(FOOTER_SIZE, 'the VHD footer copy');
     const footer = parseFooter(footerBuf);
-    if (footer.cookie !== FOOTER_COOKIE) throw new DiskCorruptError(`${what}: does not start with a VHD footer copy (a dynamic VHD is expected)`);
+    if (footer.cookie !== FOOTER_COOKIE)
+      throw new DiskCorruptError(`${what}: does not start with a VHD footer copy (a dynamic VHD is expected)`);
     if (!footer.checksumValid) throw new DiskCorruptError(`${what}: VHD footer checksum is wrong`);
-    if (footer.diskType === DISK_TYPE.differencing) throw new DiskFormatUnsupportedError(`${what}: differencing VHD; export the full disk instead`);
-    if (footer.diskType !== DISK_TYPE.dynamic) throw new DiskFormatUnsupportedError(`${what}: VHD disk type ${footer.diskType} cannot be streamed (dynamic expected)`);
+    if (footer.diskType === DISK_TYPE.differencing)
+      throw new DiskFormatUnsupportedError(`${what}: differencing VHD; export the full disk instead`);
+    if (footer.diskType !== DISK_TYPE.dynamic)
+      throw new DiskFormatUnsupportedError(
+        `${what}: VHD disk type ${footer.diskType} cannot be streamed (dynamic expected)`,
+      );
     const virtualSize = footer.currentSize;
     assertConvertibleSize(virtualSize, what);
 
     const headerOffset = Number(footer.dataOffset);
-    if (!Number.isSafeInteger(headerOffset) || headerOffset < FOOTER_SIZE) throw new DiskCorruptError(`${what}: VHD header offset ${footer.dataOffset} is invalid`);
+    if (!Number.isSafeInteger(headerOffset) || headerOffset < FOOTER_SIZE)
+      throw new DiskCorruptError(`${what}: VHD header offset ${footer.dataOffset} is invalid`);
     await bytes.skip(headerOffset - bytes.position, 'the gap before the VHD header');
     const header = parseDynamicHeader(await bytes.read(HEADER_SIZE, 'the VHD dynamic header'));
-    if (header.cookie !== HEADER_COOKIE || !header.checksumValid) throw new DiskCorruptError(`${what}: VHD dynamic header is invalid (cookie or checksum)`);
+    if (header.cookie !== HEADER_COOKIE || !header.checksumValid)
+      throw new DiskCorruptError(`${what}: VHD dynamic header is invalid (cookie or checksum)`);
     if (header.blockSize !== BLOCK_SIZE) {
-      throw new DiskFormatUnsupportedError(`${what}: VHD block size ${header.blockSize} cannot be streamed (2 MiB expected)`, { blockSize: header.blockSize });
+      throw new DiskFormatUnsupportedError(
+        `${what}: VHD block size ${header.blockSize} cannot be streamed (2 MiB expected)`,
+        { blockSize: header.blockSize },
+      );
     }
     const entries = blockCountFor(virtualSize);
-    if (header.maxTableEntries < entries) throw new DiskCorruptError(`${what}: VHD block table too small for the disk size`);
-    if (header.tableOffset < bytes.position) throw new DiskCorruptError(`${what}: VHD block table precedes the header; cannot stream`);
+    if (header.maxTableEntries < entries)
+      throw new DiskCorruptError(`${what}: VHD block table too small for the disk size`);
+    if (header.tableOffset < bytes.position)
+      throw new DiskCorruptError(`${what}: VHD block table precedes the header; cannot stream`);
     await bytes.skip(header.tableOffset - bytes.position, 'the gap before the VHD block table');
     const batRaw = await bytes.read(entries * 4, 'the VHD block table');
     const batEnd = bytes.position;
@@ -64,12 +76,16 @@ export async function rewriteVhdStream(
       const sector = batRaw.readUInt32BE(j * 4);
       if (sector === UNALLOCATED) continue;
       const offset = sector * SECTOR_SIZE;
-      if (offset < batEnd) throw new DiskCorruptError(`${what}: VHD block ${j} lies before the end of the block table; cannot stream`, { block: j });
+      if (offset < batEnd)
+        throw new DiskCorruptError(`${what}: VHD block ${j} lies before the end of the block table; cannot stream`, {
+          block: j,
+        });
       found.push({ index: j, offset });
     }
     found.sort((a, b) => a.offset - b.offset);
     for (let k = 1; k < found.length; k++) {
-      if (found[k]!.offset - found[k - 1]!.offset < BLOCK_BITMAP_SIZE + BLOCK_SIZE) throw new DiskCorruptError(`${what}: VHD blocks overlap`);
+      if (found[k]!.offset - found[k - 1]!.offset < BLOCK_BITMAP_SIZE + BLOCK_SIZE)
+        throw new DiskCorruptError(`${what}: VHD blocks overlap`);
     }
     const order = Uint32Array.from(found, (f) => f.index);
 
@@ -89,7 +105,11 @@ export async function rewriteVhdStream(
         if (trailer.cookie !== FOOTER_COOKIE || !trailer.checksumValid) {
           throw options.endIsTransient === false
             ? new DiskCorruptError(`${what}: stream ended without the trailing VHD footer (truncated)`)
-            : new DiskSourceError('DiskSourceUnavailable', `${what}: stream ended without the trailing VHD footer (connection dropped or truncated)`, { retryable: true });
+            : new DiskSourceError(
+                'DiskSourceUnavailable',
+                `${what}: stream ended without the trailing VHD footer (connection dropped or truncated)`,
+                { retryable: true },
+              );
         }
       } finally {
         await bytes.close();

@@ -64,7 +64,11 @@ export async function verifyTapVhd(
   }
 }
 
-async function verify(bytes: StreamBytes, totalSize: number, options: { expectedVirtualSize?: number; now?: number }): Promise<VhdReport> {
+async function verify(
+  bytes: StreamBytes,
+  totalSize: number,
+  options: { expectedVirtualSize?: number; now?: number },
+): Promise<VhdReport> {
   if (totalSize < FOOTER_SIZE + HEADER_SIZE + FOOTER_SIZE) fail(`only ${totalSize} bytes`);
   const footerBuf = Buffer.from(await bytes.read(FOOTER_SIZE, 'footer copy'));
   const f = parseFooter(footerBuf);
@@ -74,13 +78,22 @@ async function verify(bytes: StreamBytes, totalSize: number, options: { expected
   if (f.formatVersion !== 0x00010000) fail(`footer format version 0x${f.formatVersion.toString(16)}`);
   if (f.diskType !== DISK_TYPE.dynamic) fail(`disk type ${f.diskType}, dynamic (3) expected`);
   if (f.dataOffset !== BigInt(FOOTER_SIZE)) fail(`footer data offset ${f.dataOffset}, 512 expected`);
-  if (f.creatorApp !== TAP_CREATOR) fail(`creator '${f.creatorApp.replace(/\0/g, '\\0')}', tap expected (XenServer cannot resize it)`);
-  if (f.creatorVersion < 0x00010002 || f.creatorVersion > 0x00010003) fail(`tap creator version 0x${f.creatorVersion.toString(16)}, 1.2 or 1.3 expected`);
+  if (f.creatorApp !== TAP_CREATOR)
+    fail(`creator '${f.creatorApp.replace(/\0/g, '\\0')}', tap expected (XenServer cannot resize it)`);
+  if (f.creatorVersion < 0x00010002 || f.creatorVersion > 0x00010003)
+    fail(`tap creator version 0x${f.creatorVersion.toString(16)}, 1.2 or 1.3 expected`);
   const current = f.currentSize;
   if (current !== f.originalSize) fail('original size differs from current size');
-  if (!Number.isSafeInteger(current) || current <= 0 || current % BLOCK_SIZE !== 0) fail(`current size ${current} is not a multiple of 2 MiB`);
-  if (options.expectedVirtualSize !== undefined && current !== Math.ceil(options.expectedVirtualSize / BLOCK_SIZE) * BLOCK_SIZE) {
-    fail(`virtual size ${current}, expected ${options.expectedVirtualSize} rounded up to 2 MiB`, { virtualSize: current, expected: options.expectedVirtualSize });
+  if (!Number.isSafeInteger(current) || current <= 0 || current % BLOCK_SIZE !== 0)
+    fail(`current size ${current} is not a multiple of 2 MiB`);
+  if (
+    options.expectedVirtualSize !== undefined &&
+    current !== Math.ceil(options.expectedVirtualSize / BLOCK_SIZE) * BLOCK_SIZE
+  ) {
+    fail(`virtual size ${current}, expected ${options.expectedVirtualSize} rounded up to 2 MiB`, {
+      virtualSize: current,
+      expected: options.expectedVirtualSize,
+    });
   }
   if (packedChs(f.chs) > packedChs(vhdChs(current))) fail('geometry too large for the current size');
   if (f.uuid.every((b) => b === 0)) fail('null UUID');
@@ -95,8 +108,10 @@ async function verify(bytes: StreamBytes, totalSize: number, options: { expected
   if (h.headerVersion !== 0x00010000) fail('dynamic header version');
   if (h.blockSize !== BLOCK_SIZE) fail(`block size ${h.blockSize}, 2 MiB expected`);
   const entries = current / BLOCK_SIZE;
-  if (h.maxTableEntries !== entries) fail(`${h.maxTableEntries} table entries, ${entries} expected (entries × 2 MiB = current size)`);
-  if (!h.reservedZero || h.parentUuid.some((b) => b !== 0)) fail('dynamic header reserved or parent fields are not zero');
+  if (h.maxTableEntries !== entries)
+    fail(`${h.maxTableEntries} table entries, ${entries} expected (entries × 2 MiB = current size)`);
+  if (!h.reservedZero || h.parentUuid.some((b) => b !== 0))
+    fail('dynamic header reserved or parent fields are not zero');
   if (h.tableOffset < bytes.position || h.tableOffset % SECTOR_SIZE !== 0) fail(`block table offset ${h.tableOffset}`);
 
   await bytes.skip(h.tableOffset - bytes.position, 'gap');
@@ -107,7 +122,8 @@ async function verify(bytes: StreamBytes, totalSize: number, options: { expected
   const mapOffset = Number(bmh.readBigUInt64BE(8));
   const mapSectors = bmh.readUInt32BE(16);
   if (mapOffset !== batmapHeaderOffset + BATMAP_HEADER_SIZE) fail('batmap offset');
-  if (mapSectors !== batmapSectors(entries)) fail(`batmap of ${mapSectors} sectors, ${batmapSectors(entries)} expected`);
+  if (mapSectors !== batmapSectors(entries))
+    fail(`batmap of ${mapSectors} sectors, ${batmapSectors(entries)} expected`);
   if (bmh.readUInt32BE(20) !== BATMAP_VERSION) fail('batmap version');
   const map = Buffer.from(await bytes.read(mapSectors * SECTOR_SIZE, 'batmap'));
   if (batmapChecksum(map, current) !== bmh.readUInt32BE(24)) fail('batmap checksum is wrong');
@@ -123,7 +139,8 @@ async function verify(bytes: StreamBytes, totalSize: number, options: { expected
     }
     const offset = sector * SECTOR_SIZE;
     if (offset < metadataEnd) fail(`block ${i} overlaps the metadata`);
-    if (offset + BLOCK_BITMAP_SIZE + BLOCK_SIZE > totalSize - FOOTER_SIZE) fail(`block ${i} lies beyond the footer`, { block: i });
+    if (offset + BLOCK_BITMAP_SIZE + BLOCK_SIZE > totalSize - FOOTER_SIZE)
+      fail(`block ${i} lies beyond the footer`, { block: i });
     blocks.push({ index: i, offset, full });
   }
   blocks.sort((a, b) => a.offset - b.offset);

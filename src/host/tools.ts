@@ -31,6 +31,13 @@ async function toolVersion(spec: { command: string; args: string[]; pattern: Reg
 }
 
 export async function describeHost(): Promise<HostReport> {
-  const entries = await Promise.all(Object.entries(TOOLS).map(async ([name, spec]) => [name, await toolVersion(spec)] as const));
-  return { hostname: os.hostname(), node: process.version, cpus: os.availableParallelism(), tools: Object.fromEntries(entries) };
+  const entries = await Promise.all(
+    Object.entries(TOOLS).map(async ([name, spec]) => [name, await toolVersion(spec)] as const),
+  );
+  return {
+    hostname: os.hostname(),
+    node: process.version,
+    cpus: os.availableParallelism(),
+    tools: Object.fromEntries(entries),
+  };
 }

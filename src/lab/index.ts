@@ -90,9 +90,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
     const ready: ReadyLine = {
       ready: true,
-      temporal: { address: temporal.address, namespace: temporal.namespace, ...(devServer ? { ui: devServer.uiUrl } : {}) },
+      temporal: {
+        address: temporal.address,
+        namespace: temporal.namespace,
+        ...(devServer ? { ui: devServer.uiUrl } : {}),
+      },
       cloud: config.openstack.cloud,
-      ...(openstack ? { clouds: path.resolve(openstack.cloudsFile), keystone: openstack.keystoneUrl, glance: openstack.glanceUrl } : {}),
+      ...(openstack
+        ? { clouds: path.resolve(openstack.cloudsFile), keystone: openstack.keystoneUrl, glance: openstack.glanceUrl }
+        : {}),
       xapi: { url: xapi.url, username: xapi.username, password: xapi.password },
       pool: xapi.poolName,
       pools: path.resolve(xapi.poolsFile),
@@ -100,7 +106,16 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       networks: description.networks.map((n) => n.name),
       isos: description.isos.map((i) => i.name),
       vms: description.vms.map((vm) => ({ name: vm.name, powerState: vm.powerState })),
-      guests: guests.guests().map((g) => ({ vm: g.vm, address: g.address, port: g.port, https: g.https, username: g.username, password: g.password })),
+      guests: guests
+        .guests()
+        .map((g) => ({
+          vm: g.vm,
+          address: g.address,
+          port: g.port,
+          https: g.https,
+          username: g.username,
+          password: g.password,
+        })),
     };
     return { ready, temporal, devServer, openstack, xapi, guests, stop: stopAll };
   } catch (err) {

@@ -24,7 +24,9 @@ export type CloudAuth =
       type: 'v3applicationcredential';
       authUrl: string;
       /** By id, or by name together with the owning user. */
-      credential: { id: string } | { name: string; user: { id: string } | { name: string; domain: { id: string } | { name: string } } };
+      credential:
+        | { id: string }
+        | { name: string; user: { id: string } | { name: string; domain: { id: string } | { name: string } } };
       secret: string;
     };
 
@@ -67,7 +69,8 @@ function readConfigFile(file: string): Record<string, unknown> {
     data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     // The parser's message may quote the offending line, which can hold a password: keep only its position.
-    const where = err instanceof Error && 'linePos' in err ? ` (${JSON.stringify((err as { linePos: unknown }).linePos)})` : '';
+    const where =
+      err instanceof Error && 'linePos' in err ? ` (${JSON.stringify((err as { linePos: unknown }).linePos)})` : '';
     throw new CloudConfigError('CloudConfigInvalid', `${file} is not valid YAML/JSON${where}`, { file });
   }
   if (data === null || data === undefined) return {};
@@ -99,7 +102,11 @@ function str(obj: Record<string, unknown>, key: string, where: string): string |
   return v;
 }
 
-function domainRef(auth: Record<string, unknown>, kind: 'user' | 'project', where: string): { id: string } | { name: string } {
+function domainRef(
+  auth: Record<string, unknown>,
+  kind: 'user' | 'project',
+  where: string,
+): { id: string } | { name: string } {
   const id = str(auth, `${kind}_domain_id`, where) ?? str(auth, 'domain_id', where);
   if (id) return { id };
   const name = str(auth, `${kind}_domain_name`, where) ?? str(auth, 'domain_name', where);
@@ -110,17 +117,24 @@ function domainRef(auth: Record<string, unknown>, kind: 'user' | 'project', wher
 function parseAuth(cloud: Record<string, unknown>, where: string): CloudAuth {
   const authType = str(cloud, 'auth_type', where) ?? 'password';
   const auth = cloud.auth;
-  if (!isRecord(auth)) throw new CloudConfigError('CloudConfigInvalid', `${where}: the auth section is missing`, { field: 'auth' });
+  if (!isRecord(auth))
+    throw new CloudConfigError('CloudConfigInvalid', `${where}: the auth section is missing`, { field: 'auth' });
   const authUrl = str(auth, 'auth_url', where);
   const need = (field: string): never => {
-    throw new CloudConfigError('CloudConfigInvalid', `${where}: auth.${field} is required for auth_type ${authType}`, { field: `auth.${field}` });
+    throw new CloudConfigError('CloudConfigInvalid', `${where}: auth.${field} is required for auth_type ${authType}`, {
+      field: `auth.${field}`,
+    });
   };
   if (!authUrl) need('auth_url');
   const url = authUrl!;
   if (authType === 'password' || authType === 'v3password') {
     const userId = str(auth, 'user_id', where);
     const username = str(auth, 'username', where);
-    const user = userId ? { id: userId } : username ? { name: username, domain: domainRef(auth, 'user', where) } : need('username');
+    const user = userId
+      ? { id: userId }
+      : username
+        ? { name: username, domain: domainRef(auth, 'user', where) }
+        : need('username');
     const password = str(auth, 'password', where) ?? need('password');
     const projectId = str(auth, 'project_id', where) ?? str(auth, 'tenant_id', where);
     const projectName = str(auth, 'project_name', where) ?? str(auth, 'tenant_name', where);
@@ -141,15 +155,23 @@ function parseAuth(cloud: Record<string, unknown>, where: string): CloudAuth {
       const name = str(auth, 'application_credential_name', where) ?? need('application_credential_id');
       const userId = str(auth, 'user_id', where);
       const username = str(auth, 'username', where);
-      const user = userId ? { id: userId } : username ? { name: username, domain: domainRef(auth, 'user', where) } : need('username');
+      const user = userId
+        ? { id: userId }
+        : username
+          ? { name: username, domain: domainRef(auth, 'user', where) }
+          : need('username');
       credential = { name, user };
     }
     registerSecretValue(secret);
     return { type: 'v3applicationcredential', authUrl: url, credential, secret };
   }
-  throw new CloudConfigError('CloudConfigInvalid', `${where}: auth_type "${authType}" is not supported (use password or v3applicationcredential)`, {
-    field: 'auth_type',
-  });
+  throw new CloudConfigError(
+    'CloudConfigInvalid',
+    `${where}: auth_type "${authType}" is not supported (use password or v3applicationcredential)`,
+    {
+      field: 'auth_type',
+    },
+  );
 }
 
 /** Finds and parses one cloud. The returned config holds the password: pass it to openCloud, never log it. */
@@ -159,7 +181,10 @@ export function loadCloud(name?: string, options: LoadCloudOptions = {}): CloudC
   const searched = options.file ? [options.file] : candidates('clouds', env.OS_CLIENT_CONFIG_FILE, cwd);
   const file = searched.find((f) => existsSync(f));
   if (!file) {
-    throw new CloudConfigError('CloudNotFound', `no clouds.yaml found (looked in ${searched.join(', ')}); set OS_CLIENT_CONFIG_FILE or OS_CLOUD to an existing cloud`);
+    throw new CloudConfigError(
+      'CloudNotFound',
+      `no clouds.yaml found (looked in ${searched.join(', ')}); set OS_CLIENT_CONFIG_FILE or OS_CLOUD to an existing cloud`,
+    );
   }
   const clouds = readConfigFile(file).clouds;
   if (!isRecord(clouds)) throw new CloudConfigError('CloudConfigInvalid', `${file} has no "clouds" mapping`, { file });
@@ -169,11 +194,19 @@ export function loadCloud(name?: string, options: LoadCloudOptions = {}): CloudC
   const names = Object.keys(clouds);
   const wanted = name ?? env.OS_CLOUD ?? (names.length === 1 ? names[0] : undefined);
   if (!wanted) {
-    throw new CloudConfigError('CloudNotFound', `${file} has several clouds (${names.join(', ')}): name one or set OS_CLOUD`, { file });
+    throw new CloudConfigError(
+      'CloudNotFound',
+      `${file} has several clouds (${names.join(', ')}): name one or set OS_CLOUD`,
+      { file },
+    );
   }
   const raw = clouds[wanted];
   if (!isRecord(raw)) {
-    throw new CloudConfigError('CloudNotFound', `cloud "${wanted}" is not in ${file} (it has: ${names.join(', ') || 'none'})`, { file, cloud: wanted });
+    throw new CloudConfigError(
+      'CloudNotFound',
+      `cloud "${wanted}" is not in ${file} (it has: ${names.join(', ') || 'none'})`,
+      { file, cloud: wanted },
+    );
   }
   const cloud = isRecord(secure) && isRecord(secure[wanted]) ? deepMerge(raw, secure[wanted]) : raw;
   const where = `cloud "${wanted}" in ${file}`;
@@ -181,7 +214,9 @@ export function loadCloud(name?: string, options: LoadCloudOptions = {}): CloudC
   const iface = str(cloud, 'interface', where) ?? str(cloud, 'endpoint_type', where) ?? 'public';
   const normalised = iface.replace(/URL$/, '');
   if (!['public', 'internal', 'admin'].includes(normalised)) {
-    throw new CloudConfigError('CloudConfigInvalid', `${where}: interface must be public, internal or admin`, { field: 'interface' });
+    throw new CloudConfigError('CloudConfigInvalid', `${where}: interface must be public, internal or admin`, {
+      field: 'interface',
+    });
   }
   if (cloud.verify !== undefined && typeof cloud.verify !== 'boolean') {
     throw new CloudConfigError('CloudConfigInvalid', `${where}: verify must be true or false`, { field: 'verify' });

@@ -79,7 +79,11 @@ async function serverMessage(res: { text(): Promise<string> }): Promise<string> 
   } catch {
     // not JSON
   }
-  return text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300);
+  return text
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 300);
 }
 
 export class GlanceClient {
@@ -105,7 +109,10 @@ export class GlanceClient {
     const { properties, ...core } = req;
     for (const [key, value] of Object.entries(properties ?? {})) {
       if (typeof value !== 'string') {
-        throw new InvalidInputError(`image property "${key}" must be a string, not ${typeof value} (Glance accepts only strings)`, { field: `properties.${key}` });
+        throw new InvalidInputError(
+          `image property "${key}" must be a string, not ${typeof value} (Glance accepts only strings)`,
+          { field: `properties.${key}` },
+        );
       }
     }
     const body = { ...properties, ...core };
@@ -113,7 +120,9 @@ export class GlanceClient {
   }
 
   async getImage(id: string, signal?: AbortSignal): Promise<GlanceImage> {
-    return (await this.json('GET', `/v2/images/${encodeURIComponent(id)}`, `get image ${id}`, [200], { signal })) as GlanceImage;
+    return (await this.json('GET', `/v2/images/${encodeURIComponent(id)}`, `get image ${id}`, [200], {
+      signal,
+    })) as GlanceImage;
   }
 
   /** All images matching the query, following Glance's pagination (visibility=all: community ones too). */
@@ -123,7 +132,10 @@ export class GlanceClient {
     let next: string | undefined = `/v2/images?${params.toString()}`;
     const images: GlanceImage[] = [];
     while (next) {
-      const page = (await this.json('GET', next, 'list images', [200], { signal })) as { images: GlanceImage[]; next?: string };
+      const page = (await this.json('GET', next, 'list images', [200], { signal })) as {
+        images: GlanceImage[];
+        next?: string;
+      };
       images.push(...page.images);
       next = page.next;
     }
@@ -174,7 +186,13 @@ export class GlanceClient {
     return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
   }
 
-  private async json(method: string, path: string, what: string, expect: number[], options: RequestOptions): Promise<unknown> {
+  private async json(
+    method: string,
+    path: string,
+    what: string,
+    expect: number[],
+    options: RequestOptions,
+  ): Promise<unknown> {
     const res = await this.send(method, path, what, options, true);
     if (!expect.includes(res.status)) throw glanceHttpError(res.status, what, await serverMessage(res));
     const text = await res.text();
@@ -201,7 +219,12 @@ export class GlanceClient {
       } catch (err) {
         // Our own bound fired (not the caller's abort): a typed, retryable timeout.
         if (timeout?.aborted && !options.signal?.aborted) {
-          throw new GlanceError('GlanceTimeout', `Glance ${what} did not answer within ${this.timeoutMs} ms`, undefined, { retryable: true, cause: err });
+          throw new GlanceError(
+            'GlanceTimeout',
+            `Glance ${what} did not answer within ${this.timeoutMs} ms`,
+            undefined,
+            { retryable: true, cause: err },
+          );
         }
         throw err;
       }

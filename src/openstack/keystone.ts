@@ -104,7 +104,12 @@ export class KeystoneSession {
   async projectId(signal?: AbortSignal): Promise<string> {
     await this.token(signal);
     const id = this.state?.projectId;
-    if (!id) throw new KeystoneError('KeystoneUnscopedToken', `cloud "${this.cloud.name}": the token is not scoped to a project`, { retryable: false });
+    if (!id)
+      throw new KeystoneError(
+        'KeystoneUnscopedToken',
+        `cloud "${this.cloud.name}": the token is not scoped to a project`,
+        { retryable: false },
+      );
     return id;
   }
 
@@ -112,7 +117,10 @@ export class KeystoneSession {
   async userId(signal?: AbortSignal): Promise<string> {
     await this.token(signal);
     const id = this.state?.userId;
-    if (!id) throw new KeystoneError('KeystoneBadResponse', `cloud "${this.cloud.name}": the token names no user`, { retryable: true });
+    if (!id)
+      throw new KeystoneError('KeystoneBadResponse', `cloud "${this.cloud.name}": the token names no user`, {
+        retryable: true,
+      });
     return id;
   }
 
@@ -131,12 +139,18 @@ export class KeystoneSession {
     );
     const where = `cloud "${this.cloud.name}" (interface ${iface}${region ? `, region ${region}` : ''})`;
     if (urls.size === 0) {
-      throw new CloudConfigError('CloudConfigInvalid', `${where}: the catalog has no "${serviceType}" endpoint`, { serviceType });
-    }
-    if (urls.size > 1) {
-      throw new CloudConfigError('CloudConfigInvalid', `${where}: the catalog has several "${serviceType}" endpoints (${[...urls].join(', ')}); set region_name`, {
+      throw new CloudConfigError('CloudConfigInvalid', `${where}: the catalog has no "${serviceType}" endpoint`, {
         serviceType,
       });
+    }
+    if (urls.size > 1) {
+      throw new CloudConfigError(
+        'CloudConfigInvalid',
+        `${where}: the catalog has several "${serviceType}" endpoints (${[...urls].join(', ')}); set region_name`,
+        {
+          serviceType,
+        },
+      );
     }
     return [...urls][0]!;
   }
@@ -167,28 +181,44 @@ export class KeystoneSession {
       text = await res.text();
     } catch (err) {
       if (timeout.aborted && !signal?.aborted) {
-        throw new KeystoneError('KeystoneTimeout', `Keystone at ${url} did not answer within ${this.timeoutMs} ms`, { retryable: true, cause: err });
+        throw new KeystoneError('KeystoneTimeout', `Keystone at ${url} did not answer within ${this.timeoutMs} ms`, {
+          retryable: true,
+          cause: err,
+        });
       }
       throw err;
     }
     const who = this.cloud.auth.type === 'password' ? 'password' : 'application credential';
     if (res.status !== 201) {
       const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
-      const type = res.status === 401 ? 'KeystoneAuthFailed' : retryable ? 'KeystoneUnavailable' : 'KeystoneRequestRefused';
-      throw new KeystoneError(type, `Keystone at ${url} refused the ${who} authentication of cloud "${this.cloud.name}" (HTTP ${res.status})`, {
-        retryable,
-        details: { status: res.status, cloud: this.cloud.name },
-      });
+      const type =
+        res.status === 401 ? 'KeystoneAuthFailed' : retryable ? 'KeystoneUnavailable' : 'KeystoneRequestRefused';
+      throw new KeystoneError(
+        type,
+        `Keystone at ${url} refused the ${who} authentication of cloud "${this.cloud.name}" (HTTP ${res.status})`,
+        {
+          retryable,
+          details: { status: res.status, cloud: this.cloud.name },
+        },
+      );
     }
     const value = res.headers.get('x-subject-token');
     if (!value) {
-      throw new KeystoneError('KeystoneBadResponse', `Keystone at ${url} answered 201 without an X-Subject-Token header`, { retryable: true });
+      throw new KeystoneError(
+        'KeystoneBadResponse',
+        `Keystone at ${url} answered 201 without an X-Subject-Token header`,
+        { retryable: true },
+      );
     }
     registerSecretValue(value);
-    const body = JSON.parse(text) as { token?: { expires_at?: string; project?: { id?: string }; user?: { id?: string }; catalog?: CatalogEntry[] } };
+    const body = JSON.parse(text) as {
+      token?: { expires_at?: string; project?: { id?: string }; user?: { id?: string }; catalog?: CatalogEntry[] };
+    };
     const expiresAt = Date.parse(body.token?.expires_at ?? '');
     if (Number.isNaN(expiresAt)) {
-      throw new KeystoneError('KeystoneBadResponse', `Keystone at ${url} returned a token without a valid expires_at`, { retryable: true });
+      throw new KeystoneError('KeystoneBadResponse', `Keystone at ${url} returned a token without a valid expires_at`, {
+        retryable: true,
+      });
     }
     const issued = Date.now();
     const state: TokenState = {

@@ -59,7 +59,10 @@ function nodeHashName(glanceAlgo: string): string {
 }
 
 function abortError(signal: AbortSignal): XenimageError {
-  return new XenimageError('PublishAborted', 'the image upload was aborted', { retryable: false, cause: signal.reason });
+  return new XenimageError('PublishAborted', 'the image upload was aborted', {
+    retryable: false,
+    cause: signal.reason,
+  });
 }
 
 /** Creation order; Glance's created_at has one-second resolution, so the ID breaks ties the same way for everyone. */
@@ -85,20 +88,36 @@ function toResult(image: GlanceImage, reused: boolean): PublishResult {
  * active is returned instead of ours; older unfinished ones are deleted (their uploads then fail). Newer
  * images are left to their own attempt, which applies the same rule to ours.
  */
-async function settleConcurrentAttempts(cloud: OpenStackCloud, spec: PublishSpec, ours: GlanceImage, opts: PublishOptions, logger: Logger): Promise<GlanceImage | undefined> {
+async function settleConcurrentAttempts(
+  cloud: OpenStackCloud,
+  spec: PublishSpec,
+  ours: GlanceImage,
+  opts: PublishOptions,
+  logger: Logger,
+): Promise<GlanceImage | undefined> {
   const owner = await cloud.session.projectId(opts.signal);
-  const older = (await cloud.glance.listImages({ tag: buildTag(spec.buildId), owner }, opts.signal)).filter((img) => img.id !== ours.id && byCreation(img, ours) < 0);
+  const older = (await cloud.glance.listImages({ tag: buildTag(spec.buildId), owner }, opts.signal)).filter(
+    (img) => img.id !== ours.id && byCreation(img, ours) < 0,
+  );
   const done = older.find((img) => img.status === 'active');
   if (done) return done;
   for (const img of older) {
-    logger.warn({ imageId: img.id, status: img.status }, 'another attempt of this build is uploading an older image; deleting it (the newest attempt wins)');
+    logger.warn(
+      { imageId: img.id, status: img.status },
+      'another attempt of this build is uploading an older image; deleting it (the newest attempt wins)',
+    );
     await cloud.glance.deleteImage(img.id, opts.signal);
   }
   return undefined;
 }
 
 /** The build's images; an active one is kept (the one matching `previous` first), all others are deleted. */
-async function reuseOrClear(cloud: OpenStackCloud, spec: PublishSpec, opts: PublishOptions, logger: Logger): Promise<GlanceImage | undefined> {
+async function reuseOrClear(
+  cloud: OpenStackCloud,
+  spec: PublishSpec,
+  opts: PublishOptions,
+  logger: Logger,
+): Promise<GlanceImage | undefined> {
   const owner = await cloud.session.projectId(opts.signal);
   const images = (await cloud.glance.listImages({ tag: buildTag(spec.buildId), owner }, opts.signal)).sort(byCreation);
   const active = images.filter((img) => img.status === 'active');
@@ -118,10 +137,17 @@ async function reuseOrClear(cloud: OpenStackCloud, spec: PublishSpec, opts: Publ
 }
 
 /** Streams the body once; returns the digests and counts. Throws GlanceUnauthorized (type) on a 401. */
-async function uploadOnce(cloud: OpenStackCloud, imageId: string, body: () => UploadBody, opts: PublishOptions, contentLength: number | undefined) {
+async function uploadOnce(
+  cloud: OpenStackCloud,
+  imageId: string,
+  body: () => UploadBody,
+  opts: PublishOptions,
+  contentLength: number | undefined,
+) {
   const { stream, result } = body();
   result.catch(() => undefined); // observed below; a stream failure also surfaces through the upload
-  const extra: Hash | undefined = opts.osHashAlgo && opts.osHashAlgo !== 'sha512' ? createHash(nodeHashName(opts.osHashAlgo)) : undefined;
+  const extra: Hash | undefined =
+    opts.osHashAlgo && opts.osHashAlgo !== 'sha512' ? createHash(nodeHashName(opts.osHashAlgo)) : undefined;
   let bytesSent = 0;
   let sourceError: unknown;
   async function* tap(): AsyncGenerator<Uint8Array> {
@@ -148,7 +174,10 @@ async function uploadOnce(cloud: OpenStackCloud, imageId: string, body: () => Up
     if (sourceError !== undefined) {
       throw isXenimageError(sourceError)
         ? sourceError
-        : new XenimageError('ImageSourceFailed', `the image data could not be produced: ${errorMessage(sourceError)}`, { retryable: true, cause: sourceError });
+        : new XenimageError('ImageSourceFailed', `the image data could not be produced: ${errorMessage(sourceError)}`, {
+            retryable: true,
+            cause: sourceError,
+          });
     }
     throw err;
   }
@@ -176,7 +205,11 @@ async function countBody(body: () => UploadBody, signal: AbortSignal | undefined
   }
   const produced = await result;
   if (produced.tgzBytes !== bytes) {
-    throw new XenimageError('ImageSourceFailed', `the body counted ${produced.tgzBytes} bytes itself but produced ${bytes}`, { retryable: true });
+    throw new XenimageError(
+      'ImageSourceFailed',
+      `the body counted ${produced.tgzBytes} bytes itself but produced ${bytes}`,
+      { retryable: true },
+    );
   }
   return bytes;
 }
@@ -187,10 +220,17 @@ async function countBody(body: () => UploadBody, signal: AbortSignal | undefined
  * restart once after a 401 (with a new token), or, when the server refuses chunked transfer (411), twice more
  * for the two-pass Content-Length fallback (count, then send).
  */
-export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, body: () => UploadBody, opts: PublishOptions = {}): Promise<PublishResult> {
+export async function publishImage(
+  cloud: OpenStackCloud,
+  spec: PublishSpec,
+  body: () => UploadBody,
+  opts: PublishOptions = {},
+): Promise<PublishResult> {
   const create = toCreateRequest(spec);
   if (opts.osHashAlgo !== undefined && !getHashes().includes(nodeHashName(opts.osHashAlgo))) {
-    throw new InvalidInputError(`osHashAlgo "${opts.osHashAlgo}" is not a hash algorithm this Node can compute`, { field: 'osHashAlgo' });
+    throw new InvalidInputError(`osHashAlgo "${opts.osHashAlgo}" is not a hash algorithm this Node can compute`, {
+      field: 'osHashAlgo',
+    });
   }
   const logger = (opts.log ?? log()).child({ component: 'openstack', buildId: spec.buildId });
   if (opts.signal?.aborted) throw abortError(opts.signal);
@@ -227,9 +267,15 @@ export async function publishImage(cloud: OpenStackCloud, spec: PublishSpec, bod
       } catch (err) {
         if (err instanceof GlanceError && err.status === 401 && !restartedAfter401) {
           restartedAfter401 = true;
-          logger.warn({ imageId: image.id }, 'Glance refused the token during the upload; restarting it once with a new token');
+          logger.warn(
+            { imageId: image.id },
+            'Glance refused the token during the upload; restarting it once with a new token',
+          );
         } else if (err instanceof GlanceError && err.status === 411 && contentLength === undefined) {
-          logger.warn({ imageId: image.id }, 'the server refused a chunked upload (411); counting the body to send it with Content-Length');
+          logger.warn(
+            { imageId: image.id },
+            'the server refused a chunked upload (411); counting the body to send it with Content-Length',
+          );
           contentLength = await countBody(body, opts.signal);
         } else {
           throw err;
@@ -257,7 +303,11 @@ async function deleteQuietly(cloud: OpenStackCloud, imageId: string, logger: Log
 }
 
 /** Saga compensation: deletes every image of the build (any status). Returns the deleted image IDs. */
-export async function deleteBuildImages(cloud: OpenStackCloud, buildId: string, signal?: AbortSignal): Promise<string[]> {
+export async function deleteBuildImages(
+  cloud: OpenStackCloud,
+  buildId: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const owner = await cloud.session.projectId(signal);
   const images = await cloud.glance.listImages({ tag: buildTag(buildId), owner }, signal);
   const deleted: string[] = [];

@@ -22,9 +22,31 @@ export interface PublishSpec {
 
 /** Image fields Glance owns or xenimage sets itself: they are not custom properties. */
 const RESERVED = new Set([
-  'id', 'name', 'visibility', 'container_format', 'disk_format', 'min_disk', 'min_ram', 'tags', 'status',
-  'protected', 'owner', 'checksum', 'size', 'virtual_size', 'os_hash_algo', 'os_hash_value', 'locations',
-  'file', 'self', 'schema', 'created_at', 'updated_at', 'direct_url', 'os_hidden', BUILD_ID_PROPERTY,
+  'id',
+  'name',
+  'visibility',
+  'container_format',
+  'disk_format',
+  'min_disk',
+  'min_ram',
+  'tags',
+  'status',
+  'protected',
+  'owner',
+  'checksum',
+  'size',
+  'virtual_size',
+  'os_hash_algo',
+  'os_hash_value',
+  'locations',
+  'file',
+  'self',
+  'schema',
+  'created_at',
+  'updated_at',
+  'direct_url',
+  'os_hidden',
+  BUILD_ID_PROPERTY,
 ]);
 
 export function buildTag(buildId: string): string {
@@ -40,13 +62,19 @@ function nonNegativeInt(value: unknown, field: string): void {
 /** Throws InvalidInputError naming the first bad field; returns the create request for Glance. */
 export function toCreateRequest(spec: PublishSpec): CreateImageRequest {
   const s = spec as unknown as Record<string, unknown>;
-  if (typeof s.buildId !== 'string' || s.buildId.length === 0) throw new InvalidInputError('buildId must be a non-empty string', { field: 'buildId' });
-  if (buildTag(spec.buildId).length > 255) throw new InvalidInputError('buildId is too long for a Glance tag (255 characters with its prefix)', { field: 'buildId' });
+  if (typeof s.buildId !== 'string' || s.buildId.length === 0)
+    throw new InvalidInputError('buildId must be a non-empty string', { field: 'buildId' });
+  if (buildTag(spec.buildId).length > 255)
+    throw new InvalidInputError('buildId is too long for a Glance tag (255 characters with its prefix)', {
+      field: 'buildId',
+    });
   if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 255) {
     throw new InvalidInputError('name must be a string of 1 to 255 characters', { field: 'name' });
   }
   if (spec.visibility !== undefined && !VISIBILITIES.includes(spec.visibility)) {
-    throw new InvalidInputError(`visibility "${String(spec.visibility)}" is not one of ${VISIBILITIES.join(', ')}`, { field: 'visibility' });
+    throw new InvalidInputError(`visibility "${String(spec.visibility)}" is not one of ${VISIBILITIES.join(', ')}`, {
+      field: 'visibility',
+    });
   }
   nonNegativeInt(spec.minDiskGiB, 'minDiskGiB');
   nonNegativeInt(spec.minRamMiB, 'minRamMiB');
@@ -56,15 +84,26 @@ export function toCreateRequest(spec: PublishSpec): CreateImageRequest {
   }
   for (const [key, value] of Object.entries(props)) {
     if (typeof value !== 'string') {
-      throw new InvalidInputError(`property "${key}" must be a string (Glance accepts only strings; write "${String(value)}" in quotes)`, {
-        field: `properties.${key}`,
-      });
+      throw new InvalidInputError(
+        `property "${key}" must be a string (Glance accepts only strings; write "${String(value)}" in quotes)`,
+        {
+          field: `properties.${key}`,
+        },
+      );
     }
-    if (key.length === 0 || key.length > 255) throw new InvalidInputError(`property names have 1 to 255 characters ("${key.slice(0, 40)}…")`, { field: 'properties' });
-    if (RESERVED.has(key)) throw new InvalidInputError(`"${key}" is an image field, not a custom property`, { field: `properties.${key}` });
+    if (key.length === 0 || key.length > 255)
+      throw new InvalidInputError(`property names have 1 to 255 characters ("${key.slice(0, 40)}…")`, {
+        field: 'properties',
+      });
+    if (RESERVED.has(key))
+      throw new InvalidInputError(`"${key}" is an image field, not a custom property`, { field: `properties.${key}` });
   }
-  for (const [field, value] of [['containerFormat', spec.containerFormat], ['diskFormat', spec.diskFormat]] as const) {
-    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new InvalidInputError(`${field} must be a non-empty string`, { field });
+  for (const [field, value] of [
+    ['containerFormat', spec.containerFormat],
+    ['diskFormat', spec.diskFormat],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0))
+      throw new InvalidInputError(`${field} must be a non-empty string`, { field });
   }
   return {
     name: spec.name,

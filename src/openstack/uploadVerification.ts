@@ -22,14 +22,31 @@ export interface VerifiedImage {
 }
 
 export function verifyUploadedImage(image: GlanceImage, sent: SentData): VerifiedImage {
-  const details = { imageId: image.id, status: image.status, size: image.size, bytesSent: sent.bytesSent, tgzBytes: sent.tgzBytes };
+  const details = {
+    imageId: image.id,
+    status: image.status,
+    size: image.size,
+    bytesSent: sent.bytesSent,
+    tgzBytes: sent.tgzBytes,
+  };
   if (sent.bytesSent !== sent.tgzBytes) {
-    throw new ImageVerificationError(`the body produced ${sent.tgzBytes} bytes by its own count but ${sent.bytesSent} were sent`, details);
+    throw new ImageVerificationError(
+      `the body produced ${sent.tgzBytes} bytes by its own count but ${sent.bytesSent} were sent`,
+      details,
+    );
   }
-  if (image.status !== 'active') throw new ImageVerificationError(`image ${image.id} is "${image.status}" after the upload, not "active"`, details);
-  if (image.size !== sent.bytesSent) throw new ImageVerificationError(`image ${image.id} holds ${String(image.size)} bytes but ${sent.bytesSent} were sent`, details);
+  if (image.status !== 'active')
+    throw new ImageVerificationError(`image ${image.id} is "${image.status}" after the upload, not "active"`, details);
+  if (image.size !== sent.bytesSent)
+    throw new ImageVerificationError(
+      `image ${image.id} holds ${String(image.size)} bytes but ${sent.bytesSent} were sent`,
+      details,
+    );
   if (image.checksum !== sent.md5.toLowerCase()) {
-    throw new ImageVerificationError(`image ${image.id} has MD5 ${String(image.checksum)} but the data sent has ${sent.md5}`, { ...details, checksum: image.checksum, md5: sent.md5 });
+    throw new ImageVerificationError(
+      `image ${image.id} has MD5 ${String(image.checksum)} but the data sent has ${sent.md5}`,
+      { ...details, checksum: image.checksum, md5: sent.md5 },
+    );
   }
   const algo = image.os_hash_algo;
   if (algo) {
@@ -42,7 +59,10 @@ export function verifyUploadedImage(image: GlanceImage, sent: SentData): Verifie
       );
     }
     if (image.os_hash_value !== ours.toLowerCase()) {
-      throw new ImageVerificationError(`image ${image.id} has ${algo} ${String(image.os_hash_value)} but the data sent has ${ours}`, { ...details, osHashAlgo: algo });
+      throw new ImageVerificationError(
+        `image ${image.id} has ${algo} ${String(image.os_hash_value)} but the data sent has ${ours}`,
+        { ...details, osHashAlgo: algo },
+      );
     }
   }
   return { size: image.size, checksum: image.checksum, osHashAlgo: algo, osHashValue: image.os_hash_value };

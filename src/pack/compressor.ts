@@ -20,7 +20,8 @@ export interface CompressorOptions {
 
 export function compressionLevel(level: number | undefined): number {
   const l = level ?? 6;
-  if (!Number.isInteger(l) || l < 1 || l > 9) throw new InvalidInputError(`compression level must be an integer 1..9, got ${level}`);
+  if (!Number.isInteger(l) || l < 1 || l > 9)
+    throw new InvalidInputError(`compression level must be an integer 1..9, got ${level}`);
   return l;
 }
 

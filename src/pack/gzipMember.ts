@@ -94,7 +94,9 @@ export function singleMemberGunzip(): SingleMemberGunzip {
       const expected = input.headerLength + inflate.bytesWritten + 8;
       if (input.total < expected) throw new ImageInvalidError('gzip stream truncated (no complete trailer)');
       if (input.total > expected) {
-        throw new ImageInvalidError(`gzip stream holds more than one member or trailing data (${input.total - expected} bytes after the first member)`);
+        throw new ImageInvalidError(
+          `gzip stream holds more than one member or trailing data (${input.total - expected} bytes after the first member)`,
+        );
       }
       if (input.last8.readUInt32LE(0) !== output.crc >>> 0) throw new ImageInvalidError('gzip CRC32 mismatch');
       if (input.last8.readUInt32LE(4) !== output.size % 2 ** 32) throw new ImageInvalidError('gzip ISIZE mismatch');

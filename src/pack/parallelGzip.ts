@@ -141,11 +141,21 @@ export class ParallelGzip extends Transform {
 
   private submit(data: Buffer, final: boolean): void {
     this.submitted += data.length;
-    const job: Job = { seq: this.nextSeq++, data, dictionary: this.dictionary, final, end: this.submitted, staging: this.stagingUsed };
+    const job: Job = {
+      seq: this.nextSeq++,
+      data,
+      dictionary: this.dictionary,
+      final,
+      end: this.submitted,
+      staging: this.stagingUsed,
+    };
     this.stagingUsed = undefined;
     this.jobEnds.set(job.seq, job.end);
     // The next chunk's dictionary: the last 32 KiB of input so far (copied: `data` may view a buffer reused upstream).
-    const tail = data.length >= WINDOW ? data.subarray(data.length - WINDOW) : Buffer.concat([this.dictionary, data]).subarray(-WINDOW);
+    const tail =
+      data.length >= WINDOW
+        ? data.subarray(data.length - WINDOW)
+        : Buffer.concat([this.dictionary, data]).subarray(-WINDOW);
     this.dictionary = Buffer.from(tail);
     this.queue.push(job);
     this.dispatch();

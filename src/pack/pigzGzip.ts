@@ -22,7 +22,9 @@ export class PigzGzip extends Duplex {
 
   constructor(options: { level: number; threads: number }) {
     super({ highWaterMark: 1024 * 1024 });
-    this.child = spawn(PIGZ, ['-c', '-n', `-${options.level}`, '-p', String(options.threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(PIGZ, ['-c', '-n', `-${options.level}`, '-p', String(options.threads)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
     this.child.once('error', (err) => this.destroy(err));
     this.child.stdin.on('error', (err) => this.destroy(err));

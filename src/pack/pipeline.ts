@@ -103,14 +103,23 @@ export function packImage(image: DiskImage | DiskReader, options: PackOptions = 
 /** Packs a dynamic VHD stream (XAPI `export_raw_vdi?format=vhd`); resolves once the head gave the sizes. */
 export async function packVhdStream(input: Readable, options: PackOptions = {}): Promise<PackedImage> {
   compressionLevel(options.level); // bad input before anything is read
-  const vhd = await rewriteVhdStream(input, { identity: options.identity, signal: options.signal, what: 'XAPI VHD export' });
+  const vhd = await rewriteVhdStream(input, {
+    identity: options.identity,
+    signal: options.signal,
+    what: 'XAPI VHD export',
+  });
   return packTapVhd(vhd, vhd.virtualSize, options);
 }
 
-function packTapVhd(vhd: TapVhdStream, virtualSize: number, options: PackOptions & { onContentReleased?: (offset: number) => void }): PackedImage {
+function packTapVhd(
+  vhd: TapVhdStream,
+  virtualSize: number,
+  options: PackOptions & { onContentReleased?: (offset: number) => void },
+): PackedImage {
   const { stream, result } = tarGz(VHD_ENTRY_NAME, vhd.stream, vhd.size, {
     ...options,
-    onBytes: (bytesDone, tgzBytes) => options.onProgress?.({ phase: 'pack', bytesDone, bytesTotal: vhd.size, tgzBytes }),
+    onBytes: (bytesDone, tgzBytes) =>
+      options.onProgress?.({ phase: 'pack', bytesDone, bytesTotal: vhd.size, tgzBytes }),
   });
   const packed = result.then((r) => ({
     ...r,

@@ -35,7 +35,12 @@ export interface TarGzResult {
   mtime: Date;
 }
 
-export function tarGz(name: string, content: Readable, size: number, options: TarGzOptions = {}): { stream: Readable; result: Promise<TarGzResult> } {
+export function tarGz(
+  name: string,
+  content: Readable,
+  size: number,
+  options: TarGzOptions = {},
+): { stream: Readable; result: Promise<TarGzResult> } {
   const level = compressionLevel(options.level);
   const mtime = options.mtime ?? new Date(Math.floor(Date.now() / 1000) * 1000);
   const { stream: gzip, kind } = createCompressor({ level, kind: options.compressor, threads: options.threads });
@@ -65,7 +70,13 @@ export function tarGz(name: string, content: Readable, size: number, options: Ta
       hasher.once('close', () => signal.removeEventListener('abort', onAbort));
     }
   }
-  const result = Promise.all([done, hasher.digests]).then(([, d]) => ({ tgzBytes: d.bytes, md5: d.md5, sha512: d.sha512, compressor: kind, mtime }));
+  const result = Promise.all([done, hasher.digests]).then(([, d]) => ({
+    tgzBytes: d.bytes,
+    md5: d.md5,
+    sha512: d.sha512,
+    compressor: kind,
+    mtime,
+  }));
   result.catch(() => undefined); // read by whoever awaits it; the stream reports the error too
   return { stream: hasher, result };
 }

@@ -14,7 +14,17 @@ export interface TarEntrySpec {
 export function tarSingleFile(spec: TarEntrySpec, content: Readable, onBytes?: (done: number) => void): Readable {
   const pack = tar.pack();
   const entry = pack.entry(
-    { name: spec.name, size: spec.size, mode: spec.mode ?? 0o644, mtime: spec.mtime ?? new Date(0), type: 'file', uid: 0, gid: 0, uname: 'root', gname: 'root' },
+    {
+      name: spec.name,
+      size: spec.size,
+      mode: spec.mode ?? 0o644,
+      mtime: spec.mtime ?? new Date(0),
+      type: 'file',
+      uid: 0,
+      gid: 0,
+      uname: 'root',
+      gname: 'root',
+    },
     (err) => {
       if (err) pack.destroy(err);
       else pack.finalize();

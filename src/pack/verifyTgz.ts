@@ -19,7 +19,10 @@ export interface TgzReport {
   vhd: VhdReport;
 }
 
-export async function verifyTgz(input: Readable, options: { expectedVirtualSize?: number; signal?: AbortSignal } = {}): Promise<TgzReport> {
+export async function verifyTgz(
+  input: Readable,
+  options: { expectedVirtualSize?: number; signal?: AbortSignal } = {},
+): Promise<TgzReport> {
   options.signal?.throwIfAborted();
   const hasher = new HashingStream();
   const gunzip = singleMemberGunzip();
@@ -45,12 +48,19 @@ export async function verifyTgz(input: Readable, options: { expectedVirtualSize?
   extract.on('entry', (header, stream, next) => {
     stream.on('error', () => undefined); // its errors reach us through the VHD check
     entries++;
-    if (entries > 1) return fatal(new ImageInvalidError(`the archive holds more than one entry (second: '${header.name}')`));
+    if (entries > 1)
+      return fatal(new ImageInvalidError(`the archive holds more than one entry (second: '${header.name}')`));
     if (header.name !== VHD_ENTRY_NAME || header.type !== 'file') {
-      return fatal(new ImageInvalidError(`the archive's entry is '${header.name}' (${header.type}), a regular file '${VHD_ENTRY_NAME}' is expected`));
+      return fatal(
+        new ImageInvalidError(
+          `the archive's entry is '${header.name}' (${header.type}), a regular file '${VHD_ENTRY_NAME}' is expected`,
+        ),
+      );
     }
     entryInfo = { name: header.name, size: header.size ?? 0, mtime: header.mtime?.toISOString() };
-    vhd = verifyTapVhd(stream as AsyncIterable<Buffer>, header.size ?? 0, { expectedVirtualSize: options.expectedVirtualSize });
+    vhd = verifyTapVhd(stream as AsyncIterable<Buffer>, header.size ?? 0, {
+      expectedVirtualSize: options.expectedVirtualSize,
+    });
     vhd.then(() => next(), fatal);
   });
   extract.on('error', fatal);
@@ -68,7 +78,14 @@ export async function verifyTgz(input: Readable, options: { expectedVirtualSize?
     const report = await vhd;
     gunzip.check(); // exactly one gzip member, trailer matches
     const digests = await hasher.digests;
-    return { tgzBytes: digests.bytes, md5: digests.md5, sha512: digests.sha512, gzipMembers: 1, entry: entryInfo, vhd: report };
+    return {
+      tgzBytes: digests.bytes,
+      md5: digests.md5,
+      sha512: digests.sha512,
+      gzipMembers: 1,
+      entry: entryInfo,
+      vhd: report,
+    };
   } catch (err) {
     fatal(err);
     throw firstError ?? wrap(err);

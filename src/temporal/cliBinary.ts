@@ -69,10 +69,18 @@ async function goInstall(binDir: string, logger: Logger): Promise<void> {
   }
   await mkdir(binDir, { recursive: true });
   const started = Date.now();
-  logger.info({ module: `${MODULE}@v${TEMPORAL_CLI_VERSION}`, binDir }, 'building the Temporal CLI once (takes minutes)');
+  logger.info(
+    { module: `${MODULE}@v${TEMPORAL_CLI_VERSION}`, binDir },
+    'building the Temporal CLI once (takes minutes)',
+  );
   const child = spawn(
     go,
-    ['install', '-ldflags', `-s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`, `${MODULE}@v${TEMPORAL_CLI_VERSION}`],
+    [
+      'install',
+      '-ldflags',
+      `-s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
+      `${MODULE}@v${TEMPORAL_CLI_VERSION}`,
+    ],
     { env: { ...process.env, CGO_ENABLED: '0', GOBIN: binDir }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderrTail = '';
@@ -84,14 +92,17 @@ async function goInstall(binDir: string, logger: Logger): Promise<void> {
   });
   const tick = setInterval(() => {
     const secs = Math.round((Date.now() - started) / 1000);
-    if (process.stderr.isTTY) process.stderr.write(`\rbuilding temporal CLI: ${secs}s, ${modules} modules downloaded   `);
+    if (process.stderr.isTTY)
+      process.stderr.write(`\rbuilding temporal CLI: ${secs}s, ${modules} modules downloaded   `);
     else if (secs % 30 < 5) logger.info({ seconds: secs, modules }, 'still building the Temporal CLI');
   }, 5000);
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(tick);
   if (process.stderr.isTTY) process.stderr.write('\n');
   if (code !== 0) {
-    throw new TemporalCliMissingError(`go install of the Temporal CLI failed (exit ${code}): ${stderrTail.trim().split('\n').slice(-5).join(' | ')}`);
+    throw new TemporalCliMissingError(
+      `go install of the Temporal CLI failed (exit ${code}): ${stderrTail.trim().split('\n').slice(-5).join(' | ')}`,
+    );
   }
   logger.info({ seconds: Math.round((Date.now() - started) / 1000) }, 'Temporal CLI built');
 }
@@ -102,7 +113,10 @@ export async function ensureTemporalCli(logger: Logger, env: NodeJS.ProcessEnv =
   if (fromPath) {
     const v = await versionOf(fromPath);
     if (v && atLeast(v, [1, 5, 0])) return fromPath;
-    logger.warn({ path: fromPath, version: v?.join('.') ?? 'unknown' }, 'temporal on PATH is older than 1.5; using the cached build');
+    logger.warn(
+      { path: fromPath, version: v?.join('.') ?? 'unknown' },
+      'temporal on PATH is older than 1.5; using the cached build',
+    );
   }
   const cached = path.join(cacheBinDir(env), 'temporal');
   if (await versionOf(cached)) return cached;

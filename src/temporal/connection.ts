@@ -14,7 +14,9 @@ export interface TemporalTarget {
 export async function tlsOptions(tls: TemporalTarget['tls']): Promise<ConnectionOptions['tls']> {
   if (!tls || (!tls.cert && !tls.key && !tls.ca)) return undefined;
   if (Boolean(tls.cert) !== Boolean(tls.key)) {
-    throw new XenimageError('InvalidInput', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be given together', { retryable: false });
+    throw new XenimageError('InvalidInput', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be given together', {
+      retryable: false,
+    });
   }
   const read = async (file: string | undefined) => (file ? readFile(file) : undefined);
   const [crt, key, ca] = await Promise.all([read(tls.cert), read(tls.key), read(tls.ca)]);
@@ -34,12 +36,20 @@ export async function createClient(target: TemporalTarget): Promise<Client> {
 }
 
 /** Polls until the namespace answers (the server accepts connections before it serves namespaces). */
-export async function waitForNamespace(target: TemporalTarget, timeoutMs: number, isAlive: () => boolean = () => true): Promise<Connection> {
+export async function waitForNamespace(
+  target: TemporalTarget,
+  timeoutMs: number,
+  isAlive: () => boolean = () => true,
+): Promise<Connection> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline && isAlive()) {
     try {
-      const connection = await Connection.connect({ address: target.address, tls: await tlsOptions(target.tls), connectTimeout: 2000 });
+      const connection = await Connection.connect({
+        address: target.address,
+        tls: await tlsOptions(target.tls),
+        connectTimeout: 2000,
+      });
       try {
         await connection.workflowService.describeNamespace({ namespace: target.namespace });
         return connection;
@@ -52,5 +62,9 @@ export async function waitForNamespace(target: TemporalTarget, timeoutMs: number
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  throw new XenimageError('TemporalUnavailable', `Temporal at ${target.address} (namespace ${target.namespace}) did not answer: ${String((lastError as Error)?.message ?? lastError)}`, { retryable: true });
+  throw new XenimageError(
+    'TemporalUnavailable',
+    `Temporal at ${target.address} (namespace ${target.namespace}) did not answer: ${String((lastError as Error)?.message ?? lastError)}`,
+    { retryable: true },
+  );
 }

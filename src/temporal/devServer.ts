@@ -45,16 +45,26 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   let uiPort = await choosePort(options.uiPort);
   if (uiPort === port) uiPort = await freePort();
   const args = [
-    'server', 'start-dev',
-    '--db-filename', dbFile,
-    '--ip', '127.0.0.1',
-    '--port', String(port),
-    '--ui-port', String(uiPort),
-    '--namespace', namespace,
-    '--log-level', 'warn',
-    '--log-format', 'json',
-    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
-    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+    'server',
+    'start-dev',
+    '--db-filename',
+    dbFile,
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'warn',
+    '--log-format',
+    'json',
+    '--dynamic-config-value',
+    'frontend.enableUpdateWorkflowExecution=true',
+    '--dynamic-config-value',
+    'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
     ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
   const logFile = path.join(dir, 'server.log');
@@ -67,7 +77,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     connection = await waitForNamespace({ address, namespace }, options.startupTimeoutMs ?? 90_000, () => !exited);
   } catch (err) {
     await child.stop(2000);
-    throw new XenimageError('TemporalDevServerFailed', `the Temporal dev server did not start (see ${logFile})`, { cause: err, retryable: false });
+    throw new XenimageError('TemporalDevServerFailed', `the Temporal dev server did not start (see ${logFile})`, {
+      cause: err,
+      retryable: false,
+    });
   }
   const added = await ensureSearchAttributes(connection, namespace);
   const uiUrl = `http://127.0.0.1:${uiPort}`;

@@ -41,7 +41,10 @@ let installed: { prometheus?: string | undefined } | undefined;
 export function installRuntime(logger: Logger, options: { prometheus?: string | undefined } = {}): void {
   if (installed) {
     if (installed.prometheus !== options.prometheus) {
-      logger.warn({ requested: options.prometheus, active: installed.prometheus }, 'Temporal runtime already installed; metrics endpoint unchanged');
+      logger.warn(
+        { requested: options.prometheus, active: installed.prometheus },
+        'Temporal runtime already installed; metrics endpoint unchanged',
+      );
     }
     return;
   }

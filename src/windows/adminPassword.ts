@@ -23,7 +23,8 @@ export function generateWindowsPassword(): string {
 
 /** Writes a fresh password to `<secretsDir>/<buildId>.windows-admin` (0600) and returns its reference. */
 export async function createBuildAdminPassword(o: { secretsDir: string; buildId: string }): Promise<SecretRef> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$/.test(o.buildId)) throw new InvalidInputError(`build id "${o.buildId}" cannot name a secret`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$/.test(o.buildId))
+    throw new InvalidInputError(`build id "${o.buildId}" cannot name a secret`);
   const name = `${o.buildId}.windows-admin`;
   const value = generateWindowsPassword();
   registerSecretValue(value);

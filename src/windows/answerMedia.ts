@@ -23,7 +23,10 @@ const locale = z.string().regex(/^[a-z]{2,3}-[A-Z]{2}$/, 'a locale such as en-US
 export const AnswerMediaInputSchema = z
   .object({
     firmware: z.enum(['bios', 'uefi']),
-    image: z.union([z.object({ index: z.number().int().min(1).max(64) }).strict(), z.object({ name: z.string().min(1).max(256) }).strict()]),
+    image: z.union([
+      z.object({ index: z.number().int().min(1).max(64) }).strict(),
+      z.object({ name: z.string().min(1).max(256) }).strict(),
+    ]),
     productKey: SecretRefSchema.optional(),
     computerName: z
       .string()
@@ -37,18 +40,30 @@ export const AnswerMediaInputSchema = z
     organization: z.string().min(1).max(64).default('xenimage'),
     adminPassword: SecretRefSchema,
     /** `http` only when the build network is isolated: Basic over plain HTTP. */
-    winrm: z.object({ transport: z.enum(['https', 'http']).default('https'), isolatedNetwork: z.boolean().default(false) }).strict().default({ transport: 'https', isolatedNetwork: false }),
+    winrm: z
+      .object({ transport: z.enum(['https', 'http']).default('https'), isolatedNetwork: z.boolean().default(false) })
+      .strict()
+      .default({ transport: 'https', isolatedNetwork: false }),
     pvTools: ArtifactSchema.optional(),
     cloudbaseInit: z
       .object({
         msi: ArtifactSchema,
-        username: z.string().regex(/^[A-Za-z0-9._-]{1,20}$/).default('Admin'),
+        username: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,20}$/)
+          .default('Admin'),
         injectUserPassword: z.boolean().default(true),
-        serialPort: z.string().regex(/^COM\d$/).optional(),
+        serialPort: z
+          .string()
+          .regex(/^COM\d$/)
+          .optional(),
       })
       .strict()
       .optional(),
-    volumeLabel: z.string().regex(/^[A-Z0-9_]{1,32}$/).default(DEFAULT_VOLUME_LABEL),
+    volumeLabel: z
+      .string()
+      .regex(/^[A-Z0-9_]{1,32}$/)
+      .default(DEFAULT_VOLUME_LABEL),
   })
   .strict()
   .refine((i) => i.winrm.transport === 'https' || i.winrm.isolatedNetwork, {
@@ -80,7 +95,8 @@ export async function buildAnswerMedia(
   o: { stateDir: string; buildId: string; signal?: AbortSignal; secrets?: SecretSource },
 ): Promise<AnswerMedia> {
   const i = parseAnswerMediaInput(input);
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(o.buildId)) throw new InvalidInputError(`build id "${o.buildId}" cannot name a file`);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(o.buildId))
+    throw new InvalidInputError(`build id "${o.buildId}" cannot name a file`);
   // Late resolution, before anything is written: a missing secret creates nothing.
   const adminPassword = await resolveSecret(i.adminPassword, o.secrets);
   const productKey = i.productKey ? await resolveSecret(i.productKey, o.secrets) : undefined;
@@ -105,11 +121,22 @@ export async function buildAnswerMedia(
     if (i.cloudbaseInit) {
       await fetchArtifact(i.cloudbaseInit.msi, path.join(staging, CLOUDBASE_INIT_MSI), o.signal);
       files.push(CLOUDBASE_INIT_MSI);
-      const cb = { username: i.cloudbaseInit.username, groups: ['Administrators'], injectUserPassword: i.cloudbaseInit.injectUserPassword, serialPort: i.cloudbaseInit.serialPort, metadataServices: DEFAULT_METADATA_SERVICES };
+      const cb = {
+        username: i.cloudbaseInit.username,
+        groups: ['Administrators'],
+        injectUserPassword: i.cloudbaseInit.injectUserPassword,
+        serialPort: i.cloudbaseInit.serialPort,
+        metadataServices: DEFAULT_METADATA_SERVICES,
+      };
       await put(`${SCRIPT_DIR}/cloudbase-init.conf`, cloudbaseInitConf(cb));
       await put(`${SCRIPT_DIR}/cloudbase-init-unattend.conf`, cloudbaseInitUnattendConf(cb));
     }
-    const plan = firstLogonPlan({ label: i.volumeLabel, mode: https ? 'https' : 'http', pfxPassword: cert?.pfxPassword ?? null, installPvTools: i.pvTools !== undefined });
+    const plan = firstLogonPlan({
+      label: i.volumeLabel,
+      mode: https ? 'https' : 'http',
+      pfxPassword: cert?.pfxPassword ?? null,
+      installPvTools: i.pvTools !== undefined,
+    });
     for (const [rel, text] of Object.entries(plan.scripts)) await put(rel, text);
     await put(
       'Autounattend.xml',
@@ -133,7 +160,12 @@ export async function buildAnswerMedia(
     return {
       isoPath,
       volumeLabel: i.volumeLabel,
-      winrm: { https, port: https ? 5986 : 5985, certificatePem: cert?.certPem ?? null, thumbprint: cert?.thumbprint ?? null },
+      winrm: {
+        https,
+        port: https ? 5986 : 5985,
+        certificatePem: cert?.certPem ?? null,
+        thumbprint: cert?.thumbprint ?? null,
+      },
       files,
     };
   } catch (err) {
@@ -148,4 +180,3 @@ export async function buildAnswerMedia(
 export async function removeAnswerMedia(isoPath: string): Promise<void> {
   await rm(isoPath, { force: true });
 }
-

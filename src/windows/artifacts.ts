@@ -23,7 +23,11 @@ export class ArtifactChecksumMismatch extends XenimageError {
 }
 
 /** Copies or downloads `a` to `dest`, verifying its SHA-256; the file is removed when anything fails. */
-export async function fetchArtifact(a: Artifact, dest: string, signal?: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+export async function fetchArtifact(
+  a: Artifact,
+  dest: string,
+  signal?: AbortSignal,
+): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
   let bytes = 0;
   const hasher = new Transform({
@@ -43,10 +47,16 @@ export async function fetchArtifact(a: Artifact, dest: string, signal?: AbortSig
       try {
         res = await fetch(a.url, { signal });
       } catch (err) {
-        throw new XenimageError('ArtifactDownloadFailed', `download of ${source} failed: ${(err as Error).message}`, { retryable: true, cause: err });
+        throw new XenimageError('ArtifactDownloadFailed', `download of ${source} failed: ${(err as Error).message}`, {
+          retryable: true,
+          cause: err,
+        });
       }
       if (!res.ok || !res.body) {
-        throw new XenimageError('ArtifactDownloadFailed', `download of ${source} failed: HTTP ${res.status}`, { retryable: res.status >= 500 || res.status === 429, details: { status: res.status } });
+        throw new XenimageError('ArtifactDownloadFailed', `download of ${source} failed: HTTP ${res.status}`, {
+          retryable: res.status >= 500 || res.status === 429,
+          details: { status: res.status },
+        });
       }
       input = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     }
@@ -55,7 +65,8 @@ export async function fetchArtifact(a: Artifact, dest: string, signal?: AbortSig
     await rm(dest, { force: true });
     if (err instanceof XenimageError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new XenimageError('InvalidInput', `installer ${source} does not exist`, { retryable: false });
+    if (code === 'ENOENT')
+      throw new XenimageError('InvalidInput', `installer ${source} does not exist`, { retryable: false });
     throw err;
   }
   const actual = hash.digest('hex');

@@ -40,7 +40,15 @@ export function encodeUnattendPassword(password: string, kind: 'AdministratorPas
 
 function component(name: string, body: Record<string, unknown>): Record<string, unknown> {
   return {
-    $: { name, processorArchitecture: 'amd64', publicKeyToken: '31bf3856ad364e35', language: 'neutral', versionScope: 'nonSxS', 'xmlns:wcm': WCM_NS, 'xmlns:xsi': XSI_NS },
+    $: {
+      name,
+      processorArchitecture: 'amd64',
+      publicKeyToken: '31bf3856ad364e35',
+      language: 'neutral',
+      versionScope: 'nonSxS',
+      'xmlns:wcm': WCM_NS,
+      'xmlns:xsi': XSI_NS,
+    },
     ...body,
   };
 }
@@ -95,13 +103,24 @@ function diskConfiguration(firmware: Firmware): { disk: Record<string, unknown>;
 
 export function buildAutounattend(o: AutounattendOptions): string {
   for (const c of o.firstLogonCommands) {
-    if (c.commandLine.length > MAX_COMMAND_LINE) throw new Error(`first-logon command "${c.description}" exceeds ${MAX_COMMAND_LINE} characters`);
+    if (c.commandLine.length > MAX_COMMAND_LINE)
+      throw new Error(`first-logon command "${c.description}" exceeds ${MAX_COMMAND_LINE} characters`);
   }
   const { disk, windowsPartition } = diskConfiguration(o.firmware);
-  const metadata = 'index' in o.image ? { Key: '/IMAGE/INDEX', Value: o.image.index } : { Key: '/IMAGE/NAME', Value: o.image.name };
-  const userData: Record<string, unknown> = { AcceptEula: true, FullName: o.organization, Organization: o.organization };
+  const metadata =
+    'index' in o.image ? { Key: '/IMAGE/INDEX', Value: o.image.index } : { Key: '/IMAGE/NAME', Value: o.image.name };
+  const userData: Record<string, unknown> = {
+    AcceptEula: true,
+    FullName: o.organization,
+    Organization: o.organization,
+  };
   if (o.productKey) userData.ProductKey = { Key: o.productKey, WillShowUI: 'OnError' };
-  const locale = { InputLocale: o.inputLocale, SystemLocale: o.systemLocale, UILanguage: o.uiLanguage, UserLocale: o.userLocale };
+  const locale = {
+    InputLocale: o.inputLocale,
+    SystemLocale: o.systemLocale,
+    UILanguage: o.uiLanguage,
+    UserLocale: o.userLocale,
+  };
   const doc = {
     unattend: {
       $: { xmlns: UNATTEND_NS },
@@ -109,7 +128,10 @@ export function buildAutounattend(o: AutounattendOptions): string {
         {
           $: { pass: 'windowsPE' },
           component: [
-            component('Microsoft-Windows-International-Core-WinPE', { SetupUILanguage: { UILanguage: o.uiLanguage }, ...locale }),
+            component('Microsoft-Windows-International-Core-WinPE', {
+              SetupUILanguage: { UILanguage: o.uiLanguage },
+              ...locale,
+            }),
             component('Microsoft-Windows-Setup', {
               DiskConfiguration: { Disk: disk, WillShowUI: 'OnError' },
               ImageInstall: {
@@ -125,14 +147,21 @@ export function buildAutounattend(o: AutounattendOptions): string {
         },
         {
           $: { pass: 'specialize' },
-          component: [component('Microsoft-Windows-Shell-Setup', { ComputerName: o.computerName, TimeZone: o.timeZone })],
+          component: [
+            component('Microsoft-Windows-Shell-Setup', { ComputerName: o.computerName, TimeZone: o.timeZone }),
+          ],
         },
         {
           $: { pass: 'oobeSystem' },
           component: [
             component('Microsoft-Windows-International-Core', locale),
             component('Microsoft-Windows-Shell-Setup', {
-              UserAccounts: { AdministratorPassword: { Value: encodeUnattendPassword(o.adminPassword, 'AdministratorPassword'), PlainText: false } },
+              UserAccounts: {
+                AdministratorPassword: {
+                  Value: encodeUnattendPassword(o.adminPassword, 'AdministratorPassword'),
+                  PlainText: false,
+                },
+              },
               AutoLogon: {
                 Password: { Value: encodeUnattendPassword(o.adminPassword, 'Password'), PlainText: false },
                 Enabled: true,
@@ -163,5 +192,8 @@ export function buildAutounattend(o: AutounattendOptions): string {
       ],
     },
   };
-  return new xml2js.Builder({ xmldec: { version: '1.0', encoding: 'utf-8' }, renderOpts: { pretty: true, indent: '  ', newline: '\r\n' } }).buildObject(doc);
+  return new xml2js.Builder({
+    xmldec: { version: '1.0', encoding: 'utf-8' },
+    renderOpts: { pretty: true, indent: '  ', newline: '\r\n' },
+  }).buildObject(doc);
 }

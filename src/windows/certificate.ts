@@ -23,9 +23,15 @@ export interface ListenerCertificate {
   fingerprint256: string;
 }
 
-export async function createListenerCertificate(o: { commonName: string; days?: number; tmpDir?: string }): Promise<ListenerCertificate> {
+export async function createListenerCertificate(o: {
+  commonName: string;
+  days?: number;
+  tmpDir?: string;
+}): Promise<ListenerCertificate> {
   if (!/^[A-Za-z0-9.-]{1,63}$/.test(o.commonName)) {
-    throw new XenimageError('InvalidInput', `certificate common name "${o.commonName}" must be a host name`, { retryable: false });
+    throw new XenimageError('InvalidInput', `certificate common name "${o.commonName}" must be a host name`, {
+      retryable: false,
+    });
   }
   const dir = await mkdtemp(path.join(o.tmpDir ?? os.tmpdir(), 'xenimage-cert-'));
   const pfxPassword = randomBytes(18).toString('base64url');
@@ -35,17 +41,51 @@ export async function createListenerCertificate(o: { commonName: string; days?: 
     const cert = path.join(dir, 'cert.pem');
     const pfx = path.join(dir, 'cert.pfx');
     await run('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', String(o.days ?? 30),
-      '-subj', `/CN=${o.commonName}`,
-      '-addext', `subjectAltName=DNS:${o.commonName}`,
-      '-addext', 'extendedKeyUsage=serverAuth',
-      '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment',
-      '-addext', 'basicConstraints=critical,CA:FALSE',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      String(o.days ?? 30),
+      '-subj',
+      `/CN=${o.commonName}`,
+      '-addext',
+      `subjectAltName=DNS:${o.commonName}`,
+      '-addext',
+      'extendedKeyUsage=serverAuth',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
     ]);
     // The password goes through the environment, never on a command line.
     await run(
       'openssl',
-      ['pkcs12', '-export', '-in', cert, '-inkey', key, '-out', pfx, '-passout', 'env:XENIMAGE_PFX_PASS', '-certpbe', 'PBE-SHA1-3DES', '-keypbe', 'PBE-SHA1-3DES', '-macalg', 'sha1', '-name', 'xenimage-winrm'],
+      [
+        'pkcs12',
+        '-export',
+        '-in',
+        cert,
+        '-inkey',
+        key,
+        '-out',
+        pfx,
+        '-passout',
+        'env:XENIMAGE_PFX_PASS',
+        '-certpbe',
+        'PBE-SHA1-3DES',
+        '-keypbe',
+        'PBE-SHA1-3DES',
+        '-macalg',
+        'sha1',
+        '-name',
+        'xenimage-winrm',
+      ],
       { env: { ...process.env, XENIMAGE_PFX_PASS: pfxPassword } },
     );
     const certPem = await readFile(cert, 'utf8');
@@ -58,7 +98,11 @@ export async function createListenerCertificate(o: { commonName: string; days?: 
       fingerprint256: x.fingerprint256,
     };
   } catch (err) {
-    throw new XenimageError('CertificateFailed', `could not create the WinRM listener certificate with openssl: ${(err as Error).message.split('\n')[0]}`, { retryable: false, cause: err });
+    throw new XenimageError(
+      'CertificateFailed',
+      `could not create the WinRM listener certificate with openssl: ${(err as Error).message.split('\n')[0]}`,
+      { retryable: false, cause: err },
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -18,7 +18,12 @@ export const DEFAULT_METADATA_SERVICES = [
 ];
 
 function ini(entries: Array<[string, string | boolean | undefined]>): string {
-  return ['[DEFAULT]', ...entries.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'boolean' ? String(v) : v}`)].join('\r\n') + '\r\n';
+  return (
+    [
+      '[DEFAULT]',
+      ...entries.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${typeof v === 'boolean' ? String(v) : v}`),
+    ].join('\r\n') + '\r\n'
+  );
 }
 
 function common(o: CloudbaseInitOptions): Array<[string, string | boolean | undefined]> {
@@ -44,7 +49,12 @@ function common(o: CloudbaseInitOptions): Array<[string, string | boolean | unde
 }
 
 export function cloudbaseInitConf(o: CloudbaseInitOptions): string {
-  return ini([...common(o), ['log_file', 'cloudbase-init.log'], ['metadata_services', o.metadataServices.join(',')], ['check_latest_version', false]]);
+  return ini([
+    ...common(o),
+    ['log_file', 'cloudbase-init.log'],
+    ['metadata_services', o.metadataServices.join(',')],
+    ['check_latest_version', false],
+  ]);
 }
 
 export function cloudbaseInitUnattendConf(o: CloudbaseInitOptions): string {

@@ -33,7 +33,12 @@ export function pvToolsScript(label: string): string {
 }
 
 export function enableWinrmScript(label: string, mode: WinrmMode, pfxPassword: string | null): string {
-  const lines = ["$ErrorActionPreference = 'Stop'", "$ProgressPreference = 'SilentlyContinue'", 'Set-NetConnectionProfile -NetworkCategory Private', 'Enable-PSRemoting -SkipNetworkProfileCheck -Force'];
+  const lines = [
+    "$ErrorActionPreference = 'Stop'",
+    "$ProgressPreference = 'SilentlyContinue'",
+    'Set-NetConnectionProfile -NetworkCategory Private',
+    'Enable-PSRemoting -SkipNetworkProfileCheck -Force',
+  ];
   if (mode === 'https') {
     if (!pfxPassword) throw new Error('HTTPS WinRM needs the listener certificate');
     lines.push(
@@ -46,9 +51,16 @@ export function enableWinrmScript(label: string, mode: WinrmMode, pfxPassword: s
     );
   } else {
     // Only on an isolated build network: Basic over plain HTTP.
-    lines.push("Set-Item -Path 'WSMan:\\localhost\\Service\\Auth\\Basic' -Value $true", "Set-Item -Path 'WSMan:\\localhost\\Service\\AllowUnencrypted' -Value $true");
+    lines.push(
+      "Set-Item -Path 'WSMan:\\localhost\\Service\\Auth\\Basic' -Value $true",
+      "Set-Item -Path 'WSMan:\\localhost\\Service\\AllowUnencrypted' -Value $true",
+    );
   }
-  lines.push("Set-Item -Path 'WSMan:\\localhost\\MaxTimeoutms' -Value 1800000", "Set-Service -Name 'WinRM' -StartupType Automatic", "Restart-Service -Name 'WinRM'");
+  lines.push(
+    "Set-Item -Path 'WSMan:\\localhost\\MaxTimeoutms' -Value 1800000",
+    "Set-Service -Name 'WinRM' -StartupType Automatic",
+    "Restart-Service -Name 'WinRM'",
+  );
   return lines.join('\r\n');
 }
 
@@ -58,25 +70,43 @@ export interface FirstLogonPlan {
   scripts: Record<string, string>;
 }
 
-export function firstLogonPlan(o: { label: string; mode: WinrmMode; pfxPassword: string | null; installPvTools: boolean }): FirstLogonPlan {
+export function firstLogonPlan(o: {
+  label: string;
+  mode: WinrmMode;
+  pfxPassword: string | null;
+  installPvTools: boolean;
+}): FirstLogonPlan {
   const port = o.mode === 'https' ? 5986 : 5985;
-  const scripts: Record<string, string> = { [`${SCRIPT_DIR}/enable-winrm.ps1`]: enableWinrmScript(o.label, o.mode, o.pfxPassword) };
+  const scripts: Record<string, string> = {
+    [`${SCRIPT_DIR}/enable-winrm.ps1`]: enableWinrmScript(o.label, o.mode, o.pfxPassword),
+  };
   const commands: FirstLogonCommand[] = [];
   if (o.installPvTools) {
     scripts[`${SCRIPT_DIR}/install-pv-tools.ps1`] = pvToolsScript(o.label);
-    commands.push({ commandLine: runFromMedia(o.label, 'install-pv-tools.ps1'), description: 'Install the XenServer VM Tools (PV drivers and agent)' });
+    commands.push({
+      commandLine: runFromMedia(o.label, 'install-pv-tools.ps1'),
+      description: 'Install the XenServer VM Tools (PV drivers and agent)',
+    });
   }
   commands.push(
     {
-      commandLine: 'reg add "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System" /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f',
+      commandLine:
+        'reg add "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System" /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f',
       description: 'Let local administrators use WinRM (LocalAccountTokenFilterPolicy)',
     },
     {
       commandLine: `netsh advfirewall firewall add rule name="xenimage WinRM ${o.mode.toUpperCase()}" dir=in action=allow protocol=TCP localport=${port}`,
       description: `Open the firewall for WinRM ${o.mode.toUpperCase()} (${port})`,
     },
-    { commandLine: runFromMedia(o.label, 'enable-winrm.ps1'), description: `Enable WinRM over ${o.mode.toUpperCase()} (last configuration step)` },
+    {
+      commandLine: runFromMedia(o.label, 'enable-winrm.ps1'),
+      description: `Enable WinRM over ${o.mode.toUpperCase()} (last configuration step)`,
+    },
   );
-  if (o.installPvTools) commands.push({ commandLine: 'shutdown /r /t 10 /c "xenimage: activate PV drivers"', description: 'Reboot once so the PV drivers bind' });
+  if (o.installPvTools)
+    commands.push({
+      commandLine: 'shutdown /r /t 10 /c "xenimage: activate PV drivers"',
+      description: 'Reboot once so the PV drivers bind',
+    });
   return { commands, scripts };
 }

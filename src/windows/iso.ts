@@ -9,15 +9,31 @@ const run = promisify(execFile);
 /** ISO 9660 volume identifiers: up to 32 d-characters. */
 export const VOLUME_LABEL = /^[A-Z0-9_]{1,32}$/;
 
-export async function buildIso(o: { sourceDir: string; output: string; volumeLabel: string; signal?: AbortSignal }): Promise<void> {
-  if (!VOLUME_LABEL.test(o.volumeLabel)) throw new XenimageError('InvalidInput', `volume label "${o.volumeLabel}" must be 1-32 of A-Z, 0-9, _`, { retryable: false });
-  try {
-    await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', o.volumeLabel, '-J', '-joliet-long', '-r', '-o', o.output, o.sourceDir], { signal: o.signal });
-  } catch (err) {
-    throw new XenimageError('IsoBuildFailed', `xorriso could not build ${o.output}: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').pop()}`, {
+export async function buildIso(o: {
+  sourceDir: string;
+  output: string;
+  volumeLabel: string;
+  signal?: AbortSignal;
+}): Promise<void> {
+  if (!VOLUME_LABEL.test(o.volumeLabel))
+    throw new XenimageError('InvalidInput', `volume label "${o.volumeLabel}" must be 1-32 of A-Z, 0-9, _`, {
       retryable: false,
-      cause: err,
     });
+  try {
+    await run(
+      'xorriso',
+      ['-as', 'mkisofs', '-quiet', '-V', o.volumeLabel, '-J', '-joliet-long', '-r', '-o', o.output, o.sourceDir],
+      { signal: o.signal },
+    );
+  } catch (err) {
+    throw new XenimageError(
+      'IsoBuildFailed',
+      `xorriso could not build ${o.output}: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').pop()}`,
+      {
+        retryable: false,
+        cause: err,
+      },
+    );
   }
   await chmod(o.output, 0o600);
 }

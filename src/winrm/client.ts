@@ -112,7 +112,8 @@ export class WinrmShell {
         se += chunk.stderr.reduce((n, b) => n + b.length, 0);
       }
       opts.onPoll?.({ receives, stdoutBytes: so, stderrBytes: se });
-      if (chunk?.done) return { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitCode: chunk.exitCode ?? -1 };
+      if (chunk?.done)
+        return { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), exitCode: chunk.exitCode ?? -1 };
     }
   }
 
@@ -147,7 +148,13 @@ export class WinrmClient {
   /** Sends one operation; returns the parsed envelope, or throws the fault / transport error, typed. */
   async call(
     action: string,
-    o: { shellId?: string; options?: Record<string, string>; body?: BuildNode; signal?: AbortSignal; timeoutMs?: number },
+    o: {
+      shellId?: string;
+      options?: Record<string, string>;
+      body?: BuildNode;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+    },
   ): Promise<ParsedEnvelope> {
     const op = action.slice(action.lastIndexOf('/') + 1);
     const req = buildRequest({
@@ -163,17 +170,27 @@ export class WinrmClient {
     try {
       env = await parseEnvelope(res.body);
     } catch (err) {
-      throw new WinrmProtocolError(this.url, op, `HTTP ${res.status} with a body that is not a SOAP envelope (${(err as Error).message.split('\n')[0]})`, {
-        httpStatus: res.status,
-      });
+      throw new WinrmProtocolError(
+        this.url,
+        op,
+        `HTTP ${res.status} with a body that is not a SOAP envelope (${(err as Error).message.split('\n')[0]})`,
+        {
+          httpStatus: res.status,
+        },
+      );
     }
     if (env.fault) {
       const { type, retryable } = faultType(env.fault.wsmanCode);
       throw new WinrmFaultError(type, this.url, op, env.fault, retryable);
     }
-    if (res.status !== 200) throw new WinrmProtocolError(this.url, op, `HTTP ${res.status} without a SOAP fault`, { httpStatus: res.status });
+    if (res.status !== 200)
+      throw new WinrmProtocolError(this.url, op, `HTTP ${res.status} without a SOAP fault`, { httpStatus: res.status });
     if (env.relatesTo !== req.messageId) {
-      throw new WinrmProtocolError(this.url, op, `RelatesTo ${env.relatesTo ?? '(missing)'} does not match MessageID ${req.messageId}`);
+      throw new WinrmProtocolError(
+        this.url,
+        op,
+        `RelatesTo ${env.relatesTo ?? '(missing)'} does not match MessageID ${req.messageId}`,
+      );
     }
     return env;
   }
@@ -199,7 +216,12 @@ export class WinrmClient {
     try {
       commandId = await shell.startCommand(command, args, opts.signal);
       if (opts.stdin !== undefined) {
-        await shell.send(commandId, Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin, 'utf8'), true, opts.signal);
+        await shell.send(
+          commandId,
+          Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin, 'utf8'),
+          true,
+          opts.signal,
+        );
       }
       const result = await shell.collect(commandId, opts);
       await this.cleanup(shell, commandId);
@@ -215,7 +237,11 @@ export class WinrmClient {
 
   /** Runs a PowerShell script through `-EncodedCommand` (no cmd.exe quoting or %VAR% expansion applies). */
   runPowerShell(script: string, opts: RunOptions = {}): Promise<CommandResult> {
-    return this.run('powershell.exe', ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-EncodedCommand', encodePowerShell(script)], opts);
+    return this.run(
+      'powershell.exe',
+      ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-EncodedCommand', encodePowerShell(script)],
+      opts,
+    );
   }
 
   private async cleanup(shell: WinrmShell, commandId: string | undefined): Promise<void> {

@@ -81,18 +81,28 @@ export class WinrmConnectionError extends WinrmError {
         : code === 'ECONNRESET' || code === 'EPIPE' || code === 'HANGUP'
           ? 'connection lost (the VM rebooted, halted or swapped its NIC)'
           : `network error ${code}`;
-    super(code === 'ECONNREFUSED' ? 'WinrmUnreachable' : 'WinrmConnectionLost', `WinRM ${action} at ${endpoint}: ${why}`, true, {
-      endpoint,
-      action,
-      errno: code,
-    }, cause);
+    super(
+      code === 'ECONNREFUSED' ? 'WinrmUnreachable' : 'WinrmConnectionLost',
+      `WinRM ${action} at ${endpoint}: ${why}`,
+      true,
+      {
+        endpoint,
+        action,
+        errno: code,
+      },
+      cause,
+    );
   }
 }
 
 /** No answer within the per-request timeout (OperationTimeout + margin). */
 export class WinrmTimeoutError extends WinrmError {
   constructor(endpoint: string, action: string, ms: number) {
-    super('WinrmRequestTimeout', `WinRM ${action} at ${endpoint}: no answer within ${ms} ms`, true, { endpoint, action, timeoutMs: ms });
+    super('WinrmRequestTimeout', `WinRM ${action} at ${endpoint}: no answer within ${ms} ms`, true, {
+      endpoint,
+      action,
+      timeoutMs: ms,
+    });
   }
 }
 

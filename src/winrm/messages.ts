@@ -57,7 +57,11 @@ export function buildRequest(o: RequestOptions): BuiltRequest {
   return { messageId, xml };
 }
 
-export function createBody(o: { workingDirectory?: string; env?: Record<string, string>; idleTimeoutSec?: number }): BuildNode {
+export function createBody(o: {
+  workingDirectory?: string;
+  env?: Record<string, string>;
+  idleTimeoutSec?: number;
+}): BuildNode {
   const shell: BuildNode = { 'rsp:InputStreams': 'stdin', 'rsp:OutputStreams': 'stdout stderr' };
   if (o.workingDirectory) shell['rsp:WorkingDirectory'] = o.workingDirectory;
   if (o.env && Object.keys(o.env).length) {

@@ -30,7 +30,10 @@ export async function decodeClixml(stderr: string): Promise<string> {
   const lines: string[] = [];
   for (const doc of xml.split(/(?=<Objs\b)/).filter((d) => d.trim())) {
     try {
-      const parsed = (await xml2js.parseStringPromise(doc, { explicitChildren: true, preserveChildrenOrder: true })) as {
+      const parsed = (await xml2js.parseStringPromise(doc, {
+        explicitChildren: true,
+        preserveChildrenOrder: true,
+      })) as {
         Objs?: { $$?: Array<{ '#name': string; _?: string; $?: { S?: string } }> };
       };
       for (const item of parsed.Objs?.$$ ?? []) {

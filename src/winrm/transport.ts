@@ -10,7 +10,13 @@ import type { PeerCertificate } from 'node:tls';
 import { createBasicAuth, parseUsername } from 'winrm-client/dist/src/utils/auth.js';
 import { createType1Message, createType3Message, decodeType2Message } from 'winrm-client/dist/src/utils/ntlm.js';
 import { InvalidInputError } from '../errors.js';
-import { WinrmAuthError, WinrmConnectionError, WinrmProtocolError, WinrmTimeoutError, WinrmTlsError } from './errors.js';
+import {
+  WinrmAuthError,
+  WinrmConnectionError,
+  WinrmProtocolError,
+  WinrmTimeoutError,
+  WinrmTlsError,
+} from './errors.js';
 
 export interface WinrmTlsOptions {
   /** Trust these CA certificates (PEM) and check the host name as usual. */
@@ -57,7 +63,6 @@ export function endpointUrl(e: Pick<WinrmEndpoint, 'host' | 'port' | 'https' | '
   return `${e.https ? 'https' : 'http'}://${e.host}:${e.port}${e.path ?? '/wsman'}`;
 }
 
-
 /** Keeps one keep-alive agent per endpoint; `close()` drops idle sockets. */
 export class SoapTransport {
   readonly url: string;
@@ -68,7 +73,9 @@ export class SoapTransport {
   constructor(endpoint: WinrmEndpoint) {
     // Basic works for local accounts only; a domain account needs NTLM (Kerberos is not implemented).
     if ((endpoint.auth ?? 'basic') === 'basic' && parseUsername(endpoint.username).format !== 'local') {
-      throw new InvalidInputError(`WinRM user "${endpoint.username}" is a domain account: Basic auth works for local accounts only (use auth "ntlm")`);
+      throw new InvalidInputError(
+        `WinRM user "${endpoint.username}" is a domain account: Basic auth works for local accounts only (use auth "ntlm")`,
+      );
     }
     this.endpoint = endpoint;
     this.url = endpointUrl(endpoint);
@@ -80,7 +87,9 @@ export class SoapTransport {
         const pinned = new X509Certificate(tls.pinnedCertificate).fingerprint256;
         ca = tls.pinnedCertificate;
         this.agentOptions.checkServerIdentity = (_host: string, cert: PeerCertificate) =>
-          cert.fingerprint256 === pinned ? undefined : new Error(`certificate ${cert.fingerprint256} is not the pinned ${pinned}`);
+          cert.fingerprint256 === pinned
+            ? undefined
+            : new Error(`certificate ${cert.fingerprint256} is not the pinned ${pinned}`);
       }
       if (ca) this.agentOptions.ca = ca;
       if (tls.servername) this.agentOptions.servername = tls.servername;
@@ -89,7 +98,9 @@ export class SoapTransport {
   }
 
   private newAgent(maxSockets: number): http.Agent {
-    return this.endpoint.https ? new https.Agent({ ...this.agentOptions, maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
+    return this.endpoint.https
+      ? new https.Agent({ ...this.agentOptions, maxSockets })
+      : new http.Agent({ keepAlive: true, maxSockets });
   }
 
   /**
@@ -99,20 +110,29 @@ export class SoapTransport {
    */
   async post(body: string, action: string, timeoutMs: number, signal?: AbortSignal): Promise<SoapResponse> {
     const payload = Buffer.from(body, 'utf8');
-    if (this.endpoint.auth === 'ntlm') return this.interpret(await this.ntlmExchange(payload, action, timeoutMs, signal), action);
+    if (this.endpoint.auth === 'ntlm')
+      return this.interpret(await this.ntlmExchange(payload, action, timeoutMs, signal), action);
     const authorization = createBasicAuth(this.endpoint.username, this.endpoint.password);
     try {
       return this.interpret(await this.exchange(payload, action, timeoutMs, signal, this.agent, authorization), action);
     } catch (err) {
       // A keep-alive socket the server closed meanwhile (reboot, service restart): the request never reached
       // the service, so sending it once more on a fresh connection is safe (Node's documented pattern).
-      if (err instanceof StaleSocketError) return this.interpret(await this.exchange(payload, action, timeoutMs, signal, this.agent, authorization), action);
+      if (err instanceof StaleSocketError)
+        return this.interpret(
+          await this.exchange(payload, action, timeoutMs, signal, this.agent, authorization),
+          action,
+        );
       throw err;
     }
   }
 
   private interpret(res: RawResponse, action: string): SoapResponse {
-    if (res.status === 401) throw new WinrmAuthError(this.url, res.authenticate.map((v) => v.split(/\s+/)[0] ?? v));
+    if (res.status === 401)
+      throw new WinrmAuthError(
+        this.url,
+        res.authenticate.map((v) => v.split(/\s+/)[0] ?? v),
+      );
     if (res.status === 200 || res.status === 500) return { status: res.status, body: res.body };
     throw new WinrmProtocolError(this.url, action, `unexpected HTTP ${res.status}`, { httpStatus: res.status });
   }
@@ -121,28 +141,50 @@ export class SoapTransport {
    * NTLM (connection-oriented, so one private connection per message): negotiate → challenge → authenticate
    * with the envelope. Messages come from winrm-client (NTLMv2); the scheme is Negotiate, as Windows offers.
    */
-  private async ntlmExchange(payload: Buffer, action: string, timeoutMs: number, signal?: AbortSignal): Promise<RawResponse> {
+  private async ntlmExchange(
+    payload: Buffer,
+    action: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<RawResponse> {
     const agent = this.newAgent(1);
     try {
       const { user, domain } = parseUsername(this.endpoint.username);
       const negotiate = createType1Message(WORKSTATION, domain).replace(/^NTLM /, 'Negotiate ');
       const first = await this.exchange(Buffer.alloc(0), action, timeoutMs, signal, agent, negotiate);
-      const challenge = first.status === 401 ? first.authenticate.map((v) => /^Negotiate\s+(\S+)/i.exec(v)?.[1]).find(Boolean) : undefined;
+      const challenge =
+        first.status === 401
+          ? first.authenticate.map((v) => /^Negotiate\s+(\S+)/i.exec(v)?.[1]).find(Boolean)
+          : undefined;
       if (!challenge) return first;
       let type2: ReturnType<typeof decodeType2Message>;
       try {
         type2 = decodeType2Message(`NTLM ${challenge}`);
       } catch (err) {
-        throw new WinrmProtocolError(this.url, action, `the NTLM challenge cannot be decoded (${(err as Error).message})`);
+        throw new WinrmProtocolError(
+          this.url,
+          action,
+          `the NTLM challenge cannot be decoded (${(err as Error).message})`,
+        );
       }
-      const authenticate = createType3Message(type2, user, this.endpoint.password, WORKSTATION, domain).replace(/^NTLM /, 'Negotiate ');
+      const authenticate = createType3Message(type2, user, this.endpoint.password, WORKSTATION, domain).replace(
+        /^NTLM /,
+        'Negotiate ',
+      );
       return await this.exchange(payload, action, timeoutMs, signal, agent, authenticate);
     } finally {
       agent.destroy();
     }
   }
 
-  private exchange(payload: Buffer, action: string, timeoutMs: number, signal: AbortSignal | undefined, agent: http.Agent, authorization: string): Promise<RawResponse> {
+  private exchange(
+    payload: Buffer,
+    action: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    agent: http.Agent,
+    authorization: string,
+  ): Promise<RawResponse> {
     const e = this.endpoint;
     const mod = e.https ? https : http;
     return new Promise<RawResponse>((resolve, reject) => {
@@ -187,7 +229,12 @@ export class SoapTransport {
           const code = err.code ?? '';
           // Only an error right after sending on a reused socket means "stale socket"; later it means the
           // service went away mid-request. Command and Send are never resent (they are not idempotent).
-          const stale = req.reusedSocket && !gotResponse && Date.now() - sentAt < STALE_WINDOW_MS && action !== 'Command' && action !== 'Send';
+          const stale =
+            req.reusedSocket &&
+            !gotResponse &&
+            Date.now() - sentAt < STALE_WINDOW_MS &&
+            action !== 'Command' &&
+            action !== 'Send';
           if (stale && (code === 'ECONNRESET' || code === 'EPIPE')) {
             reject(new StaleSocketError());
             return;
@@ -208,11 +255,17 @@ export class SoapTransport {
         res.on('error', (err: NodeJS.ErrnoException) =>
           finish(() => reject(new WinrmConnectionError(this.url, action, err.code ?? 'ECONNRESET', err))),
         );
-        res.on('aborted', () => finish(() => reject(new WinrmConnectionError(this.url, action, 'ECONNRESET', new Error('response aborted')))));
+        res.on('aborted', () =>
+          finish(() => reject(new WinrmConnectionError(this.url, action, 'ECONNRESET', new Error('response aborted')))),
+        );
         res.on('end', () => {
           // Each WWW-Authenticate header separately (Node joins repeated ones with ", ").
-          const authenticate = res.rawHeaders.filter((_v, i, a) => i % 2 === 1 && a[i - 1]!.toLowerCase() === 'www-authenticate');
-          finish(() => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), authenticate }));
+          const authenticate = res.rawHeaders.filter(
+            (_v, i, a) => i % 2 === 1 && a[i - 1]!.toLowerCase() === 'www-authenticate',
+          );
+          finish(() =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), authenticate }),
+          );
         });
       });
       req.end(payload);

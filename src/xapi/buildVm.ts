@@ -37,7 +37,12 @@ export function provisionXml(sizeBytes: number, srUuid: string): string {
 }
 
 /** Creates the build VM, or finishes the one a previous attempt of the same build left. */
-export async function ensureBuildVm(conn: XapiConnection, buildId: string, spec: BuildVmSpec, signal?: AbortSignal): Promise<BuildVm> {
+export async function ensureBuildVm(
+  conn: XapiConnection,
+  buildId: string,
+  spec: BuildVmSpec,
+  signal?: AbortSignal,
+): Promise<BuildVm> {
   const sr = findDiskSr(conn, spec.sr);
   const network = findNetwork(conn, spec.network);
   await conn.barrier();
@@ -64,7 +69,11 @@ export async function ensureBuildVm(conn: XapiConnection, buildId: string, spec:
   if (rec.is_a_template) {
     const memory = spec.memoryMiB * MiB;
     await conn.call('VM.set_name_description', vm, spec.description ?? `xenimage build ${buildId}`);
-    await conn.callAsync('VM.set_memory_limits', [vm, Math.min(rec.memory_static_min, memory), memory, memory, memory], { signal });
+    await conn.callAsync(
+      'VM.set_memory_limits',
+      [vm, Math.min(rec.memory_static_min, memory), memory, memory, memory],
+      { signal },
+    );
     // Grow VCPUs_max first, shrink VCPUs_at_startup first (XAPI checks at_startup ≤ max on each call).
     if (spec.vcpus > rec.VCPUs_max) {
       await conn.call('VM.set_VCPUs_max', vm, spec.vcpus);
@@ -84,7 +93,16 @@ export async function ensureBuildVm(conn: XapiConnection, buildId: string, spec:
   await tag(conn, 'VDI', disk.vdi, buildId);
   const vifs = (conn.cached('VM', vm)?.VIFs ?? []).map((r) => conn.cached('VIF', r)).filter((v) => v !== undefined);
   if (!vifs.some((v) => v.device === '0')) {
-    await conn.call('VIF.create', { device: '0', network: network.$ref, VM: vm, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+    await conn.call('VIF.create', {
+      device: '0',
+      network: network.$ref,
+      VM: vm,
+      MAC: '',
+      MTU: 1500,
+      other_config: {},
+      qos_algorithm_type: '',
+      qos_algorithm_params: {},
+    });
   }
   await conn.barrier();
   const final = conn.cached('VM', vm)!;
@@ -92,15 +110,29 @@ export async function ensureBuildVm(conn: XapiConnection, buildId: string, spec:
 }
 
 /** The CD drive at `userdevice` holding `iso` (created empty and RO when missing; another disc is ejected first). */
-export async function ensureCd(conn: XapiConnection, vm: Ref, userdevice: string, iso: Ref, signal?: AbortSignal): Promise<Ref> {
+export async function ensureCd(
+  conn: XapiConnection,
+  vm: Ref,
+  userdevice: string,
+  iso: Ref,
+  signal?: AbortSignal,
+): Promise<Ref> {
   await conn.barrier();
   const vbds = (conn.cached('VM', vm)?.VBDs ?? []).map((r) => conn.cached('VBD', r)).filter((v) => v !== undefined);
   let cd = vbds.find((v) => v.userdevice === userdevice);
   if (cd && cd.type !== 'CD') throw new Error(`userdevice ${userdevice} of ${vm} is a ${cd.type}, not a CD drive`);
   if (!cd) {
     const ref = await conn.call<Ref>('VBD.create', {
-      VM: vm, VDI: NULL_REF, userdevice, bootable: userdevice === '3', mode: 'RO', type: 'CD', empty: true,
-      other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
+      VM: vm,
+      VDI: NULL_REF,
+      userdevice,
+      bootable: userdevice === '3',
+      mode: 'RO',
+      type: 'CD',
+      empty: true,
+      other_config: {},
+      qos_algorithm_type: '',
+      qos_algorithm_params: {},
     });
     await conn.barrier();
     cd = conn.cached('VBD', ref)!;

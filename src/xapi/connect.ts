@@ -15,7 +15,11 @@ export interface PoolLocation {
   secrets?: SecretSource;
 }
 
-export async function connectPool(pool: string, where: PoolLocation = {}, options: ConnectionOptions = {}): Promise<XapiConnection> {
+export async function connectPool(
+  pool: string,
+  where: PoolLocation = {},
+  options: ConnectionOptions = {},
+): Promise<XapiConnection> {
   const file = where.poolsFile ?? poolsFilePath(where.stateDir ?? '.xenimage');
   const entry = await poolEntry(file, pool);
   const password = await resolveSecret(entry.password, where.secrets);
@@ -25,7 +29,9 @@ export async function connectPool(pool: string, where: PoolLocation = {}, option
     try {
       ca = await readFile(caFile, 'utf8');
     } catch (err) {
-      throw new InvalidInputError(`CA file ${caFile} of pool "${pool}" cannot be read: ${(err as Error).message}`, { pool });
+      throw new InvalidInputError(`CA file ${caFile} of pool "${pool}" cannot be read: ${(err as Error).message}`, {
+        pool,
+      });
     }
   }
   return XapiConnection.open({ pool, url: entry.url, username: entry.username, password, ca }, options);

@@ -16,7 +16,18 @@ import { NULL_REF, type RecordClass, type RecordTypes, type Ref, type WithRef } 
 const READ_RETRIES = 4;
 
 /** The classes the connection keeps in its cache (event.from subscribes to these). */
-export const WATCHED_CLASSES: RecordClass[] = ['pool', 'host', 'VM', 'VBD', 'VDI', 'SR', 'network', 'VIF', 'task', 'VM_guest_metrics'];
+export const WATCHED_CLASSES: RecordClass[] = [
+  'pool',
+  'host',
+  'VM',
+  'VBD',
+  'VDI',
+  'SR',
+  'network',
+  'VIF',
+  'task',
+  'VM_guest_metrics',
+];
 
 export interface ConnectionTarget {
   /** The pool's name (for messages). */
@@ -47,7 +58,10 @@ export interface WaitOptions {
 
 export class WaitTimeoutError extends XenimageError {
   constructor(what: string, timeoutMs: number) {
-    super('XapiWaitTimeout', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`, { retryable: false, details: { what, timeoutMs } });
+    super('XapiWaitTimeout', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`, {
+      retryable: false,
+      details: { what, timeoutMs },
+    });
   }
 }
 
@@ -66,10 +80,21 @@ function abortError(signal: AbortSignal | undefined, what: string): Error {
  * its agent for uploads are replaced before the first connection (fields of xen-api 4.7.6; a test guards them).
  */
 function trustCa(xapi: Xapi, ca: string): () => Promise<void> {
-  const internals = xapi as unknown as { _undiciDispatcher: unknown; _httpAgent: unknown; _url: unknown; _setUrl(url: unknown): void; _httpInactivityTimeout: number };
-  if (typeof internals._setUrl !== 'function' || internals._url === undefined) throw new Error('xen-api internals changed: cannot configure a CA');
+  const internals = xapi as unknown as {
+    _undiciDispatcher: unknown;
+    _httpAgent: unknown;
+    _url: unknown;
+    _setUrl(url: unknown): void;
+    _httpInactivityTimeout: number;
+  };
+  if (typeof internals._setUrl !== 'function' || internals._url === undefined)
+    throw new Error('xen-api internals changed: cannot configure a CA');
   const timeout = internals._httpInactivityTimeout;
-  const dispatcher = new Agent({ bodyTimeout: timeout, headersTimeout: timeout, connect: { ca, rejectUnauthorized: true } });
+  const dispatcher = new Agent({
+    bodyTimeout: timeout,
+    headersTimeout: timeout,
+    connect: { ca, rejectUnauthorized: true },
+  });
   const agent = new https.Agent({ ca, rejectUnauthorized: true, keepAlive: true });
   internals._undiciDispatcher = dispatcher;
   internals._httpAgent = agent;
@@ -152,7 +177,11 @@ export class XapiConnection {
    * `Async.<method>`: waits for the task through the event cache; an abort cancels the task (task.cancel) and
    * rejects at once; the task is destroyed either way.
    */
-  async callAsync<T = unknown>(method: string, args: unknown[], options: { signal?: AbortSignal | undefined } = {}): Promise<T> {
+  async callAsync<T = unknown>(
+    method: string,
+    args: unknown[],
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<T> {
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal, method);
     const task = await this.call<Ref>(`Async.${method}`, ...args);
@@ -184,7 +213,9 @@ export class XapiConnection {
 
   /** Every cached record of a class. */
   all<C extends RecordClass>(cls: C): Array<WithRef<RecordTypes[C]>> {
-    return Object.values(this.xapi.objects.all).filter((o) => o.$type === cls) as unknown as Array<WithRef<RecordTypes[C]>>;
+    return Object.values(this.xapi.objects.all).filter((o) => o.$type === cls) as unknown as Array<
+      WithRef<RecordTypes[C]>
+    >;
   }
 
   /** A record read from XAPI now (not the cache). */
@@ -260,19 +291,24 @@ export class XapiConnection {
   }
 
   /** Evaluates with records fetched from XAPI (those the last evaluation touched, and any it touches next). */
-  private async directEvaluation<T>(evaluate: (get: RecordGetter) => T | undefined, touched: Map<Ref, RecordClass>): Promise<T | undefined> {
+  private async directEvaluation<T>(
+    evaluate: (get: RecordGetter) => T | undefined,
+    touched: Map<Ref, RecordClass>,
+  ): Promise<T | undefined> {
     const fresh = new Map<Ref, XapiObject | null>();
     let wanted = new Map(touched);
     for (let round = 0; round < 4; round++) {
       await Promise.all(
-        [...wanted].filter(([ref]) => !fresh.has(ref)).map(async ([ref, cls]) => {
-          try {
-            fresh.set(ref, (await this.fetch(cls, ref)) as unknown as XapiObject);
-          } catch (err) {
-            if (hasXapiCode(err, 'HANDLE_INVALID')) fresh.set(ref, null);
-            else throw err;
-          }
-        }),
+        [...wanted]
+          .filter(([ref]) => !fresh.has(ref))
+          .map(async ([ref, cls]) => {
+            try {
+              fresh.set(ref, (await this.fetch(cls, ref)) as unknown as XapiObject);
+            } catch (err) {
+              if (hasXapiCode(err, 'HANDLE_INVALID')) fresh.set(ref, null);
+              else throw err;
+            }
+          }),
       );
       const next = new Map<Ref, RecordClass>();
       const value = evaluate((cls, ref) => {
@@ -302,14 +338,22 @@ export class XapiConnection {
   }
 
   /** One GET of an HTTP handler with node:http(s), following 302 redirects to another host. */
-  private async get(pathname: string, query: Record<string, string>, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
+  private async get(
+    pathname: string,
+    query: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<http.IncomingMessage> {
     let url = await this.masterUrl();
     url.pathname = pathname;
     url.search = new URLSearchParams(query).toString();
     for (let hop = 0; hop < 4; hop++) {
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
         const client = url.protocol === 'https:' ? https : http;
-        const req = client.request(url, { method: 'GET', signal, ...(url.protocol === 'https:' && this.target.ca ? { ca: this.target.ca } : {}) }, resolve);
+        const req = client.request(
+          url,
+          { method: 'GET', signal, ...(url.protocol === 'https:' && this.target.ca ? { ca: this.target.ca } : {}) },
+          resolve,
+        );
         req.on('error', reject);
         req.end();
       });
@@ -329,7 +373,11 @@ export class XapiConnection {
    * node:http is used rather than xen-api's getResource: undici 6 can crash the process when such a body ends
    * while its consumer applies backpressure (nodejs/undici#5360, docs/decisions/xapi-0002).
    */
-  async exportVdi(vdi: Ref, format: 'vhd' | 'raw', options: { signal?: AbortSignal | undefined } = {}): Promise<{ stream: Readable; task: Promise<void> }> {
+  async exportVdi(
+    vdi: Ref,
+    format: 'vhd' | 'raw',
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<{ stream: Readable; task: Promise<void> }> {
     const { signal } = options;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw abortError(signal, 'the export');
@@ -345,7 +393,11 @@ export class XapiConnection {
       settled.catch(() => undefined);
       let res: http.IncomingMessage;
       try {
-        res = await this.get('/export_raw_vdi', { format, vdi, session_id: this.xapi.sessionId, task_id: task }, signal);
+        res = await this.get(
+          '/export_raw_vdi',
+          { format, vdi, session_id: this.xapi.sessionId, task_id: task },
+          signal,
+        );
       } catch (err) {
         this.abandonTask(task);
         if (signal?.aborted) throw abortError(signal, 'the export');
@@ -361,12 +413,22 @@ export class XapiConnection {
         res.resume();
         // The handler may have failed the task with the reason (unknown format, bad VDI), or never touched it
         // (a 500 from a proxy, a 401): take the task's error when it comes promptly, else the HTTP status.
-        const failed = await Promise.race([settled.then(() => undefined, (err: unknown) => err), new Promise((r) => setTimeout(r, 1000, undefined))]);
+        const failed = await Promise.race([
+          settled.then(
+            () => undefined,
+            (err: unknown) => err,
+          ),
+          new Promise((r) => setTimeout(r, 1000, undefined)),
+        ]);
         if (failed === undefined) this.abandonTask(task);
         if (failed instanceof XenimageError) throw failed;
         const status = res.statusCode ?? 0;
-        if (status >= 500) throw new XapiConnectionError(`export of ${vdi} answered HTTP ${status}`, undefined, { status });
-        throw new XenimageError('XapiHttpRefused', `export of ${vdi} answered HTTP ${status}`, { retryable: false, details: { status } });
+        if (status >= 500)
+          throw new XapiConnectionError(`export of ${vdi} answered HTTP ${status}`, undefined, { status });
+        throw new XenimageError('XapiHttpRefused', `export of ${vdi} answered HTTP ${status}`, {
+          retryable: false,
+          details: { status },
+        });
       }
       if (signal) {
         const onAbort = () => {
@@ -421,7 +483,10 @@ export class XapiConnection {
         throw abortError(signal, 'the import');
       }
       const verdict = await Promise.race([
-        this.xapi.watchTask(task).then(() => undefined, (e: unknown) => e),
+        this.xapi.watchTask(task).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
         new Promise((r) => setTimeout(r, 1000, undefined)),
       ]);
       if (verdict === undefined) this.abandonTask(task);

@@ -27,14 +27,25 @@ export function isRetryableCode(code: string): boolean {
 
 /** XAPI code → error type: `Xapi` + the code in PascalCase. */
 export function xapiErrorType(code: string): string {
-  return 'Xapi' + code.toLowerCase().split('_').map((w) => (w ? w[0]!.toUpperCase() + w.slice(1) : '')).join('');
+  return (
+    'Xapi' +
+    code
+      .toLowerCase()
+      .split('_')
+      .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1) : ''))
+      .join('')
+  );
 }
 
 export class XapiCallError extends XenimageError {
   readonly code: string;
   readonly params: string[];
 
-  constructor(code: string, params: readonly string[], context: { method?: string; cause?: unknown; retryable?: boolean } = {}) {
+  constructor(
+    code: string,
+    params: readonly string[],
+    context: { method?: string; cause?: unknown; retryable?: boolean } = {},
+  ) {
     const where = context.method ? `${context.method}: ` : '';
     super(xapiErrorType(code), `${where}XAPI error ${code}(${params.join(', ')})`, {
       retryable: context.retryable ?? isRetryableCode(code),
@@ -53,18 +64,45 @@ export class XapiConnectionError extends XenimageError {
   }
 }
 
-const TRANSPORT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ERR_STREAM_PREMATURE_CLOSE']);
+const TRANSPORT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
 
 function looksLikeTransport(err: { code?: unknown; message?: unknown; name?: unknown }): boolean {
   if (typeof err.code === 'string' && TRANSPORT_CODES.has(err.code)) return true;
   const msg = typeof err.message === 'string' ? err.message : '';
-  return /^unexpect(ed)? (statusCode )?5\d\d$/.test(msg) || /other side closed|socket hang up|terminated|TimeoutError/i.test(msg) || err.name === 'TimeoutError';
+  return (
+    /^unexpect(ed)? (statusCode )?5\d\d$/.test(msg) ||
+    /other side closed|socket hang up|terminated|TimeoutError/i.test(msg) ||
+    err.name === 'TimeoutError'
+  );
 }
 
 /** Certificate checks that fail the same way on every attempt: a configuration problem (CA, host name). */
 const TLS_CODES = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_SIGNATURE_FAILURE',
 ]);
 
 function tlsCode(err: { code?: unknown; cause?: unknown }): string | undefined {
@@ -79,16 +117,31 @@ export function toXapiError(err: unknown, method?: string): XenimageError {
   const e = (err ?? {}) as { code?: unknown; params?: unknown; message?: unknown; name?: unknown; cause?: unknown };
   const tls = tlsCode(e);
   if (tls) {
-    return new XenimageError('XapiTlsVerification', `the pool's TLS certificate was not accepted (${tls}): give the pool's CA in the pools file (ca:)`, { retryable: false, details: { code: tls }, cause: err });
+    return new XenimageError(
+      'XapiTlsVerification',
+      `the pool's TLS certificate was not accepted (${tls}): give the pool's CA in the pools file (ca:)`,
+      { retryable: false, details: { code: tls }, cause: err },
+    );
   }
   if (typeof e.code === 'string' && Array.isArray(e.params) && /^[A-Z][A-Z0-9_]*$/.test(e.code)) {
     return new XapiCallError(e.code, e.params.map(String), { method, cause: err });
   }
   if (looksLikeTransport(e) || (e.cause && looksLikeTransport(e.cause as object))) {
-    return new XapiConnectionError(`${method ? `${method}: ` : ''}connection to XAPI failed: ${errorMessage(err)}`, err, method ? { method } : {});
+    return new XapiConnectionError(
+      `${method ? `${method}: ` : ''}connection to XAPI failed: ${errorMessage(err)}`,
+      err,
+      method ? { method } : {},
+    );
   }
-  if (e.name === 'Cancel') return new XenimageError('XapiTaskCancelled', `${method ? `${method}: ` : ''}the XAPI task was cancelled`, { retryable: false, cause: err });
-  return new XenimageError('XapiUnexpected', `${method ? `${method}: ` : ''}${errorMessage(err)}`, { retryable: true, cause: err });
+  if (e.name === 'Cancel')
+    return new XenimageError('XapiTaskCancelled', `${method ? `${method}: ` : ''}the XAPI task was cancelled`, {
+      retryable: false,
+      cause: err,
+    });
+  return new XenimageError('XapiUnexpected', `${method ? `${method}: ` : ''}${errorMessage(err)}`, {
+    retryable: true,
+    cause: err,
+  });
 }
 
 export function hasXapiCode(err: unknown, code: string): boolean {

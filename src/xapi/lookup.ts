@@ -7,20 +7,31 @@ import { NULL_REF, type Ref, type SrRecord, type VdiRecord, type VmRecord, type 
 export class NotFoundError extends XenimageError {
   constructor(what: string, name: string, known: string[], details: Record<string, unknown> = {}) {
     const list = known.length ? ` (known: ${[...new Set(known)].sort().slice(0, 20).join(', ')})` : '';
-    super('XapiNotFound', `${what} "${name}" not found in the pool${list}`, { retryable: false, details: { what, name, ...details } });
+    super('XapiNotFound', `${what} "${name}" not found in the pool${list}`, {
+      retryable: false,
+      details: { what, name, ...details },
+    });
   }
 }
 
 export class AmbiguousNameError extends XenimageError {
   constructor(what: string, name: string, count: number) {
-    super('XapiAmbiguousName', `${count} ${what}s are named "${name}"; use a UUID`, { retryable: false, details: { what, name, count } });
+    super('XapiAmbiguousName', `${count} ${what}s are named "${name}"; use a UUID`, {
+      retryable: false,
+      details: { what, name, count },
+    });
   }
 }
 
 export function findTemplate(conn: XapiConnection, name: string): WithRef<VmRecord> {
   const templates = conn.all('VM').filter((v) => v.is_a_template && !v.is_a_snapshot);
   const hits = templates.filter((v) => v.name_label === name);
-  if (hits.length === 0) throw new NotFoundError('template', name, templates.map((t) => t.name_label));
+  if (hits.length === 0)
+    throw new NotFoundError(
+      'template',
+      name,
+      templates.map((t) => t.name_label),
+    );
   return hits[0]!;
 }
 
@@ -32,11 +43,21 @@ export function findDiskSr(conn: XapiConnection, name?: string): WithRef<SrRecor
   if (name === undefined) {
     const pool = conn.all('pool')[0];
     const def = pool && pool.default_SR !== NULL_REF ? conn.cached('SR', pool.default_SR) : undefined;
-    if (!def || isIsoSr(def)) throw new NotFoundError('default SR', '(pool default)', disks.map((s) => s.name_label));
+    if (!def || isIsoSr(def))
+      throw new NotFoundError(
+        'default SR',
+        '(pool default)',
+        disks.map((s) => s.name_label),
+      );
     return def;
   }
   const hits = disks.filter((s) => s.name_label === name || s.uuid === name);
-  if (hits.length === 0) throw new NotFoundError('storage repository', name, disks.map((s) => s.name_label));
+  if (hits.length === 0)
+    throw new NotFoundError(
+      'storage repository',
+      name,
+      disks.map((s) => s.name_label),
+    );
   if (hits.length > 1) throw new AmbiguousNameError('storage repository', name, hits.length);
   return hits[0]!;
 }
@@ -45,11 +66,21 @@ export function findNetwork(conn: XapiConnection, name?: string) {
   const nets = conn.all('network');
   if (name === undefined) {
     const physical = nets.find((n) => n.PIFs.length > 0);
-    if (!physical) throw new NotFoundError('network with a physical interface', '(default)', nets.map((n) => n.name_label));
+    if (!physical)
+      throw new NotFoundError(
+        'network with a physical interface',
+        '(default)',
+        nets.map((n) => n.name_label),
+      );
     return physical;
   }
   const hits = nets.filter((n) => n.name_label === name || n.uuid === name || n.bridge === name);
-  if (hits.length === 0) throw new NotFoundError('network', name, nets.map((n) => n.name_label));
+  if (hits.length === 0)
+    throw new NotFoundError(
+      'network',
+      name,
+      nets.map((n) => n.name_label),
+    );
   if (hits.length > 1) throw new AmbiguousNameError('network', name, hits.length);
   return hits[0]!;
 }
@@ -61,7 +92,12 @@ export function findIso(conn: XapiConnection, name: string): WithRef<VdiRecord> 
     return sr !== undefined && isIsoSr(sr);
   });
   const hits = isos.filter((v) => v.name_label === name || v.uuid === name);
-  if (hits.length === 0) throw new NotFoundError('ISO', name, isos.map((v) => v.name_label));
+  if (hits.length === 0)
+    throw new NotFoundError(
+      'ISO',
+      name,
+      isos.map((v) => v.name_label),
+    );
   return hits[0]!;
 }
 
@@ -74,7 +110,12 @@ export function findVm(conn: XapiConnection, by: { name: string } | { uuid: stri
     return hit;
   }
   const hits = vms.filter((v) => v.name_label === by.name);
-  if (hits.length === 0) throw new NotFoundError('VM', by.name, vms.map((v) => v.name_label));
+  if (hits.length === 0)
+    throw new NotFoundError(
+      'VM',
+      by.name,
+      vms.map((v) => v.name_label),
+    );
   if (hits.length > 1) throw new AmbiguousNameError('VM', by.name, hits.length);
   return hits[0]!;
 }

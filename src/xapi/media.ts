@@ -36,7 +36,9 @@ export async function importIsoFile(
   const mine = findTagged(conn, buildId).vdis.filter((v) => v.name_label === options.name);
   const done = mine.find((v) => v.other_config[ISO_SHA_KEY] === sha);
   if (done) return { vdi: done.$ref, reused: true };
-  const reusable = mine.find((v) => v.VBDs.every((b) => !conn.cached('VBD', b)?.currently_attached) && v.virtual_size >= size);
+  const reusable = mine.find(
+    (v) => v.VBDs.every((b) => !conn.cached('VBD', b)?.currently_attached) && v.virtual_size >= size,
+  );
   let vdi: Ref;
   if (reusable) {
     vdi = reusable.$ref;

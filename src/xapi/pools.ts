@@ -63,7 +63,10 @@ export async function poolEntry(file: string, name: string): Promise<PoolEntry> 
   const entry = pools[name];
   if (!entry) {
     const known = Object.keys(pools);
-    throw new InvalidInputError(`pool "${name}" is not in ${file} (known: ${known.length ? known.join(', ') : 'none'})`, { pool: name });
+    throw new InvalidInputError(
+      `pool "${name}" is not in ${file} (known: ${known.length ? known.join(', ') : 'none'})`,
+      { pool: name },
+    );
   }
   return entry;
 }

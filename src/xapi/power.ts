@@ -5,7 +5,11 @@ import type { XapiConnection, WaitOptions } from './connection.js';
 import { hasXapiCode, XapiCallError } from './errors.js';
 import { NULL_REF, type Ref } from './records.js';
 
-export async function startVm(conn: XapiConnection, vm: Ref, signal?: AbortSignal): Promise<'started' | 'already-running'> {
+export async function startVm(
+  conn: XapiConnection,
+  vm: Ref,
+  signal?: AbortSignal,
+): Promise<'started' | 'already-running'> {
   const rec = await conn.fetch('VM', vm);
   if (rec.power_state === 'Running') return 'already-running';
   await conn.callAsync('VM.start', [vm, false, false], { signal });
@@ -14,19 +18,36 @@ export async function startVm(conn: XapiConnection, vm: Ref, signal?: AbortSigna
 
 export class LacksPvDriversError extends XenimageError {
   constructor(vm: Ref, cause: unknown) {
-    super('VmLacksPvDrivers', `the VM cannot shut down cleanly: no PV drivers or no shutdown feature reported (VM_LACKS_FEATURE ${vm})`, { retryable: false, details: { vm }, cause });
+    super(
+      'VmLacksPvDrivers',
+      `the VM cannot shut down cleanly: no PV drivers or no shutdown feature reported (VM_LACKS_FEATURE ${vm})`,
+      { retryable: false, details: { vm }, cause },
+    );
   }
 }
 
-export function cleanShutdown(conn: XapiConnection, vm: Ref, signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
+export function cleanShutdown(
+  conn: XapiConnection,
+  vm: Ref,
+  signal?: AbortSignal,
+): Promise<'halted' | 'already-halted'> {
   return shutdown(conn, vm, 'VM.clean_shutdown', signal);
 }
 
-export function hardShutdown(conn: XapiConnection, vm: Ref, signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
+export function hardShutdown(
+  conn: XapiConnection,
+  vm: Ref,
+  signal?: AbortSignal,
+): Promise<'halted' | 'already-halted'> {
   return shutdown(conn, vm, 'VM.hard_shutdown', signal);
 }
 
-async function shutdown(conn: XapiConnection, vm: Ref, method: 'VM.clean_shutdown' | 'VM.hard_shutdown', signal?: AbortSignal): Promise<'halted' | 'already-halted'> {
+async function shutdown(
+  conn: XapiConnection,
+  vm: Ref,
+  method: 'VM.clean_shutdown' | 'VM.hard_shutdown',
+  signal?: AbortSignal,
+): Promise<'halted' | 'already-halted'> {
   const rec = await conn.fetch('VM', vm);
   if (rec.power_state === 'Halted') return 'already-halted';
   try {
@@ -34,7 +55,8 @@ async function shutdown(conn: XapiConnection, vm: Ref, method: 'VM.clean_shutdow
   } catch (err) {
     if (hasXapiCode(err, 'VM_LACKS_FEATURE')) throw new LacksPvDriversError(vm, err); // clean shutdown only
     // Halted meanwhile (the guest shut itself down): the goal is reached.
-    if (hasXapiCode(err, 'VM_BAD_POWER_STATE') && (await conn.fetch('VM', vm)).power_state === 'Halted') return 'already-halted';
+    if (hasXapiCode(err, 'VM_BAD_POWER_STATE') && (await conn.fetch('VM', vm)).power_state === 'Halted')
+      return 'already-halted';
     throw err;
   }
   return 'halted';
@@ -50,13 +72,21 @@ export interface GuestReport {
 
 export class GuestStoppedError extends XenimageError {
   constructor(vm: Ref, state: string) {
-    super('GuestStopped', `the VM stopped (${state}) while waiting for its guest agent`, { retryable: false, details: { vm, powerState: state } });
+    super('GuestStopped', `the VM stopped (${state}) while waiting for its guest agent`, {
+      retryable: false,
+      details: { vm, powerState: state },
+    });
   }
 }
 
 /** The first IPv4 the agent reports for VIF 0 that is not link-local (169.254/16 is what Windows uses before DHCP). */
 function usableIp(networks: Record<string, string>): string | undefined {
-  const candidates = [networks['0/ip'], ...Object.entries(networks).filter(([k]) => /^0\/ipv4\/\d+$/.test(k)).map(([, v]) => v)];
+  const candidates = [
+    networks['0/ip'],
+    ...Object.entries(networks)
+      .filter(([k]) => /^0\/ipv4\/\d+$/.test(k))
+      .map(([, v]) => v),
+  ];
   return candidates.find((ip) => ip !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(ip) && !ip.startsWith('169.254.'));
 }
 
@@ -70,17 +100,27 @@ export function waitForGuest(conn: XapiConnection, vm: Ref, options: WaitOptions
     const gm = get('VM_guest_metrics', rec.guest_metrics);
     if (!gm) return undefined;
     const ip = usableIp(gm.networks);
-    const drivers = gm.PV_drivers_detected || (gm.PV_drivers_version.major !== undefined && gm.PV_drivers_version.minor !== undefined);
+    const drivers =
+      gm.PV_drivers_detected ||
+      (gm.PV_drivers_version.major !== undefined && gm.PV_drivers_version.minor !== undefined);
     if (!ip || !drivers) return undefined;
-    return { ip, pvDriversVersion: { ...gm.PV_drivers_version }, pvDriversDetected: gm.PV_drivers_detected, osVersion: { ...gm.os_version }, other: { ...gm.other } };
+    return {
+      ip,
+      pvDriversVersion: { ...gm.PV_drivers_version },
+      pvDriversDetected: gm.PV_drivers_detected,
+      osVersion: { ...gm.os_version },
+      other: { ...gm.other },
+    };
   }, options);
 }
 
 /** Waits (on events) until the VM is Halted. */
 export function waitForHalt(conn: XapiConnection, vm: Ref, options: WaitOptions): Promise<void> {
-  return conn.waitFor((get) => {
-    const rec = get('VM', vm);
-    if (!rec) throw new XapiCallError('HANDLE_INVALID', ['VM', vm], { method: 'wait for halt', retryable: false });
-    return rec.power_state === 'Halted' ? true : undefined;
-  }, options).then(() => undefined);
+  return conn
+    .waitFor((get) => {
+      const rec = get('VM', vm);
+      if (!rec) throw new XapiCallError('HANDLE_INVALID', ['VM', vm], { method: 'wait for halt', retryable: false });
+      return rec.power_state === 'Halted' ? true : undefined;
+    }, options)
+    .then(() => undefined);
 }

@@ -13,9 +13,18 @@ export interface SnapshotResult {
 }
 
 /** A snapshot of the VM named `name`, tagged with the build (an existing one of that name is reused). */
-export async function ensureSnapshot(conn: XapiConnection, buildId: string, vm: Ref, name: string, signal?: AbortSignal): Promise<SnapshotResult> {
+export async function ensureSnapshot(
+  conn: XapiConnection,
+  buildId: string,
+  vm: Ref,
+  name: string,
+  signal?: AbortSignal,
+): Promise<SnapshotResult> {
   await conn.barrier();
-  const existing = conn.cached('VM', vm)?.snapshots.map((s) => conn.cached('VM', s)).find((s) => s?.name_label === name && isTagged(s, buildId));
+  const existing = conn
+    .cached('VM', vm)
+    ?.snapshots.map((s) => conn.cached('VM', s))
+    .find((s) => s?.name_label === name && isTagged(s, buildId));
   if (existing) return { snapshot: existing.$ref, reused: true };
   const snapshot = await conn.callAsync<Ref>('VM.snapshot', [vm, name], { signal });
   await tag(conn, 'VM', snapshot, buildId);
@@ -25,7 +34,12 @@ export async function ensureSnapshot(conn: XapiConnection, buildId: string, vm: 
 }
 
 /** VM.revert (disk VDIs are replaced), then the new system disk, tagged. */
-export async function revertTo(conn: XapiConnection, buildId: string, snapshot: Ref, signal?: AbortSignal): Promise<{ vm: Ref; systemDisk: Ref }> {
+export async function revertTo(
+  conn: XapiConnection,
+  buildId: string,
+  snapshot: Ref,
+  signal?: AbortSignal,
+): Promise<{ vm: Ref; systemDisk: Ref }> {
   const snap = await conn.fetch('VM', snapshot);
   await conn.callAsync('VM.revert', [snapshot], { signal });
   await conn.barrier();
@@ -52,7 +66,11 @@ export interface CleanupReport {
 }
 
 /** Destroys everything tagged with the build: VMs (hard shutdown first), snapshots, their disks, imported ISOs. */
-export async function cleanupByTag(conn: XapiConnection, buildId: string, signal?: AbortSignal): Promise<CleanupReport> {
+export async function cleanupByTag(
+  conn: XapiConnection,
+  buildId: string,
+  signal?: AbortSignal,
+): Promise<CleanupReport> {
   await conn.barrier();
   const report: CleanupReport = { vms: [], snapshots: [], vdis: [], kept: [] };
   const tagged = findTagged(conn, buildId);

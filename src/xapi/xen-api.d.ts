@@ -84,7 +84,12 @@ declare module 'xen-api' {
     getResource(pathname: string, options?: ResourceOptions): Promise<ResourceResponse>;
     getResource(cancelToken: CancelToken, pathname: string, options?: ResourceOptions): Promise<ResourceResponse>;
     putResource<T = unknown>(body: Readable | Buffer | string, pathname: string, options?: ResourceOptions): Promise<T>;
-    putResource<T = unknown>(cancelToken: CancelToken, body: Readable | Buffer | string, pathname: string, options?: ResourceOptions): Promise<T>;
+    putResource<T = unknown>(
+      cancelToken: CancelToken,
+      body: Readable | Buffer | string,
+      pathname: string,
+      options?: ResourceOptions,
+    ): Promise<T>;
   }
 
   export class XapiError extends Error {

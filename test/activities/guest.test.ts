@@ -46,9 +46,23 @@ async function fixture(t: Parameters<typeof tempDir>[0] & { after(fn: () => Prom
   const dir = await tempDir(t);
   await writeLabInstallers(path.join(dir, 'cd'));
   const adminPassword = `Adm!n-${randomBytes(6).toString('hex')}`;
-  const w = await startStandaloneWindows({ adminPassword, scale: 0.001, cdDrives: [{ letter: 'D', label: LABEL, dir: path.join(dir, 'cd') }] });
+  const w = await startStandaloneWindows({
+    adminPassword,
+    scale: 0.001,
+    cdDrives: [{ letter: 'D', label: LABEL, dir: path.join(dir, 'cd') }],
+  });
   t.after(() => w.stop());
-  return { w, adminPassword, guest: { address: w.address, port: w.port, https: false, username: 'Administrator', password: secret(adminPassword) } };
+  return {
+    w,
+    adminPassword,
+    guest: {
+      address: w.address,
+      port: w.port,
+      https: false,
+      username: 'Administrator',
+      password: secret(adminPassword),
+    },
+  };
 }
 
 function run<T>(fn: () => Promise<T>): Promise<T> {
@@ -73,7 +87,10 @@ test('ensurePvTools installs from the answer CD (detached, 3010, reboot) and the
   assert.deepEqual(first, { alreadyInstalled: false, exitCode: 3010, rebooted: true });
   assert.ok(w.events.includes('reboot'));
   assert.equal(w.machine.service('xenagent')?.running, true);
-  assert.match(w.machine.readFile('C:\\Windows\\Temp\\xstools.log')?.toString() ?? '', /Installation success or error status: 3010/);
+  assert.match(
+    w.machine.readFile('C:\\Windows\\Temp\\xstools.log')?.toString() ?? '',
+    /Installation success or error status: 3010/,
+  );
   const again = await run(() => guestActivities.ensurePvTools({ guest, ...FAST }));
   assert.equal(again.alreadyInstalled, true);
 });
@@ -96,37 +113,58 @@ test('ensurePvTools: MSI 1603 is a non-retryable MsiFatalError, 1618 a retryable
 test('addAdministrator: the password travels over stdin only — in no command line the guest received, no log line, no result', async (t) => {
   const { w, guest } = await fixture(t);
   const password = `N3w-Adm!n-${randomBytes(8).toString('hex')}`;
-  const result = await run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret(password) }));
+  const result = await run(() =>
+    guestActivities.addAdministrator({ guest, name: 'builder', password: secret(password) }),
+  );
   assert.deepEqual(result, { name: 'builder', created: true });
   assert.ok(w.machine.isAdmin('builder'));
-  assert.equal(w.machine.regGet('HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System', 'LocalAccountTokenFilterPolicy')?.data, 1);
+  assert.equal(
+    w.machine.regGet(
+      'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System',
+      'LocalAccountTokenFilterPolicy',
+    )?.data,
+    1,
+  );
   assert.ok(w.machine.commandLog.length > 0);
   for (const line of w.machine.commandLog) assert.ok(!line.includes(password), 'password in a guest command line');
   assert.ok(w.machine.commandLog.some((l) => l.includes('[Console]::In.ReadLine()')));
   assert.ok(!logLines.join('').includes(password), 'password in a log line');
   assert.ok(!JSON.stringify(result).includes(password));
   // Idempotent: a retried activity converges (password reset, membership kept).
-  assert.deepEqual(await run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret(password) })), { name: 'builder', created: false });
+  assert.deepEqual(
+    await run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret(password) })),
+    { name: 'builder', created: false },
+  );
 });
 
 test('addAdministrator: the password policy (2245) is a typed, non-retryable AdminPasswordPolicy that names the remedy', async (t) => {
   const { w, guest } = await fixture(t);
   w.inject({ kind: 'password-policy' });
-  const f = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('Perfectly-F1ne-passw0rd') })));
+  const f = await failure(
+    run(() =>
+      guestActivities.addAdministrator({ guest, name: 'builder', password: secret('Perfectly-F1ne-passw0rd') }),
+    ),
+  );
   assert.equal(f.type, 'AdminPasswordPolicy');
   assert.equal(f.nonRetryable, true);
   assert.match(f.message, /complexity/);
-  const weak = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('short') })));
+  const weak = await failure(
+    run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('short') })),
+  );
   assert.equal(weak.type, 'AdminPasswordPolicy');
   assert.ok(!weak.message.includes('short'));
-  const bad = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'bad name;', password: secret('x') })));
+  const bad = await failure(
+    run(() => guestActivities.addAdministrator({ guest, name: 'bad name;', password: secret('x') })),
+  );
   assert.equal(bad.type, 'InvalidInput');
 });
 
 test('a VM reset during a command is a retryable WinrmConnectionLost', async (t) => {
   const { w, guest } = await fixture(t);
   w.inject({ kind: 'reset-during-command', match: 'EncodedCommand' });
-  const f = await failure(run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('N3w-Adm!n-pass') })));
+  const f = await failure(
+    run(() => guestActivities.addAdministrator({ guest, name: 'builder', password: secret('N3w-Adm!n-pass') })),
+  );
   assert.ok(['WinrmConnectionLost', 'WinrmUnreachable'].includes(f.type ?? ''), f.type ?? '');
   assert.equal(f.nonRetryable, false);
 });
@@ -135,16 +173,25 @@ test('installCloudbaseInit: silent MSI, configuration over stdin, SetSetupComple
   const { w, guest } = await fixture(t);
   const r = await run(() => guestActivities.installCloudbaseInit({ guest, serialPort: 'COM1', ...FAST }));
   assert.deepEqual(r, { alreadyInstalled: false, exitCode: 0, startType: 'Manual' });
-  const conf = w.machine.readFile('C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init\\conf\\cloudbase-init-unattend.conf')?.toString() ?? '';
+  const conf =
+    w.machine
+      .readFile('C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init\\conf\\cloudbase-init-unattend.conf')
+      ?.toString() ?? '';
   assert.match(conf, /^logging_serial_port_settings=COM1,115200,N,8$/m);
   assert.match(conf, /^plugins=cloudbaseinit\.plugins\.common\.mtu\.MTUPlugin,/m);
-  assert.match(w.machine.readFile('C:\\Windows\\Setup\\Scripts\\SetupComplete.cmd')?.toString() ?? '', /sc config cloudbase-init start= auto/);
+  assert.match(
+    w.machine.readFile('C:\\Windows\\Setup\\Scripts\\SetupComplete.cmd')?.toString() ?? '',
+    /sc config cloudbase-init start= auto/,
+  );
   const cmdline = w.machine.commandLog.find((l) => /RUN_SERVICE_AS_LOCAL_SYSTEM/.test(l)) ?? '';
   assert.ok(!/RUN_SERVICE_AS_LOCAL_SYSTEM=0/.test(cmdline));
   w.inject({ kind: 'msi-exit', msi: 'cloudbase', code: 1603 });
   const { guest: g2, w: w2 } = await fixture(t);
   w2.inject({ kind: 'msi-exit', msi: 'cloudbase', code: 1603 });
-  assert.equal((await failure(run(() => guestActivities.installCloudbaseInit({ guest: g2, ...FAST })))).type, 'MsiFatalError');
+  assert.equal(
+    (await failure(run(() => guestActivities.installCloudbaseInit({ guest: g2, ...FAST })))).type,
+    'MsiFatalError',
+  );
 });
 
 test('runSysprep: success is proved by ImageState and the tag file, cached answer files are removed, then shutdown', async (t) => {
@@ -156,7 +203,10 @@ test('runSysprep: success is proved by ImageState and the tag file, cached answe
   assert.equal(r.tagFile, true);
   assert.equal(r.shutdownIssued, true);
   assert.equal(w.machine.fileExists('C:\\Windows\\Panther\\unattend.xml'), false);
-  assert.match(w.machine.readFile('C:\\Windows\\System32\\Sysprep\\Panther\\setupact.log')?.toString() ?? '', /FCreateTagFile:Successfully created tag file/);
+  assert.match(
+    w.machine.readFile('C:\\Windows\\System32\\Sysprep\\Panther\\setupact.log')?.toString() ?? '',
+    /FCreateTagFile:Successfully created tag file/,
+  );
   await new Promise((res) => setTimeout(res, 100));
   assert.ok(w.events.includes('shutdown'));
 });
@@ -173,7 +223,13 @@ test('runSysprep failures are classified from the Panther logs: AppX (with the p
   assert.equal((appx.details?.[0] as { package: string }).package, pkg);
   assert.equal(w.machine.imageState, 'IMAGE_STATE_COMPLETE');
   // The remedy the error names works: remove the package, sysprep gets past AppX validation.
-  const client = new WinrmClient({ host: w.address, port: w.port, https: false, username: 'Administrator', password: adminPassword });
+  const client = new WinrmClient({
+    host: w.address,
+    port: w.port,
+    https: false,
+    username: 'Administrator',
+    password: adminPassword,
+  });
   t.after(() => client.close());
   assert.equal((await client.runPowerShell(`Remove-AppxPackage -Package '${pkg}' -AllUsers`)).exitCode, 0);
   w.inject({ kind: 'sysprep-reserved-storage' });
@@ -184,7 +240,10 @@ test('runSysprep failures are classified from the Panther logs: AppX (with the p
   w.inject({ kind: 'sysprep-hang' });
   const hung = await failure(run(() => guestActivities.runSysprep({ guest, pollSec: 0.05, timeoutSec: 1 })));
   assert.equal(hung.type, 'SysprepHung');
-  assert.equal([...w.machine.processes].some((p) => p.image === 'sysprep.exe'), false);
+  assert.equal(
+    [...w.machine.processes].some((p) => p.image === 'sysprep.exe'),
+    false,
+  );
   // Logs for the operator, copied and scrubbed.
   const out = await tempDir(t);
   const logs = await run(() => guestActivities.collectLogs({ guest, outputDir: out }));
@@ -213,14 +272,20 @@ test('waitForWinrm: a blackholed WinRM (timeouts) is waited out, then recovered'
   const { w, guest } = await fixture(t);
   w.inject({ kind: 'winrm-timeout', operation: 'Create', times: 1 });
   // The first attempt's Create gets no answer; its request timeout (OperationTimeout + margin) fires, the next one works.
-  const r = await run(() => guestActivities.waitForWinrm({ guest, pollSec: 0.05, timeoutSec: 60, attemptTimeoutSec: 2 }));
+  const r = await run(() =>
+    guestActivities.waitForWinrm({ guest, pollSec: 0.05, timeoutSec: 60, attemptTimeoutSec: 2 }),
+  );
   assert.ok(r.attempts >= 2);
 });
 
 test('bad input is refused before anything happens: missing secret, HTTPS without the pinned certificate', async (t) => {
   const { w, guest } = await fixture(t);
   const before = w.server.requests.length;
-  const missing = await failure(run(() => guestActivities.waitForWinrm({ guest: { ...guest, password: { secret: 'no-such-secret-anywhere' } }, ...FAST })));
+  const missing = await failure(
+    run(() =>
+      guestActivities.waitForWinrm({ guest: { ...guest, password: { secret: 'no-such-secret-anywhere' } }, ...FAST }),
+    ),
+  );
   assert.equal(missing.type, 'SecretMissing');
   const https = await failure(run(() => guestActivities.waitForWinrm({ guest: { ...guest, https: true }, ...FAST })));
   assert.equal(https.type, 'InvalidInput');
@@ -233,6 +298,9 @@ test('cancellation: a waiting activity stops at once when Temporal cancels it', 
   const env = new MockActivityEnvironment({ activityType: 'waitForWinrm' });
   const started = Date.now();
   setTimeout(() => env.cancel(), 300);
-  await assert.rejects(env.run(() => guestActivities.waitForWinrm({ guest, pollSec: 5, timeoutSec: 600 })), (e: Error) => /cancel/i.test(e.name + e.message));
+  await assert.rejects(
+    env.run(() => guestActivities.waitForWinrm({ guest, pollSec: 5, timeoutSec: 600 })),
+    (e: Error) => /cancel/i.test(e.name + e.message),
+  );
   assert.ok(Date.now() - started < 3000);
 });

@@ -33,11 +33,17 @@ async function useLab(t: TestContext, scenario = 'default', extra: Record<string
 }
 
 function env(workflowId: string): MockActivityEnvironment {
-  return new MockActivityEnvironment({ workflowExecution: { workflowId, runId: `${workflowId}-run` }, heartbeatTimeoutMs: 30_000 });
+  return new MockActivityEnvironment({
+    workflowExecution: { workflowId, runId: `${workflowId}-run` },
+    heartbeatTimeoutMs: 30_000,
+  });
 }
 
 async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
   return err;
 }
@@ -79,7 +85,9 @@ test('validateTargets: typed non-retryable errors for unknown pool, SR, network,
     assert.equal(f.type, type, JSON.stringify(input));
     assert.equal(f.nonRetryable, true);
   }
-  const bad = await failureOf(call(e, xen.createVm, { pool: lab.poolName, name: 'x', memoryMiB: 1, vcpus: 1, diskGiB: 1 }));
+  const bad = await failureOf(
+    call(e, xen.createVm, { pool: lab.poolName, name: 'x', memoryMiB: 1, vcpus: 1, diskGiB: 1 }),
+  );
   assert.equal(bad.type, 'InvalidInput');
   assert.equal(JSON.stringify(lab.describe()), before, 'nothing was created');
 });
@@ -100,25 +108,50 @@ test('the build sequence, idempotent at every step, then a cleanup that leaves n
   const rec = await xapi.call<Record<string, unknown>>('VM.get_record', vm1.vm);
   assert.equal((rec.other_config as Record<string, string>)[BUILD_TAG], id);
   assert.deepEqual(rec.HVM_boot_params, { order: 'dc', firmware: 'bios' });
-  assert.deepEqual([rec.memory_static_max, rec.VCPUs_max, rec.VCPUs_at_startup, rec.is_a_template], [2048 * 2 ** 20, 2, 2, false]);
+  assert.deepEqual(
+    [rec.memory_static_max, rec.VCPUs_max, rec.VCPUs_at_startup, rec.is_a_template],
+    [2048 * 2 ** 20, 2, 2, false],
+  );
   assert.equal((rec.VIFs as string[]).length, 1);
 
   const iso = await makeIso(await tempDir(t));
   const imported = await call(e, xen.importIso, { pool: lab.poolName, file: iso, name: `answer-${id}.iso` });
   const again = await call(e, xen.importIso, { pool: lab.poolName, file: iso, name: `answer-${id}.iso` });
   assert.deepEqual([again.vdi, again.reused], [imported.vdi, true]);
-  const media1 = await call(e, xen.attachMedia, { pool: lab.poolName, vm: vm1.vm, installIso: 'SERVER_EVAL_x64FRE_en-us.iso', answerIso: imported.vdi });
-  const media2 = await call(e, xen.attachMedia, { pool: lab.poolName, vm: vm1.vm, installIso: 'SERVER_EVAL_x64FRE_en-us.iso', answerIso: imported.vdi });
+  const media1 = await call(e, xen.attachMedia, {
+    pool: lab.poolName,
+    vm: vm1.vm,
+    installIso: 'SERVER_EVAL_x64FRE_en-us.iso',
+    answerIso: imported.vdi,
+  });
+  const media2 = await call(e, xen.attachMedia, {
+    pool: lab.poolName,
+    vm: vm1.vm,
+    installIso: 'SERVER_EVAL_x64FRE_en-us.iso',
+    answerIso: imported.vdi,
+  });
   assert.deepEqual(media2, media1);
   const view = lab.host.getVm(vm1.vm)!;
-  assert.deepEqual(view.cdroms.map((c) => [c.userdevice, c.isoName]), [['1', `answer-${id}.iso`], ['3', 'SERVER_EVAL_x64FRE_en-us.iso']]);
+  assert.deepEqual(
+    view.cdroms.map((c) => [c.userdevice, c.isoName]),
+    [
+      ['1', `answer-${id}.iso`],
+      ['3', 'SERVER_EVAL_x64FRE_en-us.iso'],
+    ],
+  );
 
   assert.deepEqual(await call(e, xen.startVm, { pool: lab.poolName, vm: vm1.vm }), { result: 'started' });
   assert.deepEqual(await call(e, xen.startVm, { pool: lab.poolName, vm: vm1.vm }), { result: 'already-running' });
   const guest = call(e, xen.waitForGuest, { pool: lab.poolName, vm: vm1.vm, timeoutMs: 10_000 });
   const address = lab.host.getVm(vm1.vm)!.address;
   // First a link-local address without drivers (Windows before DHCP), then the real report.
-  await lab.host.reportGuestMetrics(vm1.vm, { networks: { '0/ip': '169.254.3.4' }, pvDriversVersion: {}, pvDriversDetected: false, osVersion: {}, other: {} });
+  await lab.host.reportGuestMetrics(vm1.vm, {
+    networks: { '0/ip': '169.254.3.4' },
+    pvDriversVersion: {},
+    pvDriversDetected: false,
+    osVersion: {},
+    other: {},
+  });
   await new Promise((r) => setTimeout(r, 100));
   await lab.host.reportGuestMetrics(vm1.vm, {
     networks: { '0/ip': address, '0/ipv4/0': address },
@@ -133,8 +166,15 @@ test('the build sequence, idempotent at every step, then a cleanup that leaves n
   assert.ok(heartbeats.some((h) => (h as { phase?: string }).phase === 'waiting for the guest agent'));
 
   await xapi.call('VM.add_to_platform', vm1.vm, 'device_id', '0002');
-  assert.deepEqual(await call(e, xen.removeDeviceId, { pool: lab.poolName, vm: vm1.vm }), { wasSet: true, value: '0002' });
-  assert.deepEqual(await call(e, xen.removeDeviceId, { pool: lab.poolName, vm: vm1.vm }), { wasSet: true, value: '0002' }, 'a retry gives the same answer');
+  assert.deepEqual(await call(e, xen.removeDeviceId, { pool: lab.poolName, vm: vm1.vm }), {
+    wasSet: true,
+    value: '0002',
+  });
+  assert.deepEqual(
+    await call(e, xen.removeDeviceId, { pool: lab.poolName, vm: vm1.vm }),
+    { wasSet: true, value: '0002' },
+    'a retry gives the same answer',
+  );
   assert.equal((await xapi.call<Record<string, string>>('VM.get_platform', vm1.vm)).device_id, undefined);
 
   const snap1 = await call(e, xen.snapshot, { pool: lab.poolName, vm: vm1.vm, name: 'pre-sysprep' });
@@ -150,7 +190,10 @@ test('the build sequence, idempotent at every step, then a cleanup that leaves n
   await lab.host.guestShutdown(vm1.vm);
   assert.deepEqual(await halted, { powerState: 'Halted' });
   const found = await call(e, xen.findVm, { pool: lab.poolName, vm: { name: 'win-build' } });
-  assert.deepEqual([found.ref, found.vmMode, found.powerState, found.systemDisk?.vdi], [vm1.vm, 'hvm', 'Halted', reverted.systemDisk]);
+  assert.deepEqual(
+    [found.ref, found.vmMode, found.powerState, found.systemDisk?.vdi],
+    [vm1.vm, 'hvm', 'Halted', reverted.systemDisk],
+  );
 
   await call(e, xen.startVm, { pool: lab.poolName, vm: vm1.vm });
   const cleaned = await call(e, xen.cleanupByTag, { pool: lab.poolName });
@@ -158,7 +201,9 @@ test('the build sequence, idempotent at every step, then a cleanup that leaves n
   assert.deepEqual(cleaned.snapshots, ['pre-sysprep']);
   assert.ok(cleaned.vdis.includes(`answer-${id}.iso`));
   await xapi.barrier();
-  const leftovers = Object.values(xapi.objects.all).filter((o) => (o.other_config as Record<string, string> | undefined)?.[BUILD_TAG] === id);
+  const leftovers = Object.values(xapi.objects.all).filter(
+    (o) => (o.other_config as Record<string, string> | undefined)?.[BUILD_TAG] === id,
+  );
   assert.deepEqual(leftovers, [], 'nothing tagged with the build remains');
   const vdis = await xapi.call<string[]>('VDI.get_all');
   assert.ok(!vdis.includes(reverted.systemDisk) && !vdis.includes(diskBefore.vdi) && !vdis.includes(imported.vdi));
@@ -169,8 +214,14 @@ test('findVm on an existing pool: PV guests are vm_mode xen; clean shutdown with
   const lab = await useLab(t, 'existing-vms');
   const e = env('from-vm-1');
   const pv = await call(e, xen.findVm, { pool: lab.poolName, vm: { name: 'debian-pv' } });
-  assert.deepEqual([pv.vmMode, pv.pvDrivers, pv.powerState, pv.systemDisk?.virtualSize], ['xen', true, 'Running', 64 * 2 ** 20]);
-  const hvm = await call(e, xen.findVm, { pool: lab.poolName, vm: { uuid: lab.describe().vms.find((v) => v.name === 'legacy-hvm')!.uuid } });
+  assert.deepEqual(
+    [pv.vmMode, pv.pvDrivers, pv.powerState, pv.systemDisk?.virtualSize],
+    ['xen', true, 'Running', 64 * 2 ** 20],
+  );
+  const hvm = await call(e, xen.findVm, {
+    pool: lab.poolName,
+    vm: { uuid: lab.describe().vms.find((v) => v.name === 'legacy-hvm')!.uuid },
+  });
   assert.deepEqual([hvm.vmMode, hvm.pvDrivers], ['hvm', false]);
   const lacks = await failureOf(call(e, xen.cleanShutdown, { pool: lab.poolName, vm: hvm.ref }));
   assert.deepEqual([lacks.type, lacks.nonRetryable], ['VmLacksPvDrivers', true]);
@@ -188,6 +239,8 @@ test('cancellation: a waiting activity ends as cancelled', async (t) => {
   const waiting = call(e, xen.waitForHalt, { pool: lab.poolName, vm: pv.ref, timeoutMs: 60_000 });
   setTimeout(() => e.cancel(), 200);
   await assert.rejects(waiting, (err: unknown) => err instanceof CancelledFailure);
-  const timeout = await failureOf(call(env('timeout-1'), xen.waitForHalt, { pool: lab.poolName, vm: pv.ref, timeoutMs: 300 }));
+  const timeout = await failureOf(
+    call(env('timeout-1'), xen.waitForHalt, { pool: lab.poolName, vm: pv.ref, timeoutMs: 300 }),
+  );
   assert.deepEqual([timeout.type, timeout.nonRetryable], ['XapiWaitTimeout', true]);
 });

@@ -27,21 +27,37 @@ describe('xenimage CLI', () => {
     const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
     const worker = await startTestWorker(target, 'cli');
     client = await testClient(target);
-    env = { TEMPORAL_ADDRESS: target.address, XENIMAGE_TASK_QUEUE: worker.taskQueue, OS_CLIENT_CONFIG_FILE: openstack.cloudsFile };
+    env = {
+      TEMPORAL_ADDRESS: target.address,
+      XENIMAGE_TASK_QUEUE: worker.taskQueue,
+      OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
+    };
     dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-cli-'));
     onTeardown(() => rm(dir, { recursive: true, force: true }));
     const disk = path.join(dir, 'disk.qcow2');
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '32M']);
     await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x33 1M 1M', disk]);
     inputFile = path.join(dir, 'convert.json');
-    await writeFile(inputFile, JSON.stringify({ source: { path: disk }, image: { name: 'cli-test' }, vmMode: 'hvm', osType: 'linux', cloud: openstack.cloud }));
+    await writeFile(
+      inputFile,
+      JSON.stringify({
+        source: { path: disk },
+        image: { name: 'cli-test' },
+        vmMode: 'hvm',
+        osType: 'linux',
+        cloud: openstack.cloud,
+      }),
+    );
   });
 
   test('build convert --wait prints the workflow ID, then the result; status and list show the build', async () => {
     const id = `cli-convert-${randomUUID().slice(0, 8)}`;
     const built = await runCli(['build', 'convert', inputFile, '--wait', '--id', id], env);
     assert.equal(built.code, 0, built.stderr);
-    const [started, result] = built.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const [started, result] = built.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(started?.workflowId, id);
     assert.equal(result?.verified, true);
 
@@ -63,7 +79,16 @@ describe('xenimage CLI', () => {
 
   test('bad input: exit code 2, one line naming the fields, no workflow started', async () => {
     const bad = path.join(dir, 'bad.json');
-    await writeFile(bad, JSON.stringify({ source: { path: '/x' }, image: { name: 'x', visibility: 'everyone' }, vmMode: 'hvm', cloud: 'c', extra: 1 }));
+    await writeFile(
+      bad,
+      JSON.stringify({
+        source: { path: '/x' },
+        image: { name: 'x', visibility: 'everyone' },
+        vmMode: 'hvm',
+        cloud: 'c',
+        extra: 1,
+      }),
+    );
     const id = `cli-bad-${randomUUID().slice(0, 8)}`;
     const out = await runCli(['build', 'convert', bad, '--id', id], env);
     assert.equal(out.code, 2);
@@ -76,7 +101,10 @@ describe('xenimage CLI', () => {
 
   test('schedules: create, list, trigger a real build, pause, delete', async () => {
     const name = `golden-test-${randomUUID().slice(0, 6)}`;
-    const created = await runCli(['schedule', 'create', name, 'convert', inputFile, '--cron', '0 3 * * SUN', '--paused'], env);
+    const created = await runCli(
+      ['schedule', 'create', name, 'convert', inputFile, '--cron', '0 3 * * SUN', '--paused'],
+      env,
+    );
     assert.equal(created.code, 0, created.stderr);
     const listed = await runCli(['schedule', 'list'], env);
     assert.match(listed.stdout, new RegExp(`${name}\\s+convertImage\\s+paused`));

@@ -19,7 +19,9 @@ for (const kind of Object.keys(BUILD_KINDS) as Array<keyof typeof BUILD_KINDS>) 
 
 for (const kind of Object.keys(BUILD_KINDS) as Array<keyof typeof BUILD_KINDS>) {
   test(`docs/inputs/${kind}.sample.json is a valid ${kind} input`, async () => {
-    const sample: unknown = JSON.parse(await readFile(path.join(root, 'docs', 'inputs', `${kind}.sample.json`), 'utf8'));
+    const sample: unknown = JSON.parse(
+      await readFile(path.join(root, 'docs', 'inputs', `${kind}.sample.json`), 'utf8'),
+    );
     const parsed = BUILD_KINDS[kind].schema.safeParse(sample);
     assert.ok(parsed.success, parsed.error?.message);
   });

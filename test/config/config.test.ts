@@ -19,8 +19,15 @@ test('defaults apply when nothing is set', () => {
 test('environment overrides the file, the file overrides defaults', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'xenimage.yaml');
-  await writeFile(file, 'temporal:\n  namespace: from-file\n  taskQueue: q-file\nworker:\n  maxConcurrentActivities: 4\n');
-  const config = loadConfig({ XENIMAGE_CONFIG: file, TEMPORAL_NAMESPACE: 'from-env', TEMPORAL_ADDRESS: 'temporal.example:7233' });
+  await writeFile(
+    file,
+    'temporal:\n  namespace: from-file\n  taskQueue: q-file\nworker:\n  maxConcurrentActivities: 4\n',
+  );
+  const config = loadConfig({
+    XENIMAGE_CONFIG: file,
+    TEMPORAL_NAMESPACE: 'from-env',
+    TEMPORAL_ADDRESS: 'temporal.example:7233',
+  });
   assert.equal(config.temporal.namespace, 'from-env');
   assert.equal(config.temporal.taskQueue, 'q-file');
   assert.equal(config.temporal.address, 'temporal.example:7233');

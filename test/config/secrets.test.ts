@@ -16,7 +16,10 @@ test('a secret resolves from XENIMAGE_SECRETS_DIR/NAME, trailing newline removed
 
 test('a secret resolves from XENIMAGE_SECRET_NAME when no file holds it', async (t) => {
   const dir = await tempDir(t);
-  const value = await resolveSecret({ secret: 'keystone.admin-pw' }, { dir, env: { XENIMAGE_SECRET_KEYSTONE_ADMIN_PW: 'env-2' } });
+  const value = await resolveSecret(
+    { secret: 'keystone.admin-pw' },
+    { dir, env: { XENIMAGE_SECRET_KEYSTONE_ADMIN_PW: 'env-2' } },
+  );
   assert.equal(value, 'env-2');
 });
 

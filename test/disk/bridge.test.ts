@@ -77,7 +77,10 @@ test('a vmdk descriptor naming other files, and a failing conversion, are refuse
     descriptor,
     `# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 49152 FLAT "${raw}" 0\n\nddb.virtualHWVersion = "4"\nddb.geometry.cylinders = "48"\nddb.geometry.heads = "16"\nddb.geometry.sectors = "63"\nddb.adapterType = "ide"\n`,
   );
-  await assert.rejects(openDisk({ path: descriptor }, { tempDir: scratch }), { type: 'DiskFormatUnsupported', message: /other files/ });
+  await assert.rejects(openDisk({ path: descriptor }, { tempDir: scratch }), {
+    type: 'DiskFormatUnsupported',
+    message: /other files/,
+  });
 
   const broken = path.join(dir, 'broken.vhdx');
   await run('qemu-img', ['convert', '-O', 'vhdx', raw, broken]);

@@ -28,12 +28,18 @@ async function makeRaw(file: string, size = 100 * MiB): Promise<void> {
   }
 }
 
-async function checkConversion(dir: string, source: string, sourceFormat: string, expect: { format: string; allocated?: number }) {
+async function checkConversion(
+  dir: string,
+  source: string,
+  sourceFormat: string,
+  expect: { format: string; allocated?: number },
+) {
   const out = path.join(dir, `${path.basename(source)}.tap.vhd`);
   const written = await writeTapVhd({ path: source }, out);
   assert.equal(written.format, expect.format);
   assert.equal((await stat(out)).size, written.size, 'announced size = bytes written');
-  if (expect.allocated !== undefined) assert.equal(written.allocated, expect.allocated, 'allocated blocks from metadata');
+  if (expect.allocated !== undefined)
+    assert.equal(written.allocated, expect.allocated, 'allocated blocks from metadata');
   const compare = await qemuCompare(source, out, sourceFormat);
   assert.match(compare, /Images are identical/);
   const facts = await assertTapVhd(out, written.virtualSize);
@@ -70,7 +76,13 @@ test('zero clusters and subclusters are not data; a zero-flagged cluster over ol
   const dir = await tempDir(t);
   const file = path.join(dir, 'zero.qcow2');
   await run('qemu-img', ['create', '-f', 'qcow2', file, '64M']);
-  await qemuIo(file, ['write -P 0x11 0 4M', 'write -z 0 2M', 'write -z 10M 20M', 'write -P 0x22 40M 64k', 'write -z 40M 64k']);
+  await qemuIo(file, [
+    'write -P 0x11 0 4M',
+    'write -z 0 2M',
+    'write -z 10M 20M',
+    'write -P 0x22 40M 64k',
+    'write -z 40M 64k',
+  ]);
   const { facts } = await checkConversion(dir, file, 'qcow2', { format: 'qcow2' });
   assert.deepEqual(facts.allocated, [1], 'only the block still holding 0x11 data');
 
@@ -115,7 +127,11 @@ test('VHDs from qemu (dynamic, fixed) and from our own writer read back identica
   const f = await checkConversion(dir, fixed, 'vpc', { format: 'vhd' });
   assert.equal(d.written.virtualSize, f.written.virtualSize);
   // qemu-img allocates the first 4 KiB of the files it creates, so block 0 may count as data in the fixed file.
-  assert.deepEqual(f.facts.allocated.filter((b) => b !== 0), [5, 6, 7, 23, 31], 'the holes of the fixed VHD (qemu-img map) are skipped');
+  assert.deepEqual(
+    f.facts.allocated.filter((b) => b !== 0),
+    [5, 6, 7, 23, 31],
+    'the holes of the fixed VHD (qemu-img map) are skipped',
+  );
   assert.deepEqual(d.facts.allocated, [5, 6, 7, 23, 31]);
   // Our output as input: a tap VHD converts to itself.
   const again = await checkConversion(dir, d.out, 'vpc', { format: 'vhd' });
@@ -233,7 +249,13 @@ test('a VHD with 512 KiB blocks (another creator) maps onto 2 MiB blocks, bitmap
   const dir = await tempDir(t);
   const size = 6 * MiB + 512 * 1024;
   const data = Buffer.alloc(size);
-  for (const [at, len] of [[0, 4096], [700 * 1024, 100 * 1024], [3 * MiB + 5, 1000], [size - 512, 512]] as const) randomBytes(len).copy(data, at);
+  for (const [at, len] of [
+    [0, 4096],
+    [700 * 1024, 100 * 1024],
+    [3 * MiB + 5, 1000],
+    [size - 512, 512],
+  ] as const)
+    randomBytes(len).copy(data, at);
   // Blocks 0, 1, 6, 12 hold data; 9 is allocated but all zero; stored out of order; sector 3 of block 0 cleared.
   const vhd = path.join(dir, 'small-blocks.vhd');
   await writeFile(vhd, smallBlockVhd(data, 512 * 1024, [12, 1, 0, 9, 6], [3]));

@@ -112,38 +112,52 @@ test('qcow2: absurd and inconsistent sizes are refused without allocating', T, a
   await refused(clusterBits, 'DiskCorrupt', /cluster_bits/);
 });
 
-test('qcow2: features we must not ignore (corrupt bit, unknown bits, external data, encryption, backing file, version)', T, async (t) => {
-  const dir = await tempDir(t);
-  const corrupt = await qcow2With(dir, 'corrupt.qcow2');
-  await patch(corrupt, (b) => b.writeBigUInt64BE(b.readBigUInt64BE(72) | 2n, 72));
-  await refused(corrupt, 'DiskFormatUnsupported', /marked corrupt/);
+test(
+  'qcow2: features we must not ignore (corrupt bit, unknown bits, external data, encryption, backing file, version)',
+  T,
+  async (t) => {
+    const dir = await tempDir(t);
+    const corrupt = await qcow2With(dir, 'corrupt.qcow2');
+    await patch(corrupt, (b) => b.writeBigUInt64BE(b.readBigUInt64BE(72) | 2n, 72));
+    await refused(corrupt, 'DiskFormatUnsupported', /marked corrupt/);
 
-  const unknown = await qcow2With(dir, 'unknown.qcow2');
-  await patch(unknown, (b) => b.writeBigUInt64BE(b.readBigUInt64BE(72) | (1n << 40n), 72));
-  await refused(unknown, 'DiskFormatUnsupported', /unknown incompatible features/);
+    const unknown = await qcow2With(dir, 'unknown.qcow2');
+    await patch(unknown, (b) => b.writeBigUInt64BE(b.readBigUInt64BE(72) | (1n << 40n), 72));
+    await refused(unknown, 'DiskFormatUnsupported', /unknown incompatible features/);
 
-  const dirty = await qcow2With(dir, 'dirty.qcow2');
-  await patch(dirty, (b) => b.writeBigUInt64BE(b.readBigUInt64BE(72) | 1n, 72));
-  const d = await openDisk({ path: dirty }); // dirty only means stale refcounts: readable
-  await d.close();
+    const dirty = await qcow2With(dir, 'dirty.qcow2');
+    await patch(dirty, (b) => b.writeBigUInt64BE(b.readBigUInt64BE(72) | 1n, 72));
+    const d = await openDisk({ path: dirty }); // dirty only means stale refcounts: readable
+    await d.close();
 
-  const external = path.join(dir, 'external.qcow2');
-  await run('qemu-img', ['create', '-f', 'qcow2', '-o', `data_file=${path.join(dir, 'data.raw')}`, external, '64M']);
-  await refused(external, 'DiskFormatUnsupported', /external data file/);
+    const external = path.join(dir, 'external.qcow2');
+    await run('qemu-img', ['create', '-f', 'qcow2', '-o', `data_file=${path.join(dir, 'data.raw')}`, external, '64M']);
+    await refused(external, 'DiskFormatUnsupported', /external data file/);
 
-  const luks = path.join(dir, 'luks.qcow2');
-  await run('qemu-img', ['create', '--object', 'secret,id=s0,data=not-a-real-secret', '-f', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10', luks, '16M']);
-  await refused(luks, 'DiskFormatUnsupported', /encrypted/);
+    const luks = path.join(dir, 'luks.qcow2');
+    await run('qemu-img', [
+      'create',
+      '--object',
+      'secret,id=s0,data=not-a-real-secret',
+      '-f',
+      'qcow2',
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10',
+      luks,
+      '16M',
+    ]);
+    await refused(luks, 'DiskFormatUnsupported', /encrypted/);
 
-  const base = await qcow2With(dir, 'base-image.qcow2');
-  const child = path.join(dir, 'child.qcow2');
-  await run('qemu-img', ['create', '-f', 'qcow2', '-b', base, '-F', 'qcow2', child]);
-  await refused(child, 'DiskFormatUnsupported', /backing file '.*base-image\.qcow2'/);
+    const base = await qcow2With(dir, 'base-image.qcow2');
+    const child = path.join(dir, 'child.qcow2');
+    await run('qemu-img', ['create', '-f', 'qcow2', '-b', base, '-F', 'qcow2', child]);
+    await refused(child, 'DiskFormatUnsupported', /backing file '.*base-image\.qcow2'/);
 
-  const v4 = await qcow2With(dir, 'v4.qcow2');
-  await patch(v4, (b) => b.writeUInt32BE(4, 4));
-  await refused(v4, 'DiskFormatUnsupported', /version 4/);
-});
+    const v4 = await qcow2With(dir, 'v4.qcow2');
+    await patch(v4, (b) => b.writeUInt32BE(4, 4));
+    await refused(v4, 'DiskFormatUnsupported', /version 4/);
+  },
+);
 
 test('qcow2: a compressed cluster that inflates past its size, or does not inflate', T, async (t) => {
   const dir = await tempDir(t);
@@ -157,7 +171,9 @@ test('qcow2: a compressed cluster that inflates past its size, or does not infla
     await run('qemu-img', ['convert', '-c', '-O', 'qcow2', '-o', `compression_type=${type}`, raw, file]);
     let bombed = Buffer.alloc(0);
     if (type === 'zlib') bombed = deflateRawSync(Buffer.alloc(4 * 64 * 1024));
-    else bombed = (await promisify(execFile)('sh', ['-c', 'head -c 262144 /dev/zero | zstd -c'], { encoding: 'buffer' })).stdout;
+    else
+      bombed = (await promisify(execFile)('sh', ['-c', 'head -c 262144 /dev/zero | zstd -c'], { encoding: 'buffer' }))
+        .stdout;
     const locate = (b: Buffer) => {
       const l1Offset = Number(b.readBigUInt64BE(40));
       const l2Offset = Number(b.readBigUInt64BE(l1Offset) & 0x00fffffffffffe00n);

@@ -33,9 +33,13 @@ export async function serveDir(dir: string, mode: ServerMode = {}): Promise<File
         return void res.writeHead(401).end();
       }
       const file = path.join(dir, path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-      const size = await stat(file).then((s) => s.size, () => -1);
+      const size = await stat(file).then(
+        (s) => s.size,
+        () => -1,
+      );
       if (size < 0) return void res.writeHead(404).end();
-      const etag = state.mode.changeEtagAfter !== undefined && state.requests > state.mode.changeEtagAfter ? '"v2"' : '"v1"';
+      const etag =
+        state.mode.changeEtagAfter !== undefined && state.requests > state.mode.changeEtagAfter ? '"v2"' : '"v1"';
       const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       if (state.mode.noRange || !range) {
         res.writeHead(200, { 'content-length': size, etag });
@@ -44,7 +48,12 @@ export async function serveDir(dir: string, mode: ServerMode = {}): Promise<File
       const start = Number(range[1]);
       const end = Math.min(size - 1, range[2] ? Number(range[2]) : size - 1);
       if (start >= size) return void res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
-      res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${size}`, etag, 'accept-ranges': 'bytes' });
+      res.writeHead(206, {
+        'content-length': end - start + 1,
+        'content-range': `bytes ${start}-${end}/${size}`,
+        etag,
+        'accept-ranges': 'bytes',
+      });
       createReadStream(file, { start, end }).pipe(res);
     })();
   });

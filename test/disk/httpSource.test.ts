@@ -49,11 +49,14 @@ test('raw and VHD over HTTP; credentials in the URL become Basic auth and never 
     assert.equal(written.format, name.endsWith('.vhd') ? 'vhd' : 'raw');
     assert.match(await qemuCompare(file, out, 'qcow2'), /identical/);
   }
-  await assert.rejects(openDisk({ url: server.url('disk.vhd').replace('http://', 'http://reader:wrong-pass@') + '?token=abc' }), (err: Error & { type?: string }) => {
-    assert.equal(err.type, 'DiskSourceDenied');
-    assert.doesNotMatch(err.message, /wrong-pass|token=abc/);
-    return true;
-  });
+  await assert.rejects(
+    openDisk({ url: server.url('disk.vhd').replace('http://', 'http://reader:wrong-pass@') + '?token=abc' }),
+    (err: Error & { type?: string }) => {
+      assert.equal(err.type, 'DiskSourceDenied');
+      assert.doesNotMatch(err.message, /wrong-pass|token=abc/);
+      return true;
+    },
+  );
 });
 
 test('a server without Range support, a missing image, a changing image, a flaky server', async (t) => {
@@ -62,13 +65,22 @@ test('a server without Range support, a missing image, a changing image, a flaky
   await run('qemu-img', ['convert', '-O', 'qcow2', await compressedQcow2(dir), path.join(dir, 'plain.qcow2')]);
   const server = await serveDir(dir, { noRange: true });
   t.after(() => server.close());
-  await assert.rejects(openDisk({ url: server.url('disk.qcow2') }), { type: 'DiskSourceRangeUnsupported', retryable: false });
+  await assert.rejects(openDisk({ url: server.url('disk.qcow2') }), {
+    type: 'DiskSourceRangeUnsupported',
+    retryable: false,
+  });
   server.mode = {};
-  await assert.rejects(openDisk({ url: server.url('nothing.qcow2') }), { type: 'DiskSourceNotFound', retryable: false });
+  await assert.rejects(openDisk({ url: server.url('nothing.qcow2') }), {
+    type: 'DiskSourceNotFound',
+    retryable: false,
+  });
 
   server.mode = { changeEtagAfter: 2 };
   server.requests = 0;
-  await assert.rejects(writeTapVhd({ url: server.url('plain.qcow2') }, path.join(dir, 'x.vhd')), { type: 'DiskSourceChanged', retryable: true });
+  await assert.rejects(writeTapVhd({ url: server.url('plain.qcow2') }, path.join(dir, 'x.vhd')), {
+    type: 'DiskSourceChanged',
+    retryable: true,
+  });
 
   server.mode = { failFirst: 2 };
   server.requests = 0;

@@ -25,12 +25,20 @@ export async function qemuIo(file: string, commands: string[], format = 'qcow2')
 }
 
 /** Converts `src` with our reader + tap writer into `dst`; returns the announced size and the reader facts. */
-export async function writeTapVhd(src: ImageSourceSpec, dst: string): Promise<{ size: number; virtualSize: number; allocated: number; format: string }> {
+export async function writeTapVhd(
+  src: ImageSourceSpec,
+  dst: string,
+): Promise<{ size: number; virtualSize: number; allocated: number; format: string }> {
   const disk = await openDisk(src);
   try {
     const vhd = createTapVhdStream(disk.reader);
     await pipeline(vhd.stream, createWriteStream(dst));
-    return { size: vhd.size, virtualSize: disk.reader.virtualSize, allocated: disk.reader.allocatedBlocks.length, format: disk.sourceFormat };
+    return {
+      size: vhd.size,
+      virtualSize: disk.reader.virtualSize,
+      allocated: disk.reader.allocatedBlocks.length,
+      format: disk.sourceFormat,
+    };
   } finally {
     await disk.close();
   }
@@ -95,7 +103,11 @@ export async function assertTapVhd(file: string, sourceVirtualSize: number): Pro
   assert.equal(footer.readUInt32BE(32), 0x00010003, 'creator version 1.3');
   assert.equal(footer.readUInt32BE(36), 0, 'host OS');
   const current = Number(footer.readBigUInt64BE(48));
-  assert.equal(current, Math.ceil(sourceVirtualSize / (2 * MiB)) * 2 * MiB, 'current size = virtual size rounded up to 2 MiB');
+  assert.equal(
+    current,
+    Math.ceil(sourceVirtualSize / (2 * MiB)) * 2 * MiB,
+    'current size = virtual size rounded up to 2 MiB',
+  );
   assert.equal(Number(footer.readBigUInt64BE(40)), current, 'original size = current size');
   const chs: [number, number, number] = [footer.readUInt16BE(56), footer.readUInt8(58), footer.readUInt8(59)];
   assert.deepEqual(chs, specChs(current), 'floor CHS of the current size');
@@ -103,7 +115,10 @@ export async function assertTapVhd(file: string, sourceVirtualSize: number): Pro
   assert.equal(footer.readUInt32BE(60), 3, 'dynamic');
   assert.equal(footer.readUInt32BE(64), checksum(footer, 64), 'footer checksum');
   assert.ok(!footer.subarray(68, 84).every((b) => b === 0), 'non-null UUID');
-  assert.ok(footer.subarray(84, 512).every((b) => b === 0), 'saved state, hidden and reserved bytes are zero');
+  assert.ok(
+    footer.subarray(84, 512).every((b) => b === 0),
+    'saved state, hidden and reserved bytes are zero',
+  );
 
   const header = buf.subarray(512, 1536);
   assert.equal(header.toString('latin1', 0, 8), 'cxsparse');
@@ -114,11 +129,17 @@ export async function assertTapVhd(file: string, sourceVirtualSize: number): Pro
   assert.equal(entries * 2 * MiB, current, 'entries × 2 MiB = current size');
   assert.equal(header.readUInt32BE(32), 2 * MiB, 'block size');
   assert.equal(header.readUInt32BE(36), checksum(header, 36), 'header checksum');
-  assert.ok(header.subarray(40, 1024).every((b) => b === 0), 'no parent, reserved zero');
+  assert.ok(
+    header.subarray(40, 1024).every((b) => b === 0),
+    'no parent, reserved zero',
+  );
 
   const batBytes = Math.ceil((entries * 4) / 512) * 512;
   const bat = buf.subarray(1536, 1536 + batBytes);
-  assert.ok(bat.subarray(entries * 4).every((b) => b === 0xff), 'BAT padding is 0xFF');
+  assert.ok(
+    bat.subarray(entries * 4).every((b) => b === 0xff),
+    'BAT padding is 0xFF',
+  );
   const bmh = buf.subarray(1536 + batBytes, 1536 + batBytes + 512);
   assert.equal(bmh.toString('latin1', 0, 8), 'tdbatmap');
   const mapOffset = Number(bmh.readBigUInt64BE(8));
@@ -131,7 +152,10 @@ export async function assertTapVhd(file: string, sourceVirtualSize: number): Pro
   let sum = 0;
   for (let i = 0; i < span; i++) sum += map[i]!;
   assert.equal(bmh.readUInt32BE(24), ~sum >>> 0, 'batmap checksum over the span implied by the current size');
-  assert.ok(bmh.subarray(28).every((b) => b === 0), 'batmap marker and keyhash are zero');
+  assert.ok(
+    bmh.subarray(28).every((b) => b === 0),
+    'batmap marker and keyhash are zero',
+  );
 
   const metaEnd = mapOffset + mapSectors * 512;
   const allocated: number[] = [];
@@ -147,7 +171,10 @@ export async function assertTapVhd(file: string, sourceVirtualSize: number): Pro
     assert.ok(sector * 512 >= metaEnd, `block ${i} after the metadata`);
     assert.ok(sector > previous, 'blocks in ascending order');
     assert.ok(sector * 512 + 512 + 2 * MiB <= n - 512, `block ${i} ends before the footer`);
-    assert.ok(buf.subarray(sector * 512, sector * 512 + 512).every((b) => b === 0xff), `block ${i} bitmap all ones`);
+    assert.ok(
+      buf.subarray(sector * 512, sector * 512 + 512).every((b) => b === 0xff),
+      `block ${i} bitmap all ones`,
+    );
     previous = sector;
     allocated.push(i);
   }
@@ -155,8 +182,15 @@ export async function assertTapVhd(file: string, sourceVirtualSize: number): Pro
   const gapStart = Math.ceil(metaEnd / 512);
   let expectedFirst = gapStart;
   while ((expectedFirst + 1) % 8 !== 0) expectedFirst++;
-  if (allocated.length) assert.equal(firstSector, expectedFirst, 'first block right after the metadata (plus alignment gap)');
-  allocated.forEach((b, k) => assert.equal(bat.readUInt32BE(b * 4), expectedFirst + k * 4097, 'blocks packed contiguously'));
-  assert.equal(n, expectedFirst * 512 + allocated.length * (512 + 2 * MiB) + 512, 'file size follows from the allocated blocks');
+  if (allocated.length)
+    assert.equal(firstSector, expectedFirst, 'first block right after the metadata (plus alignment gap)');
+  allocated.forEach((b, k) =>
+    assert.equal(bat.readUInt32BE(b * 4), expectedFirst + k * 4097, 'blocks packed contiguously'),
+  );
+  assert.equal(
+    n,
+    expectedFirst * 512 + allocated.length * (512 + 2 * MiB) + 512,
+    'file size follows from the allocated blocks',
+  );
   return { currentSize: current, allocated, fileSize: n, uuid: footer.subarray(68, 84).toString('hex') };
 }

@@ -29,7 +29,12 @@ async function makeRaw(dir: string, size = 40 * MiB): Promise<string> {
   const raw = path.join(dir, 'src.raw');
   const fh = await open(raw, 'w');
   await fh.truncate(size);
-  for (const [at, byte] of [[0, 0x10], [5 * MiB + 4096, 0x20], [20 * MiB, 0x30], [size - 4096, 0x40]] as const) {
+  for (const [at, byte] of [
+    [0, 0x10],
+    [5 * MiB + 4096, 0x20],
+    [20 * MiB, 0x30],
+    [size - 4096, 0x40],
+  ] as const) {
     if (at < size) await fh.write(Buffer.alloc(Math.min(MiB, size - at), byte), 0, Math.min(MiB, size - at), at);
   }
   await fh.close();
@@ -93,14 +98,30 @@ test('truncated, differencing and non-VHD streams are refused with typed errors'
   const buf = await readFile(vpc);
 
   // An export without Content-Length that ends early is a dropped connection: retryable.
-  await assert.rejects(rewrite(buf.subarray(0, 1000), path.join(dir, 'a.vhd')), { type: 'DiskSourceUnavailable', retryable: true, message: /truncated/ });
-  await assert.rejects(rewrite(buf.subarray(0, buf.length - 3 * MiB), path.join(dir, 'b.vhd')), { type: 'DiskSourceUnavailable', retryable: true });
-  await assert.rejects(rewrite(buf.subarray(0, buf.length - 512), path.join(dir, 'c.vhd')), { type: 'DiskSourceUnavailable', message: /trailing VHD footer/ });
-  await assert.rejects(rewrite(Buffer.alloc(4096, 0x33), path.join(dir, 'd.vhd')), { type: 'DiskCorrupt', message: /footer copy/ });
+  await assert.rejects(rewrite(buf.subarray(0, 1000), path.join(dir, 'a.vhd')), {
+    type: 'DiskSourceUnavailable',
+    retryable: true,
+    message: /truncated/,
+  });
+  await assert.rejects(rewrite(buf.subarray(0, buf.length - 3 * MiB), path.join(dir, 'b.vhd')), {
+    type: 'DiskSourceUnavailable',
+    retryable: true,
+  });
+  await assert.rejects(rewrite(buf.subarray(0, buf.length - 512), path.join(dir, 'c.vhd')), {
+    type: 'DiskSourceUnavailable',
+    message: /trailing VHD footer/,
+  });
+  await assert.rejects(rewrite(Buffer.alloc(4096, 0x33), path.join(dir, 'd.vhd')), {
+    type: 'DiskCorrupt',
+    message: /footer copy/,
+  });
   const diff = Buffer.from(buf);
   diff.writeUInt32BE(4, 60);
   let sum = 0;
   for (let i = 0; i < 512; i++) if (i < 64 || i >= 68) sum += diff[i]!;
   diff.writeUInt32BE(~sum >>> 0, 64);
-  await assert.rejects(rewrite(diff, path.join(dir, 'e.vhd')), { type: 'DiskFormatUnsupported', message: /differencing/ });
+  await assert.rejects(rewrite(diff, path.join(dir, 'e.vhd')), {
+    type: 'DiskFormatUnsupported',
+    message: /differencing/,
+  });
 });

@@ -17,7 +17,11 @@ export function rootFailure(err: unknown): ApplicationFailure | undefined {
 }
 
 /** A Windows build input on the lab's pool and media, with short test timings. */
-export async function windowsInput(lab: BuildLab, image: string, overrides: Partial<WindowsImageInput> = {}): Promise<WindowsImageInput> {
+export async function windowsInput(
+  lab: BuildLab,
+  image: string,
+  overrides: Partial<WindowsImageInput> = {},
+): Promise<WindowsImageInput> {
   const password = await lab.putSecret('builder-admin', 'Xen!mage-Adm1n-Pw-7');
   return {
     pool: lab.pool,
@@ -34,13 +38,18 @@ export async function windowsInput(lab: BuildLab, image: string, overrides: Part
 }
 
 /** Polls the `progress` query until `ready` holds (or the build closes). */
-export async function waitForProgress(handle: WorkflowHandle, ready: (p: BuildProgress) => boolean, timeoutMs = 300_000): Promise<BuildProgress> {
+export async function waitForProgress(
+  handle: WorkflowHandle,
+  ready: (p: BuildProgress) => boolean,
+  timeoutMs = 300_000,
+): Promise<BuildProgress> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const p = await handle.query<BuildProgress>('progress').catch(() => undefined);
     if (p && ready(p)) return p;
     const { status } = await handle.describe();
-    if (status.name !== 'RUNNING') throw new Error(`the build closed (${status.name}) before the expected progress; last: ${JSON.stringify(p)}`);
+    if (status.name !== 'RUNNING')
+      throw new Error(`the build closed (${status.name}) before the expected progress; last: ${JSON.stringify(p)}`);
     if (Date.now() > deadline) throw new Error(`progress condition not met in time; last: ${JSON.stringify(p)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -48,7 +57,12 @@ export async function waitForProgress(handle: WorkflowHandle, ready: (p: BuildPr
 
 /** A connection to the lab's pool for looking at what builds made. */
 export async function labConnection(lab: BuildLab): Promise<XapiConnection> {
-  const conn = await XapiConnection.open({ pool: lab.pool, url: lab.xapi.url, username: lab.xapi.username, password: lab.xapi.password });
+  const conn = await XapiConnection.open({
+    pool: lab.pool,
+    url: lab.xapi.url,
+    username: lab.xapi.username,
+    password: lab.xapi.password,
+  });
   onTeardown(() => conn.close());
   return conn;
 }
@@ -57,15 +71,24 @@ export async function labConnection(lab: BuildLab): Promise<XapiConnection> {
 export async function taggedInPool(conn: XapiConnection, workflowId: string): Promise<string[]> {
   await conn.barrier();
   return [
-    ...conn.all('VM').filter((v) => v.other_config['xenimage-build'] === workflowId).map((v) => `VM ${v.name_label}`),
-    ...conn.all('VDI').filter((v) => v.other_config['xenimage-build'] === workflowId).map((v) => `VDI ${v.name_label}`),
+    ...conn
+      .all('VM')
+      .filter((v) => v.other_config['xenimage-build'] === workflowId)
+      .map((v) => `VM ${v.name_label}`),
+    ...conn
+      .all('VDI')
+      .filter((v) => v.other_config['xenimage-build'] === workflowId)
+      .map((v) => `VDI ${v.name_label}`),
   ];
 }
 
 /** The build VM, once the build has created it. */
 export async function buildVm(conn: XapiConnection, workflowId: string, timeoutMs = 120_000): Promise<string> {
   return conn.waitFor(
-    () => conn.all('VM').find((v) => v.other_config['xenimage-build'] === workflowId && !v.is_a_snapshot && !v.is_a_template)?.$ref,
+    () =>
+      conn
+        .all('VM')
+        .find((v) => v.other_config['xenimage-build'] === workflowId && !v.is_a_snapshot && !v.is_a_template)?.$ref,
     { timeoutMs, what: `the VM of ${workflowId}` },
   );
 }
@@ -75,18 +98,31 @@ export async function imagesOfBuild(cloud: OpenStackCloud, workflowId: string): 
 }
 
 /** Asserts a build left nothing behind: no tagged VM/VDI in the pool, no image in Glance, no generated secret. */
-export async function assertNothingLeft(lab: BuildLab, conn: XapiConnection, cloud: OpenStackCloud, workflowId: string): Promise<void> {
+export async function assertNothingLeft(
+  lab: BuildLab,
+  conn: XapiConnection,
+  cloud: OpenStackCloud,
+  workflowId: string,
+): Promise<void> {
   assert.deepEqual(await taggedInPool(conn, workflowId), [], 'nothing tagged with the build remains in the pool');
   assert.deepEqual(await imagesOfBuild(cloud, workflowId), [], 'no image of the build remains in Glance');
   const { readdir } = await import('node:fs/promises');
   const secrets = await readdir(`${lab.dir}/secrets`).catch(() => [] as string[]);
-  assert.deepEqual(secrets.filter((s) => s.startsWith(workflowId)), [], 'the generated secrets are gone');
+  assert.deepEqual(
+    secrets.filter((s) => s.startsWith(workflowId)),
+    [],
+    'the generated secrets are gone',
+  );
 }
 
 /** The activity types of a build that started again after a failed attempt (from its history). */
 export async function retriedActivities(handle: WorkflowHandle): Promise<string[]> {
   const events = (await handle.fetchHistory()).events ?? [];
-  const typeOf = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType?.name ?? '']));
+  const typeOf = new Map(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType?.name ?? '']),
+  );
   return events
     .filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1)
     .map((e) => typeOf.get(String(e.activityTaskStartedEventAttributes!.scheduledEventId)) ?? '?');

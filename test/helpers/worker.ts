@@ -6,7 +6,11 @@ import { startWorker, type RunningWorker } from '../../src/temporal/worker.js';
 import { createLogger } from '../../src/log.js';
 import { uniqueTaskQueue } from './temporal.js';
 
-export async function startTestWorker(target: TemporalTarget, prefix: string, extra: { taskQueue?: string } = {}): Promise<RunningWorker & { taskQueue: string }> {
+export async function startTestWorker(
+  target: TemporalTarget,
+  prefix: string,
+  extra: { taskQueue?: string } = {},
+): Promise<RunningWorker & { taskQueue: string }> {
   const taskQueue = extra.taskQueue ?? uniqueTaskQueue(prefix);
   // Expected activity failures are logged by the worker at warn level; tests read outcomes, not logs.
   const logger = createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' });

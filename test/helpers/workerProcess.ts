@@ -37,7 +37,10 @@ export function startWorkerProcess(env: Record<string, string>, pools: string[])
   return {
     child,
     output: () => text,
-    ready: Promise.race([ready, exited.then((code) => Promise.reject(new Error(`worker exited (${code}) before it was ready:\n${text}`)))]),
+    ready: Promise.race([
+      ready,
+      exited.then((code) => Promise.reject(new Error(`worker exited (${code}) before it was ready:\n${text}`))),
+    ]),
     exited,
     kill,
   };

@@ -12,7 +12,14 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { InvalidInputError } from '../../src/errors.js';
-import { connectCloud, GlanceError, KeystoneError, loadCloud, openCloud, OpenStackUnreachableError } from '../../src/openstack/index.js';
+import {
+  connectCloud,
+  GlanceError,
+  KeystoneError,
+  loadCloud,
+  openCloud,
+  OpenStackUnreachableError,
+} from '../../src/openstack/index.js';
 import { identityV3Url } from '../../src/openstack/keystone.js';
 import { startTestLab, type TestLab } from './support/lab.js';
 
@@ -44,7 +51,10 @@ test('Keystone issues a project-scoped token and the catalog points at the lab G
   const res = await fetch(`${identityV3Url(t0.lab.keystoneUrl)}/auth/projects`, { headers: { 'x-auth-token': token } });
   assert.equal(res.status, 200);
   const body = (await res.json()) as { projects: { name: string }[] };
-  assert.deepEqual(body.projects.map((p) => p.name), ['xenimage']);
+  assert.deepEqual(
+    body.projects.map((p) => p.name),
+    ['xenimage'],
+  );
 });
 
 test('wrong password: typed, non-retryable, and the password is in no message', async () => {
@@ -55,7 +65,10 @@ test('wrong password: typed, non-retryable, and the password is in no message', 
   const { openCloud } = await import('../../src/openstack/index.js');
   const cloud = openCloud(bad);
   try {
-    const err = await cloud.session.token().then(() => undefined, (e: unknown) => e);
+    const err = await cloud.session.token().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof KeystoneError);
     assert.equal(err.type, 'KeystoneAuthFailed');
     assert.equal(err.retryable, false);
@@ -69,8 +82,14 @@ test('create, chunked upload of a few MB, download, delete', async () => {
   const cloud = t0.cloud();
   const data = randomBytes(3 * 1024 * 1024 + 123);
   const image = await cloud.glance.createImage({
-    name: 'client-test', container_format: 'ovf', disk_format: 'vhd', visibility: 'private', min_disk: 2, min_ram: 512,
-    tags: ['client-test'], properties: { vm_mode: 'hvm', xenapi_device_id: '0002' },
+    name: 'client-test',
+    container_format: 'ovf',
+    disk_format: 'vhd',
+    visibility: 'private',
+    min_disk: 2,
+    min_ram: 512,
+    tags: ['client-test'],
+    properties: { vm_mode: 'hvm', xenapi_device_id: '0002' },
   });
   assert.equal(image.status, 'queued');
   assert.equal(image.vm_mode, 'hvm');
@@ -88,14 +107,20 @@ test('create, chunked upload of a few MB, download, delete', async () => {
   assert.equal(got.os_hash_algo, 'sha512');
   assert.equal(got.os_hash_value, createHash('sha512').update(data).digest('hex'));
   const listed = await cloud.glance.listImages({ tag: 'client-test' });
-  assert.deepEqual(listed.map((i) => i.id), [image.id]);
+  assert.deepEqual(
+    listed.map((i) => i.id),
+    [image.id],
+  );
 
   const back = await readAll(await cloud.glance.downloadImageData(image.id));
   assert.ok(back.equals(data), 'downloaded bytes equal the uploaded ones');
 
   assert.equal(await cloud.glance.deleteImage(image.id), true);
   assert.equal(await cloud.glance.deleteImage(image.id), false, 'a second delete finds nothing: fine');
-  const gone = await cloud.glance.getImage(image.id).then(() => undefined, (e: unknown) => e);
+  const gone = await cloud.glance.getImage(image.id).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(gone instanceof GlanceError);
   assert.equal(gone.type, 'GlanceImageNotFound');
   assert.equal(gone.retryable, false);
@@ -106,7 +131,9 @@ test('upload with Content-Length instead of chunked transfer', async () => {
   const data = randomBytes(1024 * 1024);
   const image = await cloud.glance.createImage({ name: 'content-length', container_format: 'ovf', disk_format: 'vhd' });
   try {
-    await cloud.glance.uploadImageData(image.id, Readable.from([data.subarray(0, 500_000), data.subarray(500_000)]), { contentLength: data.length });
+    await cloud.glance.uploadImageData(image.id, Readable.from([data.subarray(0, 500_000), data.subarray(500_000)]), {
+      contentLength: data.length,
+    });
     const got = await cloud.glance.getImage(image.id);
     assert.equal(got.size, data.length);
     assert.equal(got.checksum, createHash('md5').update(data).digest('hex'));
@@ -119,15 +146,24 @@ test('refusals are typed: a non-string property before the request, an unknown d
   const cloud = t0.cloud();
   const before = (await cloud.glance.listImages({})).length;
   const notString = await cloud.glance
-    .createImage({ name: 'bad', container_format: 'ovf', disk_format: 'vhd', properties: { os_type: 7 as unknown as string } })
-    .then(() => undefined, (e: unknown) => e);
+    .createImage({
+      name: 'bad',
+      container_format: 'ovf',
+      disk_format: 'vhd',
+      properties: { os_type: 7 as unknown as string },
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   assert.ok(notString instanceof InvalidInputError);
   assert.match(notString.message, /"os_type" must be a string, not number/);
   assert.equal((await cloud.glance.listImages({})).length, before, 'nothing was created');
 
-  const refused = await cloud.glance
-    .createImage({ name: 'bad', container_format: 'ovf', disk_format: 'floppy' })
-    .then(() => undefined, (e: unknown) => e);
+  const refused = await cloud.glance.createImage({ name: 'bad', container_format: 'ovf', disk_format: 'floppy' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(refused instanceof GlanceError);
   assert.equal(refused.type, 'GlanceBadRequest');
   assert.equal(refused.retryable, false);
@@ -136,7 +172,10 @@ test('refusals are typed: a non-string property before the request, an unknown d
   const image = await cloud.glance.createImage({ name: 'twice', container_format: 'ovf', disk_format: 'vhd' });
   try {
     await cloud.glance.uploadImageData(image.id, Readable.from([Buffer.from('first')]));
-    const again = await cloud.glance.uploadImageData(image.id, Readable.from([Buffer.from('second')])).then(() => undefined, (e: unknown) => e);
+    const again = await cloud.glance.uploadImageData(image.id, Readable.from([Buffer.from('second')])).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(again instanceof GlanceError);
     assert.equal(again.type, 'GlanceConflict');
     assert.equal(again.retryable, false);
@@ -168,10 +207,13 @@ test('application credential: created in the lab Keystone, authenticates without
     body: JSON.stringify({ application_credential: { name: 'xenimage-test' } }),
   });
   assert.equal(res.status, 201);
-  const cred = ((await res.json()) as { application_credential: { id: string; secret: string } }).application_credential;
+  const cred = ((await res.json()) as { application_credential: { id: string; secret: string } })
+    .application_credential;
 
   const file = path.join(t0.stateDir, 'appcred-clouds.yaml');
-  const labClouds = parseYaml(await readFile(t0.lab.cloudsFile, 'utf8')) as { clouds: Record<string, { auth: { auth_url: string } }> };
+  const labClouds = parseYaml(await readFile(t0.lab.cloudsFile, 'utf8')) as {
+    clouds: Record<string, { auth: { auth_url: string } }>;
+  };
   await writeFile(
     file,
     [
@@ -189,7 +231,11 @@ test('application credential: created in the lab Keystone, authenticates without
   const app = connectCloud(undefined, { env: { OS_CLOUD: 'appcred', OS_CLIENT_CONFIG_FILE: file } });
   try {
     assert.equal(app.config.auth.type, 'v3applicationcredential');
-    assert.equal(await app.session.projectId(), await cloud.session.projectId(), 'the credential is scoped to its project');
+    assert.equal(
+      await app.session.projectId(),
+      await cloud.session.projectId(),
+      'the credential is scoped to its project',
+    );
     assert.ok(Array.isArray(await app.glance.listImages({})));
   } finally {
     await app.close();
@@ -199,7 +245,10 @@ test('application credential: created in the lab Keystone, authenticates without
   await writeFile(file, (await readFile(file, 'utf8')).replace(cred.secret, wrongSecret));
   const bad = connectCloud('appcred', { file, env: {} });
   try {
-    const err = await bad.session.token().then(() => undefined, (e: unknown) => e);
+    const err = await bad.session.token().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof KeystoneError && err.type === 'KeystoneAuthFailed');
     assert.ok(!err.message.includes(wrongSecret));
   } finally {
@@ -211,10 +260,19 @@ test('the written clouds.yaml works as is with `openstack --os-cloud xenimage-la
   const cloud = t0.cloud();
   const image = await cloud.glance.createImage({ name: 'seen-by-cli', container_format: 'ovf', disk_format: 'vhd' });
   try {
-    const env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin', HOME: t0.stateDir, OS_CLIENT_CONFIG_FILE: t0.lab.cloudsFile };
-    const { stdout } = await run('/usr/bin/openstack', ['--os-cloud', t0.lab.cloud, 'image', 'list', '-f', 'json'], { env });
+    const env: NodeJS.ProcessEnv = {
+      PATH: '/usr/bin:/bin',
+      HOME: t0.stateDir,
+      OS_CLIENT_CONFIG_FILE: t0.lab.cloudsFile,
+    };
+    const { stdout } = await run('/usr/bin/openstack', ['--os-cloud', t0.lab.cloud, 'image', 'list', '-f', 'json'], {
+      env,
+    });
     const rows = JSON.parse(stdout) as { ID: string; Name: string; Status: string }[];
-    assert.deepEqual(rows.filter((r) => r.ID === image.id).map((r) => [r.Name, r.Status]), [['seen-by-cli', 'queued']]);
+    assert.deepEqual(
+      rows.filter((r) => r.ID === image.id).map((r) => [r.Name, r.Status]),
+      [['seen-by-cli', 'queued']],
+    );
   } finally {
     await cloud.glance.deleteImage(image.id);
   }
@@ -250,23 +308,34 @@ test('a Glance that never answers is a retryable GlanceTimeout; one that is not 
     return (await res.json()) as Record<string, unknown>;
   };
   const service = ((await call('GET', '/services?type=image')).services as { id: string }[])[0]!.id;
-  const regions = { SilentRegion: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, ClosedRegion: `http://127.0.0.1:${closedPort}` };
+  const regions = {
+    SilentRegion: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+    ClosedRegion: `http://127.0.0.1:${closedPort}`,
+  };
   for (const [region, url] of Object.entries(regions)) {
     await call('POST', '/regions', { region: { id: region } });
-    await call('POST', '/endpoints', { endpoint: { service_id: service, interface: 'public', region_id: region, url } });
+    await call('POST', '/endpoints', {
+      endpoint: { service_id: service, interface: 'public', region_id: region, url },
+    });
   }
   const base = loadCloud(t0.lab.cloud, { file: t0.lab.cloudsFile, env: {} });
 
   const slow = openCloud({ ...base, regionName: 'SilentRegion' }, { requestTimeoutMs: 500 });
   t.after(() => slow.close());
-  const timedOut = await slow.glance.listImages({}).then(() => undefined, (e: unknown) => e);
+  const timedOut = await slow.glance.listImages({}).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(timedOut instanceof GlanceError, String(timedOut));
   assert.equal(timedOut.type, 'GlanceTimeout');
   assert.equal(timedOut.retryable, true);
 
   const gone = openCloud({ ...base, regionName: 'ClosedRegion' });
   t.after(() => gone.close());
-  const refused = await gone.glance.getImage('00000000-0000-0000-0000-000000000000').then(() => undefined, (e: unknown) => e);
+  const refused = await gone.glance.getImage('00000000-0000-0000-0000-000000000000').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(refused instanceof OpenStackUnreachableError, String(refused));
   assert.equal(refused.retryable, true);
   assert.match(refused.message, /ECONNREFUSED/);

@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CloudConfigError, identityV3Url, isRetryableStatus, loadCloud, normaliseImageEndpoint } from '../../src/openstack/index.js';
+import {
+  CloudConfigError,
+  identityV3Url,
+  isRetryableStatus,
+  loadCloud,
+  normaliseImageEndpoint,
+} from '../../src/openstack/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const SECRET = 'S3cr3t-never-printed-9f2c';
@@ -78,18 +84,30 @@ test('OS_CLOUD and OS_CLIENT_CONFIG_FILE choose the cloud and the file', async (
   const elsewhere = await tempDir(t); // ./clouds.yaml is not there
   const cloud = loadCloud(undefined, { env: { OS_CLOUD: 'appcred', OS_CLIENT_CONFIG_FILE: file }, cwd: elsewhere });
   assert.equal(cloud.name, 'appcred');
-  assert.deepEqual(cloud.auth, { type: 'v3applicationcredential', authUrl: 'https://keystone.example/identity/v3/', credential: { id: '0123abcd' }, secret: SECRET });
+  assert.deepEqual(cloud.auth, {
+    type: 'v3applicationcredential',
+    authUrl: 'https://keystone.example/identity/v3/',
+    credential: { id: '0123abcd' },
+    secret: SECRET,
+  });
   assert.equal(cloud.verify, false);
   assert.equal(cloud.interface, 'public', 'interface defaults to public');
   assert.equal(cloud.regionName, undefined);
 });
 
 test('./clouds.yaml is found in the working directory; a single cloud needs no name', async (t) => {
-  const one = 'clouds:\n  only:\n    auth:\n      auth_url: http://k:5000\n      user_id: u1\n      password: p4ssw0rd\n      project_id: p1\n';
+  const one =
+    'clouds:\n  only:\n    auth:\n      auth_url: http://k:5000\n      user_id: u1\n      password: p4ssw0rd\n      project_id: p1\n';
   const { dir } = await cloudsDir(t, one);
   const cloud = loadCloud(undefined, { env: {}, cwd: dir });
   assert.equal(cloud.name, 'only');
-  assert.deepEqual(cloud.auth, { type: 'password', authUrl: 'http://k:5000', user: { id: 'u1' }, password: 'p4ssw0rd', project: { id: 'p1' } });
+  assert.deepEqual(cloud.auth, {
+    type: 'password',
+    authUrl: 'http://k:5000',
+    user: { id: 'u1' },
+    password: 'p4ssw0rd',
+    project: { id: 'p1' },
+  });
 });
 
 test('secure.yaml is merged over clouds.yaml', async (t) => {
@@ -99,7 +117,10 @@ test('secure.yaml is merged over clouds.yaml', async (t) => {
   const cloud = loadCloud('nopass', { file, env: { OS_CLIENT_SECURE_FILE: secure } });
   assert.equal(cloud.auth.type, 'password');
   assert.equal(cloud.auth.type === 'password' && cloud.auth.password, SECRET);
-  assert.equal(cloud.auth.type === 'password' && JSON.stringify(cloud.auth.user), JSON.stringify({ name: 'builder', domain: { id: 'default' } }));
+  assert.equal(
+    cloud.auth.type === 'password' && JSON.stringify(cloud.auth.user),
+    JSON.stringify({ name: 'builder', domain: { id: 'default' } }),
+  );
 });
 
 test('a missing cloud is a typed error naming it and the clouds that exist', async (t) => {
@@ -110,7 +131,9 @@ test('a missing cloud is a typed error naming it and the clouds that exist', asy
   const several = thrown(() => loadCloud(undefined, { file, env: {} }));
   assert.match(several.message, /several clouds/);
   const nowhere = await tempDir(t);
-  const none = thrown(() => loadCloud('x', { env: { OS_CLIENT_CONFIG_FILE: path.join(nowhere, 'absent.yaml') }, cwd: nowhere }));
+  const none = thrown(() =>
+    loadCloud('x', { env: { OS_CLIENT_CONFIG_FILE: path.join(nowhere, 'absent.yaml') }, cwd: nowhere }),
+  );
   assert.equal(none.type, 'CloudNotFound');
 });
 
@@ -120,17 +143,29 @@ test('missing or unsupported fields name the field, never a secret', async (t) =
   assert.equal(noPassword.type, 'CloudConfigInvalid');
   assert.match(noPassword.message, /auth\.password is required/);
 
-  const { file: f2 } = await cloudsDir(t, `clouds:\n  c:\n    auth:\n      username: u\n      password: ${SECRET}\n      project_name: p\n`);
+  const { file: f2 } = await cloudsDir(
+    t,
+    `clouds:\n  c:\n    auth:\n      username: u\n      password: ${SECRET}\n      project_name: p\n`,
+  );
   assert.match(thrown(() => loadCloud('c', { file: f2, env: {} })).message, /auth\.auth_url is required/);
 
-  const { file: f3 } = await cloudsDir(t, `clouds:\n  c:\n    auth_type: token\n    auth:\n      auth_url: http://k\n      token: ${SECRET}\n`);
+  const { file: f3 } = await cloudsDir(
+    t,
+    `clouds:\n  c:\n    auth_type: token\n    auth:\n      auth_url: http://k\n      token: ${SECRET}\n`,
+  );
   assert.match(thrown(() => loadCloud('c', { file: f3, env: {} })).message, /auth_type "token" is not supported/);
 
   const { file: f4 } = await cloudsDir(t, `clouds:\n  c:\n    auth:\n      password: ${SECRET}\n     bad: [indent\n`);
   assert.match(thrown(() => loadCloud('c', { file: f4, env: {} })).message, /not valid YAML/);
 
-  const { file: f5 } = await cloudsDir(t, `clouds:\n  c:\n    interface: private\n    auth:\n      auth_url: http://k\n      username: u\n      password: ${SECRET}\n      project_name: p\n`);
-  assert.match(thrown(() => loadCloud('c', { file: f5, env: {} })).message, /interface must be public, internal or admin/);
+  const { file: f5 } = await cloudsDir(
+    t,
+    `clouds:\n  c:\n    interface: private\n    auth:\n      auth_url: http://k\n      username: u\n      password: ${SECRET}\n      project_name: p\n`,
+  );
+  assert.match(
+    thrown(() => loadCloud('c', { file: f5, env: {} })).message,
+    /interface must be public, internal or admin/,
+  );
 });
 
 test('URL rules: identity /v3 and the image endpoint normalisation of the reference', () => {

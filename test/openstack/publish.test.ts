@@ -7,7 +7,17 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidInputError, XenimageError } from '../../src/errors.js';
-import { BUILD_ID_PROPERTY, buildTag, deleteBuildImages, downloadImage, loadCloud, openCloud, publishImage, type OpenStackCloud, type PublishSpec } from '../../src/openstack/index.js';
+import {
+  BUILD_ID_PROPERTY,
+  buildTag,
+  deleteBuildImages,
+  downloadImage,
+  loadCloud,
+  openCloud,
+  publishImage,
+  type OpenStackCloud,
+  type PublishSpec,
+} from '../../src/openstack/index.js';
 import { identityV3Url } from '../../src/openstack/keystone.js';
 import { bufferBody } from './support/body.js';
 import { startTestLab, type TestLab } from './support/lab.js';
@@ -25,7 +35,14 @@ after(async () => {
 });
 
 function spec(extra: Partial<PublishSpec> = {}): PublishSpec {
-  return { buildId: `build-${randomUUID()}`, name: 'win2022-test', minDiskGiB: 1, minRamMiB: 256, properties: { vm_mode: 'hvm', os_type: 'windows', xenapi_device_id: '0002' }, ...extra };
+  return {
+    buildId: `build-${randomUUID()}`,
+    name: 'win2022-test',
+    minDiskGiB: 1,
+    minRamMiB: 256,
+    properties: { vm_mode: 'hvm', os_type: 'windows', xenapi_device_id: '0002' },
+    ...extra,
+  };
 }
 
 async function imagesOf(buildId: string) {
@@ -33,7 +50,10 @@ async function imagesOf(buildId: string) {
 }
 
 async function rejection(p: Promise<unknown>): Promise<XenimageError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof XenimageError, `expected a XenimageError, got ${String(err)}`);
   return err;
 }
@@ -50,7 +70,10 @@ test('happy path: created, streamed, verified, tagged with the build', async () 
   assert.equal(progress, data.length);
   assert.equal(body.calls, 1);
   const images = await imagesOf(s.buildId);
-  assert.deepEqual(images.map((i) => i.id), [res.imageId]);
+  assert.deepEqual(
+    images.map((i) => i.id),
+    [res.imageId],
+  );
   const img = images[0]!;
   assert.equal(img.container_format, 'ovf');
   assert.equal(img.disk_format, 'vhd');
@@ -73,7 +96,9 @@ test('a second publish of the same build reuses the active image (one image, no 
   const s = spec();
   const first = await publishImage(cloud, s, bufferBody(randomBytes(100_000)));
   const body = bufferBody(randomBytes(100_000));
-  const second = await publishImage(cloud, s, body, { previous: { imageId: first.imageId, size: first.size, checksum: first.checksum } });
+  const second = await publishImage(cloud, s, body, {
+    previous: { imageId: first.imageId, size: first.size, checksum: first.checksum },
+  });
   assert.equal(second.reused, true);
   assert.equal(second.imageId, first.imageId);
   assert.equal(second.checksum, first.checksum);
@@ -85,18 +110,28 @@ test('a second publish of the same build reuses the active image (one image, no 
 
 test('a leftover queued image of the build is deleted and replaced', async () => {
   const s = spec();
-  const leftover = await cloud.glance.createImage({ name: s.name, container_format: 'ovf', disk_format: 'vhd', tags: [buildTag(s.buildId)] });
+  const leftover = await cloud.glance.createImage({
+    name: s.name,
+    container_format: 'ovf',
+    disk_format: 'vhd',
+    tags: [buildTag(s.buildId)],
+  });
   assert.equal(leftover.status, 'queued');
   const res = await publishImage(cloud, s, bufferBody(randomBytes(200_000)));
   assert.notEqual(res.imageId, leftover.id);
-  assert.deepEqual((await imagesOf(s.buildId)).map((i) => [i.id, i.status]), [[res.imageId, 'active']]);
+  assert.deepEqual(
+    (await imagesOf(s.buildId)).map((i) => [i.id, i.status]),
+    [[res.imageId, 'active']],
+  );
   const gone = await rejection(cloud.glance.getImage(leftover.id));
   assert.equal(gone.type, 'GlanceImageNotFound');
 });
 
 test('a body that fails midway leaves no image and rethrows typed', async () => {
   const s = spec();
-  const err = await rejection(publishImage(cloud, s, bufferBody(randomBytes(2 * 1024 * 1024), { failAfter: 1024 * 1024 })));
+  const err = await rejection(
+    publishImage(cloud, s, bufferBody(randomBytes(2 * 1024 * 1024), { failAfter: 1024 * 1024 })),
+  );
   assert.equal(err.type, 'ImageSourceFailed');
   assert.equal(err.retryable, true);
   assert.match(err.message, /simulated source failure/);
@@ -119,7 +154,9 @@ test('abort mid-upload leaves no image', async () => {
 test('a non-string property or an unknown visibility is refused before anything is created', async () => {
   const before = (await cloud.glance.listImages({})).length;
   const bodyA = bufferBody(Buffer.from('x'));
-  const a = await rejection(publishImage(cloud, spec({ properties: { auto_disk_config: true as unknown as string } }), bodyA));
+  const a = await rejection(
+    publishImage(cloud, spec({ properties: { auto_disk_config: true as unknown as string } }), bodyA),
+  );
   assert.ok(a instanceof InvalidInputError);
   assert.equal(a.retryable, false);
   assert.match(a.message, /auto_disk_config.*string/);
@@ -143,7 +180,12 @@ test("Glance's image_size_cap: typed non-retryable GlanceQuotaExceeded and no im
 test('deleteBuildImages removes every image of the build, whatever its status', async () => {
   const s = spec();
   await publishImage(cloud, s, bufferBody(randomBytes(10_000)));
-  await cloud.glance.createImage({ name: 'stray', container_format: 'ovf', disk_format: 'vhd', tags: [buildTag(s.buildId)] });
+  await cloud.glance.createImage({
+    name: 'stray',
+    container_format: 'ovf',
+    disk_format: 'vhd',
+    tags: [buildTag(s.buildId)],
+  });
   const deleted = await deleteBuildImages(cloud, s.buildId);
   assert.equal(deleted.length, 2);
   assert.deepEqual(await imagesOf(s.buildId), []);
@@ -163,10 +205,13 @@ test('a proxy that refuses chunked uploads (411): the two-pass Content-Length fa
       return;
     }
     if (req.method === 'PUT') seen.withLength += 1;
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const forward = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     forward.on('error', (err) => res.destroy(err));
     req.pipe(forward);
   });
@@ -188,8 +233,13 @@ test('a proxy that refuses chunked uploads (411): the two-pass Content-Length fa
   };
   await call('POST', '/regions', { region: { id: 'ProxyRegion' } });
   const services = (await call('GET', '/services?type=image')).services as { id: string }[];
-  await call('POST', '/endpoints', { endpoint: { service_id: services[0]!.id, interface: 'public', region_id: 'ProxyRegion', url: proxyUrl } });
-  const proxied = openCloud({ ...loadCloud(t0.lab.cloud, { file: t0.lab.cloudsFile, env: {} }), regionName: 'ProxyRegion' });
+  await call('POST', '/endpoints', {
+    endpoint: { service_id: services[0]!.id, interface: 'public', region_id: 'ProxyRegion', url: proxyUrl },
+  });
+  const proxied = openCloud({
+    ...loadCloud(t0.lab.cloud, { file: t0.lab.cloudsFile, env: {} }),
+    regionName: 'ProxyRegion',
+  });
   t.after(() => proxied.close());
   assert.equal(await proxied.glance.endpoint(), proxyUrl);
 
@@ -202,7 +252,10 @@ test('a proxy that refuses chunked uploads (411): the two-pass Content-Length fa
   assert.equal(res.osHashValue, createHash('sha512').update(data).digest('hex'));
   assert.deepEqual(seen, { refusedChunked: 1, withLength: 1 });
   assert.equal(body.calls, 3, 'chunked attempt, counting pass, upload with Content-Length');
-  assert.deepEqual((await imagesOf(s.buildId)).map((i) => i.id), [res.imageId]);
+  assert.deepEqual(
+    (await imagesOf(s.buildId)).map((i) => i.id),
+    [res.imageId],
+  );
 });
 
 test('two attempts of one build racing: one image survives and every success names it', async () => {
@@ -213,8 +266,11 @@ test('two attempts of one build racing: one image survives and every success nam
   const images = await imagesOf(s.buildId);
   assert.equal(images.length, 1, `one image, got ${JSON.stringify(images.map((i) => [i.id, i.status]))}`);
   assert.equal(images[0]!.status, 'active');
-  const ok = outcomes.filter((o): o is PromiseFulfilledResult<Awaited<ReturnType<typeof publishImage>>> => o.status === 'fulfilled');
+  const ok = outcomes.filter(
+    (o): o is PromiseFulfilledResult<Awaited<ReturnType<typeof publishImage>>> => o.status === 'fulfilled',
+  );
   assert.ok(ok.length >= 1, 'at least one attempt succeeds');
   for (const o of ok) assert.equal(o.value.imageId, images[0]!.id);
-  for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof XenimageError, `typed: ${String(o.reason)}`);
+  for (const o of outcomes)
+    if (o.status === 'rejected') assert.ok(o.reason instanceof XenimageError, `typed: ${String(o.reason)}`);
 });

@@ -75,7 +75,11 @@ test('Glance answers 401 to the upload: it restarts once with a new token and a 
   assert.equal(res.size, data.length);
   assert.notEqual(await cloud.session.token(), revoked);
   const images = await cloud.glance.listImages({ tag: buildTag(s.buildId) });
-  assert.deepEqual(images.map((i) => i.id), [res.imageId], 'still one image for the build');
+  assert.deepEqual(
+    images.map((i) => i.id),
+    [res.imageId],
+    'still one image for the build',
+  );
 });
 
 test('a JSON call with a revoked token re-authenticates once and succeeds', async () => {
@@ -90,7 +94,10 @@ test('a JSON call with a revoked token re-authenticates once and succeeds', asyn
 test('an os_hash_algo that was not computed is reported (non-retryable) and the image deleted', async () => {
   const cloud = t0.cloud();
   const s = spec();
-  const err = await publishImage(cloud, s, bufferBody(randomBytes(10_000))).then(() => undefined, (e: unknown) => e);
+  const err = await publishImage(cloud, s, bufferBody(randomBytes(10_000))).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof XenimageError);
   assert.equal(err.type, 'ImageHashNotComputed');
   assert.equal(err.retryable, false);

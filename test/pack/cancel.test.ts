@@ -36,11 +36,16 @@ async function children(name: string): Promise<number[]> {
 
 async function openFiles(file: string): Promise<number> {
   let n = 0;
-  for (const fd of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === file) n++;
+  for (const fd of await readdir('/proc/self/fd'))
+    if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === file) n++;
   return n;
 }
 
-async function consumeUntilAbort(stream: NodeJS.ReadableStream, controller: AbortController, afterBytes: number): Promise<Error> {
+async function consumeUntilAbort(
+  stream: NodeJS.ReadableStream,
+  controller: AbortController,
+  afterBytes: number,
+): Promise<Error> {
   let seen = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {

@@ -21,7 +21,9 @@ async function makeSource(dir: string): Promise<string> {
   const fh = await open(raw, 'w');
   await fh.truncate(64 * MiB);
   await fh.write(randomBytes(6 * MiB), 0, 6 * MiB, 3 * MiB);
-  const text = Buffer.from('xenimage packs tap VHDs into tarballs for OpenStack on XenServer. '.repeat(70000).slice(0, 4 * MiB));
+  const text = Buffer.from(
+    'xenimage packs tap VHDs into tarballs for OpenStack on XenServer. '.repeat(70000).slice(0, 4 * MiB),
+  );
   await fh.write(text, 0, text.length, 40 * MiB);
   await fh.close();
   const qcow2 = path.join(dir, 'src.qcow2');
@@ -135,7 +137,11 @@ test('a pool whose consumer never reports does not keep buffers', () => {
   for (let i = 0; i < 100; i++) pool.lend(pool.acquire(), (i + 1) * 10);
   assert.equal(pool.lentCount, 4);
   pool.releaseUpTo(965);
-  assert.equal(pool.lentCount, 4, 'only the last four (ending at 970…1000) are tracked; forgotten ones are never reused');
+  assert.equal(
+    pool.lentCount,
+    4,
+    'only the last four (ending at 970…1000) are tracked; forgotten ones are never reused',
+  );
   pool.releaseUpTo(995);
   assert.equal(pool.lentCount, 1);
   pool.releaseUpTo(1000);

@@ -24,7 +24,13 @@ export async function gnuTarList(file: string): Promise<Array<{ type: string; si
  * Python's tarfile in streaming mode `r|gz` (what os-xenapi's vdi_remote_stream uses), plus zlib's view of the
  * gzip members: returns the entries with the bytes actually read, and whether exactly one gzip member exists.
  */
-export async function pythonTarCheck(file: string, checkMembers = true): Promise<{ entries: Array<{ name: string; size: number; read: number; type: string }>; singleMember: boolean | null }> {
+export async function pythonTarCheck(
+  file: string,
+  checkMembers = true,
+): Promise<{
+  entries: Array<{ name: string; size: number; read: number; type: string }>;
+  singleMember: boolean | null;
+}> {
   const script = `
 import json, sys, tarfile, zlib
 entries = []
@@ -53,5 +59,8 @@ with open(sys.argv[1], "rb") as fh:
 print(json.dumps({"entries": entries, "singleMember": d.eof and len(rest) == 0}))
 `;
   const out = await run('/usr/bin/python3', ['-c', script, file, checkMembers ? 'check' : 'skip']);
-  return JSON.parse(out) as { entries: Array<{ name: string; size: number; read: number; type: string }>; singleMember: boolean | null };
+  return JSON.parse(out) as {
+    entries: Array<{ name: string; size: number; read: number; type: string }>;
+    singleMember: boolean | null;
+  };
 }

@@ -55,7 +55,10 @@ test('a packed image verifies: one member, one 0.vhd, valid tap VHD of the expec
   assert.equal(report.vhd.creator, 'tap');
   assert.equal(report.vhd.creatorVersion, '1.3');
   assert.equal(report.md5, (await run('md5sum', [tgz])).split(' ')[0]);
-  await assert.rejects(verifyTgz(createReadStream(tgz), { expectedVirtualSize: 64 * MiB }), invalid(/expected 67108864/));
+  await assert.rejects(
+    verifyTgz(createReadStream(tgz), { expectedVirtualSize: 64 * MiB }),
+    invalid(/expected 67108864/),
+  );
 });
 
 test('broken tarballs: two gzip members, truncation, extra or misnamed entries, non-tap VHD, broken VHD structures', async (t) => {
@@ -82,11 +85,20 @@ test('broken tarballs: two gzip members, truncation, extra or misnamed entries, 
 
   const qemuVhd = path.join(dir, 'qemu.vhd');
   await run('qemu-img', ['convert', '-O', 'vpc', raw, qemuVhd]);
-  await assert.rejects(verifyTgz(createReadStream(await repack(dir, await readFile(qemuVhd)))), invalid(/creator 'qemu'/));
+  await assert.rejects(
+    verifyTgz(createReadStream(await repack(dir, await readFile(qemuVhd)))),
+    invalid(/creator 'qemu'/),
+  );
 
   const footerChanged = Buffer.from(vhd);
-  footerChanged.writeUInt32BE(footerChanged.readUInt32BE(footerChanged.length - 512 + 24) + 1, footerChanged.length - 512 + 24);
-  footerChanged.writeUInt32BE(footerChanged.readUInt32BE(footerChanged.length - 512 + 64) - 1, footerChanged.length - 512 + 64);
+  footerChanged.writeUInt32BE(
+    footerChanged.readUInt32BE(footerChanged.length - 512 + 24) + 1,
+    footerChanged.length - 512 + 24,
+  );
+  footerChanged.writeUInt32BE(
+    footerChanged.readUInt32BE(footerChanged.length - 512 + 64) - 1,
+    footerChanged.length - 512 + 64,
+  );
   await assert.rejects(verifyTgz(createReadStream(await repack(dir, footerChanged))), invalid(/footers do not match/));
 
   const batmapBroken = Buffer.from(vhd);

@@ -20,7 +20,13 @@ test('dev server: workflow round trip, search attributes, UI, restart keeps hist
     assert.equal(ui.status, 200, 'the Web UI answers');
 
     const taskQueue = uniqueTaskQueue('self-check');
-    const worker = await startWorker({ target: server, taskQueue, activities, logger: testLogger(), shutdownGraceTime: '1s' });
+    const worker = await startWorker({
+      target: server,
+      taskQueue,
+      activities,
+      logger: testLogger(),
+      shutdownGraceTime: '1s',
+    });
     const client = new Client({ connection: server.connection, namespace: server.namespace });
     const workflowId = `self-check-${randomUUID()}`;
     try {
@@ -31,12 +37,19 @@ test('dev server: workflow round trip, search attributes, UI, restart keeps hist
       await worker.shutdown();
     }
 
-    const listed = await waitFor('the workflow in a list query', async () => {
-      for await (const wf of client.workflow.list({ query: `XenimageKind = "self-check" AND WorkflowId = "${workflowId}"` })) {
-        return wf;
-      }
-      return undefined;
-    }, 15_000, 200);
+    const listed = await waitFor(
+      'the workflow in a list query',
+      async () => {
+        for await (const wf of client.workflow.list({
+          query: `XenimageKind = "self-check" AND WorkflowId = "${workflowId}"`,
+        })) {
+          return wf;
+        }
+        return undefined;
+      },
+      15_000,
+      200,
+    );
     assert.equal(listed.workflowId, workflowId);
     assert.equal(listed.searchAttributes.XenimageStep?.[0], 'done');
 

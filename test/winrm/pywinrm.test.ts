@@ -18,7 +18,13 @@ async function guest(t: { after(fn: () => Promise<void>): void }): Promise<Stand
 }
 
 /** Runs `body` (Python) with `s` = a winrm.Session on the guest; the script prints one JSON line. */
-async function py(w: StandaloneWindows, body: string, password = PASSWORD, transport = 'basic', env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+async function py(
+  w: StandaloneWindows,
+  body: string,
+  password = PASSWORD,
+  transport = 'basic',
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, unknown>> {
   const script = [
     'import json, sys, base64, winrm',
     'from winrm.exceptions import InvalidCredentialsError',
@@ -34,7 +40,10 @@ const b64 = (s: unknown): Buffer => Buffer.from(String(s), 'base64');
 
 test('pywinrm run_cmd: exit codes and stderr, Command with Arguments, Signal then Delete', async (t) => {
   const w = await guest(t);
-  const r = await py(w, `r = s.run_cmd('net', ['localgroup', 'Administrators', 'Administrator', '/add'])\nprint(json.dumps({'code': r.status_code, 'out': b(r.std_out), 'err': b(r.std_err)}))`);
+  const r = await py(
+    w,
+    `r = s.run_cmd('net', ['localgroup', 'Administrators', 'Administrator', '/add'])\nprint(json.dumps({'code': r.status_code, 'out': b(r.std_out), 'err': b(r.std_err)}))`,
+  );
   assert.equal(r.code, 2);
   assert.equal(b64(r.out).length, 0);
   assert.match(b64(r.err).toString(), /System error 1378 has occurred/);
@@ -45,14 +54,20 @@ test('pywinrm run_cmd: exit codes and stderr, Command with Arguments, Signal the
 
 test('pywinrm polls through repeated OperationTimeout faults (2150858793) to the exit code', async (t) => {
   const w = await guest(t);
-  const r = await py(w, `r = s.run_cmd('ping', ['-n', '3000', '127.0.0.1'])\nprint(json.dumps({'code': r.status_code}))`);
+  const r = await py(
+    w,
+    `r = s.run_cmd('ping', ['-n', '3000', '127.0.0.1'])\nprint(json.dumps({'code': r.status_code}))`,
+  );
   assert.equal(r.code, 0);
   assert.ok(w.server.requests.filter((op) => op === 'Receive').length >= 3);
 });
 
 test('pywinrm run_ps (-encodedcommand, UTF-16LE) with non-ASCII output in code page 437', async (t) => {
   const w = await guest(t);
-  const r = await py(w, `r = s.run_ps("Write-Output 'café ü'")\nprint(json.dumps({'code': r.status_code, 'text': r.std_out.decode('cp437')}))`);
+  const r = await py(
+    w,
+    `r = s.run_ps("Write-Output 'café ü'")\nprint(json.dumps({'code': r.status_code, 'text': r.std_out.decode('cp437')}))`,
+  );
   assert.equal(r.code, 0);
   assert.equal(r.text, 'café ü\r\n');
 });
@@ -66,12 +81,19 @@ test('pywinrm sees PowerShell errors as CLIXML on stderr with exit code 1', asyn
     `enc = base64.b64encode("Get-Service -Name 'nosuch'".encode('utf_16_le')).decode()\nr = s.run_cmd('powershell -encodedcommand ' + enc)\nprint(json.dumps({'code': r.status_code, 'err': r.std_err.decode()}))`,
   );
   assert.equal(r.code, 1);
-  assert.match(String(r.err), /^#< CLIXML\r\n<Objs Version="1\.1\.0\.1" xmlns="http:\/\/schemas\.microsoft\.com\/powershell\/2004\/04"><S S="Error">Get-Service : Cannot find any service/);
+  assert.match(
+    String(r.err),
+    /^#< CLIXML\r\n<Objs Version="1\.1\.0\.1" xmlns="http:\/\/schemas\.microsoft\.com\/powershell\/2004\/04"><S S="Error">Get-Service : Cannot find any service/,
+  );
 });
 
 test('pywinrm: wrong credentials are HTTP 401 → InvalidCredentialsError', async (t) => {
   const w = await guest(t);
-  const r = await py(w, `try:\n    s.run_cmd('hostname')\n    print(json.dumps({'err': None}))\nexcept InvalidCredentialsError as e:\n    print(json.dumps({'err': type(e).__name__}))`, 'wrong');
+  const r = await py(
+    w,
+    `try:\n    s.run_cmd('hostname')\n    print(json.dumps({'err': None}))\nexcept InvalidCredentialsError as e:\n    print(json.dumps({'err': type(e).__name__}))`,
+    'wrong',
+  );
   assert.equal(r.err, 'InvalidCredentialsError');
 });
 
@@ -79,10 +101,37 @@ test('pywinrm over NTLM (requests_ntlm, no message encryption) against the simul
   const w = await guest(t);
   // ntlm_auth needs MD4, which Python's hashlib only has with OpenSSL's legacy provider enabled.
   const conf = path.join(await tempDir(t), 'openssl.cnf');
-  await writeFile(conf, ['openssl_conf = openssl_init', '[openssl_init]', 'providers = provider_sect', '[provider_sect]', 'default = default_sect', 'legacy = legacy_sect', '[default_sect]', 'activate = 1', '[legacy_sect]', 'activate = 1', ''].join('\n'));
+  await writeFile(
+    conf,
+    [
+      'openssl_conf = openssl_init',
+      '[openssl_init]',
+      'providers = provider_sect',
+      '[provider_sect]',
+      'default = default_sect',
+      'legacy = legacy_sect',
+      '[default_sect]',
+      'activate = 1',
+      '[legacy_sect]',
+      'activate = 1',
+      '',
+    ].join('\n'),
+  );
   const env = { ...process.env, OPENSSL_CONF: conf };
-  const ok = await py(w, `r = s.run_cmd('whoami')\nprint(json.dumps({'code': r.status_code, 'out': r.std_out.decode()}))`, PASSWORD, 'ntlm', env);
+  const ok = await py(
+    w,
+    `r = s.run_cmd('whoami')\nprint(json.dumps({'code': r.status_code, 'out': r.std_out.decode()}))`,
+    PASSWORD,
+    'ntlm',
+    env,
+  );
   assert.deepEqual(ok, { code: 0, out: 'win-standalone\\administrator\r\n' });
-  const bad = await py(w, `try:\n    s.run_cmd('hostname')\n    print(json.dumps({'err': None}))\nexcept InvalidCredentialsError as e:\n    print(json.dumps({'err': type(e).__name__}))`, 'wrong', 'ntlm', env);
+  const bad = await py(
+    w,
+    `try:\n    s.run_cmd('hostname')\n    print(json.dumps({'err': None}))\nexcept InvalidCredentialsError as e:\n    print(json.dumps({'err': type(e).__name__}))`,
+    'wrong',
+    'ntlm',
+    env,
+  );
   assert.equal(bad.err, 'InvalidCredentialsError');
 });

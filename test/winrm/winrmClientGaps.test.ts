@@ -17,16 +17,34 @@ async function guest(t: { after(fn: () => Promise<void>): void }): Promise<Stand
 
 test('gap 1: no exit code — a failing command returns its stderr text like a success', async (t) => {
   const w = await guest(t);
-  const out = await runCommand('net localgroup Administrators Administrator /add', w.address, 'Administrator', PASSWORD, w.port);
+  const out = await runCommand(
+    'net localgroup Administrators Administrator /add',
+    w.address,
+    'Administrator',
+    PASSWORD,
+    w.port,
+  );
   assert.match(out, /System error 1378 has occurred/);
   assert.equal(typeof out, 'string');
-  const ours = await new WinrmClient({ host: w.address, port: w.port, https: false, username: 'Administrator', password: PASSWORD }).run('net', ['localgroup', 'Administrators', 'Administrator', '/add']);
+  const ours = await new WinrmClient({
+    host: w.address,
+    port: w.port,
+    https: false,
+    username: 'Administrator',
+    password: PASSWORD,
+  }).run('net', ['localgroup', 'Administrators', 'Administrator', '/add']);
   assert.equal(ours.exitCode, 2);
 });
 
 test('gap 2+4: one Receive only — the first chunk is returned, the rest is lost and the shell deleted under the running command', async (t) => {
   const w = await guest(t);
-  const out = await runCommand('echo first & ping -n 70000 127.0.0.1 & echo never', w.address, 'Administrator', PASSWORD, w.port);
+  const out = await runCommand(
+    'echo first & ping -n 70000 127.0.0.1 & echo never',
+    w.address,
+    'Administrator',
+    PASSWORD,
+    w.port,
+  );
   assert.equal(out, 'first');
   assert.equal(w.server.requests.filter((op) => op === 'Receive').length, 1);
   assert.ok(w.server.requests.includes('Delete'));

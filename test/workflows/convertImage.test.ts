@@ -52,7 +52,19 @@ describe('convertImage workflow', () => {
     // 100 MiB + 1 MiB virtual (not a multiple of 2 MiB), data in three places, one zero cluster.
     qcow2 = path.join(dir, 'source.qcow2');
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2, String(101 * 1024 * 1024)]);
-    await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 3M', '-c', 'write -P 0xa5 50M 1M', '-c', 'write -z 60M 2M', '-c', 'write -P 0x11 100M 512k', qcow2]);
+    await run('qemu-io', [
+      '-f',
+      'qcow2',
+      '-c',
+      'write -P 0x5a 0 3M',
+      '-c',
+      'write -P 0xa5 50M 1M',
+      '-c',
+      'write -z 60M 2M',
+      '-c',
+      'write -P 0x11 100M 512k',
+      qcow2,
+    ]);
   });
 
   function input(overrides: Partial<ConvertImageInput> = {}): ConvertImageInput {
@@ -69,7 +81,12 @@ describe('convertImage workflow', () => {
   test('a qcow2 becomes an active, verified Glance image with the XenServer properties', async () => {
     const workflowId = `convert-${randomUUID()}`;
     const handle = await client.workflow.start('convertImage', { taskQueue, workflowId, args: [input()] });
-    const result = (await handle.result()) as { imageId: string; verified: boolean; virtualSize: number; format: string };
+    const result = (await handle.result()) as {
+      imageId: string;
+      verified: boolean;
+      virtualSize: number;
+      format: string;
+    };
     assert.equal(result.verified, true);
     assert.equal(result.format, 'qcow2');
     assert.equal(result.virtualSize, 102 * 1024 * 1024, 'rounded up to 2 MiB');
@@ -85,7 +102,10 @@ describe('convertImage workflow', () => {
 
     const progress = await handle.query<BuildProgress>('progress');
     assert.equal(progress.state, 'succeeded');
-    assert.deepEqual(progress.steps.map((s) => `${s.step}:${s.status}`), ['inspect:done', 'check cloud:done', 'convert and upload:done', 'verify:done']);
+    assert.deepEqual(
+      progress.steps.map((s) => `${s.step}:${s.status}`),
+      ['inspect:done', 'check cloud:done', 'convert and upload:done', 'verify:done'],
+    );
     const described = await handle.describe();
     assert.equal(described.searchAttributes.XenimageKind?.[0], 'convert');
     assert.equal(described.searchAttributes.XenimageStep?.[0], 'succeeded');
@@ -94,21 +114,28 @@ describe('convertImage workflow', () => {
   test('bad input fails at once as InvalidInput and creates nothing', async () => {
     const workflowId = `convert-bad-${randomUUID()}`;
     const bad = { ...input(), source: { path: 'relative/disk.qcow2' }, image: { name: '' }, vmMode: 'pv' };
-    await assert.rejects(client.workflow.execute('convertImage', { taskQueue, workflowId, args: [bad] }), (err: unknown) => {
-      const failure = rootFailure(err);
-      assert.equal(failure?.type, 'InvalidInput');
-      assert.match(failure.message, /source/);
-      assert.match(failure.message, /image\.name/);
-      assert.match(failure.message, /vmMode/);
-      return true;
-    });
+    await assert.rejects(
+      client.workflow.execute('convertImage', { taskQueue, workflowId, args: [bad] }),
+      (err: unknown) => {
+        const failure = rootFailure(err);
+        assert.equal(failure?.type, 'InvalidInput');
+        assert.match(failure.message, /source/);
+        assert.match(failure.message, /image\.name/);
+        assert.match(failure.message, /vmMode/);
+        return true;
+      },
+    );
     assert.deepEqual(await imagesOfBuild(cloud, workflowId), []);
   });
 
   test('a source that is not a disk image fails typed, before any image exists', async () => {
     const workflowId = `convert-missing-${randomUUID()}`;
     await assert.rejects(
-      client.workflow.execute('convertImage', { taskQueue, workflowId, args: [input({ source: { path: path.join(dir, 'nope.qcow2') } })] }),
+      client.workflow.execute('convertImage', {
+        taskQueue,
+        workflowId,
+        args: [input({ source: { path: path.join(dir, 'nope.qcow2') } })],
+      }),
       (err: unknown) => {
         const failure = rootFailure(err);
         assert.ok(failure, 'an application failure');
@@ -121,12 +148,15 @@ describe('convertImage workflow', () => {
 
   test('an unknown cloud fails typed before any image exists', async () => {
     const workflowId = `convert-cloud-${randomUUID()}`;
-    await assert.rejects(client.workflow.execute('convertImage', { taskQueue, workflowId, args: [input({ cloud: 'no-such-cloud' })] }), (err: unknown) => {
-      const failure = rootFailure(err);
-      assert.equal(failure?.nonRetryable, true);
-      assert.match(failure.message, /no-such-cloud/);
-      return true;
-    });
+    await assert.rejects(
+      client.workflow.execute('convertImage', { taskQueue, workflowId, args: [input({ cloud: 'no-such-cloud' })] }),
+      (err: unknown) => {
+        const failure = rootFailure(err);
+        assert.equal(failure?.nonRetryable, true);
+        assert.match(failure.message, /no-such-cloud/);
+        return true;
+      },
+    );
   });
 
   test('cancelled during the upload: the activity stops and the build leaves no image behind', async (t) => {
@@ -141,7 +171,11 @@ describe('convertImage workflow', () => {
       }
       const start = Number(m[1]);
       const end = Math.min(Number(m[2]), size - 1);
-      res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${size}`, 'accept-ranges': 'bytes' });
+      res.writeHead(206, {
+        'content-length': end - start + 1,
+        'content-range': `bytes ${start}-${end}/${size}`,
+        'accept-ranges': 'bytes',
+      });
       setTimeout(() => createReadStream(qcow2, { start, end }).pipe(res), req.method === 'HEAD' ? 0 : 150);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -152,7 +186,17 @@ describe('convertImage workflow', () => {
     const handle = await client.workflow.start('convertImage', {
       taskQueue,
       workflowId,
-      args: [input({ source: { url }, tuning: { heartbeatTimeout: '10s', retryInitialInterval: '1s', maxRetryInterval: '5s', transferTimeout: '10m' } })],
+      args: [
+        input({
+          source: { url },
+          tuning: {
+            heartbeatTimeout: '10s',
+            retryInitialInterval: '1s',
+            maxRetryInterval: '5s',
+            transferTimeout: '10m',
+          },
+        }),
+      ],
     });
     for (;;) {
       const p = await handle.query<BuildProgress>('progress');
@@ -160,7 +204,10 @@ describe('convertImage workflow', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     await handle.cancel();
-    await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure);
+    await assert.rejects(
+      handle.result(),
+      (err: unknown) => err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure,
+    );
     const progress = await handle.query<BuildProgress>('progress');
     assert.equal(progress.state, 'cancelled');
     assert.deepEqual(await imagesOfBuild(cloud, workflowId), [], 'no image of the cancelled build remains');

@@ -21,6 +21,10 @@ test('there are recorded histories to replay', () => {
 for (const file of files) {
   test(`replays ${file}`, async () => {
     const history: unknown = JSON.parse(await readFile(path.join(dir, file), 'utf8'));
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger()) }, history, path.basename(file, '.json'));
+    await Worker.runReplayHistory(
+      { workflowBundle: await workflowBundle(testLogger()) },
+      history,
+      path.basename(file, '.json'),
+    );
   });
 }

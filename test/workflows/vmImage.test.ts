@@ -30,7 +30,12 @@ describe('vmImage workflow', () => {
   before(async () => {
     lab = await startBuildLab({ scenario: 'existing-vms' });
     cloud = lab.openstack.open();
-    xapi = await XapiConnection.open({ pool: lab.pool, url: lab.xapi.url, username: lab.xapi.username, password: lab.xapi.password });
+    xapi = await XapiConnection.open({
+      pool: lab.pool,
+      url: lab.xapi.url,
+      username: lab.xapi.username,
+      password: lab.xapi.password,
+    });
     onTeardown(() => xapi.close());
     dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-vmimage-'));
     onTeardown(() => rm(dir, { recursive: true, force: true }));
@@ -88,7 +93,11 @@ describe('vmImage workflow', () => {
 
   test('a running PV VM: clean shutdown, vm_mode=xen image with the same bytes, VM running again', async () => {
     const workflowId = `from-vm-${randomUUID().slice(0, 8)}`;
-    const result = (await lab.client.workflow.execute('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('debian-pv')] })) as {
+    const result = (await lab.client.workflow.execute('vmImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [input('debian-pv')],
+    })) as {
       imageId: string;
       vmMode: string;
       shutdown: string;
@@ -111,28 +120,49 @@ describe('vmImage workflow', () => {
   test('the lab (XAPI host) restarts during the export: the export runs again, one image with the same bytes', async () => {
     const workflowId = `from-vm-restart-${randomUUID().slice(0, 8)}`;
     lab.xapi.faults.inject({ kind: 'slow', method: 'export_raw_vdi', delayMs: 30_000 });
-    const handle = await lab.client.workflow.start('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('debian-pv')] });
+    const handle = await lab.client.workflow.start('vmImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [input('debian-pv')],
+    });
     await waitForProgress(handle, (p) => p.step === 'export and upload');
     const before = lab.xapi;
-    await waitFor('the stalled export', () => before.faults.fired.some((f) => f.kind === 'slow' && f.method === 'export_raw_vdi')); // the transfer has begun
+    await waitFor('the stalled export', () =>
+      before.faults.fired.some((f) => f.kind === 'slow' && f.method === 'export_raw_vdi'),
+    ); // the transfer has begun
     await lab.restartXapi(); // cuts it: the upload attempt (or the activity) starts again on the new host
     const result = (await handle.result()) as { imageId: string; verified: boolean };
     assert.equal(result.verified, true);
     const images = await cloud.glance.listImages({ tag: buildTag(workflowId) });
-    assert.deepEqual(images.map((i) => [i.id, i.status]), [[result.imageId, 'active']], 'one image for the build');
+    assert.deepEqual(
+      images.map((i) => [i.id, i.status]),
+      [[result.imageId, 'active']],
+      'one image for the build',
+    );
     // Read directly: this test's own event cache went through the restart too.
-    assert.equal(await xapi.call('VM.get_power_state', vmRecord('debian-pv').$ref), 'Running', 'the VM is running again');
+    assert.equal(
+      await xapi.call('VM.get_power_state', vmRecord('debian-pv').$ref),
+      'Running',
+      'the VM is running again',
+    );
     await assertSameBytes(result.imageId, 'debian-pv');
   });
 
   test('an HVM VM without PV drivers: refused without allowHard (typed, nothing made, VM untouched)', async () => {
     const workflowId = `from-vm-nohard-${randomUUID().slice(0, 8)}`;
-    await assert.rejects(lab.client.workflow.execute('vmImage', { taskQueue: lab.taskQueue, workflowId, args: [input('legacy-hvm', { shutdown: { timeout: '30s' } })] }), (err: unknown) => {
-      const failure = rootFailure(err);
-      assert.equal(failure?.type, 'ShutdownFailed');
-      assert.match(failure.message, /allowHard/);
-      return true;
-    });
+    await assert.rejects(
+      lab.client.workflow.execute('vmImage', {
+        taskQueue: lab.taskQueue,
+        workflowId,
+        args: [input('legacy-hvm', { shutdown: { timeout: '30s' } })],
+      }),
+      (err: unknown) => {
+        const failure = rootFailure(err);
+        assert.equal(failure?.type, 'ShutdownFailed');
+        assert.match(failure.message, /allowHard/);
+        return true;
+      },
+    );
     assert.deepEqual(await cloud.glance.listImages({ tag: buildTag(workflowId) }), []);
     await xapi.barrier();
     assert.equal(vmRecord('legacy-hvm').power_state, 'Running');
@@ -152,7 +182,10 @@ describe('vmImage workflow', () => {
     assert.equal(image.vm_mode, 'hvm');
     await xapi.barrier();
     assert.deepEqual(
-      xapi.all('VDI').filter((v) => v.other_config['xenimage-build'] === workflowId).map((v) => v.name_label),
+      xapi
+        .all('VDI')
+        .filter((v) => v.other_config['xenimage-build'] === workflowId)
+        .map((v) => v.name_label),
       [],
       'the normalisation VDI is gone',
     );

@@ -30,8 +30,14 @@ describe('windowsImage workflow', () => {
 
   test('happy path: device_id set by the tools is removed with a restart; an active, verified Windows image; no secret in history or logs', async () => {
     const workflowId = `windows-${randomUUID().slice(0, 8)}`;
-    const input = await windowsInput(lab, 'win2022-golden', { image: { name: 'win2022-golden', properties: { os_distro: 'windows', os_version: '2022' } } });
-    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] });
+    const input = await windowsInput(lab, 'win2022-golden', {
+      image: { name: 'win2022-golden', properties: { os_distro: 'windows', os_version: '2022' } },
+    });
+    const handle = await lab.client.workflow.start('windowsImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [input],
+    });
 
     // XenServer's tools installers (and Windows templates) leave platform:device_id=0002 on the VM.
     const vm = await buildVm(conn, workflowId);
@@ -50,7 +56,10 @@ describe('windowsImage workflow', () => {
     };
     assert.equal(result.verified, true);
     assert.deepEqual(result.deviceId, { wasSet: true, value: '0002' });
-    assert.deepEqual(result.sysprepAttempts.map((a) => a.outcome), ['succeeded']);
+    assert.deepEqual(
+      result.sysprepAttempts.map((a) => a.outcome),
+      ['succeeded'],
+    );
     assert.equal(result.cleanedUp.vms, 1);
 
     const image = await cloud.glance.getImage(result.imageId);
@@ -65,7 +74,23 @@ describe('windowsImage workflow', () => {
     const progress = await handle.query<BuildProgress>('progress');
     assert.equal(progress.state, 'succeeded');
     const steps = progress.steps.map((s) => `${s.step}:${s.status}`);
-    for (const step of ['answer media', 'create VM', 'install Windows', 'PV tools', 'device_id', 'restart for device_id', 're-check PV drivers', 'administrator', 'cloudbase-init', 'snapshot', 'sysprep', 'wait for halt', 'export and upload', 'verify', 'cleanup']) {
+    for (const step of [
+      'answer media',
+      'create VM',
+      'install Windows',
+      'PV tools',
+      'device_id',
+      'restart for device_id',
+      're-check PV drivers',
+      'administrator',
+      'cloudbase-init',
+      'snapshot',
+      'sysprep',
+      'wait for halt',
+      'export and upload',
+      'verify',
+      'cleanup',
+    ]) {
       assert.ok(steps.includes(`${step}:done`), `step ${step} done (steps: ${steps.join(', ')})`);
     }
     const described = await handle.describe();
@@ -74,14 +99,25 @@ describe('windowsImage workflow', () => {
     assert.equal(described.searchAttributes.XenimageImage?.[0], 'win2022-golden');
 
     // Nothing of the build remains but its image.
-    const { vms, vdis } = { vms: conn.all('VM').filter((v) => v.other_config['xenimage-build'] === workflowId), vdis: conn.all('VDI').filter((v) => v.other_config['xenimage-build'] === workflowId) };
+    const { vms, vdis } = {
+      vms: conn.all('VM').filter((v) => v.other_config['xenimage-build'] === workflowId),
+      vdis: conn.all('VDI').filter((v) => v.other_config['xenimage-build'] === workflowId),
+    };
     await conn.barrier();
-    assert.deepEqual([...vms, ...vdis].map((r) => r.name_label), []);
-    assert.deepEqual((await readdir(path.join(lab.dir, 'secrets'))).filter((s) => s.startsWith(workflowId)), []);
+    assert.deepEqual(
+      [...vms, ...vdis].map((r) => r.name_label),
+      [],
+    );
+    assert.deepEqual(
+      (await readdir(path.join(lab.dir, 'secrets'))).filter((s) => s.startsWith(workflowId)),
+      [],
+    );
 
     // No secret value in the whole history (inputs, results, failures, heartbeats) nor in the worker's logs.
     const history = historyToJSON(await handle.fetchHistory());
-    const clouds = parseYaml(await readFile(lab.openstack.cloudsFile, 'utf8')) as { clouds: Record<string, { auth: { password: string } }> };
+    const clouds = parseYaml(await readFile(lab.openstack.cloudsFile, 'utf8')) as {
+      clouds: Record<string, { auth: { password: string } }>;
+    };
     const secrets: Record<string, string> = {
       'extra administrator password': 'Xen!mage-Adm1n-Pw-7',
       'generated built-in Administrator password': generated,
@@ -99,16 +135,25 @@ describe('windowsImage workflow', () => {
 
   test('a failed build with keepOnFailure keeps and lists what it made', async () => {
     const workflowId = `windows-keep-${randomUUID().slice(0, 8)}`;
-    const input = await windowsInput(lab, 'win-keep', { keepOnFailure: true, timeouts: { install: '2s', sysprep: '30m', halt: '1h', shutdown: '10m' } });
-    await assert.rejects(lab.client.workflow.execute('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] }), (err: unknown) => {
-      const failure = rootFailure(err);
-      assert.match(failure?.message ?? '', /did not .*(within|in time)|timed out|timeout/i);
-      assert.match(failure?.message ?? '', /kept for debugging: .*VM "xenimage win-keep"/);
-      assert.match(failure!.message, /VDI "xenimage-answer-/);
-      return true;
+    const input = await windowsInput(lab, 'win-keep', {
+      keepOnFailure: true,
+      timeouts: { install: '2s', sysprep: '30m', halt: '1h', shutdown: '10m' },
     });
+    await assert.rejects(
+      lab.client.workflow.execute('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] }),
+      (err: unknown) => {
+        const failure = rootFailure(err);
+        assert.match(failure?.message ?? '', /did not .*(within|in time)|timed out|timeout/i);
+        assert.match(failure?.message ?? '', /kept for debugging: .*VM "xenimage win-keep"/);
+        assert.match(failure!.message, /VDI "xenimage-answer-/);
+        return true;
+      },
+    );
     await conn.barrier();
-    assert.ok(conn.all('VM').some((v) => v.other_config['xenimage-build'] === workflowId && !v.is_a_snapshot), 'the build VM is kept');
+    assert.ok(
+      conn.all('VM').some((v) => v.other_config['xenimage-build'] === workflowId && !v.is_a_snapshot),
+      'the build VM is kept',
+    );
     // Then the operator's cleanup: the same activity the saga runs.
     await conn.call('VM.hard_shutdown', await buildVm(conn, workflowId)).catch(() => undefined);
     const { cleanupByTag } = await import('../../src/xapi/snapshots.js');

@@ -21,10 +21,15 @@ describe('windowsImage resilience', () => {
     // The export stalls (XAPI answers slowly) long enough to kill the worker in the middle of the transfer.
     lab.xapi.faults.inject({ kind: 'slow', method: 'export_raw_vdi', delayMs: 30_000, times: 1 });
     const workflowId = `resilience-kill-${randomUUID().slice(0, 8)}`;
-    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [await windowsInput(lab, 'win-kill')] });
+    const handle = await lab.client.workflow.start('windowsImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [await windowsInput(lab, 'win-kill')],
+    });
     await waitForProgress(handle, (p) => p.step === 'export and upload');
     // The upload has begun: the build's image exists in Glance, queued.
-    for (let i = 0; i < 100 && (await cloud.glance.listImages({ tag: buildTag(workflowId) })).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await cloud.glance.listImages({ tag: buildTag(workflowId) })).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     first.child.kill('SIGKILL');
     await first.exited;
 
@@ -33,9 +38,16 @@ describe('windowsImage resilience', () => {
     const result = (await handle.result()) as { imageId: string; verified: boolean };
     assert.equal(result.verified, true);
     const images = await cloud.glance.listImages({ tag: buildTag(workflowId) });
-    assert.deepEqual(images.map((i) => [i.id, i.status]), [[result.imageId, 'active']], 'exactly one image, the verified one');
+    assert.deepEqual(
+      images.map((i) => [i.id, i.status]),
+      [[result.imageId, 'active']],
+      'exactly one image, the verified one',
+    );
     assert.deepEqual(await taggedInPool(conn, workflowId), [], 'no VM, snapshot or disk left in the pool');
-    assert.ok((await retriedActivities(handle)).includes('exportToGlance'), 'the export ran again after the worker died');
+    assert.ok(
+      (await retriedActivities(handle)).includes('exportToGlance'),
+      'the export ran again after the worker died',
+    );
   });
 
   test('the Temporal server restarts while Windows installs: the build finishes', async () => {
@@ -47,11 +59,19 @@ describe('windowsImage resilience', () => {
       await rm(stateDir, { recursive: true, force: true });
     });
     // A slower lab, so the install lasts long enough for a restart.
-    const lab = await startBuildLab({ workers: 'none', temporal: { address: server.address, namespace: 'default' }, speed: 0.04 });
+    const lab = await startBuildLab({
+      workers: 'none',
+      temporal: { address: server.address, namespace: 'default' },
+      speed: 0.04,
+    });
     const worker = startWorkerProcess(lab.workerEnv, [lab.pool]);
     await worker.ready;
     const workflowId = `resilience-restart-${randomUUID().slice(0, 8)}`;
-    await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [await windowsInput(lab, 'win-restart')] });
+    await lab.client.workflow.start('windowsImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [await windowsInput(lab, 'win-restart')],
+    });
     await waitForProgress(lab.client.workflow.getHandle(workflowId), (p) => p.step === 'install Windows');
 
     await server.stop();

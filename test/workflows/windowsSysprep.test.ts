@@ -9,11 +9,24 @@ import type { OpenStackCloud } from '../../src/openstack/index.js';
 import type { XapiConnection } from '../../src/xapi/connection.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
 import { runCli } from '../helpers/cli.js';
-import { assertNothingLeft, buildVm, labConnection, rootFailure, waitForProgress, windowsInput } from '../helpers/builds.js';
+import {
+  assertNothingLeft,
+  buildVm,
+  labConnection,
+  rootFailure,
+  waitForProgress,
+  windowsInput,
+} from '../helpers/builds.js';
 
 interface Result {
   imageId: string;
-  sysprepAttempts: Array<{ attempt: number; outcome: string; failureType?: string; remedy?: string; pantherExcerpt?: string[] }>;
+  sysprepAttempts: Array<{
+    attempt: number;
+    outcome: string;
+    failureType?: string;
+    remedy?: string;
+    pantherExcerpt?: string[];
+  }>;
 }
 
 const APPX = 'Microsoft.MicrosoftEdge.Stable_120.0.2210.91_neutral__8wekyb3d8bbwe';
@@ -31,7 +44,11 @@ describe('windowsImage sysprep retries', () => {
 
   test('a known failure (AppX 0x80073cf2): revert to the snapshot, remove the package, sysprep again', async () => {
     const workflowId = `sysprep-appx-${randomUUID().slice(0, 8)}`;
-    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [await windowsInput(lab, 'win-appx')] });
+    const handle = await lab.client.workflow.start('windowsImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [await windowsInput(lab, 'win-appx')],
+    });
     lab.guests.inject({ kind: 'sysprep-appx', vm: await buildVm(conn, workflowId), package: APPX });
     const result = (await handle.result()) as Result;
     assert.deepEqual(
@@ -41,26 +58,47 @@ describe('windowsImage sysprep retries', () => {
         [2, 'succeeded', undefined, 'remove-appx'],
       ],
     );
-    assert.ok(result.sysprepAttempts[0]!.pantherExcerpt?.some((l) => l.includes('0x80073cf2')), 'the Panther excerpt is recorded');
+    assert.ok(
+      result.sysprepAttempts[0]!.pantherExcerpt?.some((l) => l.includes('0x80073cf2')),
+      'the Panther excerpt is recorded',
+    );
     assert.equal((await cloud.glance.getImage(result.imageId)).status, 'active');
-    const steps = (await handle.query<BuildProgress>('progress')).steps.map((s) => `${s.step}#${s.attempt}:${s.status}`);
-    for (const s of ['sysprep#1:failed', 'revert to snapshot#2:done', 'remedy#2:done', 'sysprep#2:done']) assert.ok(steps.includes(s), `${s} in ${steps.join(', ')}`);
+    const steps = (await handle.query<BuildProgress>('progress')).steps.map(
+      (s) => `${s.step}#${s.attempt}:${s.status}`,
+    );
+    for (const s of ['sysprep#1:failed', 'revert to snapshot#2:done', 'remedy#2:done', 'sysprep#2:done'])
+      assert.ok(steps.includes(s), `${s} in ${steps.join(', ')}`);
     // The attempts are in the history too: each sysprep activity with its failure.
     const history = JSON.stringify(await handle.fetchHistory());
     assert.ok(history.includes('SysprepAppxFailure'));
   });
 
   /** The operator's `xenimage` command, pointed at this lab's Temporal. */
-  const xenimage = (...args: string[]) => runCli(args, { TEMPORAL_ADDRESS: lab.target.address, TEMPORAL_NAMESPACE: lab.target.namespace, XENIMAGE_STATE_DIR: lab.dir });
+  const xenimage = (...args: string[]) =>
+    runCli(args, {
+      TEMPORAL_ADDRESS: lab.target.address,
+      TEMPORAL_NAMESPACE: lab.target.namespace,
+      XENIMAGE_STATE_DIR: lab.dir,
+    });
 
   test('an unknown failure (sysprep hangs) waits for the operator; retrySysprep is validated, then succeeds', async () => {
     const workflowId = `sysprep-hang-${randomUUID().slice(0, 8)}`;
-    const input = await windowsInput(lab, 'win-hang', { timeouts: { install: '3h', sysprep: '4s', halt: '1h', shutdown: '10m' } });
-    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] });
+    const input = await windowsInput(lab, 'win-hang', {
+      timeouts: { install: '3h', sysprep: '4s', halt: '1h', shutdown: '10m' },
+    });
+    const handle = await lab.client.workflow.start('windowsImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [input],
+    });
     lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
 
     // Not waiting yet: the update is refused by its validator (through the client and through the CLI).
-    await assert.rejects(handle.executeUpdate('retrySysprep', { args: [{}] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /not waiting for an operator/.test(String(err.cause?.message)));
+    await assert.rejects(
+      handle.executeUpdate('retrySysprep', { args: [{}] }),
+      (err: unknown) =>
+        err instanceof WorkflowUpdateFailedError && /not waiting for an operator/.test(String(err.cause?.message)),
+    );
     const early = await xenimage('retry-sysprep', workflowId);
     assert.equal(early.code, 1);
     assert.match(early.stderr, /UpdateRejected: .*not waiting for an operator/);
@@ -68,7 +106,10 @@ describe('windowsImage sysprep retries', () => {
     const waiting = await waitForProgress(handle, (p) => p.state === 'awaiting-operator');
     assert.match(waiting.waitingFor ?? '', /SysprepHung/);
     assert.equal((await handle.describe()).searchAttributes.XenimageStep?.[0], 'awaiting-operator');
-    await assert.rejects(handle.executeUpdate('retrySysprep', { args: [{ remedy: 'rm -rf /' }] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /unknown remedy/.test(String(err.cause?.message)));
+    await assert.rejects(
+      handle.executeUpdate('retrySysprep', { args: [{ remedy: 'rm -rf /' }] }),
+      (err: unknown) => err instanceof WorkflowUpdateFailedError && /unknown remedy/.test(String(err.cause?.message)),
+    );
 
     const badRemedy = await xenimage('retry-sysprep', workflowId, '--remedy', 'rm -rf /');
     assert.equal(badRemedy.code, 2, 'refused before it reaches the build');
@@ -78,16 +119,25 @@ describe('windowsImage sysprep retries', () => {
     assert.equal(accepted.code, 0, accepted.stderr);
     assert.match(accepted.stdout, /sysprep attempt 2 of .* started after the remedy none/);
     const result = (await handle.result()) as Result;
-    assert.deepEqual(result.sysprepAttempts.map((a) => [a.outcome, a.failureType, a.remedy]), [
-      ['failed', 'SysprepHung', undefined],
-      ['succeeded', undefined, 'none'],
-    ]);
+    assert.deepEqual(
+      result.sysprepAttempts.map((a) => [a.outcome, a.failureType, a.remedy]),
+      [
+        ['failed', 'SysprepHung', undefined],
+        ['succeeded', undefined, 'none'],
+      ],
+    );
   });
 
   test('abandon: the build gives up and cleans up everything it made', async () => {
     const workflowId = `sysprep-abandon-${randomUUID().slice(0, 8)}`;
-    const input = await windowsInput(lab, 'win-abandon', { timeouts: { install: '3h', sysprep: '4s', halt: '1h', shutdown: '10m' } });
-    const handle = await lab.client.workflow.start('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [input] });
+    const input = await windowsInput(lab, 'win-abandon', {
+      timeouts: { install: '3h', sysprep: '4s', halt: '1h', shutdown: '10m' },
+    });
+    const handle = await lab.client.workflow.start('windowsImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [input],
+    });
     lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
     await waitForProgress(handle, (p) => p.state === 'awaiting-operator');
     const abandoned = await xenimage('abandon', workflowId, '--reason', 'giving up for the test');

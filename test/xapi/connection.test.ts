@@ -22,8 +22,16 @@ import { tempDir } from '../helpers/tmp.js';
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 
-async function connect(lab: XapiLab, options: Parameters<typeof connectPool>[2] = {}, pool = lab.poolName): Promise<XapiConnection> {
-  const conn = await connectPool(pool, { poolsFile: lab.poolsFile, secrets: { dir: lab.secretsDir } }, { eventPollDelayMs: 200, ...options });
+async function connect(
+  lab: XapiLab,
+  options: Parameters<typeof connectPool>[2] = {},
+  pool = lab.poolName,
+): Promise<XapiConnection> {
+  const conn = await connectPool(
+    pool,
+    { poolsFile: lab.poolsFile, secrets: { dir: lab.secretsDir } },
+    { eventPollDelayMs: 200, ...options },
+  );
   beforeLabStops(lab, () => conn.close());
   return conn;
 }
@@ -44,7 +52,12 @@ test('connect by pool name; typed, classified errors; unknown pools fail typed',
   const err2 = await conn.callAsync('VM.start', [pv.$ref, false, false]).catch((e: unknown) => e);
   assert.deepEqual(xenimageCode(err2), ['XapiVmBadPowerState', false, [pv.$ref, 'halted', 'running']]);
   assert.match((err2 as Error).message, /VM\.start: XAPI error VM_BAD_POWER_STATE/);
-  await assert.rejects(connect(lab, {}, 'no-such-pool'), (err: unknown) => err instanceof InvalidInputError && /pool "no-such-pool" is not in .*known: xenimage-lab/.test((err as Error).message));
+  await assert.rejects(
+    connect(lab, {}, 'no-such-pool'),
+    (err: unknown) =>
+      err instanceof InvalidInputError &&
+      /pool "no-such-pool" is not in .*known: xenimage-lab/.test((err as Error).message),
+  );
 });
 
 test('a wrong password fails typed and not retryable, without the password in the message', async (t) => {
@@ -66,7 +79,13 @@ test('callAsync honours an AbortSignal: the task is cancelled, the VM stays halt
   const started = conn.callAsync('VM.start', [vm, false, false], { signal: controller.signal });
   setTimeout(() => controller.abort(), 200);
   await assert.rejects(started, (err: unknown) => err instanceof XenimageError && err.type === 'Cancelled');
-  await conn.waitFor((get) => (get('VM', vm)?.current_operations && Object.keys(get('VM', vm)!.current_operations).length === 0 ? true : undefined), { timeoutMs: 5000, what: 'the start to stop' });
+  await conn.waitFor(
+    (get) =>
+      get('VM', vm)?.current_operations && Object.keys(get('VM', vm)!.current_operations).length === 0
+        ? true
+        : undefined,
+    { timeoutMs: 5000, what: 'the start to stop' },
+  );
   assert.equal((await conn.fetch('VM', vm)).power_state, 'Halted');
 });
 
@@ -85,9 +104,14 @@ test('waits are event-driven, and survive a stalled event.from through direct re
   await lab.host.guestShutdown(hvm.$ref);
   await waiting;
   assert.ok(lab.faults.fired.some((f) => f.kind === 'eventStall'));
-  const timeout = await waitForHalt(conn, hvm.$ref, { timeoutMs: 100, what: 'nothing' }).then(() => 'resolved', (e: unknown) => e);
+  const timeout = await waitForHalt(conn, hvm.$ref, { timeoutMs: 100, what: 'nothing' }).then(
+    () => 'resolved',
+    (e: unknown) => e,
+  );
   assert.equal(timeout, 'resolved', 'an already halted VM resolves at once');
-  const err = await conn.waitFor(() => undefined, { timeoutMs: 150, what: 'something that never happens' }).catch((e: unknown) => e);
+  const err = await conn
+    .waitFor(() => undefined, { timeoutMs: 150, what: 'something that never happens' })
+    .catch((e: unknown) => e);
   assert.deepEqual(xenimageCode(err).slice(0, 2), ['XapiWaitTimeout', false]);
 });
 
@@ -106,19 +130,38 @@ test('export streams a VHD qemu-img reads; import lands the bytes; 401 sessions 
   await pipeline(stream, createWriteStream(file));
   await task;
   const raw = path.join(dir, 'hvm.raw');
-  await run('qemu-img', ['convert', '-O', 'raw', `json:${JSON.stringify({ driver: 'vpc', force_size_calc: 'current_size', file: { driver: 'file', filename: file } })}`, raw]);
+  await run('qemu-img', [
+    'convert',
+    '-O',
+    'raw',
+    `json:${JSON.stringify({ driver: 'vpc', force_size_calc: 'current_size', file: { driver: 'file', filename: file } })}`,
+    raw,
+  ]);
   const { readFile } = await import('node:fs/promises');
   const bytes = await readFile(raw);
   assert.equal(bytes.length, 96 * MiB);
-  assert.deepEqual(bytes.subarray(33 * MiB, 36 * MiB), contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }));
+  assert.deepEqual(
+    bytes.subarray(33 * MiB, 36 * MiB),
+    contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }),
+  );
 
   const [sr] = await conn.call<string[]>('SR.get_by_name_label', 'LVM storage');
-  const target = await conn.call<string>('VDI.create', { SR: sr, virtual_size: 96 * MiB, type: 'user', sharable: false, read_only: false, other_config: {} });
+  const target = await conn.call<string>('VDI.create', {
+    SR: sr,
+    virtual_size: 96 * MiB,
+    type: 'user',
+    sharable: false,
+    read_only: false,
+    other_config: {},
+  });
   let progress = 0;
   const vhd = await readFile(file);
   await conn.importVdi(target, Readable.from([vhd]), vhd.length, 'vhd', { onProgress: (n) => (progress = n) });
   assert.equal(progress, vhd.length);
-  assert.deepEqual(await lab.host.readDisk(target, 33 * MiB, 3 * MiB), contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }));
+  assert.deepEqual(
+    await lab.host.readDisk(target, 33 * MiB, 3 * MiB),
+    contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }),
+  );
 });
 
 test('following the master: a pools entry on a member connects; the master moving mid-way is followed', async (t) => {

@@ -39,7 +39,11 @@ async function useLab(t: TestContext, scenario: string): Promise<XapiLab> {
 }
 
 async function connect(lab: XapiLab, recheckMs?: number): Promise<XapiConnection> {
-  const conn = await connectPool(lab.poolName, { poolsFile: lab.poolsFile, secrets: { dir: lab.secretsDir } }, { eventPollDelayMs: 200, ...(recheckMs ? { recheckMs } : {}) });
+  const conn = await connectPool(
+    lab.poolName,
+    { poolsFile: lab.poolsFile, secrets: { dir: lab.secretsDir } },
+    { eventPollDelayMs: 200, ...(recheckMs ? { recheckMs } : {}) },
+  );
   beforeLabStops(lab, () => conn.close());
   return conn;
 }
@@ -52,7 +56,11 @@ function env(workflowId: string): MockActivityEnvironment {
  * Runs an activity the way Temporal's retry policy would: again after a retryable failure (at most 3 attempts).
  * Returns the result and the failure types seen on the way.
  */
-async function withRetries<A, R>(e: MockActivityEnvironment, fn: (input: A) => Promise<R>, input: A): Promise<{ result: R; failures: string[] }> {
+async function withRetries<A, R>(
+  e: MockActivityEnvironment,
+  fn: (input: A) => Promise<R>,
+  input: A,
+): Promise<{ result: R; failures: string[] }> {
   const failures: string[] = [];
   for (let attempt = 1; ; attempt++) {
     try {
@@ -67,8 +75,14 @@ async function withRetries<A, R>(e: MockActivityEnvironment, fn: (input: A) => P
 async function assertNothingTagged(lab: XapiLab, buildIds: string[]): Promise<void> {
   const conn = await connect(lab);
   await conn.barrier();
-  const left = [...conn.all('VM'), ...conn.all('VDI')].filter((o) => buildIds.includes(o.other_config[BUILD_TAG] ?? ''));
-  assert.deepEqual(left.map((o) => o.$ref), [], 'nothing tagged remains');
+  const left = [...conn.all('VM'), ...conn.all('VDI')].filter((o) =>
+    buildIds.includes(o.other_config[BUILD_TAG] ?? ''),
+  );
+  assert.deepEqual(
+    left.map((o) => o.$ref),
+    [],
+    'nothing tagged remains',
+  );
 }
 
 const spec = (lab: XapiLab, name: string) => ({ pool: lab.poolName, name, memoryMiB: 1024, vcpus: 1, diskGiB: 1 });
@@ -83,7 +97,10 @@ test('fault-connection-reset: read-only calls are retried by the client; a lost 
   const b = await withRetries(env('build-b'), xen.createVm, spec(lab, 'vm-b')); // VM.clone #2: ran, answer lost
   assert.deepEqual(b.failures, ['XapiConnection']);
   assert.equal(b.result.reused, true, 'the retry adopted the clone whose answer was lost');
-  assert.deepEqual(lab.faults.fired.map((f) => f.kind), ['connectionReset', 'connectionReset']);
+  assert.deepEqual(
+    lab.faults.fired.map((f) => f.kind),
+    ['connectionReset', 'connectionReset'],
+  );
   const names = conn.all('VM').map((v) => v.name_label);
   assert.equal(names.filter((n) => n === 'vm-b').length, 1);
   assert.ok(!names.some((n) => n.startsWith('xenimage-')), 'no orphan clone');
@@ -97,7 +114,12 @@ test('fault-http500: an HTTP 500 fails retryable; the retried activity and expor
   const lab = await useLab(t, 'fault-http500');
   const e = env('build-500');
   const { result: vm } = await withRetries(e, xen.createVm, spec(lab, 'vm-500'));
-  const media = await withRetries(e, xen.attachMedia, { pool: lab.poolName, vm: vm.vm, installIso: 'SERVER_EVAL_x64FRE_en-us.iso', answerIso: lab.describe().isos.find((i) => i.name === 'guest-tools.iso')!.ref });
+  const media = await withRetries(e, xen.attachMedia, {
+    pool: lab.poolName,
+    vm: vm.vm,
+    installIso: 'SERVER_EVAL_x64FRE_en-us.iso',
+    answerIso: lab.describe().isos.find((i) => i.name === 'guest-tools.iso')!.ref,
+  });
   assert.deepEqual(media.failures, ['XapiConnection']);
   const conn = await connect(lab);
   const iso = lab.describe().isos.find((i) => i.name === 'guest-tools.iso')!;
@@ -125,13 +147,21 @@ test('fault-session-expired: expired sessions are renewed without failing the ac
   const lab = await useLab(t, 'fault-session-expired');
   const e = env('build-session');
   const { result: vm } = await withRetries(e, xen.createVm, spec(lab, 'vm-session'));
-  const media = await withRetries(e, xen.attachMedia, { pool: lab.poolName, vm: vm.vm, installIso: 'SERVER_EVAL_x64FRE_en-us.iso', answerIso: lab.describe().isos.find((i) => i.name === 'guest-tools.iso')!.ref });
+  const media = await withRetries(e, xen.attachMedia, {
+    pool: lab.poolName,
+    vm: vm.vm,
+    installIso: 'SERVER_EVAL_x64FRE_en-us.iso',
+    answerIso: lab.describe().isos.find((i) => i.name === 'guest-tools.iso')!.ref,
+  });
   assert.deepEqual(media.failures, []);
   await withRetries(e, xen.startVm, { pool: lab.poolName, vm: vm.vm });
   await withRetries(e, xen.hardShutdown, { pool: lab.poolName, vm: vm.vm });
   const again = await withRetries(e, xen.startVm, { pool: lab.poolName, vm: vm.vm }); // VM.start #2: session expired first
   assert.deepEqual([again.result.result, again.failures], ['started', []]);
-  assert.deepEqual(lab.faults.fired.map((f) => f.kind), ['sessionInvalid', 'sessionInvalid']);
+  assert.deepEqual(
+    lab.faults.fired.map((f) => f.kind),
+    ['sessionInvalid', 'sessionInvalid'],
+  );
   await e.run(xen.cleanupByTag, { pool: lab.poolName });
   await assertNothingTagged(lab, ['build-session']);
 });
@@ -160,8 +190,14 @@ test('fault-export-cut: a cut export fails the task with VDI_IO_ERROR (retryable
   let bytes = 0;
   const streamErr = await (async () => {
     for await (const c of cut.stream) bytes += (c as Buffer).length;
-  })().then(() => undefined, (err: unknown) => err);
-  const taskErr = await cut.task.then(() => undefined, (err: unknown) => err);
+  })().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  const taskErr = await cut.task.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   assert.ok(bytes <= 3 * MiB, `${bytes} bytes before the cut`);
   assert.ok(taskErr instanceof XenimageError && taskErr.type === 'XapiVdiIoError' && taskErr.retryable);
   void streamErr;
@@ -170,18 +206,28 @@ test('fault-export-cut: a cut export fails the task with VDI_IO_ERROR (retryable
   for await (const c of whole.stream) chunks.push(c as Buffer);
   await whole.task;
   const raw = Buffer.concat(chunks);
-  assert.deepEqual(raw.subarray(33 * MiB, 36 * MiB), contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }));
+  assert.deepEqual(
+    raw.subarray(33 * MiB, 36 * MiB),
+    contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }),
+  );
 });
 
 test('fault-import-io-error: the ISO import fails VDI_IO_ERROR (retryable); the retry lands the right bytes', async (t) => {
   const lab = await useLab(t, 'fault-import-io-error');
   const dir = await tempDir(t);
   await mkdir(path.join(dir, 'src'));
-  await writeFile(path.join(dir, 'src', 'big.bin'), contentBytes({ offsetMiB: 0, lengthMiB: 3, seed: 'answer payload' }));
+  await writeFile(
+    path.join(dir, 'src', 'big.bin'),
+    contentBytes({ offsetMiB: 0, lengthMiB: 3, seed: 'answer payload' }),
+  );
   const iso = path.join(dir, 'answer.iso');
   await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'WINCFG', '-o', iso, path.join(dir, 'src')]);
   const e = env('build-import');
-  const { result, failures } = await withRetries(e, xen.importIso, { pool: lab.poolName, file: iso, name: 'answer.iso' });
+  const { result, failures } = await withRetries(e, xen.importIso, {
+    pool: lab.poolName,
+    file: iso,
+    name: 'answer.iso',
+  });
   assert.deepEqual(failures, ['XapiVdiIoError']);
   const { readFile } = await import('node:fs/promises');
   const bytes = await readFile(iso);
@@ -200,7 +246,8 @@ test('fault-event-stall: waits still end, from their direct re-reads', async (t)
   await new Promise((r) => setTimeout(r, 2100)); // the stall begins 2 s after the lab started
   // A change ends the poll in flight; the client's next event.from is the stalled one.
   await conn.call('VM.set_name_description', vm, 'poke');
-  for (let i = 0; i < 100 && !lab.faults.fired.some((f) => f.kind === 'eventStall'); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && !lab.faults.fired.some((f) => f.kind === 'eventStall'); i++)
+    await new Promise((r) => setTimeout(r, 20));
   assert.ok(lab.faults.fired.some((f) => f.kind === 'eventStall'));
   const halted = waitForHalt(conn, vm, { timeoutMs: 10_000, what: 'halt' });
   await lab.host.guestShutdown(vm);

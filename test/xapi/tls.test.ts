@@ -19,10 +19,51 @@ const run = promisify(execFile);
 
 async function makeCertificates(dir: string): Promise<void> {
   const o = (f: string) => path.join(dir, f);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', o('ca.key'), '-out', o('ca.pem'), '-days', '2', '-subj', '/CN=xenimage test CA']);
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', o('server.key'), '-out', o('server.csr'), '-subj', '/CN=127.0.0.1']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    o('ca.key'),
+    '-out',
+    o('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=xenimage test CA',
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    o('server.key'),
+    '-out',
+    o('server.csr'),
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
   await writeFile(o('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  await run('openssl', ['x509', '-req', '-in', o('server.csr'), '-CA', o('ca.pem'), '-CAkey', o('ca.key'), '-CAcreateserial', '-out', o('server.pem'), '-days', '2', '-extfile', o('san.ext')]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    o('server.csr'),
+    '-CA',
+    o('ca.pem'),
+    '-CAkey',
+    o('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    o('server.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    o('san.ext'),
+  ]);
 }
 
 test('TLS: refused without the CA (typed, not retryable), working with it for calls, export and import', async (t) => {
@@ -31,13 +72,16 @@ test('TLS: refused without the CA (typed, not retryable), working with it for ca
   await makeCertificates(dir);
   const labPort = Number(new URL(lab.url).port);
   const sockets = new Set<net.Socket>();
-  const front = tls.createServer({ key: await readFile(path.join(dir, 'server.key')), cert: await readFile(path.join(dir, 'server.pem')) }, (socket) => {
-    const upstream = net.connect(labPort, '127.0.0.1');
-    sockets.add(socket).add(upstream);
-    socket.pipe(upstream).pipe(socket);
-    socket.on('error', () => upstream.destroy());
-    upstream.on('error', () => socket.destroy());
-  });
+  const front = tls.createServer(
+    { key: await readFile(path.join(dir, 'server.key')), cert: await readFile(path.join(dir, 'server.pem')) },
+    (socket) => {
+      const upstream = net.connect(labPort, '127.0.0.1');
+      sockets.add(socket).add(upstream);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    },
+  );
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
   beforeLabStops(lab, () => {
     for (const s of sockets) s.destroy();
@@ -47,18 +91,34 @@ test('TLS: refused without the CA (typed, not retryable), working with it for ca
   const poolsFile = path.join(dir, 'pools.yaml');
   const where = { poolsFile, secrets: { dir: lab.secretsDir } };
 
-  await writePoolEntry(poolsFile, 'tls-pool', { url: `https://127.0.0.1:${port}`, username: lab.username, password: { secret: lab.secretName } });
+  await writePoolEntry(poolsFile, 'tls-pool', {
+    url: `https://127.0.0.1:${port}`,
+    username: lab.username,
+    password: { secret: lab.secretName },
+  });
   const refused = await connectPool('tls-pool', where).catch((e: unknown) => e);
   assert.ok(refused instanceof XenimageError);
   assert.equal(refused.type, 'XapiTlsVerification');
   assert.equal(refused.retryable, false);
 
-  await writePoolEntry(poolsFile, 'tls-pool', { url: `https://127.0.0.1:${port}`, username: lab.username, password: { secret: lab.secretName }, ca: 'ca.pem' });
+  await writePoolEntry(poolsFile, 'tls-pool', {
+    url: `https://127.0.0.1:${port}`,
+    username: lab.username,
+    password: { secret: lab.secretName },
+    ca: 'ca.pem',
+  });
   const conn = await connectPool('tls-pool', where, { eventPollDelayMs: 200 });
   beforeLabStops(lab, () => conn.close());
   assert.equal(conn.all('pool')[0]?.name_label, lab.poolName);
   const [sr] = await conn.call<string[]>('SR.get_by_name_label', 'Local storage');
-  const vdi = await conn.call<string>('VDI.create', { SR: sr, virtual_size: 2 * 1024 * 1024, type: 'user', sharable: false, read_only: false, other_config: {} });
+  const vdi = await conn.call<string>('VDI.create', {
+    SR: sr,
+    virtual_size: 2 * 1024 * 1024,
+    type: 'user',
+    sharable: false,
+    read_only: false,
+    other_config: {},
+  });
   const payload = Buffer.alloc(1024 * 1024, 0x5a);
   await conn.importVdi(vdi, Readable.from([payload]), payload.length, 'raw');
   const { stream, task } = await conn.exportVdi(vdi, 'raw');

@@ -59,10 +59,24 @@ export async function attachWindowsGuests(host: LabHostApi, options: AttachOptio
   const preinstall = (vm: LabVmView): WindowsState | undefined => {
     const p = preinstalled.get(vm.nameLabel);
     if (!p) return undefined;
-    const state = freshInstall({ computerName: p.computerName, image: { index: 1, name: p.image }, firmware: p.firmware, timeZone: 'UTC', uiLanguage: 'en-US', adminPassword: p.password, seed: vm.uuid });
+    const state = freshInstall({
+      computerName: p.computerName,
+      image: { index: 1, name: p.image },
+      firmware: p.firmware,
+      timeZone: 'UTC',
+      uiLanguage: 'en-US',
+      adminPassword: p.password,
+      seed: vm.uuid,
+    });
     state.setupPhase = 'complete';
     state.services.winrm!.startType = 'AUTO_START';
-    state.winrm = { http: true, httpsThumbprint: null, basic: true, allowUnencrypted: p.winrm.transport === 'http', firewall: [5985] };
+    state.winrm = {
+      http: true,
+      httpsThumbprint: null,
+      basic: true,
+      allowUnencrypted: p.winrm.transport === 'http',
+      firewall: [5985],
+    };
     if (p.pvTools) addPvTools(state, 'managementagentx64.msi');
     return state;
   };
@@ -82,7 +96,10 @@ export async function attachWindowsGuests(host: LabHostApi, options: AttachOptio
     const g = guestFor(vm);
     if (vm.powerState === 'Running') void g.start();
   }
-  log.info({ guests: guests.size, preinstalled: [...preinstalled.keys()], stateDir: path.resolve(options.stateDir) }, 'simulated Windows guests attached');
+  log.info(
+    { guests: guests.size, preinstalled: [...preinstalled.keys()], stateDir: path.resolve(options.stateDir) },
+    'simulated Windows guests attached',
+  );
 
   return {
     guests() {
@@ -92,7 +109,15 @@ export async function attachWindowsGuests(host: LabHostApi, options: AttachOptio
         const w = g.winrm;
         if (!vm || !w) continue;
         const p = preinstalled.get(vm.nameLabel);
-        out.push({ vm: vm.nameLabel, vmRef: vm.ref, address: w.address, port: w.port, https: w.https, username: 'Administrator', ...(p ? { password: p.password } : {}) });
+        out.push({
+          vm: vm.nameLabel,
+          vmRef: vm.ref,
+          address: w.address,
+          port: w.port,
+          https: w.https,
+          username: 'Administrator',
+          ...(p ? { password: p.password } : {}),
+        });
       }
       return out;
     },

@@ -92,7 +92,8 @@ export class Cmd {
     const expanded = expandVars(line, this.io.vars, this.errorlevel);
     let skip: '&&' | '||' | null = null;
     for (const part of splitTop(expanded)) {
-      const shouldRun = skip === null || (skip === '&&' && this.errorlevel === 0) || (skip === '||' && this.errorlevel !== 0);
+      const shouldRun =
+        skip === null || (skip === '&&' && this.errorlevel === 0) || (skip === '||' && this.errorlevel !== 0);
       if (shouldRun) this.errorlevel = await this.runSimple(part.text.trim());
       skip = part.op === '&' ? null : part.op;
       if (this.io.proc.killed) break;
@@ -139,7 +140,10 @@ export class Cmd {
     const firstEnd = t.startsWith('"') ? t.indexOf('"', 1) + 1 : t.search(/[\s]|$/);
     const first = t.slice(0, firstEnd).replace(/^"(.*)"$/, '$1');
     const restRaw = t.slice(firstEnd).trim();
-    const name = nodePath.win32.basename(first).toLowerCase().replace(/\.(exe|com)$/, '');
+    const name = nodePath.win32
+      .basename(first)
+      .toLowerCase()
+      .replace(/\.(exe|com)$/, '');
     const args = splitArgs(restRaw);
     switch (name) {
       case 'echo':
@@ -207,7 +211,10 @@ export class Cmd {
         }
         const names = m.isFile(target) ? [nodePath.win32.basename(target)] : m.listDir(target);
         if (bare) io.out(names.map((n) => n + CRLF).join(''));
-        else io.out(` Directory of ${WindowsMachine.normalize(target)}${CRLF}${CRLF}${names.map((n) => `               ${n}${CRLF}`).join('')}`);
+        else
+          io.out(
+            ` Directory of ${WindowsMachine.normalize(target)}${CRLF}${CRLF}${names.map((n) => `               ${n}${CRLF}`).join('')}`,
+          );
         return 0;
       }
       case 'cmd': {
@@ -226,7 +233,7 @@ export class Cmd {
   private async start(args: string[], io: Io): Promise<number> {
     let i = 0;
     let wait = false;
-    if (args[0] !== undefined && args[0] === '' ) i = 1;
+    if (args[0] !== undefined && args[0] === '') i = 1;
     for (; i < args.length && args[i]!.startsWith('/'); i++) if (args[i]!.toLowerCase() === '/wait') wait = true;
     const prog = args[i];
     if (!prog) return 0;
@@ -301,7 +308,12 @@ export function quoteArg(a: string): string {
 }
 
 /** A process outside the shell's job (Win32_Process.Create, `start` without /wait): survives the shell. */
-export function spawnDetached(m: WindowsMachine, commandLine: string, user: string, killWith?: AbortSignal): GuestProcess {
+export function spawnDetached(
+  m: WindowsMachine,
+  commandLine: string,
+  user: string,
+  killWith?: AbortSignal,
+): GuestProcess {
   const first = splitArgs(commandLine)[0] ?? 'cmd';
   const proc = new GuestProcess(nodePath.win32.basename(first).toLowerCase(), commandLine);
   void killWith;
@@ -341,7 +353,9 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
       io.out(`${m.state.computerName.toLowerCase()}\\${io.user.toLowerCase()}${CRLF}`);
       return 0;
     case 'ipconfig':
-      io.out(`${CRLF}Windows IP Configuration${CRLF}${CRLF}Ethernet adapter Ethernet:${CRLF}${CRLF}   IPv4 Address. . . . . . . . . . . : ${io.vars.XENIMAGE_ADDRESS ?? '127.0.0.1'}${CRLF}`);
+      io.out(
+        `${CRLF}Windows IP Configuration${CRLF}${CRLF}Ethernet adapter Ethernet:${CRLF}${CRLF}   IPv4 Address. . . . . . . . . . . : ${io.vars.XENIMAGE_ADDRESS ?? '127.0.0.1'}${CRLF}`,
+      );
       return 0;
     case 'net':
       return net(m, args, io);
@@ -368,10 +382,15 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
       const t = Number(args[lower.indexOf('/t') + 1] ?? '30');
       const action = lower.includes('/r') ? 'reboot' : lower.includes('/s') || lower.includes('/p') ? 'shutdown' : null;
       if (!action) {
-        io.err(`Usage: shutdown [/i | /l | /s | /sg | /r | /g | /a | /p | /h | /e | /o] [/hybrid] [/soft] [/fw] [/f]${CRLF}`);
+        io.err(
+          `Usage: shutdown [/i | /l | /s | /sg | /r | /g | /a | /p | /h | /e | /o] [/hybrid] [/soft] [/fw] [/f]${CRLF}`,
+        );
         return 1;
       }
-      setTimeout(() => void (action === 'reboot' ? m.env.reboot() : m.env.shutdown()), m.env.scaled(Math.max(1, t) * 1000)).unref();
+      setTimeout(
+        () => void (action === 'reboot' ? m.env.reboot() : m.env.shutdown()),
+        m.env.scaled(Math.max(1, t) * 1000),
+      ).unref();
       return 0;
     }
     case 'tasklist':
@@ -392,13 +411,21 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
     }
     case 'netsh': {
       // netsh advfirewall firewall add rule name=… dir=in action=allow protocol=TCP localport=N
-      const kv = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.slice(0, a.indexOf('=')).toLowerCase(), a.slice(a.indexOf('=') + 1)]));
+      const kv = Object.fromEntries(
+        args
+          .filter((a) => a.includes('='))
+          .map((a) => [a.slice(0, a.indexOf('=')).toLowerCase(), a.slice(a.indexOf('=') + 1)]),
+      );
       if (lower.slice(0, 4).join(' ') !== 'advfirewall firewall add rule' || !kv.name || !kv.dir) {
         io.out(`The following command was not found: ${args.join(' ')}.${CRLF}`);
         return 1;
       }
       if (kv.dir.toLowerCase() === 'in' && (kv.action ?? '').toLowerCase() === 'allow') {
-        for (const p of (kv.localport ?? '').split(',').map(Number).filter((n) => n > 0)) if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+        for (const p of (kv.localport ?? '')
+          .split(',')
+          .map(Number)
+          .filter((n) => n > 0))
+          if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
       }
       await m.env.persist();
       io.out(`Ok.${CRLF}${CRLF}`);
@@ -430,13 +457,19 @@ async function net(m: WindowsMachine, args: string[], io: Io): Promise<number> {
   if (sub === 'user') {
     const name = pos[0];
     if (!name) {
-      io.out(`${CRLF}User accounts for \\\\${m.state.computerName}${CRLF}${CRLF}${Object.values(m.state.users).map((u) => u.name).join('    ')}${CRLF}The command completed successfully.${CRLF}${CRLF}`);
+      io.out(
+        `${CRLF}User accounts for \\\\${m.state.computerName}${CRLF}${CRLF}${Object.values(m.state.users)
+          .map((u) => u.name)
+          .join('    ')}${CRLF}The command completed successfully.${CRLF}${CRLF}`,
+      );
       return 0;
     }
     if (flags.includes('/add')) {
       const password = pos[1] ?? '';
       if (password.length > 14 && !flags.includes('/y')) {
-        io.out(`The password entered is longer than 14 characters.  Computers${CRLF}with Windows prior to Windows 2000 will not be able to use${CRLF}this account. Do you want to continue this operation? (Y/N) [Y]: `);
+        io.out(
+          `The password entered is longer than 14 characters.  Computers${CRLF}with Windows prior to Windows 2000 will not be able to use${CRLF}this account. Do you want to continue this operation? (Y/N) [Y]: `,
+        );
         const answer = await io.proc.readLine();
         if (answer === null || /^n/i.test(answer)) {
           io.err(NET_MSG('The command was canceled.'));
@@ -451,7 +484,12 @@ async function net(m: WindowsMachine, args: string[], io: Io): Promise<number> {
       }
       if (r === 'exists') io.err(NET_MSG('The account already exists.', 2224));
       else if (r === 'policy')
-        io.err(NET_MSG('The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements.', 2245));
+        io.err(
+          NET_MSG(
+            'The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements.',
+            2245,
+          ),
+        );
       else io.err(NET_MSG('The user name or group name parameter is invalid.', 3780));
       return 2;
     }
@@ -460,8 +498,12 @@ async function net(m: WindowsMachine, args: string[], io: Io): Promise<number> {
       io.err(NET_MSG('The user name could not be found.', 2221));
       return 2;
     }
-    const groups = Object.entries(m.state.groups).filter(([, g]) => g.members.some((x) => x.toLowerCase() === u.name.toLowerCase()));
-    io.out(`User name                    ${u.name}${CRLF}Account active               ${u.enabled ? 'Yes' : 'No'}${CRLF}Local Group Memberships      ${groups.map(([k]) => '*' + k[0]!.toUpperCase() + k.slice(1)).join(' ')}${CRLF}The command completed successfully.${CRLF}${CRLF}`);
+    const groups = Object.entries(m.state.groups).filter(([, g]) =>
+      g.members.some((x) => x.toLowerCase() === u.name.toLowerCase()),
+    );
+    io.out(
+      `User name                    ${u.name}${CRLF}Account active               ${u.enabled ? 'Yes' : 'No'}${CRLF}Local Group Memberships      ${groups.map(([k]) => '*' + k[0]!.toUpperCase() + k.slice(1)).join(' ')}${CRLF}The command completed successfully.${CRLF}${CRLF}`,
+    );
     return 0;
   }
   if (sub === 'localgroup') {
@@ -475,7 +517,10 @@ async function net(m: WindowsMachine, args: string[], io: Io): Promise<number> {
         io.out(NET_MSG('The command completed successfully.'));
         return 0;
       }
-      if (r === 'already') io.err(`System error 1378 has occurred.${CRLF}${CRLF}The specified account name is already a member of the group.${CRLF}${CRLF}`);
+      if (r === 'already')
+        io.err(
+          `System error 1378 has occurred.${CRLF}${CRLF}The specified account name is already a member of the group.${CRLF}${CRLF}`,
+        );
       else if (r === 'no-user') io.err(NET_MSG(`There is no such global user or group: ${member}.`, 3783));
       else io.err(NET_MSG('The specified local group does not exist.', 3773));
       return 2;
@@ -485,7 +530,9 @@ async function net(m: WindowsMachine, args: string[], io: Io): Promise<number> {
       io.err(NET_MSG('The specified local group does not exist.', 3773));
       return 2;
     }
-    io.out(`Alias name     ${group}${CRLF}${CRLF}Members${CRLF}${CRLF}-------------------------------------------------------------------------------${CRLF}${g.members.join(CRLF)}${CRLF}The command completed successfully.${CRLF}${CRLF}`);
+    io.out(
+      `Alias name     ${group}${CRLF}${CRLF}Members${CRLF}${CRLF}-------------------------------------------------------------------------------${CRLF}${g.members.join(CRLF)}${CRLF}The command completed successfully.${CRLF}${CRLF}`,
+    );
     return 0;
   }
   if (sub === 'start' || sub === 'stop') {
@@ -503,7 +550,9 @@ async function net(m: WindowsMachine, args: string[], io: Io): Promise<number> {
     io.out(`The ${s.displayName} service was ${sub === 'start' ? 'started' : 'stopped'} successfully.${CRLF}${CRLF}`);
     return 0;
   }
-  io.err(`The syntax of this command is:${CRLF}${CRLF}NET${CRLF}    [ ACCOUNTS | COMPUTER | CONFIG | CONTINUE | FILE | GROUP | HELP |${CRLF}      HELPMSG | LOCALGROUP | PAUSE | SESSION | SHARE | START |${CRLF}      STATISTICS | STOP | TIME | USE | USER | VIEW ]${CRLF}`);
+  io.err(
+    `The syntax of this command is:${CRLF}${CRLF}NET${CRLF}    [ ACCOUNTS | COMPUTER | CONFIG | CONTINUE | FILE | GROUP | HELP |${CRLF}      HELPMSG | LOCALGROUP | PAUSE | SESSION | SHARE | START |${CRLF}      STATISTICS | STOP | TIME | USE | USER | VIEW ]${CRLF}`,
+  );
   return 1;
 }
 
@@ -530,10 +579,16 @@ async function reg(m: WindowsMachine, args: string[], io: Io): Promise<number> {
     const vName = opt('/v');
     if (!m.regKeyExists(key)) return fail();
     const values = m.regValues(key) ?? {};
-    const entries = vName === undefined ? Object.entries(values) : Object.entries(values).filter(([n]) => n.toLowerCase() === vName.toLowerCase());
+    const entries =
+      vName === undefined
+        ? Object.entries(values)
+        : Object.entries(values).filter(([n]) => n.toLowerCase() === vName.toLowerCase());
     if (vName !== undefined && entries.length === 0) return fail();
-    const fmt = (v: (typeof values)[string]): string => (v.type === 'REG_DWORD' || v.type === 'REG_QWORD' ? `0x${v.data.toString(16)}` : String(v.data));
-    io.out(`${CRLF}${regDisplayKey(key)}${CRLF}${entries.map(([n, v]) => `    ${n}    ${v.type}    ${fmt(v)}${CRLF}`).join('')}${CRLF}`);
+    const fmt = (v: (typeof values)[string]): string =>
+      v.type === 'REG_DWORD' || v.type === 'REG_QWORD' ? `0x${v.data.toString(16)}` : String(v.data);
+    io.out(
+      `${CRLF}${regDisplayKey(key)}${CRLF}${entries.map(([n, v]) => `    ${n}    ${v.type}    ${fmt(v)}${CRLF}`).join('')}${CRLF}`,
+    );
     return 0;
   }
   if (op === 'add') {
@@ -548,7 +603,8 @@ async function reg(m: WindowsMachine, args: string[], io: Io): Promise<number> {
         return 1;
       }
       m.regSet(key, vName, { type, data: n });
-    } else if (type === 'REG_SZ' || type === 'REG_EXPAND_SZ' || type === 'REG_MULTI_SZ') m.regSet(key, vName, { type, data });
+    } else if (type === 'REG_SZ' || type === 'REG_EXPAND_SZ' || type === 'REG_MULTI_SZ')
+      m.regSet(key, vName, { type, data });
     else {
       io.err(`ERROR: Invalid syntax.${CRLF}`);
       return 1;
@@ -569,8 +625,17 @@ async function sc(m: WindowsMachine, args: string[], io: Io): Promise<number> {
   const op = args[0]?.toLowerCase();
   const s = args[1] ? m.service(args[1]) : undefined;
   if (!s) {
-    const what = op === 'query' ? 'EnumQueryServicesStatus:OpenService' : op === 'config' ? 'OpenService' : op === 'start' ? 'StartService: OpenService' : 'OpenService';
-    io.out(`[SC] ${what} FAILED 1060:${CRLF}${CRLF}The specified service does not exist as an installed service.${CRLF}${CRLF}`);
+    const what =
+      op === 'query'
+        ? 'EnumQueryServicesStatus:OpenService'
+        : op === 'config'
+          ? 'OpenService'
+          : op === 'start'
+            ? 'StartService: OpenService'
+            : 'OpenService';
+    io.out(
+      `[SC] ${what} FAILED 1060:${CRLF}${CRLF}The specified service does not exist as an installed service.${CRLF}${CRLF}`,
+    );
     return 1060;
   }
   const kernel = s.binaryPath.startsWith('\\SystemRoot');
@@ -584,13 +649,20 @@ async function sc(m: WindowsMachine, args: string[], io: Io): Promise<number> {
   }
   if (op === 'qc') {
     const n = s.startType === 'AUTO_START' ? 2 : s.startType === 'DEMAND_START' ? 3 : 4;
-    io.out(`[SC] QueryServiceConfig SUCCESS${CRLF}${CRLF}SERVICE_NAME: ${s.name}${CRLF}        START_TYPE         : ${n}   ${s.startType}${CRLF}        BINARY_PATH_NAME   : ${s.binaryPath}${CRLF}        DISPLAY_NAME       : ${s.displayName}${CRLF}`);
+    io.out(
+      `[SC] QueryServiceConfig SUCCESS${CRLF}${CRLF}SERVICE_NAME: ${s.name}${CRLF}        START_TYPE         : ${n}   ${s.startType}${CRLF}        BINARY_PATH_NAME   : ${s.binaryPath}${CRLF}        DISPLAY_NAME       : ${s.displayName}${CRLF}`,
+    );
     return 0;
   }
   if (op === 'config') {
     const i = args.findIndex((a) => a.toLowerCase() === 'start=');
     const v = i >= 0 ? args[i + 1]?.toLowerCase() : undefined;
-    const map: Record<string, typeof s.startType> = { auto: 'AUTO_START', 'delayed-auto': 'AUTO_START', demand: 'DEMAND_START', disabled: 'DISABLED' };
+    const map: Record<string, typeof s.startType> = {
+      auto: 'AUTO_START',
+      'delayed-auto': 'AUTO_START',
+      demand: 'DEMAND_START',
+      disabled: 'DISABLED',
+    };
     if (!v || !map[v]) {
       io.out(`DESCRIPTION:${CRLF}        Modifies a service entry in the registry and Service Database.${CRLF}`);
       return 1639;
@@ -602,19 +674,27 @@ async function sc(m: WindowsMachine, args: string[], io: Io): Promise<number> {
   }
   if (op === 'start' || op === 'stop') {
     if (op === 'start' && s.running) {
-      io.out(`[SC] StartService FAILED 1056:${CRLF}${CRLF}An instance of the service is already running.${CRLF}${CRLF}`);
+      io.out(
+        `[SC] StartService FAILED 1056:${CRLF}${CRLF}An instance of the service is already running.${CRLF}${CRLF}`,
+      );
       return 1056;
     }
     if (op === 'start' && s.startType === 'DISABLED') {
-      io.out(`[SC] StartService FAILED 1058:${CRLF}${CRLF}The service cannot be started, either because it is disabled or because it has no enabled devices associated with it.${CRLF}${CRLF}`);
+      io.out(
+        `[SC] StartService FAILED 1058:${CRLF}${CRLF}The service cannot be started, either because it is disabled or because it has no enabled devices associated with it.${CRLF}${CRLF}`,
+      );
       return 1058;
     }
     s.running = op === 'start';
     await m.env.persist();
-    io.out(`${CRLF}SERVICE_NAME: ${s.name}${CRLF}        STATE              : ${op === 'start' ? '2  START_PENDING' : '3  STOP_PENDING'}${CRLF}`);
+    io.out(
+      `${CRLF}SERVICE_NAME: ${s.name}${CRLF}        STATE              : ${op === 'start' ? '2  START_PENDING' : '3  STOP_PENDING'}${CRLF}`,
+    );
     return 0;
   }
-  io.out(`DESCRIPTION:${CRLF}        SC is a command line program used for communicating with the${CRLF}        Service Control Manager and services.${CRLF}`);
+  io.out(
+    `DESCRIPTION:${CRLF}        SC is a command line program used for communicating with the${CRLF}        Service Control Manager and services.${CRLF}`,
+  );
   return 1;
 }
 
@@ -630,11 +710,21 @@ function tasklist(m: WindowsMachine, args: string[], io: Io): number {
   const csv = lower.includes('/fo') && args[lower.indexOf('/fo') + 1]?.toLowerCase() === 'csv';
   const nh = lower.includes('/nh');
   if (csv) {
-    io.out((nh ? '' : `"Image Name","PID","Session Name","Session#","Mem Usage"${CRLF}`) + procs.map((p) => `"${p.image}","${p.pid}","Services","0","10,240 K"${CRLF}`).join(''));
+    io.out(
+      (nh ? '' : `"Image Name","PID","Session Name","Session#","Mem Usage"${CRLF}`) +
+        procs.map((p) => `"${p.image}","${p.pid}","Services","0","10,240 K"${CRLF}`).join(''),
+    );
   } else {
     io.out(
-      (nh ? '' : `${CRLF}Image Name                     PID Session Name        Session#    Mem Usage${CRLF}========================= ======== ================ =========== ============${CRLF}`) +
-        procs.map((p) => `${p.image.padEnd(25)} ${String(p.pid).padStart(8)} Services                   0     10,240 K${CRLF}`).join(''),
+      (nh
+        ? ''
+        : `${CRLF}Image Name                     PID Session Name        Session#    Mem Usage${CRLF}========================= ======== ================ =========== ============${CRLF}`) +
+        procs
+          .map(
+            (p) =>
+              `${p.image.padEnd(25)} ${String(p.pid).padStart(8)} Services                   0     10,240 K${CRLF}`,
+          )
+          .join(''),
     );
   }
   return 0;

@@ -30,7 +30,10 @@ export async function writeState(host: LabHostApi, vdiRef: string, state: Window
   const head = Buffer.alloc(HEADER);
   MAGIC.copy(head);
   head.writeUInt32LE(json.length, MAGIC.length);
-  createHash('sha256').update(json).digest().copy(head, MAGIC.length + 4);
+  createHash('sha256')
+    .update(json)
+    .digest()
+    .copy(head, MAGIC.length + 4);
   await host.writeDisk(vdiRef, STATE_OFFSET, Buffer.concat([head, json]));
 }
 
@@ -52,7 +55,13 @@ function mbr(virtualSize: number): Buffer {
 }
 
 /** Writes the partition table and `blocks` seeded pseudo-random 1 MiB blocks spread over the disk. */
-export async function writeSystemBlocks(host: LabHostApi, vdiRef: string, virtualSize: number, seed: string, blocks = 6): Promise<number> {
+export async function writeSystemBlocks(
+  host: LabHostApi,
+  vdiRef: string,
+  virtualSize: number,
+  seed: string,
+  blocks = 6,
+): Promise<number> {
   await host.writeDisk(vdiRef, 0, mbr(virtualSize));
   const key = createHash('sha256').update(seed).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));

@@ -7,7 +7,15 @@ const times = z.number().int().positive().default(1);
 
 export const GuestFaultSchema = z.discriminatedUnion('kind', [
   /** msiexec ends with this exit code (1603 fatal error, 1618 another installation in progress). */
-  z.object({ kind: z.literal('msi-exit'), vm, msi: z.string().min(1).default('*'), code: z.union([z.literal(1603), z.literal(1618)]), times }).strict(),
+  z
+    .object({
+      kind: z.literal('msi-exit'),
+      vm,
+      msi: z.string().min(1).default('*'),
+      code: z.union([z.literal(1603), z.literal(1618)]),
+      times,
+    })
+    .strict(),
   /** The next account creation fails the password policy (NET HELPMSG 2245 / InvalidPasswordException). */
   z.object({ kind: z.literal('password-policy'), vm, times }).strict(),
   /** WinRM requests of this operation get no answer at all (the client's request timeout must fire). */
@@ -52,8 +60,13 @@ export class FaultBook {
   }
 
   /** Uses one armed fault of this kind that satisfies `match`, or returns undefined. */
-  take<K extends GuestFault['kind']>(kind: K, match: (f: Extract<GuestFault, { kind: K }>) => boolean = () => true): Extract<GuestFault, { kind: K }> | undefined {
-    const i = this.faults.findIndex((f) => f.kind === kind && f.left > 0 && match(f as unknown as Extract<GuestFault, { kind: K }>));
+  take<K extends GuestFault['kind']>(
+    kind: K,
+    match: (f: Extract<GuestFault, { kind: K }>) => boolean = () => true,
+  ): Extract<GuestFault, { kind: K }> | undefined {
+    const i = this.faults.findIndex(
+      (f) => f.kind === kind && f.left > 0 && match(f as unknown as Extract<GuestFault, { kind: K }>),
+    );
     if (i < 0) return undefined;
     const f = this.faults[i]!;
     f.left -= 1;

@@ -19,7 +19,9 @@ function fakeMsi(product: string, size: number): Buffer {
   return body;
 }
 
-export async function writeLabInstallers(dir: string): Promise<{ pvTools: InstallerSource; cloudbaseInit: InstallerSource }> {
+export async function writeLabInstallers(
+  dir: string,
+): Promise<{ pvTools: InstallerSource; cloudbaseInit: InstallerSource }> {
   await mkdir(dir, { recursive: true });
   const write = async (name: string, product: string, size: number): Promise<InstallerSource> => {
     const data = fakeMsi(product, size);

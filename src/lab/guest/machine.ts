@@ -85,7 +85,10 @@ export class WindowsMachine {
   }
 
   static normalize(p: string): string {
-    let s = p.trim().replace(/^"(.*)"$/, '$1').replace(/\//g, '\\');
+    let s = p
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .replace(/\//g, '\\');
     s = s.replace(/\\+$/, '');
     if (/^[A-Za-z]:$/.test(s)) return s.toUpperCase() + '\\';
     return s.length > 1 && s[1] === ':' ? s[0]!.toUpperCase() + s.slice(1) : s;
@@ -260,7 +263,13 @@ export class WindowsMachine {
     if (this.findUser(name)) return 'exists';
     if (this.env.faults.take('password-policy') || !WindowsMachine.meetsPolicy(name, password)) return 'policy';
     const rid = 1000 + Object.values(this.state.users).filter((u) => u.rid >= 1000).length;
-    this.state.users[name.toLowerCase()] = { name, rid, ...credentials(password), enabled: true, passwordNeverExpires: false };
+    this.state.users[name.toLowerCase()] = {
+      name,
+      rid,
+      ...credentials(password),
+      enabled: true,
+      passwordNeverExpires: false,
+    };
     this.state.groups.users?.members.push(name);
     return 'ok';
   }
@@ -303,12 +312,22 @@ export class WindowsMachine {
    * NTLMv2 logon (MS-NLMP 3.3.2): NTOWFv2 = HMAC-MD5(NT hash, UTF-16LE(UPPER(user) + domain)); the response's
    * first 16 bytes must be HMAC-MD5(NTOWFv2, server challenge + the rest of the response).
    */
-  authenticateNtlm(user: string, domain: string, serverChallenge: Buffer, ntResponse: Buffer): 'ok' | 'denied' | 'filtered' {
+  authenticateNtlm(
+    user: string,
+    domain: string,
+    serverChallenge: Buffer,
+    ntResponse: Buffer,
+  ): 'ok' | 'denied' | 'filtered' {
     const u = this.findUser(user);
     if (!u || !u.enabled || !u.ntHash || ntResponse.length < 48) return 'denied';
-    if (domain !== '' && domain !== '.' && domain.toUpperCase() !== this.state.computerName.toUpperCase()) return 'denied';
-    const owf = createHmac('md5', Buffer.from(u.ntHash, 'hex')).update(Buffer.from(user.toUpperCase() + domain, 'utf16le')).digest();
-    const proof = createHmac('md5', owf).update(Buffer.concat([serverChallenge, ntResponse.subarray(16)])).digest();
+    if (domain !== '' && domain !== '.' && domain.toUpperCase() !== this.state.computerName.toUpperCase())
+      return 'denied';
+    const owf = createHmac('md5', Buffer.from(u.ntHash, 'hex'))
+      .update(Buffer.from(user.toUpperCase() + domain, 'utf16le'))
+      .digest();
+    const proof = createHmac('md5', owf)
+      .update(Buffer.concat([serverChallenge, ntResponse.subarray(16)]))
+      .digest();
     if (!timingSafeEqual(proof, ntResponse.subarray(0, 16))) return 'denied';
     return this.remoteToken(u);
   }
@@ -360,10 +379,16 @@ export class WindowsMachine {
       await sleep(2 ** 31 - 1, proc.signal).catch(() => undefined);
       return 1602;
     }
-    const log: string[] = [`=== Verbose logging started: ${stamp()}  Build type: SHIP UNICODE 5.00.10011.00  Calling process: C:\\Windows\\system32\\msiexec.exe ===`];
+    const log: string[] = [
+      `=== Verbose logging started: ${stamp()}  Build type: SHIP UNICODE 5.00.10011.00  Calling process: C:\\Windows\\system32\\msiexec.exe ===`,
+    ];
     const finish = (code: number): number => {
-      log.push(`MSI (s) (58:44) [${stamp().slice(11)}]: Product: ${nodePath.win32.basename(pkg!)} -- Installation ${code === 0 || code === 3010 || code === 1641 ? 'completed successfully' : 'failed'}.`);
-      log.push(`MSI (s) (58:44) [${stamp().slice(11)}]: Windows Installer installed the product. Installation success or error status: ${code}.`);
+      log.push(
+        `MSI (s) (58:44) [${stamp().slice(11)}]: Product: ${nodePath.win32.basename(pkg!)} -- Installation ${code === 0 || code === 3010 || code === 1641 ? 'completed successfully' : 'failed'}.`,
+      );
+      log.push(
+        `MSI (s) (58:44) [${stamp().slice(11)}]: Windows Installer installed the product. Installation success or error status: ${code}.`,
+      );
       log.push(`MSI (s) (58:44) [${stamp().slice(11)}]: MainEngineThread is returning ${code}`);
       log.push(`=== Verbose logging stopped: ${stamp()} ===`);
       if (logPath) this.writeFile(logPath, log.join('\r\n') + '\r\n');
@@ -374,14 +399,23 @@ export class WindowsMachine {
     if (!data.subarray(0, 8).equals(Buffer.from('d0cf11e0a1b11ae1', 'hex'))) return finish(1620); // not an MSI
     const file = nodePath.win32.basename(WindowsMachine.normalize(pkg));
     if (this.msiBusy) return finish(1618);
-    const fault = this.env.faults.take('msi-exit', (f) => f.msi === '*' || file.toLowerCase().includes(f.msi.toLowerCase()));
+    const fault = this.env.faults.take(
+      'msi-exit',
+      (f) => f.msi === '*' || file.toLowerCase().includes(f.msi.toLowerCase()),
+    );
     if (fault?.code === 1618) return finish(1618);
     this.msiBusy = true;
     try {
-      const product = /managementagent/i.test(file) ? 'pv-tools' : /cloudbase/i.test(file) ? 'cloudbase-init' : 'generic';
+      const product = /managementagent/i.test(file)
+        ? 'pv-tools'
+        : /cloudbase/i.test(file)
+          ? 'cloudbase-init'
+          : 'generic';
       await sleep(this.env.scaled(product === 'generic' ? 10_000 : 45_000), proc.signal);
       if (fault?.code === 1603) {
-        log.push('CustomAction InstallDrivers returned actual error code 1603 (note this may not be 100% accurate if translation happened inside sandbox)');
+        log.push(
+          'CustomAction InstallDrivers returned actual error code 1603 (note this may not be 100% accurate if translation happened inside sandbox)',
+        );
         log.push('Action ended: InstallFinalize. Return value 3.');
         return finish(1603);
       }
@@ -393,7 +427,12 @@ export class WindowsMachine {
       } else if (product === 'cloudbase-init') {
         this.installCloudbaseInit(file, props);
       } else {
-        this.state.products.push({ name: file.replace(/\.msi$/i, ''), version: '1.0.0', productCode: '{00000000-0000-0000-0000-000000000001}', msi: file });
+        this.state.products.push({
+          name: file.replace(/\.msi$/i, ''),
+          version: '1.0.0',
+          productCode: '{00000000-0000-0000-0000-000000000001}',
+          msi: file,
+        });
       }
       log.push('Action ended: INSTALL. Return value 1.');
       await this.env.persist();
@@ -414,7 +453,12 @@ export class WindowsMachine {
 
   private installCloudbaseInit(file: string, props: Record<string, string>): void {
     const localSystem = props.RUN_SERVICE_AS_LOCAL_SYSTEM !== undefined && props.RUN_SERVICE_AS_LOCAL_SYSTEM !== '';
-    this.state.products.push({ name: 'Cloudbase-Init', version: '1.1.6', productCode: '{ED85F19F-057A-4EE6-BC8B-7A7B0A5E4A2C}', msi: file });
+    this.state.products.push({
+      name: 'Cloudbase-Init',
+      version: '1.1.6',
+      productCode: '{ED85F19F-057A-4EE6-BC8B-7A7B0A5E4A2C}',
+      msi: file,
+    });
     for (const d of ['bin', 'conf', 'log', 'LocalScripts', 'Python\\Scripts']) this.mkdir(`${CLOUDBASE_DIR}\\${d}`);
     const username = props.USERNAME || 'Admin';
     const conf = [
@@ -436,8 +480,14 @@ export class WindowsMachine {
       'check_latest_version=true',
     ].filter(Boolean);
     this.writeFile(`${CLOUDBASE_DIR}\\conf\\cloudbase-init.conf`, conf.join('\r\n') + '\r\n');
-    this.writeFile(`${CLOUDBASE_DIR}\\conf\\cloudbase-init-unattend.conf`, conf.join('\r\n').replace('log_file=cloudbase-init.log', 'log_file=cloudbase-init-unattend.log') + '\r\n');
-    this.writeFile(`${CLOUDBASE_DIR}\\conf\\Unattend.xml`, '<?xml version="1.0" encoding="utf-8"?>\r\n<unattend xmlns="urn:schemas-microsoft-com:unattend"><settings pass="generalize"><component name="Microsoft-Windows-PnpSysprep" processorArchitecture="amd64" publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS"><PersistAllDeviceInstalls>true</PersistAllDeviceInstalls></component></settings></unattend>\r\n');
+    this.writeFile(
+      `${CLOUDBASE_DIR}\\conf\\cloudbase-init-unattend.conf`,
+      conf.join('\r\n').replace('log_file=cloudbase-init.log', 'log_file=cloudbase-init-unattend.log') + '\r\n',
+    );
+    this.writeFile(
+      `${CLOUDBASE_DIR}\\conf\\Unattend.xml`,
+      '<?xml version="1.0" encoding="utf-8"?>\r\n<unattend xmlns="urn:schemas-microsoft-com:unattend"><settings pass="generalize"><component name="Microsoft-Windows-PnpSysprep" processorArchitecture="amd64" publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS"><PersistAllDeviceInstalls>true</PersistAllDeviceInstalls></component></settings></unattend>\r\n',
+    );
     this.writeFile(
       `${CLOUDBASE_DIR}\\bin\\SetSetupComplete.cmd`,
       [
@@ -496,32 +546,67 @@ export class WindowsMachine {
     const unknown = [...flags].filter((f) => !known.includes(f));
     const unattend = unattendArg?.slice('/unattend:'.length).replace(/^"(.*)"$/, '$1');
     if (unknown.length || (unattend !== undefined && !this.isFile(unattend))) {
-      line('Error', unknown.length ? `Invalid command line argument(s): ${unknown.join(' ')}` : `Failed to find the unattend file ${unattend}; hr = 0x80070002`);
+      line(
+        'Error',
+        unknown.length
+          ? `Invalid command line argument(s): ${unknown.join(' ')}`
+          : `Failed to find the unattend file ${unattend}; hr = 0x80070002`,
+      );
       flush();
       await this.env.persist();
       return 1;
     }
     if (this.state.servicingPending) {
-      line('Error', 'Sysprep_Clean_Validate_Opk: Audit mode cannot be turned on if reserved storage is in use. An update or servicing operation may be using reserved storage.; hr = 0x800F0975');
-      line('Error', "ActionPlatform::LaunchModule: Failure occurred while executing 'Sysprep_Clean_Validate_Opk' from C:\\Windows\\System32\\spopk.dll; dwRet = 0x975");
-      line('Error', 'SysprepSession::Validate: Error in validating actions from C:\\Windows\\System32\\Sysprep\\ActionFiles\\Cleanup.xml; dwRet = 0x975');
+      line(
+        'Error',
+        'Sysprep_Clean_Validate_Opk: Audit mode cannot be turned on if reserved storage is in use. An update or servicing operation may be using reserved storage.; hr = 0x800F0975',
+      );
+      line(
+        'Error',
+        "ActionPlatform::LaunchModule: Failure occurred while executing 'Sysprep_Clean_Validate_Opk' from C:\\Windows\\System32\\spopk.dll; dwRet = 0x975",
+      );
+      line(
+        'Error',
+        'SysprepSession::Validate: Error in validating actions from C:\\Windows\\System32\\Sysprep\\ActionFiles\\Cleanup.xml; dwRet = 0x975',
+      );
       line('Error', 'RunPlatformActions:Failed while validating Sysprep session actions; dwRet = 0x975');
-      line('Error', '[0x0f0070] RunExternalDlls:An error occurred while running registry sysprep DLLs, halting sysprep execution. dwRet = 0x975');
-      line('Error', '[0x0f00d3] WinMain:Hit failure while pre-validate sysprep cleanup internal providers; hr = 0x80070975');
+      line(
+        'Error',
+        '[0x0f0070] RunExternalDlls:An error occurred while running registry sysprep DLLs, halting sysprep execution. dwRet = 0x975',
+      );
+      line(
+        'Error',
+        '[0x0f00d3] WinMain:Hit failure while pre-validate sysprep cleanup internal providers; hr = 0x80070975',
+      );
       flush();
       await this.env.persist();
       return 1;
     }
     const unprovisioned = this.state.appx.find((p) => !p.provisioned);
     if (flags.has('/generalize') && unprovisioned) {
-      line('Error', `Package ${unprovisioned.fullName} was installed for a user, but not provisioned for all users. This package will not function properly in the sysprep image.`);
+      line(
+        'Error',
+        `Package ${unprovisioned.fullName} was installed for a user, but not provisioned for all users. This package will not function properly in the sysprep image.`,
+      );
       line('Error', 'Failed to remove apps for the current user: 0x80073cf2.');
       line('Error', 'Exit code of RemoveAllApps thread was 0x3cf2.');
-      line('Error', "[0x0f0082] ActionPlatform::LaunchModule: Failure occurred while executing 'SysprepGeneralizeValidate' from C:\\Windows\\System32\\AppxSysprep.dll; dwRet = 0x3cf2");
-      line('Error', 'SysprepSession::Validate: Error in validating actions from C:\\Windows\\System32\\Sysprep\\ActionFiles\\Generalize.xml; dwRet = 0x3cf2');
+      line(
+        'Error',
+        "[0x0f0082] ActionPlatform::LaunchModule: Failure occurred while executing 'SysprepGeneralizeValidate' from C:\\Windows\\System32\\AppxSysprep.dll; dwRet = 0x3cf2",
+      );
+      line(
+        'Error',
+        'SysprepSession::Validate: Error in validating actions from C:\\Windows\\System32\\Sysprep\\ActionFiles\\Generalize.xml; dwRet = 0x3cf2',
+      );
       line('Error', 'RunPlatformActions:Failed while validating Sysprep session actions; dwRet = 0x3cf2');
-      line('Error', '[0x0f0070] RunExternalDlls:An error occurred while running registry sysprep DLLs, halting sysprep execution. dwRet = 0x3cf2');
-      line('Error', '[0x0f00d8] WinMain:Hit failure while pre-validate sysprep generalize internal providers; hr = 0x80073cf2');
+      line(
+        'Error',
+        '[0x0f0070] RunExternalDlls:An error occurred while running registry sysprep DLLs, halting sysprep execution. dwRet = 0x3cf2',
+      );
+      line(
+        'Error',
+        '[0x0f00d8] WinMain:Hit failure while pre-validate sysprep generalize internal providers; hr = 0x80073cf2',
+      );
       flush();
       await this.env.persist();
       return 1;
@@ -529,7 +614,9 @@ export class WindowsMachine {
     if (flags.has('/generalize')) {
       this.state.generalizeCount += 1;
       this.state.setupPhase = 'generalized';
-      this.imageState = flags.has('/oobe') ? 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE' : 'IMAGE_STATE_GENERALIZE_RESEAL_TO_AUDIT';
+      this.imageState = flags.has('/oobe')
+        ? 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE'
+        : 'IMAGE_STATE_GENERALIZE_RESEAL_TO_AUDIT';
     }
     this.writeFile(SYSPREP_TAG, '');
     line('Info', `FCreateTagFile:Successfully created tag file ${SYSPREP_TAG}`);
@@ -543,6 +630,10 @@ export class WindowsMachine {
 
   /** Log lines for Panther when setup's answer file is rejected. */
   pantherError(text: string): void {
-    this.writeFile('C:\\Windows\\Panther\\setuperr.log', `${stamp()}, Error                 [setup.exe] ${text}\r\n`, true);
+    this.writeFile(
+      'C:\\Windows\\Panther\\setuperr.log',
+      `${stamp()}, Error                 [setup.exe] ${text}\r\n`,
+      true,
+    );
   }
 }

@@ -26,7 +26,12 @@ export async function runPowerShellScript(m: WindowsMachine, script: string, io:
       const chunks: string[] = [];
       const sub: Io = { ...io, out: (s) => void chunks.push(s), err: (s) => io.err(s) };
       const code = await runProgram(m, name, args, sub, new Cmd(m, sub));
-      if (code === 9009 && !/^(net|reg|sc|msiexec|sysprep|shutdown|tasklist|taskkill|hostname|whoami|ipconfig|cmd)(\.exe)?$/i.test(nodePath.win32.basename(lower))) {
+      if (
+        code === 9009 &&
+        !/^(net|reg|sc|msiexec|sysprep|shutdown|tasklist|taskkill|hostname|whoami|ipconfig|cmd)(\.exe)?$/i.test(
+          nodePath.win32.basename(lower),
+        )
+      ) {
         void runtime;
         return null;
       }
@@ -52,7 +57,9 @@ export async function runPowerShellProgram(m: WindowsMachine, args: string[], io
     if (/^-(encodedcommand|enc|ec|e)$/.test(a)) {
       const b64 = args[i + 1] ?? '';
       if (!/^[A-Za-z0-9+/]+=*$/.test(b64) || b64.length % 4 !== 0) {
-        io.err(`Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded.\r\n`);
+        io.err(
+          `Cannot process the command because the value specified with -EncodedCommand is not properly encoded. The value must be Base64 encoded.\r\n`,
+        );
         return 1;
       }
       return runPowerShellScript(m, Buffer.from(b64, 'base64').toString('utf16le'), io);
@@ -65,13 +72,17 @@ export async function runPowerShellProgram(m: WindowsMachine, args: string[], io
       const file = args[i + 1] ?? '';
       const text = m.readFile(file);
       if (!text) {
-        io.err(`The argument '${file}' to the -File parameter does not exist. Provide the path to an existing '.ps1' file as an argument to the -File parameter.\r\n`);
+        io.err(
+          `The argument '${file}' to the -File parameter does not exist. Provide the path to an existing '.ps1' file as an argument to the -File parameter.\r\n`,
+        );
         return 0xfffd0000;
       }
       return runPowerShellScript(m, text.toString('utf8').replace(/^\uFEFF/, ''), io);
     }
     if (a.startsWith('-')) {
-      io.err(`-${args[i]!.replace(/^-/, '')} : The term '-${args[i]!.replace(/^-/, '')}' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n`);
+      io.err(
+        `-${args[i]!.replace(/^-/, '')} : The term '-${args[i]!.replace(/^-/, '')}' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n`,
+      );
       return 1;
     }
     // The remaining words are the command.

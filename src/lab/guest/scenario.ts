@@ -9,12 +9,18 @@ export const PreinstalledWindowsSchema = z
   .object({
     /** The VM's name_label in the scenario. */
     vm: z.string().min(1),
-    computerName: z.string().regex(/^[A-Za-z0-9-]{1,15}$/).default('WIN-LAB'),
+    computerName: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,15}$/)
+      .default('WIN-LAB'),
     image: z.string().min(1).default('Windows Server 2022 Standard Evaluation'),
     firmware: z.enum(['bios', 'uefi']).default('bios'),
     /** The built-in Administrator's password; generated (and printed in the ready line) when absent. */
     adminPassword: SecretRefSchema.optional(),
-    winrm: z.object({ transport: z.enum(['http', 'https']).default('http') }).strict().default({ transport: 'http' }),
+    winrm: z
+      .object({ transport: z.enum(['http', 'https']).default('http') })
+      .strict()
+      .default({ transport: 'http' }),
     pvTools: z.boolean().default(true),
   })
   .strict();

@@ -46,7 +46,8 @@ export function findInstallMedia(drives: CdDrive[]): InstallMedia | undefined {
     const manifest = findCi(drive.dir, 'sources/lab-media.json');
     if (manifest) {
       const data = JSON.parse(readFileSync(manifest, 'utf8')) as { images?: unknown };
-      if (Array.isArray(data.images) && data.images.every((i) => typeof i === 'string')) return { drive, images: data.images as string[] };
+      if (Array.isArray(data.images) && data.images.every((i) => typeof i === 'string'))
+        return { drive, images: data.images as string[] };
     }
   }
   return undefined;
@@ -80,7 +81,8 @@ function decodePassword(el: El | undefined, suffix: string, where: string): stri
   if (value === undefined) throw new AnswerFileError(`${where}: no Value`);
   if ((text(el, 'PlainText') ?? 'true').toLowerCase() === 'true') return value;
   const decoded = Buffer.from(value, 'base64').toString('utf16le');
-  if (!decoded.endsWith(suffix)) throw new AnswerFileError(`[Shell Unattend] Failed to decode password (0x8007000d) in ${where}`);
+  if (!decoded.endsWith(suffix))
+    throw new AnswerFileError(`[Shell Unattend] Failed to decode password (0x8007000d) in ${where}`);
   return decoded.slice(0, -suffix.length);
 }
 
@@ -90,25 +92,38 @@ export async function planSetup(answer: string, media: InstallMedia, firmware: '
   try {
     doc = (await xml2js.parseStringPromise(answer, { explicitArray: true })) as { unattend?: El };
   } catch (err) {
-    throw new AnswerFileError(`Windows could not parse or process the unattend answer file for pass [windowsPE]: ${(err as Error).message.split('\n')[0]}`);
+    throw new AnswerFileError(
+      `Windows could not parse or process the unattend answer file for pass [windowsPE]: ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   const root = doc.unattend;
-  if (!root || root.$?.xmlns !== 'urn:schemas-microsoft-com:unattend') throw new AnswerFileError('the answer file is not an unattend document (urn:schemas-microsoft-com:unattend)');
+  if (!root || root.$?.xmlns !== 'urn:schemas-microsoft-com:unattend')
+    throw new AnswerFileError('the answer file is not an unattend document (urn:schemas-microsoft-com:unattend)');
   const pass = (p: string): El | undefined => kids(root, 'settings').find((s) => s.$?.pass === p);
   const comp = (p: string, name: string): El | undefined => kids(pass(p), 'component').find((c) => c.$?.name === name);
 
   const setup = comp('windowsPE', 'Microsoft-Windows-Setup');
-  if (!setup) throw new AnswerFileError('windowsPE: Microsoft-Windows-Setup is missing (Setup would stop at the partition dialog)');
+  if (!setup)
+    throw new AnswerFileError(
+      'windowsPE: Microsoft-Windows-Setup is missing (Setup would stop at the partition dialog)',
+    );
   const disk = kids(kids(setup, 'DiskConfiguration')[0], 'Disk')[0];
-  const created = kids(kids(disk, 'CreatePartitions')[0], 'CreatePartition').map((p) => ({ order: Number(text(p, 'Order')), type: text(p, 'Type') ?? '' }));
+  const created = kids(kids(disk, 'CreatePartitions')[0], 'CreatePartition').map((p) => ({
+    order: Number(text(p, 'Order')),
+    type: text(p, 'Type') ?? '',
+  }));
   const modified = kids(kids(disk, 'ModifyPartitions')[0], 'ModifyPartition');
   if (!disk || created.length === 0) throw new AnswerFileError('windowsPE: no DiskConfiguration/Disk/CreatePartitions');
   const hasEfi = created.some((p) => p.type === 'EFI');
   if (firmware === 'uefi' && (!hasEfi || !created.some((p) => p.type === 'MSR'))) {
-    throw new AnswerFileError('windowsPE: the VM boots UEFI but the disk layout has no EFI and MSR partitions (Windows cannot be installed to this disk: GPT required)');
+    throw new AnswerFileError(
+      'windowsPE: the VM boots UEFI but the disk layout has no EFI and MSR partitions (Windows cannot be installed to this disk: GPT required)',
+    );
   }
   if (firmware === 'bios' && (hasEfi || !modified.some((m) => text(m, 'Active') === 'true'))) {
-    throw new AnswerFileError('windowsPE: the VM boots BIOS but the disk layout is not MBR with an active system partition');
+    throw new AnswerFileError(
+      'windowsPE: the VM boots BIOS but the disk layout is not MBR with an active system partition',
+    );
   }
   const os = kids(kids(setup, 'ImageInstall')[0], 'OSImage')[0];
   const meta = kids(kids(os, 'InstallFrom')[0], 'MetaData')[0];
@@ -117,35 +132,51 @@ export async function planSetup(answer: string, media: InstallMedia, firmware: '
   let image: { index: number; name: string };
   if (key === '/IMAGE/INDEX') {
     const index = Number(value);
-    if (!Number.isInteger(index) || index < 1 || index > media.images.length) throw new AnswerFileError(`windowsPE: image index ${value} does not exist in install.wim (${media.images.length} images)`);
+    if (!Number.isInteger(index) || index < 1 || index > media.images.length)
+      throw new AnswerFileError(
+        `windowsPE: image index ${value} does not exist in install.wim (${media.images.length} images)`,
+      );
     image = { index, name: media.images[index - 1]! };
   } else if (key === '/IMAGE/NAME') {
     const i = media.images.findIndex((n) => n.toLowerCase() === value.toLowerCase());
     if (i < 0) throw new AnswerFileError(`windowsPE: no image named "${value}" in install.wim`);
     image = { index: i + 1, name: media.images[i]! };
   } else {
-    throw new AnswerFileError('windowsPE: ImageInstall/OSImage/InstallFrom/MetaData must select /IMAGE/INDEX or /IMAGE/NAME');
+    throw new AnswerFileError(
+      'windowsPE: ImageInstall/OSImage/InstallFrom/MetaData must select /IMAGE/INDEX or /IMAGE/NAME',
+    );
   }
   const partitionId = Number(text(kids(os, 'InstallTo')[0], 'PartitionID'));
-  if (!created.some((p) => p.order === partitionId && p.type === 'Primary')) throw new AnswerFileError(`windowsPE: InstallTo partition ${partitionId} is not a primary partition of the layout`);
+  if (!created.some((p) => p.order === partitionId && p.type === 'Primary'))
+    throw new AnswerFileError(`windowsPE: InstallTo partition ${partitionId} is not a primary partition of the layout`);
   const userData = kids(setup, 'UserData')[0];
-  if (text(userData, 'AcceptEula') !== 'true') throw new AnswerFileError('windowsPE: UserData/AcceptEula is not true (Setup would show the license terms)');
+  if (text(userData, 'AcceptEula') !== 'true')
+    throw new AnswerFileError('windowsPE: UserData/AcceptEula is not true (Setup would show the license terms)');
   const productKey = text(kids(userData, 'ProductKey')[0], 'Key');
-  if (productKey !== undefined && !/^([A-Z0-9]{5}-){4}[A-Z0-9]{5}$/.test(productKey)) throw new AnswerFileError('windowsPE: the product key is not valid');
+  if (productKey !== undefined && !/^([A-Z0-9]{5}-){4}[A-Z0-9]{5}$/.test(productKey))
+    throw new AnswerFileError('windowsPE: the product key is not valid');
 
   const special = comp('specialize', 'Microsoft-Windows-Shell-Setup');
   const computerName = text(special, 'ComputerName') ?? 'WIN-' + Math.random().toString(36).slice(2, 13).toUpperCase();
-  if (computerName !== '*' && !/^[A-Za-z0-9-]{1,15}$/.test(computerName)) throw new AnswerFileError(`specialize: ComputerName "${computerName}" is not valid`);
+  if (computerName !== '*' && !/^[A-Za-z0-9-]{1,15}$/.test(computerName))
+    throw new AnswerFileError(`specialize: ComputerName "${computerName}" is not valid`);
 
   const oobe = comp('oobeSystem', 'Microsoft-Windows-Shell-Setup');
-  if (!oobe) throw new AnswerFileError('oobeSystem: Microsoft-Windows-Shell-Setup is missing (OOBE would wait for input)');
-  const adminPassword = decodePassword(kids(kids(oobe, 'UserAccounts')[0], 'AdministratorPassword')[0], 'AdministratorPassword', 'UserAccounts/AdministratorPassword');
-  if (!WindowsMachine.meetsPolicy('Administrator', adminPassword)) throw new AnswerFileError('oobeSystem: the administrator password does not meet the password policy requirements');
+  if (!oobe)
+    throw new AnswerFileError('oobeSystem: Microsoft-Windows-Shell-Setup is missing (OOBE would wait for input)');
+  const adminPassword = decodePassword(
+    kids(kids(oobe, 'UserAccounts')[0], 'AdministratorPassword')[0],
+    'AdministratorPassword',
+    'UserAccounts/AdministratorPassword',
+  );
+  if (!WindowsMachine.meetsPolicy('Administrator', adminPassword))
+    throw new AnswerFileError('oobeSystem: the administrator password does not meet the password policy requirements');
   const autoLogonEl = kids(oobe, 'AutoLogon')[0];
   const autoLogon = text(autoLogonEl, 'Enabled') === 'true';
   if (autoLogon) {
     const p = decodePassword(kids(autoLogonEl, 'Password')[0], 'Password', 'AutoLogon/Password');
-    if ((text(autoLogonEl, 'Username') ?? '').toLowerCase() !== 'administrator' || p !== adminPassword) throw new AnswerFileError('oobeSystem: AutoLogon credentials do not match an account');
+    if ((text(autoLogonEl, 'Username') ?? '').toLowerCase() !== 'administrator' || p !== adminPassword)
+      throw new AnswerFileError('oobeSystem: AutoLogon credentials do not match an account');
   }
   const commands = kids(kids(oobe, 'FirstLogonCommands')[0], 'SynchronousCommand').map((c) => ({
     order: Number(text(c, 'Order')),
@@ -153,8 +184,10 @@ export async function planSetup(answer: string, media: InstallMedia, firmware: '
     description: text(c, 'Description') ?? '',
   }));
   const orders = new Set(commands.map((c) => c.order));
-  if (orders.size !== commands.length || commands.some((c) => !Number.isInteger(c.order) || c.order < 1)) throw new AnswerFileError('oobeSystem: FirstLogonCommands need unique positive Order values');
-  if (commands.some((c) => c.commandLine.length === 0 || c.commandLine.length > 1024)) throw new AnswerFileError('oobeSystem: a FirstLogonCommands CommandLine is empty or longer than 1024 characters');
+  if (orders.size !== commands.length || commands.some((c) => !Number.isInteger(c.order) || c.order < 1))
+    throw new AnswerFileError('oobeSystem: FirstLogonCommands need unique positive Order values');
+  if (commands.some((c) => c.commandLine.length === 0 || c.commandLine.length > 1024))
+    throw new AnswerFileError('oobeSystem: a FirstLogonCommands CommandLine is empty or longer than 1024 characters');
   return {
     image,
     firmware,

@@ -37,7 +37,15 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
   const logger = (o.log ?? log()).child({ component: 'standalone-windows' });
   const state =
     o.state ??
-    freshInstall({ computerName: 'WIN-STANDALONE', image: { index: 2, name: 'Windows Server 2022 SERVERSTANDARD' }, firmware: 'bios', timeZone: 'UTC', uiLanguage: 'en-US', adminPassword: o.adminPassword, seed: 'standalone' });
+    freshInstall({
+      computerName: 'WIN-STANDALONE',
+      image: { index: 2, name: 'Windows Server 2022 SERVERSTANDARD' },
+      firmware: 'bios',
+      timeZone: 'UTC',
+      uiLanguage: 'en-US',
+      adminPassword: o.adminPassword,
+      seed: 'standalone',
+    });
   state.setupPhase = 'complete';
   state.winrm = { ...state.winrm, http: true, basic: true, allowUnencrypted: true };
   const ref: { server?: WsmanServer } = {};

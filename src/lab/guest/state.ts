@@ -5,7 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 
-export type RegValue = { type: 'REG_SZ' | 'REG_EXPAND_SZ' | 'REG_MULTI_SZ'; data: string } | { type: 'REG_DWORD' | 'REG_QWORD'; data: number };
+export type RegValue =
+  | { type: 'REG_SZ' | 'REG_EXPAND_SZ' | 'REG_MULTI_SZ'; data: string }
+  | { type: 'REG_DWORD' | 'REG_QWORD'; data: number };
 
 export interface UserAccount {
   name: string;
@@ -59,7 +61,13 @@ export interface WindowsState {
   /** Path lower-cased → {path as written, base64 content}. Directories are implied by their files, or listed. */
   files: Record<string, { path: string; data: string }>;
   dirs: string[];
-  winrm: { http: boolean; httpsThumbprint: string | null; basic: boolean; allowUnencrypted: boolean; firewall: number[] };
+  winrm: {
+    http: boolean;
+    httpsThumbprint: string | null;
+    basic: boolean;
+    allowUnencrypted: boolean;
+    firewall: number[];
+  };
   certificates: Record<string, { pfx: string; passphrase: string; subject: string }>;
   appx: AppxPackage[];
   /** Windows Update left servicing pending (reserved storage in use): sysprep fails until a reboot. */
@@ -85,7 +93,10 @@ export function hashPassword(password: string, salt = randomBytes(8).toString('h
  * provider (the password goes through stdin).
  */
 export function ntHash(password: string): string {
-  return execFileSync('openssl', ['dgst', '-md4', '-binary', '-provider', 'legacy', '-provider', 'default'], { input: Buffer.from(password, 'utf16le'), stdio: ['pipe', 'pipe', 'pipe'] }).toString('hex');
+  return execFileSync('openssl', ['dgst', '-md4', '-binary', '-provider', 'legacy', '-provider', 'default'], {
+    input: Buffer.from(password, 'utf16le'),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  }).toString('hex');
 }
 
 /** Everything an account stores about its password. */
@@ -108,7 +119,12 @@ export function freshInstall(o: {
   seed: string;
 }): WindowsState {
   const admin = credentials(o.adminPassword);
-  const svc = (name: string, displayName: string, startType: ServiceEntry['startType'], binaryPath: string): ServiceEntry => ({
+  const svc = (
+    name: string,
+    displayName: string,
+    startType: ServiceEntry['startType'],
+    binaryPath: string,
+  ): ServiceEntry => ({
     name,
     displayName,
     startType,
@@ -125,7 +141,13 @@ export function freshInstall(o: {
     setupPhase: 'specialize',
     users: {
       administrator: { name: 'Administrator', rid: 500, ...admin, enabled: true, passwordNeverExpires: true },
-      guest: { name: 'Guest', rid: 501, ...hashPassword(randomBytes(12).toString('hex')), enabled: false, passwordNeverExpires: true },
+      guest: {
+        name: 'Guest',
+        rid: 501,
+        ...hashPassword(randomBytes(12).toString('hex')),
+        enabled: false,
+        passwordNeverExpires: true,
+      },
     },
     groups: {
       administrators: { sid: ADMINISTRATORS_SID, members: ['Administrator'] },
@@ -137,14 +159,37 @@ export function freshInstall(o: {
       [TOKEN_FILTER_KEY]: { EnableLUA: { type: 'REG_DWORD', data: 1 } },
     },
     services: {
-      winrm: svc('WinRM', 'Windows Remote Management (WS-Management)', 'DEMAND_START', 'C:\\Windows\\System32\\svchost.exe -k NetworkService -p'),
-      winmgmt: svc('Winmgmt', 'Windows Management Instrumentation', 'AUTO_START', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'),
-      trustedinstaller: svc('TrustedInstaller', 'Windows Modules Installer', 'DEMAND_START', 'C:\\Windows\\servicing\\TrustedInstaller.exe'),
+      winrm: svc(
+        'WinRM',
+        'Windows Remote Management (WS-Management)',
+        'DEMAND_START',
+        'C:\\Windows\\System32\\svchost.exe -k NetworkService -p',
+      ),
+      winmgmt: svc(
+        'Winmgmt',
+        'Windows Management Instrumentation',
+        'AUTO_START',
+        'C:\\Windows\\system32\\svchost.exe -k netsvcs -p',
+      ),
+      trustedinstaller: svc(
+        'TrustedInstaller',
+        'Windows Modules Installer',
+        'DEMAND_START',
+        'C:\\Windows\\servicing\\TrustedInstaller.exe',
+      ),
       wuauserv: svc('wuauserv', 'Windows Update', 'DEMAND_START', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'),
     },
     products: [],
     files: {},
-    dirs: ['C:\\Windows', 'C:\\Windows\\Temp', 'C:\\Windows\\Panther', 'C:\\Windows\\System32', 'C:\\Windows\\System32\\Sysprep', 'C:\\Program Files', 'C:\\Users'],
+    dirs: [
+      'C:\\Windows',
+      'C:\\Windows\\Temp',
+      'C:\\Windows\\Panther',
+      'C:\\Windows\\System32',
+      'C:\\Windows\\System32\\Sysprep',
+      'C:\\Program Files',
+      'C:\\Users',
+    ],
     winrm: { http: false, httpsThumbprint: null, basic: false, allowUnencrypted: false, firewall: [] },
     certificates: {},
     appx: [],
@@ -159,11 +204,18 @@ export function freshInstall(o: {
 /** What the XenServer VM Tools installer leaves behind: the product, the agent service, the PV drivers. */
 export function addPvTools(state: WindowsState, msi: string): void {
   state.pvTools = { major: '9', minor: '4', micro: '0', build: '146' };
-  state.products.push({ name: 'XenServer VM Tools', version: '9.4.0.146', productCode: '{B0E2E5A2-6D5C-4E1E-9C2F-7A3B1C0D9E11}', msi });
+  state.products.push({
+    name: 'XenServer VM Tools',
+    version: '9.4.0.146',
+    productCode: '{B0E2E5A2-6D5C-4E1E-9C2F-7A3B1C0D9E11}',
+    msi,
+  });
   const add = (name: string, displayName: string, binaryPath: string): void => {
     state.services[name] = { name, displayName, startType: 'AUTO_START', running: false, binaryPath };
   };
   add('xenagent', 'XenServer Windows Management Agent', 'C:\\Program Files\\XenServer\\XenTools\\XenAgent.exe');
-  for (const d of ['xenbus', 'xenvbd', 'xennet', 'xenvif', 'xeniface']) add(d, `XenServer PV ${d.slice(3)} driver`, `\\SystemRoot\\System32\\drivers\\${d}.sys`);
-  if (!state.dirs.includes('C:\\Program Files\\XenServer\\XenTools')) state.dirs.push('C:\\Program Files\\XenServer\\XenTools');
+  for (const d of ['xenbus', 'xenvbd', 'xennet', 'xenvif', 'xeniface'])
+    add(d, `XenServer PV ${d.slice(3)} driver`, `\\SystemRoot\\System32\\drivers\\${d}.sys`);
+  if (!state.dirs.includes('C:\\Program Files\\XenServer\\XenTools'))
+    state.dirs.push('C:\\Program Files\\XenServer\\XenTools');
 }

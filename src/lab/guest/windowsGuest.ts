@@ -49,7 +49,12 @@ export class WindowsGuest {
   constructor(
     private readonly host: LabHostApi,
     readonly vmRef: string,
-    private readonly o: { guestDir: string; ports: GuestPorts; log: Logger; preinstall?: (vm: LabVmView) => WindowsState | undefined },
+    private readonly o: {
+      guestDir: string;
+      ports: GuestPorts;
+      log: Logger;
+      preinstall?: (vm: LabVmView) => WindowsState | undefined;
+    },
   ) {
     this.log = o.log.child({ vm: vmRef });
   }
@@ -87,7 +92,9 @@ export class WindowsGuest {
     const disk = this.vm?.systemDisk;
     if (!m || !disk) return this.persistChain;
     const snapshot = structuredClone(m.state);
-    this.persistChain = this.persistChain.then(() => writeState(this.host, disk.vdiRef, snapshot)).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'guest state not persisted'));
+    this.persistChain = this.persistChain
+      .then(() => writeState(this.host, disk.vdiRef, snapshot))
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'guest state not persisted'));
     return this.persistChain;
   }
 
@@ -147,8 +154,14 @@ export class WindowsGuest {
     this.machine = new WindowsMachine(state, {
       vmName: this.vm?.nameLabel ?? this.vmRef,
       scaled: (ms) => this.host.scaled(ms),
-      reboot: () => this.host.guestReboot(this.vmRef).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'guest reboot refused')),
-      shutdown: () => this.host.guestShutdown(this.vmRef).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'guest shutdown refused')),
+      reboot: () =>
+        this.host
+          .guestReboot(this.vmRef)
+          .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'guest reboot refused')),
+      shutdown: () =>
+        this.host
+          .guestShutdown(this.vmRef)
+          .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'guest shutdown refused')),
       nicSwap: () => {
         this.servers.http?.dropConnections();
         this.servers.https?.dropConnections();
@@ -180,7 +193,8 @@ export class WindowsGuest {
     const answer = findAnswerFile(this.drives);
     let plan;
     try {
-      if (!answer) throw new AnswerFileError('no Autounattend.xml on any CD: Setup waits for input at the language screen');
+      if (!answer)
+        throw new AnswerFileError('no Autounattend.xml on any CD: Setup waits for input at the language screen');
       const firmware = (vm as LabVmView & { firmware?: string }).firmware === 'uefi' ? 'uefi' : 'bios';
       plan = await planSetup(answer.text, media, firmware);
     } catch (err) {
@@ -202,10 +216,21 @@ export class WindowsGuest {
       seed: vm.uuid,
     });
     // Setup caches the answer file (with its encoded passwords) in C:\Windows\Panther, as real Windows does.
-    state.files['c:\\windows\\panther\\unattend.xml'] = { path: 'C:\\Windows\\Panther\\unattend.xml', data: Buffer.from(answer!.text).toString('base64') };
+    state.files['c:\\windows\\panther\\unattend.xml'] = {
+      path: 'C:\\Windows\\Panther\\unattend.xml',
+      data: Buffer.from(answer!.text).toString('base64'),
+    };
     state.files['c:\\windows\\panther\\xenimage-firstlogon.json'] = {
       path: 'C:\\Windows\\Panther\\xenimage-firstlogon.json',
-      data: Buffer.from(JSON.stringify(plan.firstLogonCommands.map((c) => ({ order: c.order, commandLine: c.commandLine, description: c.description })))).toString('base64'),
+      data: Buffer.from(
+        JSON.stringify(
+          plan.firstLogonCommands.map((c) => ({
+            order: c.order,
+            commandLine: c.commandLine,
+            description: c.description,
+          })),
+        ),
+      ).toString('base64'),
     };
     await writeSystemBlocks(this.host, vm.systemDisk!.vdiRef, vm.systemDisk!.virtualSize, state.seed);
     await writeState(this.host, vm.systemDisk!.vdiRef, state);
@@ -226,7 +251,10 @@ export class WindowsGuest {
       await this.running(boot);
       return;
     }
-    const cmds = JSON.parse(m.readFile('C:\\Windows\\Panther\\xenimage-firstlogon.json')?.toString() ?? '[]') as Array<{ commandLine: string; description: string }>;
+    const cmds = JSON.parse(m.readFile('C:\\Windows\\Panther\\xenimage-firstlogon.json')?.toString() ?? '[]') as Array<{
+      commandLine: string;
+      description: string;
+    }>;
     this.status = { phase: 'running' };
     await this.running(boot);
     for (const c of cmds) {
@@ -235,10 +263,20 @@ export class WindowsGuest {
       m.processes.add(proc);
       m.commandLog.push(c.commandLine);
       const out: string[] = [];
-      const io: Io = { proc, out: (s) => void out.push(s), err: (s) => void out.push(s), user: 'Administrator', vars: m.envVars('Administrator') };
+      const io: Io = {
+        proc,
+        out: (s) => void out.push(s),
+        err: (s) => void out.push(s),
+        user: 'Administrator',
+        vars: m.envVars('Administrator'),
+      };
       const code = await new Cmd(m, io).run(c.commandLine).catch(() => 1);
       m.processes.delete(proc);
-      m.writeFile('C:\\Windows\\Panther\\UnattendGC\\setupact.log', `[Shell Unattend] Running 'oobeSystem' pass: ${c.description}: exit code ${code}\r\n`, true);
+      m.writeFile(
+        'C:\\Windows\\Panther\\UnattendGC\\setupact.log',
+        `[Shell Unattend] Running 'oobeSystem' pass: ${c.description}: exit code ${code}\r\n`,
+        true,
+      );
       this.log.info({ step: c.description, exitCode: code }, 'first-logon command finished');
       await this.persist();
       await this.reconcileListeners();
@@ -265,8 +303,22 @@ export class WindowsGuest {
       networks: { '0/ip': vm.address, '0/ipv4/0': vm.address },
       pvDriversVersion: { ...m.state.pvTools },
       pvDriversDetected: true,
-      osVersion: { name: `Microsoft ${m.state.image.name}|C:\\Windows|\\Device\\Harddisk0\\Partition2`, distro: 'windows', major: '10', minor: '0', spmajor: '0', spminor: '0' },
-      other: { 'feature-shutdown': '1', 'feature-poweroff': '1', 'feature-reboot': '1', 'feature-suspend': '1', 'has-vendor-device': '0', platform_feature_multiprocessor_suspend: '1' },
+      osVersion: {
+        name: `Microsoft ${m.state.image.name}|C:\\Windows|\\Device\\Harddisk0\\Partition2`,
+        distro: 'windows',
+        major: '10',
+        minor: '0',
+        spmajor: '0',
+        spminor: '0',
+      },
+      other: {
+        'feature-shutdown': '1',
+        'feature-poweroff': '1',
+        'feature-reboot': '1',
+        'feature-suspend': '1',
+        'has-vendor-device': '0',
+        platform_feature_multiprocessor_suspend: '1',
+      },
     });
   }
 
@@ -301,7 +353,9 @@ export class WindowsGuest {
             if (this.faults.take('reset-during-command', (f) => line.includes(f.match))) {
               // The VM resets while the command runs: the process dies with the OS, connections reset.
               proc.terminate();
-              void this.powerOff().then(() => this.host.guestReboot(this.vmRef)).catch(() => undefined);
+              void this.powerOff()
+                .then(() => this.host.guestReboot(this.vmRef))
+                .catch(() => undefined);
             }
           }),
           fault: (op) => {

@@ -7,7 +7,16 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ACTION, FAULT, NS, RESOURCE_URI_CMD, SIGNAL_CTRL_C, SIGNAL_TERMINATE, STATE_DONE, STATE_RUNNING } from '../../winrm/protocol.js';
+import {
+  ACTION,
+  FAULT,
+  NS,
+  RESOURCE_URI_CMD,
+  SIGNAL_CTRL_C,
+  SIGNAL_TERMINATE,
+  STATE_DONE,
+  STATE_RUNNING,
+} from '../../winrm/protocol.js';
 import { buildXml, child, childrenOf, parseXml, path, type BuildNode, type XNode } from '../../winrm/xml.js';
 import type { GuestProcess } from './process.js';
 
@@ -29,7 +38,12 @@ export interface WsmanServerOptions {
   machineName: string;
   authenticate(user: string, password: string): 'ok' | 'denied' | 'filtered';
   /** NTLMv2 (Negotiate with an NTLMSSP token); absent = Negotiate always fails, as with no such account. */
-  authenticateNtlm?(user: string, domain: string, serverChallenge: Buffer, ntResponse: Buffer): 'ok' | 'denied' | 'filtered';
+  authenticateNtlm?(
+    user: string,
+    domain: string,
+    serverChallenge: Buffer,
+    ntResponse: Buffer,
+  ): 'ok' | 'denied' | 'filtered';
   basicEnabled(): boolean;
   /** HTTP without TLS needs AllowUnencrypted=true for Basic. */
   allowUnencrypted(): boolean;
@@ -43,7 +57,8 @@ export interface WsmanServerOptions {
 }
 
 const FAULT_TEXT: Record<number, string> = {
-  [FAULT.operationTimeout]: 'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ',
+  [FAULT.operationTimeout]:
+    'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ',
 };
 
 // Code page 437, bytes 0x80–0xFF (for shells created with WINRS_CODEPAGE=437, the Windows default).
@@ -76,7 +91,14 @@ function ntlmChallenge(challenge: Buffer, machine: string): Buffer {
   };
   const filetime = Buffer.alloc(8);
   filetime.writeBigUInt64LE((BigInt(Date.now()) + 11644473600000n) * 10000n);
-  const info = Buffer.concat([av(2, name), av(1, name), av(4, name), av(3, name), av(7, filetime), av(0, Buffer.alloc(0))]);
+  const info = Buffer.concat([
+    av(2, name),
+    av(1, name),
+    av(4, name),
+    av(3, name),
+    av(7, filetime),
+    av(0, Buffer.alloc(0)),
+  ]);
   // UNICODE | REQUEST_TARGET | NTLM | ALWAYS_SIGN | TARGET_TYPE_SERVER | EXTENDED_SESSIONSECURITY | TARGET_INFO | VERSION | 128 | 56
   const flags = (0x1 | 0x4 | 0x200 | 0x8000 | 0x20000 | 0x80000 | 0x800000 | 0x2000000 | 0x20000000 | 0x80000000) >>> 0;
   const head = Buffer.alloc(56);
@@ -132,7 +154,9 @@ export class WsmanServer {
 
   async start(): Promise<void> {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.handle(req, res);
-    this.server = this.o.tls ? https.createServer({ pfx: this.o.tls.pfx, passphrase: this.o.tls.passphrase }, handler) : http.createServer(handler);
+    this.server = this.o.tls
+      ? https.createServer({ pfx: this.o.tls.pfx, passphrase: this.o.tls.passphrase }, handler)
+      : http.createServer(handler);
     this.server.keepAliveTimeout = 120_000;
     const track = (s: Socket): void => {
       this.sockets.add(s);
@@ -186,9 +210,14 @@ export class WsmanServer {
     }
     const header = child(env, NS.s, 'Header');
     const action = child(header, NS.a, 'Action')?.text.trim() ?? '';
-    const op = (Object.entries({ Create: ACTION.create, Command: ACTION.command, Receive: ACTION.receive, Send: ACTION.send, Signal: ACTION.signal, Delete: ACTION.delete }).find(
-      ([, a]) => a === action,
-    )?.[0] ?? 'Unknown') as WsmanOperation | 'Unknown';
+    const op = (Object.entries({
+      Create: ACTION.create,
+      Command: ACTION.command,
+      Receive: ACTION.receive,
+      Send: ACTION.send,
+      Signal: ACTION.signal,
+      Delete: ACTION.delete,
+    }).find(([, a]) => a === action)?.[0] ?? 'Unknown') as WsmanOperation | 'Unknown';
     const injected = this.o.fault?.(op);
     if (injected === 'timeout') {
       this.o.log.debug({ op }, 'WinRM request blackholed (injected fault)');
@@ -197,7 +226,11 @@ export class WsmanServer {
     const auth = injected === '401' ? undefined : this.authenticate(req);
     if (!auth || 'challenge' in auth) {
       res.writeHead(401, {
-        'WWW-Authenticate': auth ? [`Negotiate ${auth.challenge}`] : this.o.basicEnabled() ? ['Negotiate', 'Basic realm="WSMAN"'] : ['Negotiate'],
+        'WWW-Authenticate': auth
+          ? [`Negotiate ${auth.challenge}`]
+          : this.o.basicEnabled()
+            ? ['Negotiate', 'Basic realm="WSMAN"']
+            : ['Negotiate'],
         'Content-Length': 0,
       });
       res.end();
@@ -208,19 +241,30 @@ export class WsmanServer {
     if (op !== 'Unknown') this.requests.push(op);
     try {
       if (!env || env.uri !== NS.s || env.local !== 'Envelope') {
-        throw new SoapFault('s:Sender', 'w:SchemaValidationError', FAULT.schemaValidation, 'The SOAP XML in the message does not match the corresponding XML schema definition. Change the XML and retry.');
+        throw new SoapFault(
+          's:Sender',
+          'w:SchemaValidationError',
+          FAULT.schemaValidation,
+          'The SOAP XML in the message does not match the corresponding XML schema definition. Change the XML and retry.',
+        );
       }
       const reply = await this.dispatch(op, env, header, user, req);
       this.send(res, 200, reply.action, messageId, reply.body);
     } catch (err) {
       if (!(err instanceof SoapFault)) this.o.log.error({ err: (err as Error).message }, 'WinRM server error');
-      const f = err instanceof SoapFault ? err : new SoapFault('s:Receiver', 'w:InternalError', 2147942402, (err as Error).message);
+      const f =
+        err instanceof SoapFault
+          ? err
+          : new SoapFault('s:Receiver', 'w:InternalError', 2147942402, (err as Error).message);
       this.send(res, 500, ACTION.fault, messageId, {
         's:Fault': {
           's:Code': { 's:Value': f.code, 's:Subcode': { 's:Value': f.subcode } },
           's:Reason': { 's:Text': { $: { 'xml:lang': 'en-US' }, _: f.message } },
           's:Detail': {
-            'f:WSManFault': { $: { 'xmlns:f': NS.f, Code: String(f.wsmanCode), Machine: this.o.machineName }, 'f:Message': f.message },
+            'f:WSManFault': {
+              $: { 'xmlns:f': NS.f, Code: String(f.wsmanCode), Machine: this.o.machineName },
+              'f:Message': f.message,
+            },
           },
         },
       });
@@ -240,12 +284,18 @@ export class WsmanServer {
     const colon = decoded.indexOf(':');
     if (colon < 0) return undefined;
     const user = decoded.slice(0, colon);
-    return this.o.authenticate(user, decoded.slice(colon + 1)) === 'ok' ? { user: user.replace(/^.*\\/, '') } : undefined;
+    return this.o.authenticate(user, decoded.slice(colon + 1)) === 'ok'
+      ? { user: user.replace(/^.*\\/, '') }
+      : undefined;
   }
 
   /** NTLM inside Negotiate (MS-NLMP): NEGOTIATE → CHALLENGE, AUTHENTICATE → verified NTLMv2 response. */
-  private negotiate(token: Buffer, conn: { challenge?: Buffer; user?: string }): { user: string } | { challenge: string } | undefined {
-    if (token.length < 12 || token.toString('latin1', 0, 8) !== 'NTLMSSP\0' || !this.o.authenticateNtlm) return undefined;
+  private negotiate(
+    token: Buffer,
+    conn: { challenge?: Buffer; user?: string },
+  ): { user: string } | { challenge: string } | undefined {
+    if (token.length < 12 || token.toString('latin1', 0, 8) !== 'NTLMSSP\0' || !this.o.authenticateNtlm)
+      return undefined;
     // Without message sealing, NTLM over plain HTTP needs AllowUnencrypted, like Basic.
     if (!this.o.tls && !this.o.allowUnencrypted()) return undefined;
     const type = token.readUInt32LE(8);
@@ -270,11 +320,25 @@ export class WsmanServer {
     return { user };
   }
 
-  private send(res: http.ServerResponse, status: number, action: string, relatesTo: string, body: BuildNode | string): void {
+  private send(
+    res: http.ServerResponse,
+    status: number,
+    action: string,
+    relatesTo: string,
+    body: BuildNode | string,
+  ): void {
     if (res.destroyed || !this.server) return;
     const xml = buildXml({
       's:Envelope': {
-        $: { 'xml:lang': 'en-US', 'xmlns:s': NS.s, 'xmlns:a': NS.a, 'xmlns:x': NS.x, 'xmlns:w': NS.w, 'xmlns:rsp': NS.rsp, 'xmlns:p': NS.p },
+        $: {
+          'xml:lang': 'en-US',
+          'xmlns:s': NS.s,
+          'xmlns:a': NS.a,
+          'xmlns:x': NS.x,
+          'xmlns:w': NS.w,
+          'xmlns:rsp': NS.rsp,
+          'xmlns:p': NS.p,
+        },
         's:Header': {
           'a:Action': action,
           'a:MessageID': `uuid:${randomUUID().toUpperCase()}`,
@@ -299,7 +363,9 @@ export class WsmanServer {
   }
 
   private shellFor(header: XNode | undefined): WsmanShell {
-    const sel = childrenOf(child(header, NS.w, 'SelectorSet'), NS.w, 'Selector').find((s) => s.attrs.Name === 'ShellId');
+    const sel = childrenOf(child(header, NS.w, 'SelectorSet'), NS.w, 'Selector').find(
+      (s) => s.attrs.Name === 'ShellId',
+    );
     const id = sel?.text.trim() ?? '';
     const shell = this.shells.get(id.toUpperCase());
     if (!shell) throw this.shellNotFound(id);
@@ -308,7 +374,8 @@ export class WsmanServer {
 
   private options(header: XNode | undefined): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const o of childrenOf(child(header, NS.w, 'OptionSet'), NS.w, 'Option')) if (o.attrs.Name) out[o.attrs.Name] = o.text.trim();
+    for (const o of childrenOf(child(header, NS.w, 'OptionSet'), NS.w, 'Option'))
+      if (o.attrs.Name) out[o.attrs.Name] = o.text.trim();
     return out;
   }
 
@@ -322,20 +389,37 @@ export class WsmanServer {
     const body = child(env, NS.s, 'Body');
     const resource = child(header, NS.w, 'ResourceURI')?.text.trim();
     if (op !== 'Unknown' && resource !== RESOURCE_URI_CMD) {
-      throw new SoapFault('s:Sender', 'w:DestinationUnreachable', 2150858770, 'The WS-Management service cannot process the request because the resource URI is not valid or the resource is not available.');
+      throw new SoapFault(
+        's:Sender',
+        'w:DestinationUnreachable',
+        2150858770,
+        'The WS-Management service cannot process the request because the resource URI is not valid or the resource is not available.',
+      );
     }
     switch (op) {
       case 'Create': {
         const owned = [...this.shells.values()].filter((s) => s.user.toLowerCase() === user.toLowerCase()).length;
         const max = this.o.maxShellsPerUser ?? 30;
         if (owned >= max) {
-          throw new SoapFault('s:Receiver', 'w:InternalError', FAULT.quotaMaxShells, `The WS-Management service cannot process the request. This user is allowed a maximum number of ${max} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. `);
+          throw new SoapFault(
+            's:Receiver',
+            'w:InternalError',
+            FAULT.quotaMaxShells,
+            `The WS-Management service cannot process the request. This user is allowed a maximum number of ${max} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. `,
+          );
         }
         const opts = this.options(header);
         const envVars: Record<string, string> = {};
-        for (const v of childrenOf(path(body, [NS.rsp, 'Shell'], [NS.rsp, 'Environment']), NS.rsp, 'Variable')) if (v.attrs.Name) envVars[v.attrs.Name] = v.text;
+        for (const v of childrenOf(path(body, [NS.rsp, 'Shell'], [NS.rsp, 'Environment']), NS.rsp, 'Variable'))
+          if (v.attrs.Name) envVars[v.attrs.Name] = v.text;
         const id = randomUUID().toUpperCase();
-        this.shells.set(id, { id, user, codepage: Number(opts.WINRS_CODEPAGE ?? 437) || 437, env: envVars, commands: new Map() });
+        this.shells.set(id, {
+          id,
+          user,
+          codepage: Number(opts.WINRS_CODEPAGE ?? 437) || 437,
+          env: envVars,
+          commands: new Map(),
+        });
         const proto = this.o.tls ? 'https' : 'http';
         return {
           action: ACTION.createResponse,
@@ -377,7 +461,13 @@ export class WsmanServer {
         const shell = this.shellFor(header);
         for (const s of childrenOf(child(body, NS.rsp, 'Send'), NS.rsp, 'Stream')) {
           const proc = shell.commands.get((s.attrs.CommandId ?? '').toUpperCase());
-          if (!proc) throw new SoapFault('s:Sender', 'w:InvalidParameter', 2150858882, 'The WS-Management service cannot process the request because the CommandId is not valid.');
+          if (!proc)
+            throw new SoapFault(
+              's:Sender',
+              'w:InvalidParameter',
+              2150858882,
+              'The WS-Management service cannot process the request because the CommandId is not valid.',
+            );
           proc.feedStdin(Buffer.from(s.text.trim(), 'base64'), s.attrs.End === 'true');
         }
         return { action: ACTION.sendResponse, body: { 'rsp:SendResponse': '' } };
@@ -387,7 +477,13 @@ export class WsmanServer {
         const ds = path(body, [NS.rsp, 'Receive'], [NS.rsp, 'DesiredStream']);
         const commandId = (ds?.attrs.CommandId ?? '').toUpperCase();
         const proc = shell.commands.get(commandId);
-        if (!proc) throw new SoapFault('s:Sender', 'w:InvalidParameter', 2150858882, 'The WS-Management service cannot process the request because the CommandId is not valid.');
+        if (!proc)
+          throw new SoapFault(
+            's:Sender',
+            'w:InvalidParameter',
+            2150858882,
+            'The WS-Management service cannot process the request because the CommandId is not valid.',
+          );
         const timeout = parseDuration(child(header, NS.w, 'OperationTimeout')?.text);
         const gone = new AbortController();
         req.socket.once('close', () => gone.abort());
@@ -398,11 +494,20 @@ export class WsmanServer {
         if (chunks.length === 0 && !done) {
           throw new SoapFault('s:Receiver', 'w:TimedOut', FAULT.operationTimeout, FAULT_TEXT[FAULT.operationTimeout]!);
         }
-        const streams: BuildNode[] = chunks.map((c) => ({ $: { Name: c.stream, CommandId: commandId }, _: encodeOutput(c.data, shell.codepage).toString('base64') }));
+        const streams: BuildNode[] = chunks.map((c) => ({
+          $: { Name: c.stream, CommandId: commandId },
+          _: encodeOutput(c.data, shell.codepage).toString('base64'),
+        }));
         const resp: BuildNode = {};
         if (done) {
-          streams.push({ $: { Name: 'stdout', CommandId: commandId, End: 'true' } }, { $: { Name: 'stderr', CommandId: commandId, End: 'true' } });
-          resp['rsp:CommandState'] = { $: { CommandId: commandId, State: STATE_DONE }, 'rsp:ExitCode': String(proc.exitCode) };
+          streams.push(
+            { $: { Name: 'stdout', CommandId: commandId, End: 'true' } },
+            { $: { Name: 'stderr', CommandId: commandId, End: 'true' } },
+          );
+          resp['rsp:CommandState'] = {
+            $: { CommandId: commandId, State: STATE_DONE },
+            'rsp:ExitCode': String(proc.exitCode),
+          };
         } else {
           resp['rsp:CommandState'] = { $: { CommandId: commandId, State: STATE_RUNNING } };
         }
@@ -427,7 +532,12 @@ export class WsmanServer {
         return { action: ACTION.deleteResponse, body: '' };
       }
       default:
-        throw new SoapFault('s:Sender', 'a:ActionNotSupported', 2150858892, `The action is not supported by the service: ${child(header, NS.a, 'Action')?.text ?? '(none)'}`);
+        throw new SoapFault(
+          's:Sender',
+          'a:ActionNotSupported',
+          2150858892,
+          `The action is not supported by the service: ${child(header, NS.a, 'Action')?.text ?? '(none)'}`,
+        );
     }
   }
 }

@@ -66,12 +66,20 @@ function serviceEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function waitUntil(what: string, timeoutMs: number, service: ServiceProcess, logFile: string, check: () => Promise<boolean>): Promise<void> {
+async function waitUntil(
+  what: string,
+  timeoutMs: number,
+  service: ServiceProcess,
+  logFile: string,
+  check: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (service.hasExited()) {
-      throw new XenimageError('OpenStackStartFailed', `${service.name} exited before ${what}; see ${logFile}`, { retryable: false });
+      throw new XenimageError('OpenStackStartFailed', `${service.name} exited before ${what}; see ${logFile}`, {
+        retryable: false,
+      });
     }
     try {
       if (await check()) return;
@@ -80,7 +88,11 @@ async function waitUntil(what: string, timeoutMs: number, service: ServiceProces
     }
     await sleep(100);
   }
-  throw new XenimageError('OpenStackStartFailed', `${what} did not happen within ${timeoutMs} ms (${last}); see ${logFile}`, { retryable: true });
+  throw new XenimageError(
+    'OpenStackStartFailed',
+    `${what} did not happen within ${timeoutMs} ms (${last}); see ${logFile}`,
+    { retryable: true },
+  );
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -90,7 +102,18 @@ async function answers(url: string): Promise<boolean> {
 }
 
 async function prepareDirs(layout: OpenStackLayout): Promise<void> {
-  for (const dir of [layout.root, layout.logDir, layout.runDir, layout.keystone.dir, layout.keystone.policyDir, layout.glance.dir, layout.glance.images, layout.glance.staging, layout.glance.locks, layout.glance.policyDir]) {
+  for (const dir of [
+    layout.root,
+    layout.logDir,
+    layout.runDir,
+    layout.keystone.dir,
+    layout.keystone.policyDir,
+    layout.glance.dir,
+    layout.glance.images,
+    layout.glance.staging,
+    layout.glance.locks,
+    layout.glance.policyDir,
+  ]) {
     await mkdir(dir, { recursive: true });
   }
   await chmod(layout.root, 0o700);
@@ -100,7 +123,13 @@ function passwordCloud(name: string, authUrl: string, user: string, password: st
   return {
     name,
     file: '(lab)',
-    auth: { type: 'password', authUrl, user: { name: user, domain: { id: 'default' } }, password, project: { name: project, domain: { id: 'default' } } },
+    auth: {
+      type: 'password',
+      authUrl,
+      user: { name: user, domain: { id: 'default' } },
+      password,
+      project: { name: project, domain: { id: 'default' } },
+    },
     regionName: LAB_REGION,
     interface: 'public',
     verify: true,
@@ -110,7 +139,14 @@ function passwordCloud(name: string, authUrl: string, user: string, password: st
 function cloudsYaml(keystoneUrl: string, buildPassword: string, adminPassword: string): string {
   const entry = (username: string, password: string, project: string) => ({
     auth_type: 'password',
-    auth: { auth_url: keystoneUrl, username, password, project_name: project, user_domain_name: 'Default', project_domain_name: 'Default' },
+    auth: {
+      auth_url: keystoneUrl,
+      username,
+      password,
+      project_name: project,
+      user_domain_name: 'Default',
+      project_domain_name: 'Default',
+    },
     region_name: LAB_REGION,
     interface: 'public',
     identity_api_version: 3,
@@ -133,21 +169,40 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
   await prepareDirs(layout);
   const keystonePid = path.join(layout.runDir, 'keystone.pid');
   const glancePid = path.join(layout.runDir, 'glance-api.pid');
-  for (const [pidFile, marker] of [[keystonePid, layout.keystone.dir], [glancePid, layout.glance.conf]] as const) {
-    if (await stopStaleService(pidFile, marker)) logger.warn({ pidFile }, 'stopped a service left running by an earlier start');
+  for (const [pidFile, marker] of [
+    [keystonePid, layout.keystone.dir],
+    [glancePid, layout.glance.conf],
+  ] as const) {
+    if (await stopStaleService(pidFile, marker))
+      logger.warn({ pidFile }, 'stopped a service left running by an earlier start');
   }
 
-  const [adminPassword, buildPassword, glancePassword] = await Promise.all(
+  const [adminPassword, buildPassword, glancePassword] = (await Promise.all(
     ['openstack-admin', 'openstack-build', 'openstack-glance'].map((n) => loadOrCreatePassword(layout.secretsDir, n)),
-  ) as [string, string, string];
+  )) as [string, string, string];
   const free = await freePorts(2);
   const keystonePort = options.ports?.keystone || free[0]!;
   const glancePort = options.ports?.glance || free[1]!;
   const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;
   const glanceUrl = `http://127.0.0.1:${glancePort}`;
 
-  await writeFile(layout.keystone.conf, keystoneConf(layout, { tokenExpirationSeconds: options.tokenExpirationSeconds ?? 3600, debug }), { mode: 0o600 });
-  await writeFile(layout.glance.conf, glanceConf(layout, { port: glancePort, keystoneUrl: `http://127.0.0.1:${keystonePort}`, servicePassword: glancePassword, imageSizeCap: options.imageSizeCap ?? 1024 ** 4, hashingAlgorithm: options.hashingAlgorithm ?? 'sha512', debug }), { mode: 0o600 });
+  await writeFile(
+    layout.keystone.conf,
+    keystoneConf(layout, { tokenExpirationSeconds: options.tokenExpirationSeconds ?? 3600, debug }),
+    { mode: 0o600 },
+  );
+  await writeFile(
+    layout.glance.conf,
+    glanceConf(layout, {
+      port: glancePort,
+      keystoneUrl: `http://127.0.0.1:${keystonePort}`,
+      servicePassword: glancePassword,
+      imageSizeCap: options.imageSizeCap ?? 1024 ** 4,
+      hashingAlgorithm: options.hashingAlgorithm ?? 'sha512',
+      debug,
+    }),
+    { mode: 0o600 },
+  );
   await writeFile(layout.glance.paste, GLANCE_PASTE_INI);
 
   const env = serviceEnv();
@@ -171,16 +226,49 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
         await runSetupCommand('keystone db_sync', PROGRAMS.keystoneManage, [...ks, 'db_sync'], setupLog, env);
         await enableWal(layout.keystone.db, setupLog, env);
       }),
-      setup.once('fernetKeys', () => runSetupCommand('fernet_setup', PROGRAMS.keystoneManage, [...ks, 'fernet_setup', '--keystone-user', user, '--keystone-group', group], setupLog, env)),
-      setup.once('credentialKeys', () => runSetupCommand('credential_setup', PROGRAMS.keystoneManage, [...ks, 'credential_setup', '--keystone-user', user, '--keystone-group', group], setupLog, env)),
+      setup.once('fernetKeys', () =>
+        runSetupCommand(
+          'fernet_setup',
+          PROGRAMS.keystoneManage,
+          [...ks, 'fernet_setup', '--keystone-user', user, '--keystone-group', group],
+          setupLog,
+          env,
+        ),
+      ),
+      setup.once('credentialKeys', () =>
+        runSetupCommand(
+          'credential_setup',
+          PROGRAMS.keystoneManage,
+          [...ks, 'credential_setup', '--keystone-user', user, '--keystone-group', group],
+          setupLog,
+          env,
+        ),
+      ),
     ]);
     await setup.once('keystoneBootstrap', () =>
       runSetupCommand(
         'keystone bootstrap',
         PROGRAMS.keystoneManage,
-        [...ks, 'bootstrap', '--bootstrap-username', 'admin', '--bootstrap-project-name', 'admin', '--bootstrap-role-name', 'admin',
-          '--bootstrap-service-name', 'keystone', '--bootstrap-region-id', LAB_REGION,
-          '--bootstrap-admin-url', keystoneUrl, '--bootstrap-internal-url', keystoneUrl, '--bootstrap-public-url', keystoneUrl],
+        [
+          ...ks,
+          'bootstrap',
+          '--bootstrap-username',
+          'admin',
+          '--bootstrap-project-name',
+          'admin',
+          '--bootstrap-role-name',
+          'admin',
+          '--bootstrap-service-name',
+          'keystone',
+          '--bootstrap-region-id',
+          LAB_REGION,
+          '--bootstrap-admin-url',
+          keystoneUrl,
+          '--bootstrap-internal-url',
+          keystoneUrl,
+          '--bootstrap-public-url',
+          keystoneUrl,
+        ],
         setupLog,
         { ...env, OS_BOOTSTRAP_PASSWORD: adminPassword },
       ),
@@ -188,12 +276,31 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
     const service = spawnService({
       name: 'keystone (uwsgi)',
       command: PROGRAMS.uwsgi,
-      args: ['--plugins', 'python3', '--http-socket', `127.0.0.1:${keystonePort}`, '--wsgi-file', PROGRAMS.keystoneWsgi,
-        '--chdir', layout.keystone.dir, '--master', '--processes', '1', '--threads', '1', '--need-app', '--die-on-term',
-        '--no-orphans', '--buffer-size', '65535', '--disable-logging',
+      args: [
+        '--plugins',
+        'python3',
+        '--http-socket',
+        `127.0.0.1:${keystonePort}`,
+        '--wsgi-file',
+        PROGRAMS.keystoneWsgi,
+        '--chdir',
+        layout.keystone.dir,
+        '--master',
+        '--processes',
+        '1',
+        '--threads',
+        '1',
+        '--need-app',
+        '--die-on-term',
+        '--no-orphans',
+        '--buffer-size',
+        '65535',
+        '--disable-logging',
         // uWSGI's http-socket closes every connection after the response; say so, or pooling clients
         // (keystoneauth in Glance) reuse a closed connection and fail with RemoteDisconnected.
-        '--add-header', 'Connection: close'],
+        '--add-header',
+        'Connection: close',
+      ],
       env: { ...env, OS_KEYSTONE_CONFIG_FILES: layout.keystone.conf },
       cwd: layout.keystone.dir,
       logFile: keystoneLog,
@@ -205,7 +312,13 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
   })();
   const glanceSide = (async () => {
     await setup.once('glanceDb', async () => {
-      await runSetupCommand('glance db_sync', PROGRAMS.glanceManage, ['--config-file', layout.glance.conf, 'db_sync'], setupLog, env);
+      await runSetupCommand(
+        'glance db_sync',
+        PROGRAMS.glanceManage,
+        ['--config-file', layout.glance.conf, 'db_sync'],
+        setupLog,
+        env,
+      );
       await enableWal(layout.glance.db, setupLog, env);
     });
     const service = spawnService({
@@ -235,7 +348,10 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
 
     const transport = createTransport();
     try {
-      const admin = new KeystoneSession(passwordCloud('admin', keystoneUrl, 'admin', adminPassword, 'admin'), transport);
+      const admin = new KeystoneSession(
+        passwordCloud('admin', keystoneUrl, 'admin', adminPassword, 'admin'),
+        transport,
+      );
       const api = new KeystoneAdmin(keystoneUrl, admin, transport);
       const identity = await api.ensureService('identity', 'keystone');
       await api.ensureEndpoints(identity, keystoneUrl, LAB_REGION);

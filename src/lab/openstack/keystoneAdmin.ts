@@ -16,42 +16,57 @@ export class KeystoneAdmin {
   private async call(method: string, path: string, body?: unknown): Promise<Json> {
     const res = await this.transport.fetch(`${this.v3Url}${path}`, {
       method,
-      headers: { 'x-auth-token': await this.session.token(), 'content-type': 'application/json', accept: 'application/json' },
+      headers: {
+        'x-auth-token': await this.session.token(),
+        'content-type': 'application/json',
+        accept: 'application/json',
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(60_000),
     });
     const text = await res.text();
     if (res.status >= 300) {
-      throw new XenimageError('OpenStackSetupFailed', `Keystone ${method} ${path.split('?')[0]} answered HTTP ${res.status}`, {
-        retryable: false,
-        details: { status: res.status },
-      });
+      throw new XenimageError(
+        'OpenStackSetupFailed',
+        `Keystone ${method} ${path.split('?')[0]} answered HTTP ${res.status}`,
+        {
+          retryable: false,
+          details: { status: res.status },
+        },
+      );
     }
     return text ? (JSON.parse(text) as Json) : {};
   }
 
   private async findOne(collection: string, query: Record<string, string>): Promise<Json | undefined> {
-    const list = (await this.call('GET', `/${collection}?${new URLSearchParams(query).toString()}`))[collection] as Json[];
+    const list = (await this.call('GET', `/${collection}?${new URLSearchParams(query).toString()}`))[
+      collection
+    ] as Json[];
     return list[0];
   }
 
   async ensureProject(name: string, description: string): Promise<string> {
     const found = await this.findOne('projects', { name, domain_id: 'default' });
     if (found) return found.id as string;
-    const created = await this.call('POST', '/projects', { project: { name, domain_id: 'default', description, enabled: true } });
+    const created = await this.call('POST', '/projects', {
+      project: { name, domain_id: 'default', description, enabled: true },
+    });
     return (created.project as Json).id as string;
   }
 
   async ensureUser(name: string, password: string, projectId: string): Promise<string> {
     const found = await this.findOne('users', { name, domain_id: 'default' });
     if (found) return found.id as string;
-    const created = await this.call('POST', '/users', { user: { name, domain_id: 'default', password, default_project_id: projectId, enabled: true } });
+    const created = await this.call('POST', '/users', {
+      user: { name, domain_id: 'default', password, default_project_id: projectId, enabled: true },
+    });
     return (created.user as Json).id as string;
   }
 
   async grantProjectRole(projectId: string, userId: string, roleName: string): Promise<void> {
     const role = await this.findOne('roles', { name: roleName });
-    if (!role) throw new XenimageError('OpenStackSetupFailed', `Keystone has no role "${roleName}"`, { retryable: false });
+    if (!role)
+      throw new XenimageError('OpenStackSetupFailed', `Keystone has no role "${roleName}"`, { retryable: false });
     await this.call('PUT', `/projects/${projectId}/users/${userId}/roles/${role.id as string}`);
   }
 
@@ -67,7 +82,10 @@ export class KeystoneAdmin {
     const existing = (await this.call('GET', `/endpoints?service_id=${serviceId}`)).endpoints as Json[];
     for (const iface of ['public', 'internal', 'admin']) {
       const ep = existing.find((e) => e.interface === iface);
-      if (!ep) await this.call('POST', '/endpoints', { endpoint: { service_id: serviceId, interface: iface, url, region_id: region, enabled: true } });
+      if (!ep)
+        await this.call('POST', '/endpoints', {
+          endpoint: { service_id: serviceId, interface: iface, url, region_id: region, enabled: true },
+        });
       else if (ep.url !== url) await this.call('PATCH', `/endpoints/${ep.id as string}`, { endpoint: { url } });
     }
   }

@@ -9,7 +9,16 @@ export interface OpenStackLayout {
   cloudsFile: string;
   setupFile: string;
   keystone: { dir: string; conf: string; db: string; fernetKeys: string; credentialKeys: string; policyDir: string };
-  glance: { dir: string; conf: string; paste: string; db: string; images: string; staging: string; locks: string; policyDir: string };
+  glance: {
+    dir: string;
+    conf: string;
+    paste: string;
+    db: string;
+    images: string;
+    staging: string;
+    locks: string;
+    policyDir: string;
+  };
 }
 
 export function openStackLayout(stateDir: string): OpenStackLayout {

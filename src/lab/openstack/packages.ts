@@ -57,10 +57,19 @@ export async function ensureOpenStackPrograms(logger: Logger, probe: InstallProb
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
     await run('apt-get', ['update'], { env, maxBuffer: 64 * 1024 * 1024 });
-    await run('apt-get', ['install', '-y', '--no-install-recommends', ...APT_PACKAGES], { env, maxBuffer: 64 * 1024 * 1024 });
+    await run('apt-get', ['install', '-y', '--no-install-recommends', ...APT_PACKAGES], {
+      env,
+      maxBuffer: 64 * 1024 * 1024,
+    });
   } catch (err) {
-    throw new OpenStackUnavailableError(`apt-get could not install ${APT_PACKAGES.join(' ')}: ${(err as Error).message.split('\n')[0]}`, { missing });
+    throw new OpenStackUnavailableError(
+      `apt-get could not install ${APT_PACKAGES.join(' ')}: ${(err as Error).message.split('\n')[0]}`,
+      { missing },
+    );
   }
   const still = missingPrograms();
-  if (still.length) throw new OpenStackUnavailableError(`after apt-get install these are still missing: ${still.join(', ')}`, { missing: still });
+  if (still.length)
+    throw new OpenStackUnavailableError(`after apt-get install these are still missing: ${still.join(', ')}`, {
+      missing: still,
+    });
 }

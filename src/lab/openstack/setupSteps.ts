@@ -36,12 +36,20 @@ export class SetupRecord {
     if (this.done.has(step)) return;
     await body();
     this.done.add(step);
-    this.saving = this.saving.then(() => writeFile(this.file, JSON.stringify({ done: [...this.done].sort() }, null, 2) + '\n'));
+    this.saving = this.saving.then(() =>
+      writeFile(this.file, JSON.stringify({ done: [...this.done].sort() }, null, 2) + '\n'),
+    );
     await this.saving;
   }
 }
 
-export async function runSetupCommand(step: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv): Promise<void> {
+export async function runSetupCommand(
+  step: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   await appendFile(logFile, `\n=== ${new Date().toISOString()} ${step}: ${command} ${args.join(' ')}\n`);
   try {
     const { stdout, stderr } = await run(command, args, { env, maxBuffer: 16 * 1024 * 1024 });
@@ -49,11 +57,21 @@ export async function runSetupCommand(step: string, command: string, args: strin
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; code?: unknown };
     await appendFile(logFile, (e.stdout ?? '') + (e.stderr ?? ''));
-    throw new XenimageError('OpenStackSetupFailed', `setup step ${step} failed (exit ${String(e.code)}); see ${logFile}`, { retryable: false, details: { step } });
+    throw new XenimageError(
+      'OpenStackSetupFailed',
+      `setup step ${step} failed (exit ${String(e.code)}); see ${logFile}`,
+      { retryable: false, details: { step } },
+    );
   }
 }
 
 /** SQLite in WAL mode: a reader (an open connection of the same service) no longer blocks a writer. */
 export async function enableWal(db: string, logFile: string, env: NodeJS.ProcessEnv): Promise<void> {
-  await runSetupCommand('sqlite-wal', PROGRAMS.python, ['-c', 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute("pragma journal_mode=wal")', db], logFile, env);
+  await runSetupCommand(
+    'sqlite-wal',
+    PROGRAMS.python,
+    ['-c', 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute("pragma journal_mode=wal")', db],
+    logFile,
+    env,
+  );
 }

@@ -21,7 +21,10 @@ export function contentBytes(spec: ContentSpec): Buffer {
   }
   const seed = spec.seed ?? '';
   for (let i = 0, n = 0; i < length; i += 32, n++) {
-    createHash('sha256').update(`${seed}:${n}`).digest().copy(out, i, 0, Math.min(32, length - i));
+    createHash('sha256')
+      .update(`${seed}:${n}`)
+      .digest()
+      .copy(out, i, 0, Math.min(32, length - i));
   }
   return out;
 }

@@ -20,7 +20,10 @@ export function scenarioDir(): string {
 }
 
 export async function listScenarios(): Promise<string[]> {
-  return (await readdir(scenarioDir())).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+  return (await readdir(scenarioDir()))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
 }
 
 type Raw = Record<string, unknown>;
@@ -37,7 +40,8 @@ async function readRaw(ref: string): Promise<Raw> {
   }
   try {
     const data = JSON.parse(text) as unknown;
-    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('the top level must be an object');
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+      throw new Error('the top level must be an object');
     return data as Raw;
   } catch (err) {
     throw new InvalidInputError(`lab scenario ${file} is not valid JSON: ${(err as Error).message}`);
@@ -61,7 +65,8 @@ function merge(base: Raw, child: Raw): Raw {
 async function resolveExtends(raw: Raw, seen: string[]): Promise<Raw> {
   const parent = raw.extends;
   if (typeof parent !== 'string') return raw;
-  if (seen.includes(parent)) throw new InvalidInputError(`lab scenario extends itself: ${[...seen, parent].join(' → ')}`);
+  if (seen.includes(parent))
+    throw new InvalidInputError(`lab scenario extends itself: ${[...seen, parent].join(' → ')}`);
   const base = await resolveExtends(await readRaw(parent), [...seen, parent]);
   return merge(base, raw);
 }

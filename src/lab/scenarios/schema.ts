@@ -59,7 +59,10 @@ export const HostSchema = z
   .object({
     name,
     /** The address clients reach this host's XAPI on (a loopback address; each host gets its own listener). */
-    address: z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'a 127.x.y.z address').optional(),
+    address: z
+      .string()
+      .regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'a 127.x.y.z address')
+      .optional(),
     memoryGiB: z.number().positive().default(64),
     cpus: z.number().int().positive().default(8),
   })
@@ -128,7 +131,11 @@ export const ScenarioSchema = z
     templates: z.array(z.enum(TEMPLATE_IDS)).default([...TEMPLATE_IDS]),
     vms: z.array(VmSchema).default([]),
     /** Sessions idle this long expire (XAPI: 24 h). */
-    sessionIdleTimeoutMs: z.number().int().positive().default(24 * 3600 * 1000),
+    sessionIdleTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(24 * 3600 * 1000),
     /** For the simulated guests (src/lab/guest); not read by the XAPI lab. */
     guests: z.unknown().optional(),
     faults: z
@@ -145,23 +152,39 @@ export const ScenarioSchema = z
     const srNames = new Set(s.srs.map((sr) => sr.name));
     const netNames = new Set(s.networks.map((n) => n.name));
     const isoFiles = new Set(s.srs.flatMap((sr) => sr.isos.map((i) => i.file)));
-    if (s.srs.filter((sr) => sr.default).length > 1) ctx.addIssue({ code: 'custom', message: 'at most one default SR', path: ['srs'] });
+    if (s.srs.filter((sr) => sr.default).length > 1)
+      ctx.addIssue({ code: 'custom', message: 'at most one default SR', path: ['srs'] });
     s.srs.forEach((sr, i) => {
-      if (sr.type !== 'iso' && sr.isos.length > 0) ctx.addIssue({ code: 'custom', message: 'only ISO SRs hold ISO files', path: ['srs', i, 'isos'] });
-      if (sr.type !== 'iso' && sr.tools) ctx.addIssue({ code: 'custom', message: 'the tools SR is an ISO SR', path: ['srs', i, 'tools'] });
+      if (sr.type !== 'iso' && sr.isos.length > 0)
+        ctx.addIssue({ code: 'custom', message: 'only ISO SRs hold ISO files', path: ['srs', i, 'isos'] });
+      if (sr.type !== 'iso' && sr.tools)
+        ctx.addIssue({ code: 'custom', message: 'the tools SR is an ISO SR', path: ['srs', i, 'tools'] });
     });
     s.vms.forEach((vm, i) => {
       vm.disks.forEach((d, j) => {
-        if (!srNames.has(d.sr)) ctx.addIssue({ code: 'custom', message: `unknown SR "${d.sr}"`, path: ['vms', i, 'disks', j, 'sr'] });
+        if (!srNames.has(d.sr))
+          ctx.addIssue({ code: 'custom', message: `unknown SR "${d.sr}"`, path: ['vms', i, 'disks', j, 'sr'] });
         for (const c of d.content) {
-          if (c.offsetMiB + c.lengthMiB > d.sizeMiB) ctx.addIssue({ code: 'custom', message: 'content beyond the end of the disk', path: ['vms', i, 'disks', j] });
+          if (c.offsetMiB + c.lengthMiB > d.sizeMiB)
+            ctx.addIssue({
+              code: 'custom',
+              message: 'content beyond the end of the disk',
+              path: ['vms', i, 'disks', j],
+            });
         }
       });
       vm.networks.forEach((n, j) => {
-        if (!netNames.has(n)) ctx.addIssue({ code: 'custom', message: `unknown network "${n}"`, path: ['vms', i, 'networks', j] });
+        if (!netNames.has(n))
+          ctx.addIssue({ code: 'custom', message: `unknown network "${n}"`, path: ['vms', i, 'networks', j] });
       });
-      if (vm.cdrom?.iso && !isoFiles.has(vm.cdrom.iso)) ctx.addIssue({ code: 'custom', message: `unknown ISO "${vm.cdrom.iso}"`, path: ['vms', i, 'cdrom'] });
-      if (vm.guestMetrics && vm.powerState !== 'Running') ctx.addIssue({ code: 'custom', message: 'only running VMs report guest metrics', path: ['vms', i, 'guestMetrics'] });
+      if (vm.cdrom?.iso && !isoFiles.has(vm.cdrom.iso))
+        ctx.addIssue({ code: 'custom', message: `unknown ISO "${vm.cdrom.iso}"`, path: ['vms', i, 'cdrom'] });
+      if (vm.guestMetrics && vm.powerState !== 'Running')
+        ctx.addIssue({
+          code: 'custom',
+          message: 'only running VMs report guest metrics',
+          path: ['vms', i, 'guestMetrics'],
+        });
     });
   });
 

@@ -49,7 +49,8 @@ export async function readStateFile(xapiDir: string): Promise<LabStateFile | und
     return undefined;
   }
   const data = JSON.parse(text) as LabStateFile;
-  if (data.version !== STATE_VERSION) throw new Error(`lab state ${stateFile(xapiDir)} has version ${data.version}, expected ${STATE_VERSION}`);
+  if (data.version !== STATE_VERSION)
+    throw new Error(`lab state ${stateFile(xapiDir)} has version ${data.version}, expected ${STATE_VERSION}`);
   return data;
 }
 
@@ -95,7 +96,12 @@ export class XapiLabCore implements LabCore {
     this.private = options.privateState;
     this.vdis = new VdiStore(path.join(options.xapiDir, 'srs'));
     this.tasks = new TaskManager(this.db, () => this.masterRef());
-    this.sessions = new SessionManager(this.db, options.privateState.credentials, () => this.masterRef(), options.sessionIdleTimeoutMs);
+    this.sessions = new SessionManager(
+      this.db,
+      options.privateState.credentials,
+      () => this.masterRef(),
+      options.sessionIdleTimeoutMs,
+    );
     this.guests.attach(this);
     this.db.onWrite(() => this.schedulePersist());
   }
@@ -110,7 +116,13 @@ export class XapiLabCore implements LabCore {
 
   hostRefs(): string[] {
     const master = this.masterRef();
-    return [master, ...this.db.rows('host').map(([ref]) => ref).filter((r) => r !== master)];
+    return [
+      master,
+      ...this.db
+        .rows('host')
+        .map(([ref]) => ref)
+        .filter((r) => r !== master),
+    ];
   }
 
   hostAddress(hostRef: string): string {
@@ -131,7 +143,8 @@ export class XapiLabCore implements LabCore {
     const wait = this.scaled(ms);
     return new Promise((resolve, reject) => {
       const aborted = () => signal?.aborted || this.stopping.aborted;
-      if (aborted()) return reject(signal?.reason instanceof Error ? signal.reason : new TaskCancelledError('cancelled'));
+      if (aborted())
+        return reject(signal?.reason instanceof Error ? signal.reason : new TaskCancelledError('cancelled'));
       const onAbort = () => {
         clearTimeout(timer);
         reject(signal?.aborted && signal.reason instanceof Error ? signal.reason : new TaskCancelledError('cancelled'));
@@ -191,7 +204,12 @@ export class XapiLabCore implements LabCore {
       clearTimeout(this.persistTimer);
       this.persistTimer = undefined;
     }
-    const snapshot: LabStateFile = { version: STATE_VERSION, poolRef: this.poolRef, private: structuredClone(this.private), db: this.db.persist() };
+    const snapshot: LabStateFile = {
+      version: STATE_VERSION,
+      poolRef: this.poolRef,
+      private: structuredClone(this.private),
+      db: this.db.persist(),
+    };
     this.persistChain = this.persistChain
       .then(() => writeFileAtomic(stateFile(this.xapiDir), JSON.stringify(snapshot)))
       .catch((err: unknown) => this.log.error({ err }, 'writing the lab state failed'));

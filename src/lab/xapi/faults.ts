@@ -5,7 +5,16 @@ import { z } from 'zod';
 
 export const XapiFaultSchema = z
   .object({
-    kind: z.enum(['connectionReset', 'http500', 'slow', 'sessionInvalid', 'hostIsSlave', 'exportCut', 'importIoError', 'eventStall']),
+    kind: z.enum([
+      'connectionReset',
+      'http500',
+      'slow',
+      'sessionInvalid',
+      'hostIsSlave',
+      'exportCut',
+      'importIoError',
+      'eventStall',
+    ]),
     /**
      * What it applies to: an RPC method (`VM.start`; `Async.VM.start` is matched by `VM.start` too), `*` for every
      * call, or `export_raw_vdi` / `import_raw_vdi` for the HTTP handlers. Defaults per kind (see docs/lab.md).

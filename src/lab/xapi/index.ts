@@ -49,7 +49,16 @@ export interface LabHostInfo {
 export interface LabDescription {
   pool: { name: string; ref: string; uuid: string; master: string };
   hosts: LabHostInfo[];
-  srs: Array<{ name: string; ref: string; uuid: string; type: string; contentType: string; path: string; default: boolean; tools: boolean }>;
+  srs: Array<{
+    name: string;
+    ref: string;
+    uuid: string;
+    type: string;
+    contentType: string;
+    path: string;
+    default: boolean;
+    tools: boolean;
+  }>;
   networks: Array<{ name: string; ref: string; uuid: string; bridge: string }>;
   isos: Array<{ name: string; ref: string; uuid: string; sr: string; path: string; size: number }>;
   templates: Array<{ name: string; ref: string; uuid: string }>;
@@ -117,7 +126,15 @@ export async function startXapiLab(options: StartXapiLabOptions): Promise<XapiLa
   const existing = await readStateFile(xapiDir);
   let core: XapiLabCore;
   if (existing) {
-    core = new XapiLabCore({ xapiDir, poolRef: existing.poolRef, speed: options.speed ?? 1, log, faults, privateState: existing.private, sessionIdleTimeoutMs: scenario.sessionIdleTimeoutMs });
+    core = new XapiLabCore({
+      xapiDir,
+      poolRef: existing.poolRef,
+      speed: options.speed ?? 1,
+      log,
+      faults,
+      privateState: existing.private,
+      sessionIdleTimeoutMs: scenario.sessionIdleTimeoutMs,
+    });
     core.db.load(existing.db);
     for (const [sr, row] of core.db.rows('SR')) if (row.type === 'iso') await scanIsoSr(core, sr);
     if (options.vmsAfterRestart === 'halt') {
@@ -134,13 +151,24 @@ export async function startXapiLab(options: StartXapiLabOptions): Promise<XapiLa
       scenario: scenario.name,
       port,
       addressBase: addressBaseFor(port),
-      credentials: { username: scenario.credentials.username, password: scenario.credentials.password ?? randomBytes(18).toString('base64url') },
+      credentials: {
+        username: scenario.credentials.username,
+        password: scenario.credentials.password ?? randomBytes(18).toString('base64url'),
+      },
       nextDomid: 1,
       addresses: {},
       nextAddress: 1,
       hostAddresses: {},
     };
-    core = new XapiLabCore({ xapiDir, poolRef: newRef(), speed: options.speed ?? 1, log, faults, privateState, sessionIdleTimeoutMs: scenario.sessionIdleTimeoutMs });
+    core = new XapiLabCore({
+      xapiDir,
+      poolRef: newRef(),
+      speed: options.speed ?? 1,
+      log,
+      faults,
+      privateState,
+      sessionIdleTimeoutMs: scenario.sessionIdleTimeoutMs,
+    });
     const { hostRefs } = await populate(core, scenario, hostAddresses);
     hostRefs.forEach((ref, i) => (privateState.hostAddresses[ref] = hostAddresses[i]!));
   }
@@ -156,12 +184,18 @@ export async function startXapiLab(options: StartXapiLabOptions): Promise<XapiLa
   const pool = core.db.require('pool', core.poolRef);
   const poolName = pool.name_label as string;
   const poolsFile = options.poolsFile ?? poolsFilePath(stateDir);
-  const secretsDir = path.resolve(options.secretsDir ?? process.env.XENIMAGE_SECRETS_DIR ?? path.join(stateDir, 'secrets'));
+  const secretsDir = path.resolve(
+    options.secretsDir ?? process.env.XENIMAGE_SECRETS_DIR ?? path.join(stateDir, 'secrets'),
+  );
   const secretName = secretNameFor(poolName);
   const urlOf = (host: string) => `http://${core.hostAddress(host)}:${port}`;
   await mkdir(secretsDir, { recursive: true });
   await writeFile(path.join(secretsDir, secretName), credentials.password, { mode: 0o600 });
-  await writePoolEntry(poolsFile, poolName, { url: urlOf(core.masterRef()), username: credentials.username, password: { secret: secretName } });
+  await writePoolEntry(poolsFile, poolName, {
+    url: urlOf(core.masterRef()),
+    username: credentials.username,
+    password: { secret: secretName },
+  });
 
   const hostInfos = (): LabHostInfo[] =>
     core.hostRefs().map((ref) => ({
@@ -222,7 +256,12 @@ function describe(core: XapiLabCore, hosts: LabHostInfo[]): LabDescription {
   const pool = db.require('pool', core.poolRef);
   const vms = db.rows('VM');
   return {
-    pool: { name: pool.name_label as string, ref: core.poolRef, uuid: pool.uuid as string, master: pool.master as string },
+    pool: {
+      name: pool.name_label as string,
+      ref: core.poolRef,
+      uuid: pool.uuid as string,
+      master: pool.master as string,
+    },
     hosts,
     srs: db.rows('SR').map(([ref, sr]) => ({
       name: sr.name_label as string,
@@ -234,7 +273,9 @@ function describe(core: XapiLabCore, hosts: LabHostInfo[]): LabDescription {
       default: pool.default_SR === ref,
       tools: sr.is_tools_sr === true,
     })),
-    networks: db.rows('network').map(([ref, n]) => ({ name: n.name_label as string, ref, uuid: n.uuid as string, bridge: n.bridge as string })),
+    networks: db
+      .rows('network')
+      .map(([ref, n]) => ({ name: n.name_label as string, ref, uuid: n.uuid as string, bridge: n.bridge as string })),
     isos: db
       .rows('VDI')
       .filter(([, v]) => db.get('SR', v.SR as string)?.type === 'iso')
@@ -254,6 +295,12 @@ function describe(core: XapiLabCore, hosts: LabHostInfo[]): LabDescription {
       .map(([ref, v]) => ({ name: v.name_label as string, ref, uuid: v.uuid as string })),
     vms: vms
       .filter(([, v]) => v.is_a_template !== true && v.is_control_domain !== true)
-      .map(([ref, v]) => ({ name: v.name_label as string, ref, uuid: v.uuid as string, powerState: v.power_state as string, address: core.vmAddress(ref) })),
+      .map(([ref, v]) => ({
+        name: v.name_label as string,
+        ref,
+        uuid: v.uuid as string,
+        powerState: v.power_state as string,
+        address: core.vmAddress(ref),
+      })),
   };
 }

@@ -43,8 +43,14 @@ export class AdminPasswordPolicy extends XenimageError {
   }
 }
 
-export async function addAdministrator(ctx: GuestContext, o: { name: string; password: string }): Promise<{ created: boolean }> {
-  if (!USER_NAME.test(o.name) || o.name.toLowerCase() === 'administrator') throw new InvalidInputError(`"${o.name}" is not a valid extra administrator name (letters, digits, ".", "_", "-"; at most 20; not Administrator)`);
+export async function addAdministrator(
+  ctx: GuestContext,
+  o: { name: string; password: string },
+): Promise<{ created: boolean }> {
+  if (!USER_NAME.test(o.name) || o.name.toLowerCase() === 'administrator')
+    throw new InvalidInputError(
+      `"${o.name}" is not a valid extra administrator name (letters, digits, ".", "_", "-"; at most 20; not Administrator)`,
+    );
   if (/[\r\n]/.test(o.password)) throw new InvalidInputError('the administrator password cannot contain a line break');
   const client = openClient(ctx);
   let created: boolean;
@@ -52,7 +58,11 @@ export async function addAdministrator(ctx: GuestContext, o: { name: string; pas
     const r = await runScript(client, ctx, addAdministratorScript(o.name), { stdin: o.password + '\r\n' });
     if (r.exitCode !== 0) {
       if (/InvalidPassword/.test(r.stderrText)) throw new AdminPasswordPolicy(o.name);
-      throw new XenimageError('AddAdministratorFailed', `creating "${o.name}" failed (exit ${r.exitCode}): ${r.stderrText.trim().split(/\r?\n/)[0]}`, { retryable: false });
+      throw new XenimageError(
+        'AddAdministratorFailed',
+        `creating "${o.name}" failed (exit ${r.exitCode}): ${r.stderrText.trim().split(/\r?\n/)[0]}`,
+        { retryable: false },
+      );
     }
     created = lastJson<{ created: boolean }>(r, 'addAdministrator').created;
   } finally {
@@ -63,11 +73,19 @@ export async function addAdministrator(ctx: GuestContext, o: { name: string; pas
   try {
     const who = await asUser.run('whoami', [], { signal: ctx.signal });
     if (who.exitCode !== 0 || !who.stdout.toString('utf8').trim().toLowerCase().endsWith(`\\${o.name.toLowerCase()}`)) {
-      throw new XenimageError('AdminLoginFailed', `"${o.name}" was created but whoami over WinRM returned ${who.exitCode}`, { retryable: false });
+      throw new XenimageError(
+        'AdminLoginFailed',
+        `"${o.name}" was created but whoami over WinRM returned ${who.exitCode}`,
+        { retryable: false },
+      );
     }
   } catch (err) {
     if ((err as { type?: string }).type === 'WinrmAuthFailed') {
-      throw new XenimageError('AdminLoginFailed', `"${o.name}" exists but cannot log on over WinRM (401): LocalAccountTokenFilterPolicy or group membership did not apply`, { retryable: false, cause: err });
+      throw new XenimageError(
+        'AdminLoginFailed',
+        `"${o.name}" exists but cannot log on over WinRM (401): LocalAccountTokenFilterPolicy or group membership did not apply`,
+        { retryable: false, cause: err },
+      );
     }
     throw err;
   } finally {

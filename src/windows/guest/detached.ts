@@ -19,9 +19,15 @@ export async function launchDetached(ctx: GuestContext, script: string): Promise
         'Write-Output (ConvertTo-Json -Compress -InputObject @{ pid = $r.ProcessId; rc = $r.ReturnValue })',
       ].join('\r\n'),
     );
-    if (r.exitCode !== 0) throw new XenimageError('GuestCommandFailed', `starting detached work failed (exit ${r.exitCode}): ${r.stderrText.trim().split(/\r?\n/)[0]}`, { retryable: true });
+    if (r.exitCode !== 0)
+      throw new XenimageError(
+        'GuestCommandFailed',
+        `starting detached work failed (exit ${r.exitCode}): ${r.stderrText.trim().split(/\r?\n/)[0]}`,
+        { retryable: true },
+      );
     const j = lastJson<{ pid: number; rc: number }>(r, 'Win32_Process.Create');
-    if (j.rc !== 0) throw new XenimageError('GuestCommandFailed', `Win32_Process.Create returned ${j.rc}`, { retryable: true });
+    if (j.rc !== 0)
+      throw new XenimageError('GuestCommandFailed', `Win32_Process.Create returned ${j.rc}`, { retryable: true });
     return j.pid;
   } finally {
     client.close();
@@ -32,7 +38,12 @@ export async function launchDetached(ctx: GuestContext, script: string): Promise
  * Polls `probe` (a script printing one JSON line) until `done(result)` or the deadline; connection failures
  * while the guest reboots or swaps its NIC are waited out.
  */
-export async function pollGuest<T>(ctx: GuestContext, probe: string, done: (r: T) => boolean, o: { timeoutMs: number; what: string }): Promise<{ result: T | undefined; timedOut: boolean }> {
+export async function pollGuest<T>(
+  ctx: GuestContext,
+  probe: string,
+  done: (r: T) => boolean,
+  o: { timeoutMs: number; what: string },
+): Promise<{ result: T | undefined; timedOut: boolean }> {
   const deadline = Date.now() + o.timeoutMs;
   let last: T | undefined;
   for (;;) {

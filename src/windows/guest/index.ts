@@ -1,5 +1,10 @@
 // Operations inside a Windows guest over WinRM (used by activities/guest.ts).
-export { addAdministrator, AdminPasswordPolicy, addAdministratorScript, USER_NAME as USER_NAME_PATTERN } from './administrator.js';
+export {
+  addAdministrator,
+  AdminPasswordPolicy,
+  addAdministratorScript,
+  USER_NAME as USER_NAME_PATTERN,
+} from './administrator.js';
 export { installCloudbaseInit, type CloudbaseInitInstall, type CloudbaseInitResult } from './installCloudbaseInit.js';
 export { collectLogs, GUEST_LOGS, type CollectedLog } from './logs.js';
 export { classifyMsiExit, ensurePvTools, type PvToolsResult } from './pvTools.js';

@@ -3,7 +3,14 @@
 // runs — and proof: service registered, start type demand until SetupComplete, configuration in place.
 import { XenimageError } from '../../errors.js';
 import { psQuote } from '../../winrm/powershell.js';
-import { CLOUDBASE_INSTALL_DIR, DEFAULT_METADATA_SERVICES, cloudbaseInitConf, cloudbaseInitMsiProperties, cloudbaseInitUnattendConf, type CloudbaseInitOptions } from '../cloudbaseInit.js';
+import {
+  CLOUDBASE_INSTALL_DIR,
+  DEFAULT_METADATA_SERVICES,
+  cloudbaseInitConf,
+  cloudbaseInitMsiProperties,
+  cloudbaseInitUnattendConf,
+  type CloudbaseInitOptions,
+} from '../cloudbaseInit.js';
 import { CLOUDBASE_INIT_MSI } from '../firstLogon.js';
 import { launchDetached, pollGuest } from './detached.js';
 import { classifyMsiExit } from './pvTools.js';
@@ -61,7 +68,12 @@ async function probe(ctx: GuestContext): Promise<ServiceProbe> {
   const client = openClient(ctx);
   try {
     const r = await runScript(client, ctx, PROBE_SERVICE);
-    if (r.exitCode !== 0) throw new XenimageError('GuestCommandFailed', `probing cloudbase-init failed: ${r.stderrText.split(/\r?\n/)[0]}`, { retryable: true });
+    if (r.exitCode !== 0)
+      throw new XenimageError(
+        'GuestCommandFailed',
+        `probing cloudbase-init failed: ${r.stderrText.split(/\r?\n/)[0]}`,
+        { retryable: true },
+      );
     return lastJson<ServiceProbe>(r, 'cloudbase-init probe');
   } finally {
     client.close();
@@ -69,7 +81,13 @@ async function probe(ctx: GuestContext): Promise<ServiceProbe> {
 }
 
 export async function installCloudbaseInit(ctx: GuestContext, o: CloudbaseInitInstall): Promise<CloudbaseInitResult> {
-  const conf: CloudbaseInitOptions = { username: o.username, groups: ['Administrators'], injectUserPassword: o.injectUserPassword, serialPort: o.serialPort, metadataServices: DEFAULT_METADATA_SERVICES };
+  const conf: CloudbaseInitOptions = {
+    username: o.username,
+    groups: ['Administrators'],
+    injectUserPassword: o.injectUserPassword,
+    serialPort: o.serialPort,
+    metadataServices: DEFAULT_METADATA_SERVICES,
+  };
   const before = await probe(ctx);
   let exitCode: number | null = null;
   if (!before.installed) {
@@ -79,15 +97,28 @@ export async function installCloudbaseInit(ctx: GuestContext, o: CloudbaseInitIn
     } finally {
       client.close();
     }
-    await launchDetached(ctx, installScript(o, cloudbaseInitMsiProperties({ ...conf, runAsLocalSystem: o.runAsLocalSystem })));
-    const { result, timedOut } = await pollGuest<{ done: boolean; code: string }>(ctx, PROBE_STATUS, (r) => r.done, { timeoutMs: o.timeoutMs, what: 'cloudbase-init install' });
-    if (timedOut || !result) throw new XenimageError('CloudbaseInitInstallTimeout', `the cloudbase-init install did not finish within ${Math.round(o.timeoutMs / 1000)} s`, { retryable: false });
+    await launchDetached(
+      ctx,
+      installScript(o, cloudbaseInitMsiProperties({ ...conf, runAsLocalSystem: o.runAsLocalSystem })),
+    );
+    const { result, timedOut } = await pollGuest<{ done: boolean; code: string }>(ctx, PROBE_STATUS, (r) => r.done, {
+      timeoutMs: o.timeoutMs,
+      what: 'cloudbase-init install',
+    });
+    if (timedOut || !result)
+      throw new XenimageError(
+        'CloudbaseInitInstallTimeout',
+        `the cloudbase-init install did not finish within ${Math.round(o.timeoutMs / 1000)} s`,
+        { retryable: false },
+      );
     exitCode = Number(result.code);
     let tail: string[] = [];
     if (exitCode !== 0) {
       const c = openClient(ctx);
       try {
-        tail = (await runScript(c, ctx, `Get-Content -Path '${LOG}' -Tail 30 -ErrorAction SilentlyContinue`)).stdoutText.split(/\r?\n/);
+        tail = (
+          await runScript(c, ctx, `Get-Content -Path '${LOG}' -Tail 30 -ErrorAction SilentlyContinue`)
+        ).stdoutText.split(/\r?\n/);
       } finally {
         c.close();
       }
@@ -103,8 +134,16 @@ export async function installCloudbaseInit(ctx: GuestContext, o: CloudbaseInitIn
     const client = openClient(ctx);
     try {
       const path = `${CLOUDBASE_INSTALL_DIR}\\conf\\${file}`;
-      const r = await runScript(client, ctx, `$ErrorActionPreference = 'Stop'\r\n$text = [Console]::In.ReadToEnd()\r\nSet-Content -Path ${psQuote(path)} -Value $text -NoNewline`, { stdin: text });
-      if (r.exitCode !== 0) throw new XenimageError('GuestCommandFailed', `writing ${file} failed: ${r.stderrText.split(/\r?\n/)[0]}`, { retryable: false });
+      const r = await runScript(
+        client,
+        ctx,
+        `$ErrorActionPreference = 'Stop'\r\n$text = [Console]::In.ReadToEnd()\r\nSet-Content -Path ${psQuote(path)} -Value $text -NoNewline`,
+        { stdin: text },
+      );
+      if (r.exitCode !== 0)
+        throw new XenimageError('GuestCommandFailed', `writing ${file} failed: ${r.stderrText.split(/\r?\n/)[0]}`, {
+          retryable: false,
+        });
     } finally {
       client.close();
     }
@@ -112,13 +151,22 @@ export async function installCloudbaseInit(ctx: GuestContext, o: CloudbaseInitIn
   const client = openClient(ctx);
   try {
     const r = await runCmd(client, ctx, `"${CLOUDBASE_INSTALL_DIR}\\bin\\SetSetupComplete.cmd"`);
-    if (r.exitCode !== 0) throw new XenimageError('GuestCommandFailed', `SetSetupComplete.cmd exited ${r.exitCode}: ${(r.stderrText || r.stdoutText).trim().split(/\r?\n/)[0]}`, { retryable: false });
+    if (r.exitCode !== 0)
+      throw new XenimageError(
+        'GuestCommandFailed',
+        `SetSetupComplete.cmd exited ${r.exitCode}: ${(r.stderrText || r.stdoutText).trim().split(/\r?\n/)[0]}`,
+        { retryable: false },
+      );
   } finally {
     client.close();
   }
   const after = await probe(ctx);
   if (!after.installed || !after.conf || !after.setupComplete || after.startType !== 'Manual') {
-    throw new XenimageError('CloudbaseInitNotReady', `cloudbase-init is not ready for sysprep (service ${after.installed ? after.startType : 'missing'}, conf ${after.conf}, SetupComplete.cmd ${after.setupComplete})`, { retryable: false });
+    throw new XenimageError(
+      'CloudbaseInitNotReady',
+      `cloudbase-init is not ready for sysprep (service ${after.installed ? after.startType : 'missing'}, conf ${after.conf}, SetupComplete.cmd ${after.setupComplete})`,
+      { retryable: false },
+    );
   }
   return { alreadyInstalled: before.installed, exitCode, startType: after.startType };
 }

@@ -25,7 +25,10 @@ export interface CollectedLog {
   tail: string[];
 }
 
-export async function collectLogs(ctx: GuestContext, o: { outputDir: string; maxBytes?: number; paths?: string[] }): Promise<{ files: CollectedLog[]; missing: string[] }> {
+export async function collectLogs(
+  ctx: GuestContext,
+  o: { outputDir: string; maxBytes?: number; paths?: string[] },
+): Promise<{ files: CollectedLog[]; missing: string[] }> {
   await mkdir(o.outputDir, { recursive: true, mode: 0o700 });
   const files: CollectedLog[] = [];
   const missing: string[] = [];
@@ -47,7 +50,12 @@ export async function collectLogs(ctx: GuestContext, o: { outputDir: string; max
       const text = scrubKnownSecrets(r.stdout.subarray(Math.max(0, r.stdout.length - max)).toString('utf8'));
       const localPath = path.join(o.outputDir, guestPath.replace(/^[A-Za-z]:\\/, '').replace(/[\\/:*?"<>| ]+/g, '_'));
       await writeFile(localPath, text, { mode: 0o600 });
-      files.push({ guestPath, localPath, bytes: Buffer.byteLength(text), tail: text.trimEnd().split(/\r?\n/).slice(-10) });
+      files.push({
+        guestPath,
+        localPath,
+        bytes: Buffer.byteLength(text),
+        tail: text.trimEnd().split(/\r?\n/).slice(-10),
+      });
       ctx.progress?.({ phase: 'collecting logs', files: files.length });
     }
   } finally {

@@ -13,7 +13,8 @@ export async function rebootAndWait(ctx: GuestContext, o: { timeoutMs: number; i
     if (o.issue) {
       try {
         const r = await client.run('shutdown', ['/r', '/t', '5', '/c', 'xenimage: PV drivers'], { signal: ctx.signal });
-        if (r.exitCode !== 0) throw new XenimageError('GuestCommandFailed', `shutdown /r exited ${r.exitCode}`, { retryable: true });
+        if (r.exitCode !== 0)
+          throw new XenimageError('GuestCommandFailed', `shutdown /r exited ${r.exitCode}`, { retryable: true });
       } catch (err) {
         // The reboot may begin before the command's own cleanup finishes.
         if (!isTransient(err)) throw err;
@@ -28,7 +29,12 @@ export async function rebootAndWait(ctx: GuestContext, o: { timeoutMs: number; i
         if (isTransient(err)) break;
         throw err;
       }
-      if (Date.now() - started > o.timeoutMs) throw new XenimageError('GuestRebootTimeout', `the guest did not reboot within ${Math.round(o.timeoutMs / 1000)} s`, { retryable: true });
+      if (Date.now() - started > o.timeoutMs)
+        throw new XenimageError(
+          'GuestRebootTimeout',
+          `the guest did not reboot within ${Math.round(o.timeoutMs / 1000)} s`,
+          { retryable: true },
+        );
       ctx.progress?.({ phase: 'waiting for the reboot' });
       await sleep(ctx.pollMs ?? 5000, ctx.signal);
     }

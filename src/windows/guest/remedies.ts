@@ -12,19 +12,21 @@ import { psQuote } from '../../winrm/powershell.js';
 import { rebootAndWait } from './reboot.js';
 import { GuestCommandFailed, openClient, runScript, type GuestContext } from './session.js';
 
-export type Remedy = { kind: 'remove-appx'; package: string } | { kind: 'reboot' } | { kind: 'script'; name: string } | { kind: 'none' };
-
+export type Remedy =
+  { kind: 'remove-appx'; package: string } | { kind: 'reboot' } | { kind: 'script'; name: string } | { kind: 'none' };
 
 /** The remedy a typed sysprep failure names (null when none is known: the operator decides). */
 export function remedyFor(failure: { type: string; details?: Record<string, unknown> }): Remedy | null {
-  if (failure.type === 'SysprepAppxFailure' && typeof failure.details?.package === 'string') return { kind: 'remove-appx', package: failure.details.package };
+  if (failure.type === 'SysprepAppxFailure' && typeof failure.details?.package === 'string')
+    return { kind: 'remove-appx', package: failure.details.package };
   if (failure.type === 'SysprepReservedStorage') return { kind: 'reboot' };
   return null;
 }
 
 /** Parses an operator's remedy name (`remove-appx`, `reboot`, `none`, `script:<name>`); remove-appx takes the package of the last failure. */
 export function parseRemedy(name: string, lastFailure?: { type: string; details?: Record<string, unknown> }): Remedy {
-  if (!REMEDY_NAME.test(name)) throw new InvalidInputError(`unknown remedy "${name}": remove-appx, reboot, none or script:<name>`);
+  if (!REMEDY_NAME.test(name))
+    throw new InvalidInputError(`unknown remedy "${name}": remove-appx, reboot, none or script:<name>`);
   if (name === 'none') return { kind: 'none' };
   if (name === 'reboot') return { kind: 'reboot' };
   if (name.startsWith('script:')) return { kind: 'script', name: name.slice('script:'.length) };
@@ -44,19 +46,27 @@ export function describeRemedy(r: Remedy): string {
   }
 }
 
-export async function applyRemedy(ctx: GuestContext, remedy: Remedy, o: { remediesDir: string; timeoutMs: number }): Promise<void> {
+export async function applyRemedy(
+  ctx: GuestContext,
+  remedy: Remedy,
+  o: { remediesDir: string; timeoutMs: number },
+): Promise<void> {
   if (remedy.kind === 'none') return;
   if (remedy.kind === 'reboot') return rebootAndWait(ctx, { timeoutMs: o.timeoutMs, issue: true });
   let script: string;
   if (remedy.kind === 'remove-appx') {
-    if (!/^[A-Za-z0-9._~-]{3,255}$/.test(remedy.package)) throw new InvalidInputError(`"${remedy.package}" is not an AppX package full name`);
+    if (!/^[A-Za-z0-9._~-]{3,255}$/.test(remedy.package))
+      throw new InvalidInputError(`"${remedy.package}" is not an AppX package full name`);
     script = `$ErrorActionPreference = 'Stop'\r\nRemove-AppxPackage -Package ${psQuote(remedy.package)} -AllUsers`;
   } else {
     const file = path.join(o.remediesDir, `${remedy.name}.ps1`);
     try {
       script = await readFile(file, 'utf8');
     } catch {
-      throw new XenimageError('RemedyScriptMissing', `remedy script ${file} does not exist on this worker`, { retryable: false, details: { remedy: remedy.name } });
+      throw new XenimageError('RemedyScriptMissing', `remedy script ${file} does not exist on this worker`, {
+        retryable: false,
+        details: { remedy: remedy.name },
+      });
     }
   }
   const client = openClient(ctx);

@@ -31,9 +31,17 @@ export interface GuestContext {
   requestMarginMs?: number;
 }
 
-export function openClient(ctx: GuestContext, override?: Partial<Pick<GuestEndpoint, 'username' | 'password'>>): WinrmClient {
+export function openClient(
+  ctx: GuestContext,
+  override?: Partial<Pick<GuestEndpoint, 'username' | 'password'>>,
+): WinrmClient {
   const g = ctx.guest;
-  if (g.https && !g.certificatePem) throw new XenimageError('InvalidInput', 'an HTTPS guest connection needs the pinned listener certificate (certificatePem)', { retryable: false });
+  if (g.https && !g.certificatePem)
+    throw new XenimageError(
+      'InvalidInput',
+      'an HTTPS guest connection needs the pinned listener certificate (certificatePem)',
+      { retryable: false },
+    );
   return new WinrmClient({
     host: g.address,
     port: g.port,
@@ -55,10 +63,14 @@ export function logger(ctx: GuestContext): Logger {
 /** A command that ran and failed: exit code and the decoded error text (never the command line). */
 export class GuestCommandFailed extends XenimageError {
   constructor(what: string, exitCode: number, stderr: string, retryable = false) {
-    super('GuestCommandFailed', `${what} failed in the guest (exit code ${exitCode}): ${stderr.trim().split(/\r?\n/).slice(0, 3).join(' | ') || 'no error output'}`, {
-      retryable,
-      details: { exitCode },
-    });
+    super(
+      'GuestCommandFailed',
+      `${what} failed in the guest (exit code ${exitCode}): ${stderr.trim().split(/\r?\n/).slice(0, 3).join(' | ') || 'no error output'}`,
+      {
+        retryable,
+        details: { exitCode },
+      },
+    );
   }
 }
 
@@ -67,13 +79,30 @@ export interface ScriptResult extends CommandResult {
   stderrText: string;
 }
 
-export async function runScript(client: WinrmClient, ctx: GuestContext, script: string, opts: Pick<RunOptions, 'stdin'> = {}): Promise<ScriptResult> {
-  const r = await client.runPowerShell(script, { ...opts, signal: ctx.signal, onPoll: (p) => ctx.progress?.({ receives: p.receives }) });
+export async function runScript(
+  client: WinrmClient,
+  ctx: GuestContext,
+  script: string,
+  opts: Pick<RunOptions, 'stdin'> = {},
+): Promise<ScriptResult> {
+  const r = await client.runPowerShell(script, {
+    ...opts,
+    signal: ctx.signal,
+    onPoll: (p) => ctx.progress?.({ receives: p.receives }),
+  });
   return { ...r, stdoutText: r.stdout.toString('utf8'), stderrText: await decodeClixml(r.stderr.toString('utf8')) };
 }
 
-export async function runCmd(client: WinrmClient, ctx: GuestContext, command: string, args: string[] = []): Promise<ScriptResult> {
-  const r = await client.run(command, args, { signal: ctx.signal, onPoll: (p) => ctx.progress?.({ receives: p.receives }) });
+export async function runCmd(
+  client: WinrmClient,
+  ctx: GuestContext,
+  command: string,
+  args: string[] = [],
+): Promise<ScriptResult> {
+  const r = await client.run(command, args, {
+    signal: ctx.signal,
+    onPoll: (p) => ctx.progress?.({ receives: p.receives }),
+  });
   return { ...r, stdoutText: r.stdout.toString('utf8'), stderrText: r.stderr.toString('utf8') };
 }
 
@@ -83,7 +112,11 @@ export function lastJson<T>(r: ScriptResult, what: string): T {
   try {
     return JSON.parse(line) as T;
   } catch {
-    throw new XenimageError('GuestProtocolError', `${what}: the guest did not print the expected JSON (got "${line.slice(0, 120)}")`, { retryable: false });
+    throw new XenimageError(
+      'GuestProtocolError',
+      `${what}: the guest did not print the expected JSON (got "${line.slice(0, 120)}")`,
+      { retryable: false },
+    );
   }
 }
 
@@ -99,5 +132,10 @@ export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** True for failures that mean "the guest is not reachable right now" (booting, rebooting, NIC swap). */
 export function isTransient(err: unknown): boolean {
   const type = (err as { type?: string }).type;
-  return type === 'WinrmUnreachable' || type === 'WinrmConnectionLost' || type === 'WinrmRequestTimeout' || type === 'WinrmShellNotFound';
+  return (
+    type === 'WinrmUnreachable' ||
+    type === 'WinrmConnectionLost' ||
+    type === 'WinrmRequestTimeout' ||
+    type === 'WinrmShellNotFound'
+  );
 }

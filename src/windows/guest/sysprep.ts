@@ -50,7 +50,11 @@ export function classifySysprepLogs(lines: string[], imageState: string): Syspre
   const text = lines.join('\n');
   const tail = lines.filter((l) => /Error/.test(l)).slice(-6);
   if (imageState === 'IMAGE_STATE_UNDEPLOYABLE') {
-    return new SysprepFailure('SysprepUndeployable', 'sysprep left the image undeployable (IMAGE_STATE_UNDEPLOYABLE): revert to the pre-sysprep snapshot or rebuild; never retry on this disk', { retryable: false, details: { imageState, log: tail } });
+    return new SysprepFailure(
+      'SysprepUndeployable',
+      'sysprep left the image undeployable (IMAGE_STATE_UNDEPLOYABLE): revert to the pre-sysprep snapshot or rebuild; never retry on this disk',
+      { retryable: false, details: { imageState, log: tail } },
+    );
   }
   const pkg = /Package (\S+) was installed for a user, but not provisioned for all users/.exec(text)?.[1];
   if (pkg || /0x80073cf2/i.test(text)) {
@@ -67,10 +71,14 @@ export function classifySysprepLogs(lines: string[], imageState: string): Syspre
       { retryable: false, details: { hresult: '0x800F0975', log: tail } },
     );
   }
-  return new SysprepFailure('SysprepUnknownFailure', `sysprep failed without a known signature (ImageState ${imageState}); last errors: ${tail.join(' | ') || 'none logged'}`, {
-    retryable: false,
-    details: { imageState, log: tail },
-  });
+  return new SysprepFailure(
+    'SysprepUnknownFailure',
+    `sysprep failed without a known signature (ImageState ${imageState}); last errors: ${tail.join(' | ') || 'none logged'}`,
+    {
+      retryable: false,
+      details: { imageState, log: tail },
+    },
+  );
 }
 
 async function pantherLines(ctx: GuestContext): Promise<string[]> {
@@ -79,7 +87,10 @@ async function pantherLines(ctx: GuestContext): Promise<string[]> {
     const r = await runScript(
       client,
       ctx,
-      [`Get-Content -Path '${PANTHER}\\setuperr.log' -ErrorAction SilentlyContinue`, `Get-Content -Path '${PANTHER}\\setupact.log' -Tail 200 -ErrorAction SilentlyContinue`].join('\r\n'),
+      [
+        `Get-Content -Path '${PANTHER}\\setuperr.log' -ErrorAction SilentlyContinue`,
+        `Get-Content -Path '${PANTHER}\\setupact.log' -Tail 200 -ErrorAction SilentlyContinue`,
+      ].join('\r\n'),
     );
     return r.stdoutText.split(/\r?\n/).filter(Boolean);
   } finally {
@@ -87,20 +98,37 @@ async function pantherLines(ctx: GuestContext): Promise<string[]> {
   }
 }
 
-export async function runSysprep(ctx: GuestContext, o: { unattendPath?: string; timeoutMs: number; shutdown: boolean }): Promise<SysprepResult> {
+export async function runSysprep(
+  ctx: GuestContext,
+  o: { unattendPath?: string; timeoutMs: number; shutdown: boolean },
+): Promise<SysprepResult> {
   const started = Date.now();
   const unattend = o.unattendPath ?? `${CLOUDBASE_INSTALL_DIR}\\conf\\Unattend.xml`;
-  if (/["\r\n]/.test(unattend)) throw new XenimageError('InvalidInput', 'the unattend path cannot contain quotes or line breaks', { retryable: false });
+  if (/["\r\n]/.test(unattend))
+    throw new XenimageError('InvalidInput', 'the unattend path cannot contain quotes or line breaks', {
+      retryable: false,
+    });
   const pre = openClient(ctx);
   try {
     const r = await runScript(pre, ctx, PRECLEAN);
-    if (r.exitCode !== 0) throw new XenimageError('SysprepPrecleanFailed', `preparing for sysprep failed: ${r.stderrText.trim().split(/\r?\n/)[0]}`, { retryable: true });
+    if (r.exitCode !== 0)
+      throw new XenimageError(
+        'SysprepPrecleanFailed',
+        `preparing for sysprep failed: ${r.stderrText.trim().split(/\r?\n/)[0]}`,
+        { retryable: true },
+      );
   } finally {
     pre.close();
   }
   // The whole /unattend: value is quoted (paths with spaces break sysprep otherwise).
-  await launchDetached(ctx, `& ${psQuote(SYSPREP)} /generalize /oobe /quiet /quit /mode:vm ${psQuote(`/unattend:"${unattend}"`)}`);
-  const { result, timedOut } = await pollGuest<Probe>(ctx, PROBE, (p) => !p.running, { timeoutMs: o.timeoutMs, what: 'sysprep' });
+  await launchDetached(
+    ctx,
+    `& ${psQuote(SYSPREP)} /generalize /oobe /quiet /quit /mode:vm ${psQuote(`/unattend:"${unattend}"`)}`,
+  );
+  const { result, timedOut } = await pollGuest<Probe>(ctx, PROBE, (p) => !p.running, {
+    timeoutMs: o.timeoutMs,
+    what: 'sysprep',
+  });
   if (timedOut) {
     const kill = openClient(ctx);
     try {
@@ -109,10 +137,14 @@ export async function runSysprep(ctx: GuestContext, o: { unattendPath?: string; 
       kill.close();
     }
     const lines = await pantherLines(ctx);
-    throw new SysprepFailure('SysprepHung', `sysprep.exe was still running after ${Math.round(o.timeoutMs / 1000)} s and was killed (a dialog in session 0, or a very slow run). Revert to the snapshot and retry`, {
-      retryable: false,
-      details: { log: lines.slice(-6) },
-    });
+    throw new SysprepFailure(
+      'SysprepHung',
+      `sysprep.exe was still running after ${Math.round(o.timeoutMs / 1000)} s and was killed (a dialog in session 0, or a very slow run). Revert to the snapshot and retry`,
+      {
+        retryable: false,
+        details: { log: lines.slice(-6) },
+      },
+    );
   }
   const p = result!;
   if (!(p.tag && p.imageState === GENERALIZED)) throw classifySysprepLogs(await pantherLines(ctx), p.imageState);
@@ -132,4 +164,3 @@ export async function runSysprep(ctx: GuestContext, o: { unattendPath?: string; 
   }
   return { imageState: p.imageState, tagFile: p.tag, shutdownIssued, elapsedMs: Date.now() - started };
 }
-

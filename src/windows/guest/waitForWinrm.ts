@@ -10,10 +10,12 @@ export interface WinrmReady {
 }
 
 const HINTS: Record<string, string> = {
-  WinrmUnreachable: 'no WinRM listener answered (connection refused): Setup did not finish, or the answer file never enabled WinRM (check Autounattend.xml FirstLogonCommands and the firewall rule)',
+  WinrmUnreachable:
+    'no WinRM listener answered (connection refused): Setup did not finish, or the answer file never enabled WinRM (check Autounattend.xml FirstLogonCommands and the firewall rule)',
   WinrmRequestTimeout: 'nothing answered at all: the VM has no network yet, is halted, or the address is wrong',
   WinrmConnectionLost: 'connections kept breaking: the VM is rebooting or swapping its NIC',
-  WinrmAuthFailed: 'the listener refused the credentials: Basic auth not enabled yet, wrong password, or a filtered token (LocalAccountTokenFilterPolicy)',
+  WinrmAuthFailed:
+    'the listener refused the credentials: Basic auth not enabled yet, wrong password, or a filtered token (LocalAccountTokenFilterPolicy)',
   WinrmShellNotFound: 'the service restarted between requests',
 };
 
@@ -27,10 +29,15 @@ export async function waitForWinrm(ctx: GuestContext, timeoutMs: number, attempt
   for (;;) {
     attempts++;
     const op = Math.max(1, Math.floor(attemptMs / 3000));
-    const client = openClient({ ...ctx, operationTimeoutSec: op, requestMarginMs: Math.max(500, attemptMs - op * 1000) });
+    const client = openClient({
+      ...ctx,
+      operationTimeoutSec: op,
+      requestMarginMs: Math.max(500, attemptMs - op * 1000),
+    });
     try {
       const r = await client.run('hostname', [], { signal: ctx.signal });
-      if (r.exitCode === 0) return { attempts, elapsedMs: Date.now() - started, computerName: r.stdout.toString('utf8').trim() };
+      if (r.exitCode === 0)
+        return { attempts, elapsedMs: Date.now() - started, computerName: r.stdout.toString('utf8').trim() };
       last = `hostname exited ${r.exitCode}`;
       seen.GuestCommandFailed = (seen.GuestCommandFailed ?? 0) + 1;
     } catch (err) {
@@ -47,7 +54,9 @@ export async function waitForWinrm(ctx: GuestContext, timeoutMs: number, attempt
     ctx.progress?.({ phase: 'waiting for WinRM', attempts, elapsedMs: elapsed, lastError: last });
     if (elapsed >= timeoutMs) {
       const dominant = Object.entries(seen).sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'unknown';
-      const counts = Object.entries(seen).map(([k, v]) => `${v}× ${k}`).join(', ');
+      const counts = Object.entries(seen)
+        .map(([k, v]) => `${v}× ${k}`)
+        .join(', ');
       log.warn({ attempts, seen }, 'WinRM never became reachable');
       throw new XenimageError(
         'WinrmNotReachable',

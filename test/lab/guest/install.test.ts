@@ -7,7 +7,13 @@ import { test } from 'node:test';
 import { attachWindowsGuests } from '../../../src/lab/guest/attach.js';
 import { readState } from '../../../src/lab/guest/disk.js';
 import { writeLabInstallers } from '../../../src/lab/guest/labInstallers.js';
-import { buildAnswerMedia, buildAutounattend, buildIso, encodeUnattendPassword, removeAnswerMedia } from '../../../src/windows/index.js';
+import {
+  buildAnswerMedia,
+  buildAutounattend,
+  buildIso,
+  encodeUnattendPassword,
+  removeAnswerMedia,
+} from '../../../src/windows/index.js';
 import * as ops from '../../../src/windows/guest/index.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
@@ -22,7 +28,11 @@ const secrets = { env: { XENIMAGE_SECRET_LAB_ADMIN: PASSWORD } };
 async function labWithGuests(t: Parameters<typeof startTestLab>[0]) {
   const lab = await startTestLab(t, { speed: 0.002 });
   const xapi = await labClient(lab);
-  const guests = await attachWindowsGuests(lab.host, { stateDir: lab.stateDir, ports: { http: 0, https: 0 }, log: testLogger() });
+  const guests = await attachWindowsGuests(lab.host, {
+    stateDir: lab.stateDir,
+    ports: { http: 0, https: 0 },
+    log: testLogger(),
+  });
   beforeLabStops(lab, () => guests.stop());
   return { lab, xapi, guests };
 }
@@ -32,7 +42,14 @@ test('answer media boot a lab VM to PV drivers and HTTPS WinRM; the guest operat
   const dir = await tempDir(t);
   const installers = await writeLabInstallers(path.join(dir, 'installers'));
   const media = await buildAnswerMedia(
-    { firmware: 'bios', image: { name: 'Windows Server 2022 Datacenter Evaluation' }, computerName: 'WIN-LAB1', adminPassword: { secret: 'lab-admin' }, pvTools: installers.pvTools, cloudbaseInit: { msi: installers.cloudbaseInit } },
+    {
+      firmware: 'bios',
+      image: { name: 'Windows Server 2022 Datacenter Evaluation' },
+      computerName: 'WIN-LAB1',
+      adminPassword: { secret: 'lab-admin' },
+      pvTools: installers.pvTools,
+      cloudbaseInit: { msi: installers.cloudbaseInit },
+    },
     { stateDir: dir, buildId: 'lab-build-1', secrets },
   );
   const vm = await buildVm(xapi, 'win-build');
@@ -51,32 +68,60 @@ test('answer media boot a lab VM to PV drivers and HTTPS WinRM; the guest operat
 
   const info = await waitFor('the HTTPS listener', () => guests.guests().find((g) => g.vmRef === vm && g.https));
   const ctx: ops.GuestContext = {
-    guest: { address: info.address, port: info.port, https: true, certificatePem: media.winrm.certificatePem!, username: 'Administrator', password: PASSWORD },
+    guest: {
+      address: info.address,
+      port: info.port,
+      https: true,
+      certificatePem: media.winrm.certificatePem!,
+      username: 'Administrator',
+      password: PASSWORD,
+    },
     pollMs: 50,
     log: testLogger(),
   };
   assert.equal((await ops.waitForWinrm(ctx, 30_000)).computerName, 'WIN-LAB1');
-  assert.deepEqual(await ops.ensurePvTools(ctx, { volumeLabel: media.volumeLabel, timeoutMs: 30_000 }), { alreadyInstalled: true, exitCode: null, rebooted: false });
+  assert.deepEqual(await ops.ensurePvTools(ctx, { volumeLabel: media.volumeLabel, timeoutMs: 30_000 }), {
+    alreadyInstalled: true,
+    exitCode: null,
+    rebooted: false,
+  });
   assert.equal((await ops.addAdministrator(ctx, { name: 'builder', password: 'Second-Pw-22!xyz' })).created, true);
   // Every command line the guest received since Setup (first logon included): no password in any of them.
   const received = guests.guest(vm)!.commandLog;
   assert.ok(received.length > 10);
   for (const line of received) for (const pw of ['Second-Pw-22!xyz', PASSWORD]) assert.ok(!line.includes(pw));
-  await ops.installCloudbaseInit(ctx, { volumeLabel: media.volumeLabel, username: 'Admin', injectUserPassword: true, runAsLocalSystem: true, timeoutMs: 30_000 });
+  await ops.installCloudbaseInit(ctx, {
+    volumeLabel: media.volumeLabel,
+    username: 'Admin',
+    injectUserPassword: true,
+    runAsLocalSystem: true,
+    timeoutMs: 30_000,
+  });
 
   const disk = lab.host.getVm(vm)!.systemDisk!.vdiRef;
   const before = await readState(lab.host, disk);
   assert.ok(before?.files['c:\\windows\\panther\\unattend.xml'], 'Setup cached the answer file, as Windows does');
   const result = await ops.runSysprep(ctx, { timeoutMs: 30_000, shutdown: true });
   assert.equal(result.imageState, 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE');
-  await waitFor('the VM to halt after sysprep', async () => (await xapi.call<string>('VM.get_power_state', vm)) === 'Halted');
+  await waitFor(
+    'the VM to halt after sysprep',
+    async () => (await xapi.call<string>('VM.get_power_state', vm)) === 'Halted',
+  );
 
   // The state is on the disk: generalized, no cached answer file, no password in any form on the disk.
   const after = await readState(lab.host, disk);
-  assert.equal(after?.registry['HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\SETUP\\STATE']?.ImageState?.data, 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE');
+  assert.equal(
+    after?.registry['HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\SETUP\\STATE']?.ImageState?.data,
+    'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE',
+  );
   assert.equal(after?.files['c:\\windows\\panther\\unattend.xml'], undefined);
   const head = await lab.host.readDisk(disk, 0, 16 * 1024 * 1024);
-  for (const form of [PASSWORD, encodeUnattendPassword(PASSWORD, 'AdministratorPassword'), encodeUnattendPassword(PASSWORD, 'Password')]) assert.ok(!head.includes(Buffer.from(form)));
+  for (const form of [
+    PASSWORD,
+    encodeUnattendPassword(PASSWORD, 'AdministratorPassword'),
+    encodeUnattendPassword(PASSWORD, 'Password'),
+  ])
+    assert.ok(!head.includes(Buffer.from(form)));
   // The "system files": seeded pseudo-random megabytes, not an empty disk.
   const block = await lab.host.readDisk(disk, 8 * 1024 * 1024, 1024 * 1024);
   assert.ok(block.some((b) => b !== 0));
@@ -89,15 +134,33 @@ test('broken answer media leave the VM unreachable and the bounded wait says why
   // 1. Not XML at all: Setup stops in windowsPE; nothing ever listens.
   const bad = path.join(dir, 'bad');
   await mkdir(bad);
-  await writeFile(path.join(bad, 'Autounattend.xml'), '<unattend xmlns="urn:schemas-microsoft-com:unattend"><settings pass="windowsPE">');
+  await writeFile(
+    path.join(bad, 'Autounattend.xml'),
+    '<unattend xmlns="urn:schemas-microsoft-com:unattend"><settings pass="windowsPE">',
+  );
   await buildIso({ sourceDir: bad, output: path.join(dir, 'bad.iso'), volumeLabel: 'XENIMAGE_CFG' });
   const vm1 = await buildVm(xapi, 'win-bad-xml');
   await insertCd(xapi, vm1, '1', await importIso(lab, xapi, path.join(dir, 'bad.iso'), 'bad-answer.iso'));
   await xapi.callAsync('VM.start', vm1, false, false);
   await waitFor('Setup to reject the answer file', () => guests.guest(vm1)?.status.phase === 'setup-failed');
   assert.match(guests.guest(vm1)!.status.setupError!, /could not parse or process the unattend answer file/);
-  const ctx1: ops.GuestContext = { guest: { address: lab.host.getVm(vm1)!.address, port: 5985, https: false, username: 'Administrator', password: PASSWORD }, pollMs: 100 };
-  await assert.rejects(ops.waitForWinrm(ctx1, 1500), (e: Error & { type: string }) => e.type === 'WinrmNotReachable' && /connection refused/.test(e.message) && /never enabled WinRM|did not finish/.test(e.message));
+  const ctx1: ops.GuestContext = {
+    guest: {
+      address: lab.host.getVm(vm1)!.address,
+      port: 5985,
+      https: false,
+      username: 'Administrator',
+      password: PASSWORD,
+    },
+    pollMs: 100,
+  };
+  await assert.rejects(
+    ops.waitForWinrm(ctx1, 1500),
+    (e: Error & { type: string }) =>
+      e.type === 'WinrmNotReachable' &&
+      /connection refused/.test(e.message) &&
+      /never enabled WinRM|did not finish/.test(e.message),
+  );
 
   // 2. Valid, but without the WinRM step: the PV agent reports an IP, and still nothing listens.
   const noWinrm = path.join(dir, 'nowinrm');
@@ -105,19 +168,48 @@ test('broken answer media leave the VM unreachable and the bounded wait says why
   await writeFile(
     path.join(noWinrm, 'Autounattend.xml'),
     buildAutounattend({
-      firmware: 'bios', image: { index: 1 }, uiLanguage: 'en-US', inputLocale: 'en-US', systemLocale: 'en-US', userLocale: 'en-US', timeZone: 'UTC',
-      computerName: 'WIN-NOWINRM', adminPassword: PASSWORD, organization: 'xenimage',
-      firstLogonCommands: [{ commandLine: 'reg add "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System" /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f', description: 'token filter' }],
+      firmware: 'bios',
+      image: { index: 1 },
+      uiLanguage: 'en-US',
+      inputLocale: 'en-US',
+      systemLocale: 'en-US',
+      userLocale: 'en-US',
+      timeZone: 'UTC',
+      computerName: 'WIN-NOWINRM',
+      adminPassword: PASSWORD,
+      organization: 'xenimage',
+      firstLogonCommands: [
+        {
+          commandLine:
+            'reg add "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System" /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f',
+          description: 'token filter',
+        },
+      ],
     }),
   );
   await buildIso({ sourceDir: noWinrm, output: path.join(dir, 'nowinrm.iso'), volumeLabel: 'XENIMAGE_CFG' });
   const vm2 = await buildVm(xapi, 'win-no-winrm');
   await insertCd(xapi, vm2, '1', await importIso(lab, xapi, path.join(dir, 'nowinrm.iso'), 'nowinrm-answer.iso'));
   await xapi.callAsync('VM.start', vm2, false, false);
-  await waitFor('the first logon to finish', () => guests.guest(vm2)?.machine?.commandLog.some((l) => l.includes('LocalAccountTokenFilterPolicy')));
+  await waitFor('the first logon to finish', () =>
+    guests.guest(vm2)?.machine?.commandLog.some((l) => l.includes('LocalAccountTokenFilterPolicy')),
+  );
   assert.equal(guests.guest(vm2)!.winrm, undefined);
-  const ctx2: ops.GuestContext = { guest: { address: lab.host.getVm(vm2)!.address, port: 5985, https: false, username: 'Administrator', password: PASSWORD }, pollMs: 100 };
-  await assert.rejects(ops.waitForWinrm(ctx2, 1500), (e: Error & { type: string; details: { dominant: string } }) => e.type === 'WinrmNotReachable' && e.details.dominant === 'WinrmUnreachable');
+  const ctx2: ops.GuestContext = {
+    guest: {
+      address: lab.host.getVm(vm2)!.address,
+      port: 5985,
+      https: false,
+      username: 'Administrator',
+      password: PASSWORD,
+    },
+    pollMs: 100,
+  };
+  await assert.rejects(
+    ops.waitForWinrm(ctx2, 1500),
+    (e: Error & { type: string; details: { dominant: string } }) =>
+      e.type === 'WinrmNotReachable' && e.details.dominant === 'WinrmUnreachable',
+  );
 });
 
 test('PV tools failing at first logon (MSI 1603) leave no PV drivers; ensurePvTools recovers them over WinRM', async (t) => {
@@ -125,7 +217,13 @@ test('PV tools failing at first logon (MSI 1603) leave no PV drivers; ensurePvTo
   const dir = await tempDir(t);
   const installers = await writeLabInstallers(path.join(dir, 'installers'));
   const media = await buildAnswerMedia(
-    { firmware: 'bios', image: { index: 1 }, computerName: 'WIN-LAB2', adminPassword: { secret: 'lab-admin' }, pvTools: installers.pvTools },
+    {
+      firmware: 'bios',
+      image: { index: 1 },
+      computerName: 'WIN-LAB2',
+      adminPassword: { secret: 'lab-admin' },
+      pvTools: installers.pvTools,
+    },
     { stateDir: dir, buildId: 'lab-build-2', secrets },
   );
   const vm = await buildVm(xapi, 'win-tools-1603');
@@ -133,7 +231,9 @@ test('PV tools failing at first logon (MSI 1603) leave no PV drivers; ensurePvTo
   guests.inject({ kind: 'msi-exit', vm: 'win-tools-1603', msi: 'managementagent', code: 1603 });
   await xapi.callAsync('VM.start', vm, false, false);
   // The first logon ends with its reboot; wait for the domain that follows it.
-  await waitFor('the first-logon reboot command', () => guests.guest(vm)?.commandLog.some((l) => l.startsWith('shutdown /r')));
+  await waitFor('the first-logon reboot command', () =>
+    guests.guest(vm)?.commandLog.some((l) => l.startsWith('shutdown /r')),
+  );
   // The guest's log spans boots, the machine's is per boot: a machine without the command is the next boot.
   // (Comparing domids raced: at lab speed the reboot can finish before the first domid is read.)
   await waitFor('the first-logon reboot', () => {
@@ -142,7 +242,14 @@ test('PV tools failing at first logon (MSI 1603) leave no PV drivers; ensurePvTo
   });
   const info = await waitFor('the HTTPS listener', () => guests.guests().find((g) => g.vmRef === vm && g.https));
   const ctx: ops.GuestContext = {
-    guest: { address: info.address, port: info.port, https: true, certificatePem: media.winrm.certificatePem!, username: 'Administrator', password: PASSWORD },
+    guest: {
+      address: info.address,
+      port: info.port,
+      https: true,
+      certificatePem: media.winrm.certificatePem!,
+      username: 'Administrator',
+      password: PASSWORD,
+    },
     pollMs: 50,
     log: testLogger(),
   };

@@ -13,19 +13,41 @@ export async function buildVm(xapi: Xapi, name: string, diskMiB = 64): Promise<s
   const vm = await xapi.callAsync<string>('VM.clone', tpl, name);
   const [sr] = await xapi.call<string[]>('SR.get_by_name_label', 'Local storage');
   const srUuid = await xapi.call<string>('SR.get_uuid', sr);
-  await xapi.call('VM.add_to_other_config', vm, 'disks', `<provision><disk device="0" size="${diskMiB * MiB}" sr="${srUuid}" bootable="true" type="system"/></provision>`);
+  await xapi.call(
+    'VM.add_to_other_config',
+    vm,
+    'disks',
+    `<provision><disk device="0" size="${diskMiB * MiB}" sr="${srUuid}" bootable="true" type="system"/></provision>`,
+  );
   await xapi.callAsync('VM.provision', vm);
   const [iso] = await xapi.call<string[]>('VDI.get_by_name_label', 'SERVER_EVAL_x64FRE_en-us.iso');
   await insertCd(xapi, vm, '3', iso!);
   const [net] = await xapi.call<string[]>('network.get_all');
-  await xapi.call('VIF.create', { device: '0', network: net, VM: vm, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+  await xapi.call('VIF.create', {
+    device: '0',
+    network: net,
+    VM: vm,
+    MAC: '',
+    MTU: 1500,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
   return vm;
 }
 
 export async function insertCd(xapi: Xapi, vm: string, userdevice: string, vdi: string): Promise<void> {
   const cd = await xapi.call<string>('VBD.create', {
-    VM: vm, VDI: 'OpaqueRef:NULL', userdevice, bootable: false, mode: 'RO', type: 'CD', empty: true,
-    other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
+    VM: vm,
+    VDI: 'OpaqueRef:NULL',
+    userdevice,
+    bootable: false,
+    mode: 'RO',
+    type: 'CD',
+    empty: true,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
   });
   await xapi.call('VBD.insert', cd, vdi);
 }

@@ -8,7 +8,10 @@ import { testLogger } from '../../helpers/logger.js';
 
 test('missing programs without root: typed error naming the packages and OS_CLOUD', async () => {
   const probe = { programs: ['/nonexistent/keystone-manage', '/usr/bin/env'], root: false, debianLike: true };
-  const err = await ensureOpenStackPrograms(testLogger(), probe).then(() => undefined, (e: unknown) => e);
+  const err = await ensureOpenStackPrograms(testLogger(), probe).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof XenimageError);
   assert.equal(err.type, 'OpenStackNotInstalled');
   assert.equal(err.retryable, false);
@@ -20,7 +23,10 @@ test('missing programs without root: typed error naming the packages and OS_CLOU
 
 test('missing programs off Debian (even as root): the same typed error, nothing installed', async () => {
   const probe = { programs: ['/nonexistent/glance-api'], root: true, debianLike: false };
-  const err = await ensureOpenStackPrograms(testLogger(), probe).then(() => undefined, (e: unknown) => e);
+  const err = await ensureOpenStackPrograms(testLogger(), probe).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof XenimageError && err.type === 'OpenStackNotInstalled');
 });
 

@@ -53,23 +53,38 @@ test('start, use, stop, restart on the same state dir', async () => {
     assert.match(lab.glanceUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(lab.cloudsFile, path.join(stateDir, 'openstack', 'clouds.yaml'));
     assert.equal(mode(lab.cloudsFile), 0o600);
-    for (const name of ['openstack-admin', 'openstack-build', 'openstack-glance']) assert.equal(mode(path.join(stateDir, 'secrets', name)), 0o600);
+    for (const name of ['openstack-admin', 'openstack-build', 'openstack-glance'])
+      assert.equal(mode(path.join(stateDir, 'secrets', name)), 0o600);
     assert.equal(mode(path.join(stateDir, 'secrets')), 0o700);
     buildPassword = (await readFile(path.join(stateDir, 'secrets', 'openstack-build'), 'utf8')).trim();
-    const clouds = parseYaml(await readFile(lab.cloudsFile, 'utf8')) as { clouds: Record<string, Record<string, unknown>> };
+    const clouds = parseYaml(await readFile(lab.cloudsFile, 'utf8')) as {
+      clouds: Record<string, Record<string, unknown>>;
+    };
     assert.deepEqual(clouds.clouds[LAB_CLOUD], {
       auth_type: 'password',
-      auth: { auth_url: lab.keystoneUrl, username: 'xenimage-build', password: buildPassword, project_name: 'xenimage', user_domain_name: 'Default', project_domain_name: 'Default' },
+      auth: {
+        auth_url: lab.keystoneUrl,
+        username: 'xenimage-build',
+        password: buildPassword,
+        project_name: 'xenimage',
+        user_domain_name: 'Default',
+        project_domain_name: 'Default',
+      },
       region_name: 'RegionOne',
       interface: 'public',
       identity_api_version: 3,
     });
-    for (const log of ['keystone.log', 'glance-api.log', 'setup.log']) assert.ok(statSync(path.join(lab.logDir, log)).size > 0, `${log} is written`);
+    for (const log of ['keystone.log', 'glance-api.log', 'setup.log'])
+      assert.ok(statSync(path.join(lab.logDir, log)).size > 0, `${log} is written`);
     assert.ok(processesOf(stateDir).length >= 2, 'Keystone and Glance run');
 
     const cloud = connectCloud(LAB_CLOUD, { file: lab.cloudsFile, env: {} });
     try {
-      const image = await cloud.glance.createImage({ name: 'survives-restart', container_format: 'ovf', disk_format: 'vhd' });
+      const image = await cloud.glance.createImage({
+        name: 'survives-restart',
+        container_format: 'ovf',
+        disk_format: 'vhd',
+      });
       imageId = image.id;
       await cloud.glance.uploadImageData(imageId, Readable.from([data]));
     } finally {
@@ -99,7 +114,11 @@ test('start, use, stop, restart on the same state dir', async () => {
     const setupLog = await readFile(path.join(lab2.logDir, 'setup.log'), 'utf8');
     assert.equal(setupLog.match(/keystone db_sync:/g)?.length, 1, 'db_sync ran once');
     assert.equal(setupLog.match(/keystone bootstrap:/g)?.length, 1, 'bootstrap ran once');
-    assert.equal((await readFile(path.join(stateDir, 'secrets', 'openstack-build'), 'utf8')).trim(), buildPassword, 'passwords are kept');
+    assert.equal(
+      (await readFile(path.join(stateDir, 'secrets', 'openstack-build'), 'utf8')).trim(),
+      buildPassword,
+      'passwords are kept',
+    );
   } finally {
     await lab2.stop();
   }
@@ -123,11 +142,20 @@ test('a service that cannot start (its port is taken): typed error, and nothing 
   t.after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
   const busy = (squatter.address() as net.AddressInfo).port;
 
-  const err = await startOpenStack({ stateDir: dir, log: testLogger(), ports: { keystone: busy } }).then(() => undefined, (e: unknown) => e);
+  const err = await startOpenStack({ stateDir: dir, log: testLogger(), ports: { keystone: busy } }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof XenimageError, String(err));
   assert.equal(err.type, 'OpenStackStartFailed');
   assert.match(err.message, /keystone \(uwsgi\) exited before Keystone answering/);
-  assert.ok(err.message.includes(path.join(dir, 'openstack', 'logs', 'keystone-uwsgi.log')), 'the message points at the log');
-  assert.match(await readFile(path.join(dir, 'openstack', 'logs', 'keystone-uwsgi.log'), 'utf8'), /Address already in use/);
+  assert.ok(
+    err.message.includes(path.join(dir, 'openstack', 'logs', 'keystone-uwsgi.log')),
+    'the message points at the log',
+  );
+  assert.match(
+    await readFile(path.join(dir, 'openstack', 'logs', 'keystone-uwsgi.log'), 'utf8'),
+    /Address already in use/,
+  );
   assert.deepEqual(processesOf(dir), [], 'Glance, started alongside, was stopped too');
 });

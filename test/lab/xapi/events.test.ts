@@ -5,16 +5,28 @@ import { startTestLab, labClient } from '../../helpers/xapiLab.js';
 import type { XapiLab } from '../../../src/lab/xapi/index.js';
 
 interface Batch {
-  events: Array<{ id: string; timestamp: string; class: string; operation: string; ref: string; snapshot?: Record<string, unknown> }>;
+  events: Array<{
+    id: string;
+    timestamp: string;
+    class: string;
+    operation: string;
+    ref: string;
+    snapshot?: Record<string, unknown>;
+  }>;
   valid_ref_counts: Record<string, number>;
   token: string;
 }
 
 function rpc(lab: XapiLab) {
   return async <T>(method: string, ...params: unknown[]): Promise<T> => {
-    const res = await fetch(lab.url + '/jsonrpc', { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }), headers: { 'content-type': 'application/json' } });
+    const res = await fetch(lab.url + '/jsonrpc', {
+      method: 'POST',
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      headers: { 'content-type': 'application/json' },
+    });
     const body = (await res.json()) as { result?: T; error?: { message: string; data: string[] } };
-    if (body.error) throw Object.assign(new Error(body.error.message), { description: [body.error.message, ...body.error.data] });
+    if (body.error)
+      throw Object.assign(new Error(body.error.message), { description: [body.error.message, ...body.error.data] });
     return body.result as T;
   };
 }
@@ -72,14 +84,20 @@ test('coalescing per object: one event with the latest snapshot; created-and-del
   assert.equal(forTpl[0]?.snapshot?.name_description, 'two');
   assert.ok(!batch.events.some((e) => e.ref === transient));
   const keptEvents = batch.events.filter((e) => e.ref === kept);
-  assert.deepEqual(keptEvents.map((e) => e.operation), ['add']);
+  assert.deepEqual(
+    keptEvents.map((e) => e.operation),
+    ['add'],
+  );
   assert.equal(keptEvents[0]?.snapshot?.progress, 0.5);
   // A pending task is only marked by task.destroy; it goes when it finishes (a del event, no snapshot).
   await call('task.destroy', kept);
   assert.deepEqual(await call('task.get_current_operations', kept), { task: 'destroy' });
   await call('task.set_status', kept, 'success');
   const del = await call<Batch>('event.from', ['task'], batch.token, 5.0);
-  assert.deepEqual(del.events.map((e) => [e.operation, e.ref, 'snapshot' in e]), [['del', kept, false]]);
+  assert.deepEqual(
+    del.events.map((e) => [e.operation, e.ref, 'snapshot' in e]),
+    [['del', kept, false]],
+  );
 });
 
 test('subscriptions: class/ref, "*", any case, unknown classes ignored; bad tokens; event.inject', async (t) => {
@@ -90,7 +108,10 @@ test('subscriptions: class/ref, "*", any case, unknown classes ignored; bad toke
   await call('VM.set_name_description', tpl, 'x');
   await call('VM.set_name_description', other, 'y');
   const one = await call<Batch>('event.from', [`vm/${tpl}`, 'message', 'no_such_class'], token, 5.0);
-  assert.deepEqual(one.events.map((e) => e.ref), [tpl]);
+  assert.deepEqual(
+    one.events.map((e) => e.ref),
+    [tpl],
+  );
   const all = await call<Batch>('event.from', ['Vm'], token, 5.0);
   assert.deepEqual(new Set(all.events.map((e) => e.ref)), new Set([tpl, other]));
   await assert.rejects(call('event.from', ['vm'], 'garbage', 1.0), (err: { description: string[] }) => {
@@ -100,7 +121,11 @@ test('subscriptions: class/ref, "*", any case, unknown classes ignored; bad toke
   const pool = (await call<string[]>('pool.get_all'))[0]!;
   const injected = await call<string>('event.inject', 'pool', pool);
   const after = await call<Batch>('event.from', ['pool'], injected, 5.0);
-  assert.deepEqual(after.events.map((e) => [e.operation, e.ref]), [['mod', pool]], 'the token precedes the injected change');
+  assert.deepEqual(
+    after.events.map((e) => [e.operation, e.ref]),
+    [['mod', pool]],
+    'the token precedes the injected change',
+  );
   await assert.rejects(call('event.inject', 'pool', tpl), (err: { description: string[] }) => {
     assert.deepEqual(err.description, ['HANDLE_INVALID', 'pool', tpl]);
     return true;
@@ -131,7 +156,16 @@ test('xen-api keeps a coherent cache from events: identical field sets, back-ref
   const [tpl] = await xapi.call<string[]>('VM.get_by_name_label', 'Other install media');
   const clone = await xapi.callAsync<string>('VM.clone', tpl, 'cache-test');
   const net = (await xapi.call<string[]>('network.get_all'))[0]!;
-  const vif = await xapi.call<string>('VIF.create', { device: '0', network: net, VM: clone, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+  const vif = await xapi.call<string>('VIF.create', {
+    device: '0',
+    network: net,
+    VM: clone,
+    MAC: '',
+    MTU: 1500,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
   await xapi.barrier();
   assert.deepEqual(xapi.getObjectByRef(clone).VIFs, [vif]);
   assert.ok((xapi.getObjectByRef(net).VIFs as string[]).includes(vif));

@@ -9,7 +9,12 @@ import { labClient, startTestLab } from '../../helpers/xapiLab.js';
 
 const MiB = 1024 * 1024;
 
-async function waitForObject(xapi: Xapi, ref: string, predicate: (o: XapiObject) => boolean, ms = 5000): Promise<XapiObject> {
+async function waitForObject(
+  xapi: Xapi,
+  ref: string,
+  predicate: (o: XapiObject) => boolean,
+  ms = 5000,
+): Promise<XapiObject> {
   const deadline = Date.now() + ms;
   for (;;) {
     const o = xapi.getObjectByRef(ref, undefined as unknown as XapiObject);
@@ -25,16 +30,38 @@ async function buildVm(xapi: Xapi): Promise<{ vm: string; cd: string }> {
   const vm = await xapi.callAsync<string>('VM.clone', tpl, 'guest-vm');
   const [sr] = await xapi.call<string[]>('SR.get_by_name_label', 'Local storage');
   const srUuid = await xapi.call<string>('SR.get_uuid', sr);
-  await xapi.call('VM.add_to_other_config', vm, 'disks', `<provision><disk device="0" size="${64 * MiB}" sr="${srUuid}" bootable="true" type="system"/></provision>`);
+  await xapi.call(
+    'VM.add_to_other_config',
+    vm,
+    'disks',
+    `<provision><disk device="0" size="${64 * MiB}" sr="${srUuid}" bootable="true" type="system"/></provision>`,
+  );
   await xapi.callAsync('VM.provision', vm);
   const [iso] = await xapi.call<string[]>('VDI.get_by_name_label', 'SERVER_EVAL_x64FRE_en-us.iso');
   const cd = await xapi.call<string>('VBD.create', {
-    VM: vm, VDI: 'OpaqueRef:NULL', userdevice: '3', bootable: true, mode: 'RO', type: 'CD', empty: true,
-    other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
+    VM: vm,
+    VDI: 'OpaqueRef:NULL',
+    userdevice: '3',
+    bootable: true,
+    mode: 'RO',
+    type: 'CD',
+    empty: true,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
   });
   await xapi.call('VBD.insert', cd, iso);
   const [net] = await xapi.call<string[]>('network.get_all');
-  await xapi.call('VIF.create', { device: '0', network: net, VM: vm, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+  await xapi.call('VIF.create', {
+    device: '0',
+    network: net,
+    VM: vm,
+    MAC: '',
+    MTU: 1500,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
   return { vm, cd };
 }
 
@@ -62,7 +89,10 @@ test('a started VM is visible to guests with its address, drives, disk and VIFs'
   assert.equal(view.systemDisk?.virtualSize, 64 * MiB);
   assert.equal(view.vifs.length, 1);
   assert.match(view.vifs[0]!.mac, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
-  assert.deepEqual(events.map((e) => [e.kind, e.cause]), [['started', 'api']]);
+  assert.deepEqual(
+    events.map((e) => [e.kind, e.cause]),
+    [['started', 'api']],
+  );
   assert.ok(lab.host.listVms().some((v) => v.ref === vm));
   // Templates and the control domain are not guests.
   assert.ok(lab.host.listVms().every((v) => !v.nameLabel.startsWith('Control domain')));
@@ -107,7 +137,10 @@ test('a guest-initiated halt: Halted, domid -1, VBDs detached, no API call, a vm
   assert.equal(halted.resident_on, 'OpaqueRef:NULL');
   for (const vbd of halted.VBDs as string[]) assert.equal(await xapi.call('VBD.get_currently_attached', vbd), false);
   assert.equal(await xapi.call('VBD.get_device', cd), 'xvdd', 'device names stay after shutdown');
-  assert.deepEqual(events.map((e) => [e.kind, e.cause]), [['halted', 'guest']]);
+  assert.deepEqual(
+    events.map((e) => [e.kind, e.cause]),
+    [['halted', 'guest']],
+  );
   await assert.rejects(lab.host.guestShutdown(vm), /not Running/);
 });
 
@@ -116,7 +149,13 @@ test('a guest-initiated reboot gives a new domid and clears the guest metrics', 
   const xapi = await labClient(lab);
   const { vm } = await buildVm(xapi);
   await xapi.callAsync('VM.start', vm, false, false);
-  await lab.host.reportGuestMetrics(vm, { networks: {}, pvDriversVersion: {}, pvDriversDetected: false, osVersion: {}, other: {} });
+  await lab.host.reportGuestMetrics(vm, {
+    networks: {},
+    pvDriversVersion: {},
+    pvDriversDetected: false,
+    osVersion: {},
+    other: {},
+  });
   const before = await xapi.call<Record<string, unknown>>('VM.get_record', vm);
   assert.notEqual(before.guest_metrics, 'OpaqueRef:NULL');
   await lab.host.guestReboot(vm);

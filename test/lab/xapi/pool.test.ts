@@ -6,8 +6,16 @@ import { test } from 'node:test';
 import { createClient } from 'xen-api';
 import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
 
-async function jsonCall(url: string, method: string, params: unknown[]): Promise<{ result?: unknown; error?: { message: string; data: string[] } }> {
-  const res = await fetch(`${url}/jsonrpc`, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }), headers: { 'content-type': 'application/json' } });
+async function jsonCall(
+  url: string,
+  method: string,
+  params: unknown[],
+): Promise<{ result?: unknown; error?: { message: string; data: string[] } }> {
+  const res = await fetch(`${url}/jsonrpc`, {
+    method: 'POST',
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    headers: { 'content-type': 'application/json' },
+  });
   return (await res.json()) as { result?: unknown; error?: { message: string; data: string[] } };
 }
 
@@ -17,9 +25,18 @@ test('HOST_IS_SLAVE on a member, clients follow the master, 302 from member tran
   const slave = lab.slaveUrl!;
   assert.match(slave, /^http:\/\/127\.0\.0\.2:\d+$/);
   const refused = await jsonCall(slave, 'session.login_with_password', [lab.username, 'wrong password too']);
-  assert.deepEqual([refused.error?.message, ...(refused.error?.data ?? [])], ['HOST_IS_SLAVE', '127.0.0.1'], 'checked before the password');
+  assert.deepEqual(
+    [refused.error?.message, ...(refused.error?.data ?? [])],
+    ['HOST_IS_SLAVE', '127.0.0.1'],
+    'checked before the password',
+  );
 
-  const xapi = createClient({ url: slave, auth: { user: lab.username, password: lab.password }, eventPollDelay: 500, debounce: 20 });
+  const xapi = createClient({
+    url: slave,
+    auth: { user: lab.username, password: lab.password },
+    eventPollDelay: 500,
+    debounce: 20,
+  });
   beforeLabStops(lab, () => xapi.disconnect());
   await xapi.connect();
   assert.equal(xapi.pool.name_label, 'xenimage-lab');
@@ -45,7 +62,10 @@ test('the master moves: the old master answers HOST_IS_SLAVE with the new addres
   const xapi = await labClient(lab);
   const second = lab.hosts.find((h) => !h.master)!;
   await xapi.call('pool.designate_new_master', second.ref);
-  const refused = await jsonCall('http://127.0.0.1:' + new URL(lab.url).port, 'session.login_with_password', [lab.username, lab.password]);
+  const refused = await jsonCall('http://127.0.0.1:' + new URL(lab.url).port, 'session.login_with_password', [
+    lab.username,
+    lab.password,
+  ]);
   assert.deepEqual([refused.error?.message, ...(refused.error?.data ?? [])], ['HOST_IS_SLAVE', '127.0.0.2']);
   assert.equal(lab.url, second.url);
 });

@@ -12,15 +12,36 @@ import { debianBinding, type PythonBinding, pypiBinding } from './pythonClients.
 
 const run = promisify(execFile);
 // The script lives beside this file's source (tests run from dist/, fixtures stay in test/).
-const script = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test/lab/xapi/fixtures/xenapi_client_check.py');
-const STEPS = ['login', 'pool, host and system.listMethods', 'records', 'clone and provision', 'VBD create and insert, VIF', 'start and event.from', 'precondition errors', 'Async task', 'import and export', 'destroy', 'logout'];
+const script = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../../test/lab/xapi/fixtures/xenapi_client_check.py',
+);
+const STEPS = [
+  'login',
+  'pool, host and system.listMethods',
+  'records',
+  'clone and provision',
+  'VBD create and insert, VIF',
+  'start and event.from',
+  'precondition errors',
+  'Async task',
+  'import and export',
+  'destroy',
+  'logout',
+];
 
 async function check(t: Parameters<typeof startTestLab>[0], binding: PythonBinding): Promise<void> {
   const lab = await startTestLab(t);
-  const { stdout } = await run(binding.python, [script, binding.module, lab.url, lab.username, lab.password], { env: binding.env, timeout: 60_000 }).catch((err: { stdout?: string; stderr?: string }) => {
+  const { stdout } = await run(binding.python, [script, binding.module, lab.url, lab.username, lab.password], {
+    env: binding.env,
+    timeout: 60_000,
+  }).catch((err: { stdout?: string; stderr?: string }) => {
     throw new Error(`${binding.name} failed:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
   });
-  assert.deepEqual(stdout.trim().split('\n'), STEPS.map((s) => `ok: ${s}`));
+  assert.deepEqual(
+    stdout.trim().split('\n'),
+    STEPS.map((s) => `ok: ${s}`),
+  );
 }
 
 test("Debian's python3-os-xenapi drives the lab", async (t) => {

@@ -33,7 +33,8 @@ async function importable(python: string, module: string, env: NodeJS.ProcessEnv
 /** Debian's python3-os-xenapi: `os_xenapi.client.XenAPI`, or its XenAPI.py extracted from the .deb. */
 export async function debianBinding(): Promise<PythonBinding> {
   const python = '/usr/bin/python3';
-  if (await importable(python, 'os_xenapi.client.XenAPI')) return { name: 'python3-os-xenapi', python, module: 'os_xenapi.client.XenAPI', env: process.env };
+  if (await importable(python, 'os_xenapi.client.XenAPI'))
+    return { name: 'python3-os-xenapi', python, module: 'os_xenapi.client.XenAPI', env: process.env };
   const dir = path.join(cacheDir(), 'os-xenapi');
   const env = { ...process.env, PYTHONPATH: dir };
   if (!(await importable(python, 'XenAPI', env))) {
@@ -62,7 +63,15 @@ export async function pypiBinding(): Promise<PythonBinding> {
     await mkdir(cacheDir(), { recursive: true });
     await run(
       'flock',
-      [path.join(cacheDir(), 'xenapi-venv.lock'), 'sh', '-c', '"$1" -c "import XenAPI" 2>/dev/null || { /usr/bin/python3 -m venv "$2" && "$2/bin/pip" install -q XenAPI; }', 'sh', python, venv],
+      [
+        path.join(cacheDir(), 'xenapi-venv.lock'),
+        'sh',
+        '-c',
+        '"$1" -c "import XenAPI" 2>/dev/null || { /usr/bin/python3 -m venv "$2" && "$2/bin/pip" install -q XenAPI; }',
+        'sh',
+        python,
+        venv,
+      ],
       { timeout: 300_000 },
     );
   }

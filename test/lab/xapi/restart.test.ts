@@ -31,7 +31,10 @@ test('a restarted lab keeps its state; running VMs keep running; clients log in 
   assert.equal(rec.uuid, before.uuid);
   assert.equal(second.host.getVm(pv!)!.address, address);
   assert.deepEqual(await second.host.readDisk(disk, 20 * MiB, written.length), written);
-  assert.deepEqual(await second.host.readDisk(disk, 10 * MiB, 2 * MiB), contentBytes({ offsetMiB: 10, lengthMiB: 2, seed: 'debian-pv data' }));
+  assert.deepEqual(
+    await second.host.readDisk(disk, 10 * MiB, 2 * MiB),
+    contentBytes({ offsetMiB: 10, lengthMiB: 2, seed: 'debian-pv data' }),
+  );
   await second.stop();
 
   const third = await startTestLab(t, { stateDir, scenario: 'existing-vms', vmsAfterRestart: 'halt' });

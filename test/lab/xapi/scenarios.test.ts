@@ -10,7 +10,19 @@ import { labStateDir, startTestLab } from '../../helpers/xapiLab.js';
 
 test('every shipped scenario validates', async () => {
   const names = await listScenarios();
-  for (const required of ['default', 'existing-vms', 'two-hosts', 'fault-connection-reset', 'fault-http500', 'fault-slow', 'fault-session-expired', 'fault-host-is-slave', 'fault-export-cut', 'fault-import-io-error', 'fault-event-stall']) {
+  for (const required of [
+    'default',
+    'existing-vms',
+    'two-hosts',
+    'fault-connection-reset',
+    'fault-http500',
+    'fault-slow',
+    'fault-session-expired',
+    'fault-host-is-slave',
+    'fault-export-cut',
+    'fault-import-io-error',
+    'fault-event-stall',
+  ]) {
     assert.ok(names.includes(required), required);
   }
   for (const name of names) {
@@ -24,24 +36,50 @@ test('every shipped scenario validates', async () => {
 
 test('existing-vms: VMs with real disk contents in known blocks, guest sections passed through', async (t) => {
   const guests = { vms: { 'debian-pv': { os: 'linux' } } };
-  const scenario = { ...(await loadScenario('existing-vms')), name: 'custom', extends: undefined, guests, faults: { xapi: [], guest: [{ kind: 'winrm-refused', anything: 1 }] } };
+  const scenario = {
+    ...(await loadScenario('existing-vms')),
+    name: 'custom',
+    extends: undefined,
+    guests,
+    faults: { xapi: [], guest: [{ kind: 'winrm-refused', anything: 1 }] },
+  };
   const lab = await startTestLab(t, { scenario });
   assert.deepEqual(lab.scenario.guests, guests);
   assert.deepEqual(lab.scenario.faults.guest, [{ kind: 'winrm-refused', anything: 1 }]);
   const vms = lab.host.listVms();
-  assert.deepEqual(vms.map((v) => [v.nameLabel, v.powerState, v.domainType]).sort(), [['debian-pv', 'Running', 'pv'], ['legacy-hvm', 'Running', 'hvm']]);
+  assert.deepEqual(vms.map((v) => [v.nameLabel, v.powerState, v.domainType]).sort(), [
+    ['debian-pv', 'Running', 'pv'],
+    ['legacy-hvm', 'Running', 'hvm'],
+  ]);
   const hvm = vms.find((v) => v.nameLabel === 'legacy-hvm')!;
   assert.equal(hvm.systemDisk?.virtualSize, 96 * 1024 * 1024);
-  assert.deepEqual(await lab.host.readDisk(hvm.systemDisk!.vdiRef, 33 * 1024 * 1024, 3 * 1024 * 1024), contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }));
-  assert.deepEqual(hvm.cdroms.map((c) => c.isoPath), [null]);
+  assert.deepEqual(
+    await lab.host.readDisk(hvm.systemDisk!.vdiRef, 33 * 1024 * 1024, 3 * 1024 * 1024),
+    contentBytes({ offsetMiB: 33, lengthMiB: 3, seed: 'legacy-hvm data' }),
+  );
+  assert.deepEqual(
+    hvm.cdroms.map((c) => c.isoPath),
+    [null],
+  );
   assert.notEqual(vms[0]!.address, vms[1]!.address);
 });
 
 test('bad scenarios fail typed, before anything is created', async (t) => {
   const dir = await labStateDir(t);
-  await assert.rejects(startTestLab(t, { stateDir: dir, scenario: 'no-such-scenario' }), (err: unknown) => err instanceof InvalidInputError && /not found.*default/.test(err.message));
   await assert.rejects(
-    startTestLab(t, { stateDir: dir, scenario: { name: 'x', pool: { name: 'p' }, hosts: [{ name: 'h' }], vms: [{ name: 'v', disks: [{ sr: 'nope', sizeMiB: 1 }] }] } }),
+    startTestLab(t, { stateDir: dir, scenario: 'no-such-scenario' }),
+    (err: unknown) => err instanceof InvalidInputError && /not found.*default/.test(err.message),
+  );
+  await assert.rejects(
+    startTestLab(t, {
+      stateDir: dir,
+      scenario: {
+        name: 'x',
+        pool: { name: 'p' },
+        hosts: [{ name: 'h' }],
+        vms: [{ name: 'v', disks: [{ sr: 'nope', sizeMiB: 1 }] }],
+      },
+    }),
     (err: unknown) => err instanceof InvalidInputError && /unknown SR "nope"/.test(err.message),
   );
   assert.deepEqual(await readdir(dir), []);

@@ -21,7 +21,15 @@ const MiB = 1024 * 1024;
 
 async function newVdi(xapi: Xapi, sizeMiB: number, srName = 'Local storage'): Promise<string> {
   const [sr] = await xapi.call<string[]>('SR.get_by_name_label', srName);
-  return xapi.call<string>('VDI.create', { SR: sr, virtual_size: sizeMiB * MiB, type: 'user', sharable: false, read_only: false, other_config: {}, name_label: 'transfer test' });
+  return xapi.call<string>('VDI.create', {
+    SR: sr,
+    virtual_size: sizeMiB * MiB,
+    type: 'user',
+    sharable: false,
+    read_only: false,
+    other_config: {},
+    name_label: 'transfer test',
+  });
 }
 
 /**
@@ -37,7 +45,9 @@ function get(url: string, headers: Record<string, string> = {}): Promise<Incomin
 }
 
 async function download(lab: XapiLab, xapi: Xapi, vdi: string, format: string, file: string): Promise<IncomingMessage> {
-  const res = await get(`${lab.url}/export_raw_vdi?vdi=${encodeURIComponent(vdi)}&format=${format}&session_id=${encodeURIComponent(xapi.sessionId)}`);
+  const res = await get(
+    `${lab.url}/export_raw_vdi?vdi=${encodeURIComponent(vdi)}&format=${format}&session_id=${encodeURIComponent(xapi.sessionId)}`,
+  );
   if (res.statusCode === 200) await pipeline(res, createWriteStream(file));
   else res.resume();
   return res;
@@ -75,10 +85,14 @@ test('a VHD export holds exactly the allocated blocks and reads back identical i
   assert.equal(footer.toString('latin1', 28, 32), 'caml', "vhd-tool's creator");
   // qemu-img before 10.0 sizes VHDs of creators it does not know ("caml" included) by their CHS geometry, as it
   // does for real XAPI exports; force the footer's current size to compare every byte.
-  const chs = JSON.parse((await run('qemu-img', ['info', '--output=json', '-f', 'vpc', vhd])).stdout) as { 'virtual-size': number };
+  const chs = JSON.parse((await run('qemu-img', ['info', '--output=json', '-f', 'vpc', vhd])).stdout) as {
+    'virtual-size': number;
+  };
   assert.ok(chs['virtual-size'] <= 40 * MiB && chs['virtual-size'] > 39 * MiB);
   const exact = `json:${JSON.stringify({ driver: 'vpc', force_size_calc: 'current_size', file: { driver: 'file', filename: vhd } })}`;
-  const info = JSON.parse((await run('qemu-img', ['info', '--output=json', exact])).stdout) as { 'virtual-size': number };
+  const info = JSON.parse((await run('qemu-img', ['info', '--output=json', exact])).stdout) as {
+    'virtual-size': number;
+  };
   assert.equal(info['virtual-size'], 40 * MiB);
   await run('qemu-img', ['compare', '-F', 'raw', exact, raw]);
   const vhdi = (await run('vhdiinfo', [vhd])).stdout;
@@ -105,10 +119,13 @@ test('a VHD made by qemu-img imports with the right bytes; raw imports too', asy
   const vdi = await newVdi(xapi, 24);
   const size = (await stat(vhd)).size;
   const status = await new Promise<number>((resolve, reject) => {
-    const req = request(`${lab.url}/import_raw_vdi?format=vhd&vdi=${encodeURIComponent(vdi)}&session_id=${encodeURIComponent(xapi.sessionId)}`, {
-      method: 'PUT',
-      headers: { 'content-length': size },
-    });
+    const req = request(
+      `${lab.url}/import_raw_vdi?format=vhd&vdi=${encodeURIComponent(vdi)}&session_id=${encodeURIComponent(xapi.sessionId)}`,
+      {
+        method: 'PUT',
+        headers: { 'content-length': size },
+      },
+    );
     req.on('response', (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
@@ -129,7 +146,10 @@ test('a VHD made by qemu-img imports with the right bytes; raw imports too', asy
   // Raw: a plain PUT with Content-Length into an existing VDI.
   const rawVdi = await newVdi(xapi, 4);
   const payload = contentBytes({ offsetMiB: 0, lengthMiB: 3, seed: 'raw' });
-  const r = await fetch(`${lab.url}/import_raw_vdi?format=raw&vdi=${encodeURIComponent(rawVdi)}&session_id=${encodeURIComponent(xapi.sessionId)}`, { method: 'PUT', body: payload });
+  const r = await fetch(
+    `${lab.url}/import_raw_vdi?format=raw&vdi=${encodeURIComponent(rawVdi)}&session_id=${encodeURIComponent(xapi.sessionId)}`,
+    { method: 'PUT', body: payload },
+  );
   assert.equal(r.status, 200);
   await r.arrayBuffer();
   assert.deepEqual(await lab.host.readDisk(rawVdi, 0, payload.length), payload);
@@ -180,7 +200,9 @@ test('transfer errors: 401 on a bad session, Basic auth, vdi by uuid, chunked re
   const bad = await get(`${lab.url}/export_raw_vdi?vdi=${vdi}&format=raw&session_id=OpaqueRef:nope`);
   assert.equal(bad.statusCode, 401);
   bad.resume();
-  const basic = await get(`${lab.url}/export_raw_vdi/?vdi=${uuid}&format=raw`, { authorization: 'Basic ' + Buffer.from(`${lab.username}:${lab.password}`).toString('base64') });
+  const basic = await get(`${lab.url}/export_raw_vdi/?vdi=${uuid}&format=raw`, {
+    authorization: 'Basic ' + Buffer.from(`${lab.username}:${lab.password}`).toString('base64'),
+  });
   assert.equal(basic.statusCode, 200);
   let bytes = 0;
   for await (const chunk of basic as AsyncIterable<Buffer>) bytes += chunk.length;
@@ -191,7 +213,10 @@ test('transfer errors: 401 on a bad session, Basic auth, vdi by uuid, chunked re
 
   const task = await xapi.call<string>('task.create', 'chunked', '');
   const chunked = await new Promise<number>((resolve, reject) => {
-    const req = request(`${lab.url}/import_raw_vdi?format=raw&vdi=${vdi}&session_id=${xapi.sessionId}&task_id=${task}`, { method: 'PUT' });
+    const req = request(
+      `${lab.url}/import_raw_vdi?format=raw&vdi=${vdi}&session_id=${xapi.sessionId}&task_id=${task}`,
+      { method: 'PUT' },
+    );
     req.on('response', (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
@@ -207,7 +232,10 @@ test('transfer errors: 401 on a bad session, Basic auth, vdi by uuid, chunked re
   // Headers come back before the body is read; a body shorter than its Content-Length fails the task.
   const short = await xapi.call<string>('task.create', 'short', '');
   await new Promise<void>((resolve, reject) => {
-    const req = request(`${lab.url}/import_raw_vdi?format=raw&vdi=${vdi}&session_id=${xapi.sessionId}&task_id=${short}`, { method: 'PUT', headers: { 'content-length': 4 * MiB } });
+    const req = request(
+      `${lab.url}/import_raw_vdi?format=raw&vdi=${vdi}&session_id=${xapi.sessionId}&task_id=${short}`,
+      { method: 'PUT', headers: { 'content-length': 4 * MiB } },
+    );
     req.on('response', (res) => {
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers['task-id'], short);
@@ -221,6 +249,7 @@ test('transfer errors: 401 on a bad session, Basic auth, vdi by uuid, chunked re
     req.flushHeaders();
     void reject;
   });
-  for (let i = 0; i < 200 && (await xapi.call('task.get_status', short)) === 'pending'; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 200 && (await xapi.call('task.get_status', short)) === 'pending'; i++)
+    await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(await xapi.call('task.get_error_info', short), ['VDI_IO_ERROR', 'Device I/O errors']);
 });

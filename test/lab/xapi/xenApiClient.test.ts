@@ -25,10 +25,26 @@ for (const transport of ['json-rpc', 'xml-rpc'] as const) {
     const [sr] = await xapi.call<string[]>('SR.get_by_name_label', 'Local storage');
     const srUuid = await xapi.call<string>('SR.get_uuid', sr);
     await xapi.callAsync('VM.set_memory_limits', vm, 128 * MiB, 512 * MiB, 512 * MiB, 512 * MiB);
-    await xapi.call('VM.add_to_other_config', vm, 'disks', `<provision><disk device="0" size="${8 * MiB}" sr="${srUuid}" bootable="true" type="system"/></provision>`);
+    await xapi.call(
+      'VM.add_to_other_config',
+      vm,
+      'disks',
+      `<provision><disk device="0" size="${8 * MiB}" sr="${srUuid}" bootable="true" type="system"/></provision>`,
+    );
     await xapi.callAsync('VM.provision', vm);
     const [iso] = await xapi.call<string[]>('VDI.get_by_name_label', 'SERVER_EVAL_x64FRE_en-us.iso');
-    const cd = await xapi.callAsync<string>('VBD.create', { VM: vm, VDI: 'OpaqueRef:NULL', userdevice: '3', bootable: true, mode: 'RO', type: 'CD', empty: true, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+    const cd = await xapi.callAsync<string>('VBD.create', {
+      VM: vm,
+      VDI: 'OpaqueRef:NULL',
+      userdevice: '3',
+      bootable: true,
+      mode: 'RO',
+      type: 'CD',
+      empty: true,
+      other_config: {},
+      qos_algorithm_type: '',
+      qos_algorithm_params: {},
+    });
     await xapi.callAsync('VBD.insert', cd, iso);
     await xapi.callAsync('VM.start', vm, false, false);
     await xapi.barrier();
@@ -51,7 +67,11 @@ for (const transport of ['json-rpc', 'xml-rpc'] as const) {
     const [vbd] = (await xapi.call<string[]>('VM.get_VBDs', vm)).filter((v) => v !== cd);
     const disk = await xapi.call<string>('VBD.get_VDI', vbd);
     const payload = contentBytes({ offsetMiB: 0, lengthMiB: 2, seed: transport });
-    const imported = await xapi.putResource(Object.assign(Readable.from([payload]), { length: payload.length }), '/import_raw_vdi/', { query: { format: 'raw', vdi: disk } });
+    const imported = await xapi.putResource(
+      Object.assign(Readable.from([payload]), { length: payload.length }),
+      '/import_raw_vdi/',
+      { query: { format: 'raw', vdi: disk } },
+    );
     assert.equal(imported, disk);
     const res = await xapi.getResource('/export_raw_vdi/', { query: { format: 'raw', vdi: disk } });
     const chunks: Buffer[] = [];

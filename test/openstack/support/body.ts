@@ -31,8 +31,13 @@ export function bufferBody(data: Buffer, options: BodyOptions = {}): BodyFactory
     factory.produced = 0;
     const md5 = createHash('md5');
     const sha512 = createHash('sha512');
-    let settle!: { resolve: (v: { tgzBytes: number; md5: string; sha512: string }) => void; reject: (e: unknown) => void };
-    const result = new Promise<{ tgzBytes: number; md5: string; sha512: string }>((resolve, reject) => (settle = { resolve, reject }));
+    let settle!: {
+      resolve: (v: { tgzBytes: number; md5: string; sha512: string }) => void;
+      reject: (e: unknown) => void;
+    };
+    const result = new Promise<{ tgzBytes: number; md5: string; sha512: string }>(
+      (resolve, reject) => (settle = { resolve, reject }),
+    );
     async function* chunks(): AsyncGenerator<Buffer> {
       try {
         await options.onStart?.(attempt);

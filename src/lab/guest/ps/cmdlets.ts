@@ -7,7 +7,17 @@ import { runProgram, spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
 import { WindowsMachine } from '../machine.js';
 import { sleep } from '../process.js';
 import { ADMINISTRATORS_SID, credentials } from '../state.js';
-import { BoundArgs, PsError, SecureString, commandClass, toStr, truthy, type CmdletDef, type PsObject, type CmdletContext } from './run.js';
+import {
+  BoundArgs,
+  PsError,
+  SecureString,
+  commandClass,
+  toStr,
+  truthy,
+  type CmdletDef,
+  type PsObject,
+  type CmdletContext,
+} from './run.js';
 
 const CRLF = '\r\n';
 
@@ -32,7 +42,8 @@ function list(v: unknown): string[] {
 /** `HKLM:\…`, `Registry::HKEY_LOCAL_MACHINE\…` → registry key, else undefined. */
 function regPath(p: string): string | undefined {
   const s = p.replace(/^Microsoft\.PowerShell\.Core\\Registry::/i, '').replace(/^Registry::/i, '');
-  if (/^HKLM:/i.test(s) || /^HKEY_LOCAL_MACHINE/i.test(s)) return WindowsMachine.regKey(s.replace(/^HKLM:\\?/i, 'HKLM\\'));
+  if (/^HKLM:/i.test(s) || /^HKEY_LOCAL_MACHINE/i.test(s))
+    return WindowsMachine.regKey(s.replace(/^HKLM:\\?/i, 'HKLM\\'));
   return undefined;
 }
 
@@ -85,7 +96,11 @@ async function persist(ctx: CmdletContext): Promise<void> {
 }
 
 export const CMDLETS: Record<string, CmdletDef> = {
-  'write-output': { params: ['InputObject'], positional: ['InputObject'], run: (a, c) => (a.has('InputObject') ? [a.get('InputObject')] : (c.input ?? [])) },
+  'write-output': {
+    params: ['InputObject'],
+    positional: ['InputObject'],
+    run: (a, c) => (a.has('InputObject') ? [a.get('InputObject')] : (c.input ?? [])),
+  },
   'write-host': {
     params: ['Object'],
     positional: ['Object'],
@@ -99,7 +114,12 @@ export const CMDLETS: Record<string, CmdletDef> = {
     params: ['Message'],
     positional: ['Message'],
     run: (a) => {
-      throw new PsError(a.str('Message') ?? '', { category: 'NotSpecified', reason: 'WriteErrorException', fqid: 'Microsoft.PowerShell.Commands.WriteErrorException', target: '' });
+      throw new PsError(a.str('Message') ?? '', {
+        category: 'NotSpecified',
+        reason: 'WriteErrorException',
+        fqid: 'Microsoft.PowerShell.Commands.WriteErrorException',
+        target: '',
+      });
     },
   },
   'out-null': { params: ['InputObject'], run: () => [] },
@@ -118,7 +138,12 @@ export const CMDLETS: Record<string, CmdletDef> = {
     switches: ['AsPlainText'],
     run: (a) => {
       if (!a.flag('AsPlainText')) {
-        throw new PsError('Input string was not in a correct format.', { category: 'InvalidArgument', reason: 'FormatException', fqid: 'ImportSecureString_InvalidArgument,Microsoft.PowerShell.Commands.ConvertToSecureStringCommand', target: '' });
+        throw new PsError('Input string was not in a correct format.', {
+          category: 'InvalidArgument',
+          reason: 'FormatException',
+          fqid: 'ImportSecureString_InvalidArgument,Microsoft.PowerShell.Commands.ConvertToSecureStringCommand',
+          target: '',
+        });
       }
       return [new SecureString(a.str('String') ?? '')];
     },
@@ -128,7 +153,11 @@ export const CMDLETS: Record<string, CmdletDef> = {
     positional: ['InputObject'],
     switches: ['Compress'],
     run: (a, c) => {
-      const v = a.has('InputObject') ? a.get('InputObject') : c.input && c.input.length === 1 ? c.input[0] : (c.input ?? null);
+      const v = a.has('InputObject')
+        ? a.get('InputObject')
+        : c.input && c.input.length === 1
+          ? c.input[0]
+          : (c.input ?? null);
       return [JSON.stringify(psJson(v), null, a.flag('Compress') ? undefined : 4)];
     },
   },
@@ -139,25 +168,43 @@ export const CMDLETS: Record<string, CmdletDef> = {
       const name = required(a, 'Name', 'new-localuser');
       const pw = a.get('Password');
       if (!(pw instanceof SecureString)) {
-        throw new PsError(`Cannot bind parameter 'Password'. Cannot convert the "${toStr(pw)}" value of type "System.String" to type "System.Security.SecureString".`, {
-          category: 'InvalidArgument',
-          reason: 'ParameterBindingException',
-          fqid: 'CannotConvertArgumentNoMessage,Microsoft.PowerShell.Commands.NewLocalUserCommand',
-          target: '',
-        });
+        throw new PsError(
+          `Cannot bind parameter 'Password'. Cannot convert the "${toStr(pw)}" value of type "System.String" to type "System.Security.SecureString".`,
+          {
+            category: 'InvalidArgument',
+            reason: 'ParameterBindingException',
+            fqid: 'CannotConvertArgumentNoMessage,Microsoft.PowerShell.Commands.NewLocalUserCommand',
+            target: '',
+          },
+        );
       }
       const r = c.m.addUser(name, pw.plain);
       const cls = 'Microsoft.PowerShell.Commands.NewLocalUserCommand';
-      if (r === 'exists') throw new PsError(`User ${name} already exists.`, { category: 'ResourceExists', reason: 'UserExistsException', fqid: `UserExists,${cls}`, target: `${name}:String` });
-      if (r === 'policy') {
-        throw new PsError('The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements.', {
-          category: 'InvalidOperation',
-          reason: 'InvalidPasswordException',
-          fqid: `InvalidPassword,${cls}`,
+      if (r === 'exists')
+        throw new PsError(`User ${name} already exists.`, {
+          category: 'ResourceExists',
+          reason: 'UserExistsException',
+          fqid: `UserExists,${cls}`,
           target: `${name}:String`,
         });
+      if (r === 'policy') {
+        throw new PsError(
+          'The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements.',
+          {
+            category: 'InvalidOperation',
+            reason: 'InvalidPasswordException',
+            fqid: `InvalidPassword,${cls}`,
+            target: `${name}:String`,
+          },
+        );
       }
-      if (r === 'invalid-name') throw new PsError(`The name ${name} is not a valid user name.`, { category: 'InvalidArgument', reason: 'InvalidNameException', fqid: `InvalidName,${cls}`, target: `${name}:String` });
+      if (r === 'invalid-name')
+        throw new PsError(`The name ${name} is not a valid user name.`, {
+          category: 'InvalidArgument',
+          reason: 'InvalidNameException',
+          fqid: `InvalidName,${cls}`,
+          target: `${name}:String`,
+        });
       const u = c.m.findUser(name)!;
       u.passwordNeverExpires = a.flag('PasswordNeverExpires');
       await persist(c);
@@ -171,9 +218,19 @@ export const CMDLETS: Record<string, CmdletDef> = {
       const name = a.str('Name');
       const users = Object.values(c.m.state.users).filter((u) => !name || u.name.toLowerCase() === name.toLowerCase());
       if (name && users.length === 0) {
-        throw new PsError(`User ${name} was not found.`, { category: 'ObjectNotFound', reason: 'UserNotFoundException', fqid: 'UserNotFound,Microsoft.PowerShell.Commands.GetLocalUserCommand', target: `${name}:String` });
+        throw new PsError(`User ${name} was not found.`, {
+          category: 'ObjectNotFound',
+          reason: 'UserNotFoundException',
+          fqid: 'UserNotFound,Microsoft.PowerShell.Commands.GetLocalUserCommand',
+          target: `${name}:String`,
+        });
       }
-      return users.map((u) => ({ __type: 'LocalUser', Name: u.name, Enabled: u.enabled, SID: `S-1-5-21-1004336348-1177238915-682003330-${u.rid}` }));
+      return users.map((u) => ({
+        __type: 'LocalUser',
+        Name: u.name,
+        Enabled: u.enabled,
+        SID: `S-1-5-21-1004336348-1177238915-682003330-${u.rid}`,
+      }));
     },
   },
   'set-localuser': {
@@ -182,17 +239,26 @@ export const CMDLETS: Record<string, CmdletDef> = {
     run: async (a, c) => {
       const name = required(a, 'Name', 'set-localuser');
       const u = c.m.findUser(name);
-      if (!u) throw new PsError(`User ${name} was not found.`, { category: 'ObjectNotFound', reason: 'UserNotFoundException', fqid: 'UserNotFound,Microsoft.PowerShell.Commands.SetLocalUserCommand', target: `${name}:String` });
+      if (!u)
+        throw new PsError(`User ${name} was not found.`, {
+          category: 'ObjectNotFound',
+          reason: 'UserNotFoundException',
+          fqid: 'UserNotFound,Microsoft.PowerShell.Commands.SetLocalUserCommand',
+          target: `${name}:String`,
+        });
       if (a.has('PasswordNeverExpires')) u.passwordNeverExpires = truthy(a.get('PasswordNeverExpires'));
       const pw = a.get('Password');
       if (pw instanceof SecureString) {
         if (c.m.env.faults.take('password-policy') || !WindowsMachine.meetsPolicy(u.name, pw.plain)) {
-          throw new PsError('The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements.', {
-            category: 'InvalidOperation',
-            reason: 'InvalidPasswordException',
-            fqid: 'InvalidPassword,Microsoft.PowerShell.Commands.SetLocalUserCommand',
-            target: `${u.name}:String`,
-          });
+          throw new PsError(
+            'The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements.',
+            {
+              category: 'InvalidOperation',
+              reason: 'InvalidPasswordException',
+              fqid: 'InvalidPassword,Microsoft.PowerShell.Commands.SetLocalUserCommand',
+              target: `${u.name}:String`,
+            },
+          );
         }
         Object.assign(u, credentials(pw.plain));
       }
@@ -206,7 +272,13 @@ export const CMDLETS: Record<string, CmdletDef> = {
     run: (a, c) => {
       const id = a.str('SID') ?? a.str('Name');
       const g = id ? c.m.findGroup(id) : undefined;
-      if (!g) throw new PsError(`Group ${id ?? ''} was not found.`, { category: 'ObjectNotFound', reason: 'GroupNotFoundException', fqid: 'GroupNotFound,Microsoft.PowerShell.Commands.GetLocalGroupCommand', target: `${id}:String` });
+      if (!g)
+        throw new PsError(`Group ${id ?? ''} was not found.`, {
+          category: 'ObjectNotFound',
+          reason: 'GroupNotFoundException',
+          fqid: 'GroupNotFound,Microsoft.PowerShell.Commands.GetLocalGroupCommand',
+          target: `${id}:String`,
+        });
       return [{ __type: 'LocalGroup', Name: g.key.replace(/\b\w/g, (x) => x.toUpperCase()), SID: g.sid }];
     },
   },
@@ -216,8 +288,19 @@ export const CMDLETS: Record<string, CmdletDef> = {
     run: (a, c) => {
       const id = a.str('SID') ?? a.str('Group') ?? ADMINISTRATORS_SID;
       const g = c.m.findGroup(id);
-      if (!g) throw new PsError(`Group ${id} was not found.`, { category: 'ObjectNotFound', reason: 'GroupNotFoundException', fqid: 'GroupNotFound,Microsoft.PowerShell.Commands.GetLocalGroupMemberCommand', target: `${id}:String` });
-      return g.members.map((m) => ({ __type: 'LocalPrincipal', ObjectClass: 'User', Name: `${c.m.state.computerName}\\${m}`, PrincipalSource: 'Local' }));
+      if (!g)
+        throw new PsError(`Group ${id} was not found.`, {
+          category: 'ObjectNotFound',
+          reason: 'GroupNotFoundException',
+          fqid: 'GroupNotFound,Microsoft.PowerShell.Commands.GetLocalGroupMemberCommand',
+          target: `${id}:String`,
+        });
+      return g.members.map((m) => ({
+        __type: 'LocalPrincipal',
+        ObjectClass: 'User',
+        Name: `${c.m.state.computerName}\\${m}`,
+        PrincipalSource: 'Local',
+      }));
     },
   },
   'add-localgroupmember': {
@@ -229,15 +312,30 @@ export const CMDLETS: Record<string, CmdletDef> = {
       for (const member of list(a.get('Member'))) {
         const r = c.m.addGroupMember(id, member);
         const g = c.m.findGroup(id);
-        if (r === 'no-group') throw new PsError(`Group ${id} was not found.`, { category: 'ObjectNotFound', reason: 'GroupNotFoundException', fqid: `GroupNotFound,${cls}`, target: `${id}:String` });
-        if (r === 'no-user') throw new PsError(`Principal ${member} was not found.`, { category: 'ObjectNotFound', reason: 'PrincipalNotFoundException', fqid: `PrincipalNotFound,${cls}`, target: `${member}:String` });
-        if (r === 'already') {
-          throw new PsError(`${c.m.state.computerName}\\${member} is already a member of group ${g?.key.replace(/\b\w/g, (x) => x.toUpperCase())}.`, {
-            category: 'ResourceExists',
-            reason: 'MemberExistsException',
-            fqid: `MemberExists,${cls}`,
+        if (r === 'no-group')
+          throw new PsError(`Group ${id} was not found.`, {
+            category: 'ObjectNotFound',
+            reason: 'GroupNotFoundException',
+            fqid: `GroupNotFound,${cls}`,
+            target: `${id}:String`,
+          });
+        if (r === 'no-user')
+          throw new PsError(`Principal ${member} was not found.`, {
+            category: 'ObjectNotFound',
+            reason: 'PrincipalNotFoundException',
+            fqid: `PrincipalNotFound,${cls}`,
             target: `${member}:String`,
           });
+        if (r === 'already') {
+          throw new PsError(
+            `${c.m.state.computerName}\\${member} is already a member of group ${g?.key.replace(/\b\w/g, (x) => x.toUpperCase())}.`,
+            {
+              category: 'ResourceExists',
+              reason: 'MemberExistsException',
+              fqid: `MemberExists,${cls}`,
+              target: `${member}:String`,
+            },
+          );
         }
       }
       await persist(c);
@@ -269,7 +367,12 @@ export const CMDLETS: Record<string, CmdletDef> = {
       const obj: PsObject = { __type: 'System.Management.Automation.PSCustomObject' };
       for (const [n, v] of Object.entries(values)) if (!name || n.toLowerCase() === name.toLowerCase()) obj[n] = v.data;
       if (name && Object.keys(obj).length === 1) {
-        throw new PsError(`Property ${name} does not exist at path ${p}.`, { category: 'InvalidArgument', reason: 'PSArgumentException', fqid: 'System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyCommand', target: name });
+        throw new PsError(`Property ${name} does not exist at path ${p}.`, {
+          category: 'InvalidArgument',
+          reason: 'PSArgumentException',
+          fqid: 'System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyCommand',
+          target: name,
+        });
       }
       return [obj];
     },
@@ -283,7 +386,13 @@ export const CMDLETS: Record<string, CmdletDef> = {
       if (!key || !c.m.regKeyExists(key)) throw notFoundPath(p, 'get-itempropertyvalue');
       const name = a.str('Name') ?? '';
       const v = c.m.regGet(key, name);
-      if (!v) throw new PsError(`Property ${name} does not exist at path ${p}.`, { category: 'InvalidArgument', reason: 'PSArgumentException', fqid: 'System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyValueCommand', target: name });
+      if (!v)
+        throw new PsError(`Property ${name} does not exist at path ${p}.`, {
+          category: 'InvalidArgument',
+          reason: 'PSArgumentException',
+          fqid: 'System.Management.Automation.PSArgumentException,Microsoft.PowerShell.Commands.GetItemPropertyValueCommand',
+          target: name,
+        });
       return [v.data];
     },
   },
@@ -307,18 +416,34 @@ export const CMDLETS: Record<string, CmdletDef> = {
         if (transport === 'HTTPS') {
           const thumb = (a.str('CertificateThumbprint') ?? '').toUpperCase();
           if (!c.m.state.certificates[thumb]) {
-            throw new PsError('The WinRM client cannot process the request. The certificate thumbprint is not valid or not found in the local machine certificate store.', {
-              category: 'InvalidOperation',
-              reason: 'InvalidOperationException',
-              fqid: 'WsManError,Microsoft.WSMan.Management.NewItemCommand',
-              target: '',
-            });
+            throw new PsError(
+              'The WinRM client cannot process the request. The certificate thumbprint is not valid or not found in the local machine certificate store.',
+              {
+                category: 'InvalidOperation',
+                reason: 'InvalidOperationException',
+                fqid: 'WsManError,Microsoft.WSMan.Management.NewItemCommand',
+                target: '',
+              },
+            );
           }
           c.m.state.winrm.httpsThumbprint = thumb;
         } else if (transport === 'HTTP') c.m.state.winrm.http = true;
-        else throw new PsError(`Invalid transport ${transport}.`, { category: 'InvalidArgument', reason: 'ArgumentException', fqid: 'WsManError,Microsoft.WSMan.Management.NewItemCommand', target: '' });
+        else
+          throw new PsError(`Invalid transport ${transport}.`, {
+            category: 'InvalidArgument',
+            reason: 'ArgumentException',
+            fqid: 'WsManError,Microsoft.WSMan.Management.NewItemCommand',
+            target: '',
+          });
         await persist(c);
-        return [{ __type: 'WSManConfigContainerElement', Name: `Listener_${transport}`, Type: 'Container', Keys: `{Transport=${transport}, Address=*}` }];
+        return [
+          {
+            __type: 'WSManConfigContainerElement',
+            Name: `Listener_${transport}`,
+            Type: 'Container',
+            Keys: `{Transport=${transport}, Address=*}`,
+          },
+        ];
       }
       const key = regPath(p);
       if (key) {
@@ -356,7 +481,15 @@ export const CMDLETS: Record<string, CmdletDef> = {
         const n = WindowsMachine.normalize(p);
         if (n.endsWith('*')) {
           const dir = n.slice(0, n.lastIndexOf('\\'));
-          const re = new RegExp('^' + n.slice(n.lastIndexOf('\\') + 1).replace(/[.+^${}()|[\]]/g, '\\$&').replace(/\*/g, '.*') + '$', 'i');
+          const re = new RegExp(
+            '^' +
+              n
+                .slice(n.lastIndexOf('\\') + 1)
+                .replace(/[.+^${}()|[\]]/g, '\\$&')
+                .replace(/\*/g, '.*') +
+              '$',
+            'i',
+          );
           for (const name of c.m.listDir(dir)) if (re.test(name)) c.m.deleteFile(`${dir}\\${name}`);
         } else if (!c.m.deleteFile(n)) {
           if (!c.m.dirExists(n)) throw notFoundPath(p, 'remove-item');
@@ -385,8 +518,18 @@ export const CMDLETS: Record<string, CmdletDef> = {
       return lines;
     },
   },
-  'set-content': { params: ['Path', 'Value', 'Encoding'], positional: ['Path', 'Value'], switches: ['NoNewline'], run: async (a, c) => writeContent(a, c, false) },
-  'add-content': { params: ['Path', 'Value', 'Encoding'], positional: ['Path', 'Value'], switches: ['NoNewline'], run: async (a, c) => writeContent(a, c, true) },
+  'set-content': {
+    params: ['Path', 'Value', 'Encoding'],
+    positional: ['Path', 'Value'],
+    switches: ['NoNewline'],
+    run: async (a, c) => writeContent(a, c, false),
+  },
+  'add-content': {
+    params: ['Path', 'Value', 'Encoding'],
+    positional: ['Path', 'Value'],
+    switches: ['NoNewline'],
+    run: async (a, c) => writeContent(a, c, true),
+  },
   'copy-item': {
     params: ['Path', 'Destination', 'LiteralPath'],
     positional: ['Path', 'Destination'],
@@ -395,7 +538,8 @@ export const CMDLETS: Record<string, CmdletDef> = {
       const data = c.m.readFile(src);
       if (!data) throw notFoundPath(src, 'copy-item');
       let dst = a.str('Destination') ?? '';
-      if (c.m.dirExists(dst)) dst = `${WindowsMachine.normalize(dst)}\\${nodePath.win32.basename(WindowsMachine.normalize(src))}`;
+      if (c.m.dirExists(dst))
+        dst = `${WindowsMachine.normalize(dst)}\\${nodePath.win32.basename(WindowsMachine.normalize(src))}`;
       if (!c.m.writeFile(dst, data)) throw notFoundPath(dst, 'copy-item');
       await persist(c);
       return [];
@@ -422,25 +566,51 @@ export const CMDLETS: Record<string, CmdletDef> = {
       return [];
     },
   },
-  'start-service': { params: ['Name'], positional: ['Name'], run: async (a, c) => serviceState(a, c, 'start-service', true) },
-  'stop-service': { params: ['Name'], positional: ['Name'], run: async (a, c) => serviceState(a, c, 'stop-service', false) },
-  'restart-service': { params: ['Name'], positional: ['Name'], run: async (a, c) => serviceState(a, c, 'restart-service', true) },
+  'start-service': {
+    params: ['Name'],
+    positional: ['Name'],
+    run: async (a, c) => serviceState(a, c, 'start-service', true),
+  },
+  'stop-service': {
+    params: ['Name'],
+    positional: ['Name'],
+    run: async (a, c) => serviceState(a, c, 'stop-service', false),
+  },
+  'restart-service': {
+    params: ['Name'],
+    positional: ['Name'],
+    run: async (a, c) => serviceState(a, c, 'restart-service', true),
+  },
   'get-volume': {
     params: ['FileSystemLabel', 'DriveLetter'],
     run: (a, c) => {
       const label = a.str('FileSystemLabel');
       const letter = a.str('DriveLetter');
-      const drives = c.m.env.cdDrives().filter((d) => (!label || d.label.toLowerCase() === label.toLowerCase()) && (!letter || d.letter === letter.toUpperCase()));
+      const drives = c.m.env
+        .cdDrives()
+        .filter(
+          (d) =>
+            (!label || d.label.toLowerCase() === label.toLowerCase()) && (!letter || d.letter === letter.toUpperCase()),
+        );
       if (drives.length === 0 && (label || letter)) {
         const [prop, value] = label ? ['FileSystemLabel', label] : ['DriveLetter', letter!];
-        throw new PsError(`No MSFT_Volume objects found with property '${prop}' equal to '${value}'.  Verify the value of the property and retry.`, {
-          category: 'ObjectNotFound',
-          reason: 'CimJobException',
-          fqid: `CmdletizationQuery_NotFound_${prop},Get-Volume`,
-          target: `${value}:String`,
-        });
+        throw new PsError(
+          `No MSFT_Volume objects found with property '${prop}' equal to '${value}'.  Verify the value of the property and retry.`,
+          {
+            category: 'ObjectNotFound',
+            reason: 'CimJobException',
+            fqid: `CmdletizationQuery_NotFound_${prop},Get-Volume`,
+            target: `${value}:String`,
+          },
+        );
       }
-      return drives.map((d) => ({ __type: 'MSFT_Volume', DriveLetter: d.letter, FileSystemLabel: d.label, DriveType: 'CD-ROM', FileSystem: 'UDF' }));
+      return drives.map((d) => ({
+        __type: 'MSFT_Volume',
+        DriveLetter: d.letter,
+        FileSystemLabel: d.label,
+        DriveType: 'CD-ROM',
+        FileSystem: 'UDF',
+      }));
     },
   },
   'start-process': {
@@ -450,10 +620,14 @@ export const CMDLETS: Record<string, CmdletDef> = {
     run: async (a, c) => {
       const file = required(a, 'FilePath', 'start-process');
       const argList = a.get('ArgumentList');
-      const args = Array.isArray(argList) ? argList.map(toStr).flatMap((x) => splitArgs(x)) : splitArgs(toStr(argList ?? ''));
+      const args = Array.isArray(argList)
+        ? argList.map(toStr).flatMap((x) => splitArgs(x))
+        : splitArgs(toStr(argList ?? ''));
       if (!a.flag('Wait')) {
         const p = spawnDetached(c.m, [quoteArg(file), ...args.map(quoteArg)].join(' '), c.io.user);
-        return a.flag('PassThru') ? [{ __type: 'System.Diagnostics.Process', Id: p.pid, HasExited: false, ExitCode: null }] : [];
+        return a.flag('PassThru')
+          ? [{ __type: 'System.Diagnostics.Process', Id: p.pid, HasExited: false, ExitCode: null }]
+          : [];
       }
       const sink: string[] = [];
       const io = { ...c.io, out: (s: string) => void sink.push(s), err: (s: string) => void sink.push(s) };
@@ -466,17 +640,30 @@ export const CMDLETS: Record<string, CmdletDef> = {
           target: '',
         });
       }
-      return a.flag('PassThru') ? [{ __type: 'System.Diagnostics.Process', Id: 4242, HasExited: true, ExitCode: code }] : [];
+      return a.flag('PassThru')
+        ? [{ __type: 'System.Diagnostics.Process', Id: 4242, HasExited: true, ExitCode: code }]
+        : [];
     },
   },
   'invoke-cimmethod': {
     params: ['ClassName', 'MethodName', 'Arguments'],
     positional: ['ClassName', 'MethodName'],
     run: (a, c) => {
-      if ((a.str('ClassName') ?? '').toLowerCase() !== 'win32_process' || (a.str('MethodName') ?? '').toLowerCase() !== 'create') {
-        throw new PsError('Invalid class or method', { category: 'InvalidArgument', reason: 'CimException', fqid: 'HRESULT 0x80041002,Microsoft.Management.Infrastructure.CimCmdlets.InvokeCimMethodCommand', target: '' });
+      if (
+        (a.str('ClassName') ?? '').toLowerCase() !== 'win32_process' ||
+        (a.str('MethodName') ?? '').toLowerCase() !== 'create'
+      ) {
+        throw new PsError('Invalid class or method', {
+          category: 'InvalidArgument',
+          reason: 'CimException',
+          fqid: 'HRESULT 0x80041002,Microsoft.Management.Infrastructure.CimCmdlets.InvokeCimMethodCommand',
+          target: '',
+        });
       }
-      const line = toStr((a.get('Arguments') as PsObject | undefined)?.CommandLine ?? Object.entries((a.get('Arguments') as PsObject) ?? {}).find(([k]) => k.toLowerCase() === 'commandline')?.[1]);
+      const line = toStr(
+        (a.get('Arguments') as PsObject | undefined)?.CommandLine ??
+          Object.entries((a.get('Arguments') as PsObject) ?? {}).find(([k]) => k.toLowerCase() === 'commandline')?.[1],
+      );
       const p = spawnDetached(c.m, line, c.io.user);
       return [{ __type: 'Microsoft.Management.Infrastructure.CimMethodResult', ProcessId: p.pid, ReturnValue: 0 }];
     },
@@ -485,8 +672,16 @@ export const CMDLETS: Record<string, CmdletDef> = {
     params: ['Class', 'Name', 'ArgumentList'],
     positional: ['Class', 'Name'],
     run: (a, c) => {
-      if ((a.str('Class') ?? '').toLowerCase() !== 'win32_process' || (a.str('Name') ?? '').toLowerCase() !== 'create') {
-        throw new PsError('Invalid class', { category: 'InvalidOperation', reason: 'ManagementException', fqid: 'InvokeWMIManagementException,Microsoft.PowerShell.Commands.InvokeWmiMethod', target: '' });
+      if (
+        (a.str('Class') ?? '').toLowerCase() !== 'win32_process' ||
+        (a.str('Name') ?? '').toLowerCase() !== 'create'
+      ) {
+        throw new PsError('Invalid class', {
+          category: 'InvalidOperation',
+          reason: 'ManagementException',
+          fqid: 'InvokeWMIManagementException,Microsoft.PowerShell.Commands.InvokeWmiMethod',
+          target: '',
+        });
       }
       const p = spawnDetached(c.m, list(a.get('ArgumentList'))[0] ?? '', c.io.user);
       return [{ __type: 'System.Management.ManagementBaseObject', ProcessId: p.pid, ReturnValue: 0 }];
@@ -497,23 +692,35 @@ export const CMDLETS: Record<string, CmdletDef> = {
     positional: ['Name'],
     run: (a, c) => {
       const name = a.str('Name')?.toLowerCase();
-      const procs = [...c.m.processes].filter((p) => !name || p.image.replace(/\.exe$/, '') === name.replace(/\.exe$/, ''));
+      const procs = [...c.m.processes].filter(
+        (p) => !name || p.image.replace(/\.exe$/, '') === name.replace(/\.exe$/, ''),
+      );
       if (name && procs.length === 0) {
-        throw new PsError(`Cannot find a process with the name "${a.str('Name')}". Verify the process name and call the cmdlet again.`, {
-          category: 'ObjectNotFound',
-          reason: 'ProcessCommandException',
-          fqid: 'NoProcessFoundForGivenName,Microsoft.PowerShell.Commands.GetProcessCommand',
-          target: `${a.str('Name')}:String`,
-        });
+        throw new PsError(
+          `Cannot find a process with the name "${a.str('Name')}". Verify the process name and call the cmdlet again.`,
+          {
+            category: 'ObjectNotFound',
+            reason: 'ProcessCommandException',
+            fqid: 'NoProcessFoundForGivenName,Microsoft.PowerShell.Commands.GetProcessCommand',
+            target: `${a.str('Name')}:String`,
+          },
+        );
       }
-      return procs.map((p) => ({ __type: 'System.Diagnostics.Process', Id: p.pid, ProcessName: p.image.replace(/\.exe$/, '') }));
+      return procs.map((p) => ({
+        __type: 'System.Diagnostics.Process',
+        Id: p.pid,
+        ProcessName: p.image.replace(/\.exe$/, ''),
+      }));
     },
   },
   'stop-process': {
     params: ['Name', 'Id'],
     positional: ['Id'],
     run: (a, c) => {
-      const name = a.str('Name')?.toLowerCase().replace(/\.exe$/, '');
+      const name = a
+        .str('Name')
+        ?.toLowerCase()
+        .replace(/\.exe$/, '');
       for (const p of [...c.m.processes]) {
         if ((name && p.image.replace(/\.exe$/, '') === name) || (a.has('Id') && Number(a.get('Id')) === p.pid)) {
           p.terminate();
@@ -536,20 +743,37 @@ export const CMDLETS: Record<string, CmdletDef> = {
       let pem: string;
       try {
         // Reads the PKCS#12 the way Windows' certificate store would, with the real parser (openssl).
-        pem = execFileSync('openssl', ['pkcs12', '-nokeys', '-clcerts', '-passin', 'env:PFX_PASS'], { input: data, env: { ...process.env, PFX_PASS: passphrase }, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+        pem = execFileSync('openssl', ['pkcs12', '-nokeys', '-clcerts', '-passin', 'env:PFX_PASS'], {
+          input: data,
+          env: { ...process.env, PFX_PASS: passphrase },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        }).toString();
       } catch {
-        throw new PsError('The PFX file you are trying to import requires either a different password or membership in an Active Directory principal to which it is protected.', {
-          category: 'NotSpecified',
-          reason: 'Win32Exception',
-          fqid: 'System.ComponentModel.Win32Exception,Microsoft.CertificateServices.Commands.ImportPfxCertificate',
-          target: '',
-        });
+        throw new PsError(
+          'The PFX file you are trying to import requires either a different password or membership in an Active Directory principal to which it is protected.',
+          {
+            category: 'NotSpecified',
+            reason: 'Win32Exception',
+            fqid: 'System.ComponentModel.Win32Exception,Microsoft.CertificateServices.Commands.ImportPfxCertificate',
+            target: '',
+          },
+        );
       }
       const cert = new X509Certificate(pem.slice(pem.indexOf('-----BEGIN CERTIFICATE-----')));
       const thumb = cert.fingerprint.replace(/:/g, '').toUpperCase();
-      c.m.state.certificates[thumb] = { pfx: data.toString('base64'), passphrase, subject: cert.subject.replace(/\n/g, ', ') };
+      c.m.state.certificates[thumb] = {
+        pfx: data.toString('base64'),
+        passphrase,
+        subject: cert.subject.replace(/\n/g, ', '),
+      };
       await persist(c);
-      return [{ __type: 'System.Security.Cryptography.X509Certificates.X509Certificate2', Thumbprint: thumb, Subject: cert.subject.replace(/\n/g, ', ') }];
+      return [
+        {
+          __type: 'System.Security.Cryptography.X509Certificates.X509Certificate2',
+          Thumbprint: thumb,
+          Subject: cert.subject.replace(/\n/g, ', '),
+        },
+      ];
     },
   },
   'enable-psremoting': {
@@ -569,8 +793,12 @@ export const CMDLETS: Record<string, CmdletDef> = {
   'new-netfirewallrule': {
     params: ['DisplayName', 'Name', 'Direction', 'LocalPort', 'Protocol', 'Action', 'Profile'],
     run: async (a, c) => {
-      if ((a.str('Action') ?? 'Allow').toLowerCase() === 'allow' && (a.str('Direction') ?? 'Inbound').toLowerCase() === 'inbound') {
-        for (const p of list(a.get('LocalPort'))) if (!c.m.state.winrm.firewall.includes(Number(p))) c.m.state.winrm.firewall.push(Number(p));
+      if (
+        (a.str('Action') ?? 'Allow').toLowerCase() === 'allow' &&
+        (a.str('Direction') ?? 'Inbound').toLowerCase() === 'inbound'
+      ) {
+        for (const p of list(a.get('LocalPort')))
+          if (!c.m.state.winrm.firewall.includes(Number(p))) c.m.state.winrm.firewall.push(Number(p));
       }
       await persist(c);
       return [{ __type: 'NetFirewallRule', DisplayName: a.str('DisplayName') ?? '', Enabled: 'True' }];
@@ -583,8 +811,18 @@ export const CMDLETS: Record<string, CmdletDef> = {
     run: (a, c) => {
       const name = a.str('Name');
       return c.m.state.appx
-        .filter((p) => !name || new RegExp('^' + name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$', 'i').test(p.fullName.split('_')[0]!))
-        .map((p) => ({ __type: 'Microsoft.Windows.Appx.PackageManager.Commands.AppxPackage', Name: p.fullName.split('_')[0], PackageFullName: p.fullName }));
+        .filter(
+          (p) =>
+            !name ||
+            new RegExp('^' + name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$', 'i').test(
+              p.fullName.split('_')[0]!,
+            ),
+        )
+        .map((p) => ({
+          __type: 'Microsoft.Windows.Appx.PackageManager.Commands.AppxPackage',
+          Name: p.fullName.split('_')[0],
+          PackageFullName: p.fullName,
+        }));
     },
   },
   'remove-appxpackage': {
@@ -596,7 +834,12 @@ export const CMDLETS: Record<string, CmdletDef> = {
       const before = c.m.state.appx.length;
       c.m.state.appx = c.m.state.appx.filter((p) => p.fullName.toLowerCase() !== full.toLowerCase());
       if (c.m.state.appx.length === before) {
-        throw new PsError(`Deployment failed with HRESULT: 0x80073CF1, Package was not found.`, { category: 'ObjectNotFound', reason: 'IOException', fqid: 'RemovePackageFailed,Microsoft.Windows.Appx.PackageManager.Commands.RemoveAppxPackageCommand', target: full });
+        throw new PsError(`Deployment failed with HRESULT: 0x80073CF1, Package was not found.`, {
+          category: 'ObjectNotFound',
+          reason: 'IOException',
+          fqid: 'RemovePackageFailed,Microsoft.Windows.Appx.PackageManager.Commands.RemoveAppxPackageCommand',
+          target: full,
+        });
       }
       await persist(c);
       return [];
@@ -627,7 +870,8 @@ async function setProperty(a: BoundArgs, c: CmdletContext, key: string, type: st
   const name = required(a, 'Name', key);
   const value = a.get('Value');
   const t = (type ?? (typeof value === 'number' ? 'DWord' : 'String')).toLowerCase();
-  if (t === 'dword' || t === 'qword') c.m.regSet(reg, name, { type: t === 'dword' ? 'REG_DWORD' : 'REG_QWORD', data: Number(toStr(value)) });
+  if (t === 'dword' || t === 'qword')
+    c.m.regSet(reg, name, { type: t === 'dword' ? 'REG_DWORD' : 'REG_QWORD', data: Number(toStr(value)) });
   else c.m.regSet(reg, name, { type: t === 'expandstring' ? 'REG_EXPAND_SZ' : 'REG_SZ', data: toStr(value) });
   await persist(c);
   return [];
@@ -652,12 +896,15 @@ async function writeContent(a: BoundArgs, c: CmdletContext, append: boolean): Pr
 async function serviceState(a: BoundArgs, c: CmdletContext, key: string, running: boolean): Promise<unknown[]> {
   const s = service(c, a.str('Name') ?? '', key);
   if (running && s.startType === 'DISABLED') {
-    throw new PsError(`Service '${s.displayName} (${s.name})' cannot be started due to the following error: Cannot start service ${s.name} on computer '.'.`, {
-      category: 'OpenError',
-      reason: 'ServiceCommandException',
-      fqid: `CouldNotStartService,${commandClass(key)}`,
-      target: '',
-    });
+    throw new PsError(
+      `Service '${s.displayName} (${s.name})' cannot be started due to the following error: Cannot start service ${s.name} on computer '.'.`,
+      {
+        category: 'OpenError',
+        reason: 'ServiceCommandException',
+        fqid: `CouldNotStartService,${commandClass(key)}`,
+        target: '',
+      },
+    );
   }
   s.running = running;
   await persist(c);

@@ -24,7 +24,26 @@ export interface Tok {
   space: boolean;
 }
 
-const OPERATORS = ['-eq', '-ne', '-gt', '-ge', '-lt', '-le', '-like', '-notlike', '-match', '-notmatch', '-and', '-or', '-not', '-join', '-contains', '-notcontains', '-ieq', '-ine'];
+const OPERATORS = [
+  '-eq',
+  '-ne',
+  '-gt',
+  '-ge',
+  '-lt',
+  '-le',
+  '-like',
+  '-notlike',
+  '-match',
+  '-notmatch',
+  '-and',
+  '-or',
+  '-not',
+  '-join',
+  '-contains',
+  '-notcontains',
+  '-ieq',
+  '-ine',
+];
 
 export function lex(src: string): Tok[] {
   const toks: Tok[] = [];
@@ -60,7 +79,13 @@ export function lex(src: string): Tok[] {
     }
     if (c === '<' && src[i + 1] === '#') {
       const end = src.indexOf('#>', i + 2);
-      if (end < 0) throw new PsParseError('Missing the end of the block comment.', line, i - lineStart + 1, 'MissingEndOfBlockComment');
+      if (end < 0)
+        throw new PsParseError(
+          'Missing the end of the block comment.',
+          line,
+          i - lineStart + 1,
+          'MissingEndOfBlockComment',
+        );
       for (let k = i; k < end; k++) {
         if (src[k] === '\n') {
           line++;
@@ -96,7 +121,13 @@ export function lex(src: string): Tok[] {
         continue;
       }
       const m = /^\$([A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][A-Za-z0-9_]*)?|\?|_)/.exec(src.slice(i));
-      if (!m) throw new PsParseError("Variable reference is not valid. '$' was not followed by a valid variable name character.", line, i - lineStart + 1, 'InvalidVariableReference');
+      if (!m)
+        throw new PsParseError(
+          "Variable reference is not valid. '$' was not followed by a valid variable name character.",
+          line,
+          i - lineStart + 1,
+          'InvalidVariableReference',
+        );
       i += m[0].length;
       push('var', m[1]!, start);
       continue;
@@ -105,7 +136,13 @@ export function lex(src: string): Tok[] {
       let s = '';
       i++;
       for (;;) {
-        if (i >= src.length) throw new PsParseError('The string is missing the terminator: \'.', line, start - lineStart + 1, 'TerminatorExpectedAtEndOfString');
+        if (i >= src.length)
+          throw new PsParseError(
+            "The string is missing the terminator: '.",
+            line,
+            start - lineStart + 1,
+            'TerminatorExpectedAtEndOfString',
+          );
         const d = src[i]!;
         if (d === "'" || d === '\u2018' || d === '\u2019' || d === '\u201A' || d === '\u201B') {
           const n = src[i + 1];
@@ -131,7 +168,13 @@ export function lex(src: string): Tok[] {
       let s = '';
       i++;
       for (;;) {
-        if (i >= src.length) throw new PsParseError('The string is missing the terminator: ".', line, start - lineStart + 1, 'TerminatorExpectedAtEndOfString');
+        if (i >= src.length)
+          throw new PsParseError(
+            'The string is missing the terminator: ".',
+            line,
+            start - lineStart + 1,
+            'TerminatorExpectedAtEndOfString',
+          );
         const d = src[i]!;
         if (d === '`') {
           const n = src[i + 1] ?? '';
@@ -161,7 +204,8 @@ export function lex(src: string): Tok[] {
     if (c === '[') {
       const m = /^\[([A-Za-z_][A-Za-z0-9_.]*(\[\])?)\]/.exec(src.slice(i));
       const prev = toks[toks.length - 1];
-      const afterValue = prev && !space && (prev.kind === 'var' || (prev.kind === 'op' && (prev.value === ')' || prev.value === ']')));
+      const afterValue =
+        prev && !space && (prev.kind === 'var' || (prev.kind === 'op' && (prev.value === ')' || prev.value === ']')));
       if (m && !afterValue) {
         i += m[0].length;
         push('type', m[1]!, start);
@@ -271,8 +315,47 @@ export type Stmt =
   | { t: 'foreach'; variable: string; items: Expr; body: Stmt[]; line: number }
   | { t: 'exit' | 'throw' | 'return'; value: Expr | null; line: number };
 
-const KEYWORDS = new Set(['if', 'elseif', 'else', 'try', 'catch', 'finally', 'foreach', 'exit', 'throw', 'return', 'function', 'while', 'do', 'for', 'switch', 'param', 'begin', 'process', 'end', 'trap', 'until', 'class', 'enum', 'in']);
-const UNSUPPORTED = new Set(['function', 'while', 'do', 'for', 'switch', 'param', 'trap', 'class', 'enum', 'begin', 'process', 'end', 'until']);
+const KEYWORDS = new Set([
+  'if',
+  'elseif',
+  'else',
+  'try',
+  'catch',
+  'finally',
+  'foreach',
+  'exit',
+  'throw',
+  'return',
+  'function',
+  'while',
+  'do',
+  'for',
+  'switch',
+  'param',
+  'begin',
+  'process',
+  'end',
+  'trap',
+  'until',
+  'class',
+  'enum',
+  'in',
+]);
+const UNSUPPORTED = new Set([
+  'function',
+  'while',
+  'do',
+  'for',
+  'switch',
+  'param',
+  'trap',
+  'class',
+  'enum',
+  'begin',
+  'process',
+  'end',
+  'until',
+]);
 
 export class Parser {
   private i = 0;
@@ -305,7 +388,14 @@ export class Parser {
   private expectOp(v: string): void {
     if (!this.isOp(v)) {
       const t = this.peek();
-      throw new PsParseError(t.kind === 'eof' ? `Missing closing '${v}' in statement block or type definition.` : `Missing '${v}' before '${t.value}'.`, t.line, t.col, t.kind === 'eof' ? 'MissingEndCurlyBrace' : 'UnexpectedToken');
+      throw new PsParseError(
+        t.kind === 'eof'
+          ? `Missing closing '${v}' in statement block or type definition.`
+          : `Missing '${v}' before '${t.value}'.`,
+        t.line,
+        t.col,
+        t.kind === 'eof' ? 'MissingEndCurlyBrace' : 'UnexpectedToken',
+      );
     }
     this.next();
   }
@@ -323,7 +413,13 @@ export class Parser {
       this.skipEol();
       const t = this.peek();
       if (t.kind === 'eof') {
-        if (close) throw new PsParseError(`Missing closing '${close}' in statement block or type definition.`, t.line, t.col, 'MissingEndCurlyBrace');
+        if (close)
+          throw new PsParseError(
+            `Missing closing '${close}' in statement block or type definition.`,
+            t.line,
+            t.col,
+            'MissingEndCurlyBrace',
+          );
         return out;
       }
       if (close && this.isOp(close)) return out;
@@ -344,7 +440,13 @@ export class Parser {
   private statement(): Stmt {
     const t = this.peek();
     const kw = t.kind === 'word' ? t.value.toLowerCase() : '';
-    if (UNSUPPORTED.has(kw)) throw new PsParseError(`The '${t.value}' statement is not supported by this host.`, t.line, t.col, 'ReservedKeywordNotAllowed');
+    if (UNSUPPORTED.has(kw))
+      throw new PsParseError(
+        `The '${t.value}' statement is not supported by this host.`,
+        t.line,
+        t.col,
+        'ReservedKeywordNotAllowed',
+      );
     if (kw === 'if') {
       this.next();
       const branches: Array<{ cond: Pipeline; body: Stmt[] }> = [];
@@ -392,7 +494,13 @@ export class Parser {
       } else {
         this.i = save;
       }
-      if (!catchBody && !finallyBody) throw new PsParseError('The Try statement is missing its Catch or Finally block.', t.line, t.col, 'MissingCatchOrFinally');
+      if (!catchBody && !finallyBody)
+        throw new PsParseError(
+          'The Try statement is missing its Catch or Finally block.',
+          t.line,
+          t.col,
+          'MissingCatchOrFinally',
+        );
       return { t: 'try', body, catchBody, finallyBody, line: t.line };
     }
     if (kw === 'foreach') {
@@ -565,7 +673,13 @@ export class Parser {
       if ((this.isOp('.') || this.isOp('::')) && !this.peek().space) {
         const isStatic = this.next().value === '::';
         const n = this.next();
-        if (n.kind !== 'word') throw new PsParseError('Missing property name after reference operator.', n.line, n.col, 'MissingPropertyName');
+        if (n.kind !== 'word')
+          throw new PsParseError(
+            'Missing property name after reference operator.',
+            n.line,
+            n.col,
+            'MissingPropertyName',
+          );
         let args: Expr[] | null = null;
         if (this.isOp('(') && !this.peek().space) {
           this.next();
@@ -621,7 +735,13 @@ export class Parser {
             this.skipEol();
             if (this.isOp('}')) break;
             const k = this.next();
-            if (k.kind !== 'word' && k.kind !== 'str') throw new PsParseError('Missing key before \'=\' in hash literal.', k.line, k.col, 'MissingEqualsInHashLiteral');
+            if (k.kind !== 'word' && k.kind !== 'str')
+              throw new PsParseError(
+                "Missing key before '=' in hash literal.",
+                k.line,
+                k.col,
+                'MissingEqualsInHashLiteral',
+              );
             this.expectOp('=');
             entries.push([k.value, this.expression()]);
             if (this.peek().kind === 'eol') this.next();

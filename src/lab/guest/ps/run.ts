@@ -131,7 +131,10 @@ function unwrap(values: unknown[]): unknown {
 }
 
 function likeToRegex(pattern: string): RegExp {
-  const esc = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const esc = pattern
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${esc}$`, 'i');
 }
 
@@ -152,7 +155,11 @@ export class PsRuntime {
     readonly m: WindowsMachine,
     readonly io: Io,
     private readonly cmdlets: Record<string, CmdletDef>,
-    private readonly native: (name: string, args: string[], rt: PsRuntime) => Promise<{ code: number; stdout: string } | null>,
+    private readonly native: (
+      name: string,
+      args: string[],
+      rt: PsRuntime,
+    ) => Promise<{ code: number; stdout: string } | null>,
     script: string,
   ) {
     this.lines = script.split('\n');
@@ -261,7 +268,13 @@ export class PsRuntime {
         } catch (err) {
           if (!(err instanceof Terminating) || !s.catchBody) throw err;
           const saved = this.vars.get('_');
-          this.vars.set('_', { __type: 'ErrorRecord', __record: err.record, Exception: { __type: 'Exception', Message: err.record.message }, FullyQualifiedErrorId: err.record.fqid, Message: err.record.message });
+          this.vars.set('_', {
+            __type: 'ErrorRecord',
+            __record: err.record,
+            Exception: { __type: 'Exception', Message: err.record.message },
+            FullyQualifiedErrorId: err.record.fqid,
+            Message: err.record.message,
+          });
           try {
             return await this.block(s.catchBody);
           } finally {
@@ -289,10 +302,21 @@ export class PsRuntime {
       case 'throw': {
         // A bare `throw` inside catch rethrows the error being handled.
         const current = this.vars.get('_') as PsObject | undefined;
-        if (!s.value && current?.__type === 'ErrorRecord' && current.__record) throw new Terminating(current.__record as ErrorRecord);
+        if (!s.value && current?.__type === 'ErrorRecord' && current.__record)
+          throw new Terminating(current.__record as ErrorRecord);
         const v = s.value ? await this.eval(s.value) : 'ScriptHalted';
         const msg = toStr(v);
-        throw new Terminating({ message: msg, category: 'OperationStopped', reason: 'RuntimeException', fqid: msg, command: '', target: msg, line: s.line, col: 1, lineText: this.lines[s.line - 1]?.replace(/\r$/, '') });
+        throw new Terminating({
+          message: msg,
+          category: 'OperationStopped',
+          reason: 'RuntimeException',
+          fqid: msg,
+          command: '',
+          target: msg,
+          line: s.line,
+          col: 1,
+          lineText: this.lines[s.line - 1]?.replace(/\r$/, ''),
+        });
       }
     }
   }
@@ -307,7 +331,14 @@ export class PsRuntime {
         return;
       }
     }
-    throw new Terminating({ message: 'The assignment expression is not valid.', category: 'ParserError', reason: 'ParseException', fqid: 'InvalidLeftHandSide', command: '', target: '' });
+    throw new Terminating({
+      message: 'The assignment expression is not valid.',
+      category: 'ParserError',
+      reason: 'ParseException',
+      fqid: 'InvalidLeftHandSide',
+      command: '',
+      target: '',
+    });
   }
 
   private add(a: unknown, b: unknown): unknown {
@@ -459,7 +490,12 @@ export class PsRuntime {
       case '-notcontains':
         return !flatten([a]).some((x) => eq(x, b));
     }
-    return this.fail(`The operator '${op}' is not supported by this host.`, 'ParserError', 'ParseException', 'UnsupportedOperator');
+    return this.fail(
+      `The operator '${op}' is not supported by this host.`,
+      'ParserError',
+      'ParseException',
+      'UnsupportedOperator',
+    );
   }
 
   private async member(e: Extract<Expr, { t: 'member' }>): Promise<unknown> {
@@ -469,7 +505,12 @@ export class PsRuntime {
       const type = (target as { __typeName?: string }).__typeName;
       if (type === 'console' && name === 'in') return { __type: 'System.IO.TextReader', __stdin: true };
       if (type === 'environment' && name === 'machinename') return this.m.state.computerName;
-      return this.fail(`Method invocation failed because [${type}] does not contain a method named '${e.name}'.`, 'InvalidOperation', 'RuntimeException', 'MethodNotFound');
+      return this.fail(
+        `Method invocation failed because [${type}] does not contain a method named '${e.name}'.`,
+        'InvalidOperation',
+        'RuntimeException',
+        'MethodNotFound',
+      );
     }
     if (e.args) {
       const args: unknown[] = [];
@@ -501,7 +542,12 @@ export class PsRuntime {
         }
       }
       if (name === 'tostring') return toStr(target);
-      return this.fail(`Method invocation failed because [${typeof target === 'string' ? 'System.String' : ((target as PsObject)?.__type ?? 'System.Object')}] does not contain a method named '${e.name}'.`, 'InvalidOperation', 'RuntimeException', 'MethodNotFound');
+      return this.fail(
+        `Method invocation failed because [${typeof target === 'string' ? 'System.String' : ((target as PsObject)?.__type ?? 'System.Object')}] does not contain a method named '${e.name}'.`,
+        'InvalidOperation',
+        'RuntimeException',
+        'MethodNotFound',
+      );
     }
     const v = getMember(target, e.name);
     return v === undefined ? null : v;
@@ -514,7 +560,23 @@ export class PsRuntime {
 
   private resolveCmdlet(name: string): [string, CmdletDef] | undefined {
     const lower = name.toLowerCase();
-    const alias: Record<string, string> = { echo: 'write-output', write: 'write-output', gc: 'get-content', rm: 'remove-item', del: 'remove-item', gsv: 'get-service', sleep: 'start-sleep', ps: 'get-process', gp: 'get-itemproperty', cat: 'get-content', copy: 'copy-item', cp: 'copy-item', saps: 'start-process', start: 'start-process', ni: 'new-item' };
+    const alias: Record<string, string> = {
+      echo: 'write-output',
+      write: 'write-output',
+      gc: 'get-content',
+      rm: 'remove-item',
+      del: 'remove-item',
+      gsv: 'get-service',
+      sleep: 'start-sleep',
+      ps: 'get-process',
+      gp: 'get-itemproperty',
+      cat: 'get-content',
+      copy: 'copy-item',
+      cp: 'copy-item',
+      saps: 'start-process',
+      start: 'start-process',
+      ni: 'new-item',
+    };
     const key = alias[lower] ?? lower;
     const def = this.cmdlets[key];
     return def ? [key, def] : undefined;
@@ -536,7 +598,12 @@ export class PsRuntime {
         if (!res) {
           throw new PsError(
             `The term '${name}' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.`,
-            { category: 'ObjectNotFound', reason: 'CommandNotFoundException', fqid: 'CommandNotFoundException', target: `${name}:String` },
+            {
+              category: 'ObjectNotFound',
+              reason: 'CommandNotFoundException',
+              fqid: 'CommandNotFoundException',
+              target: `${name}:String`,
+            },
           );
         }
         this.setVar('LASTEXITCODE', res.code);
@@ -551,7 +618,12 @@ export class PsRuntime {
       return out;
     } catch (err) {
       if (!(err instanceof PsError)) throw err;
-      const record: ErrorRecord = { message: err.message, command: found?.[0] ? canonical(found[0]) : name, ...err.rec, ...position };
+      const record: ErrorRecord = {
+        message: err.message,
+        command: found?.[0] ? canonical(found[0]) : name,
+        ...err.rec,
+        ...position,
+      };
       this.lastSuccess = false;
       if (/^stop$/i.test(ea)) throw new Terminating(record);
       if (!/^(silentlycontinue|ignore)$/i.test(ea)) this.errors.push(record);
@@ -575,7 +647,12 @@ export class PsRuntime {
             matches.length === 0
               ? `A parameter cannot be found that matches parameter name '${a.param}'.`
               : `Parameter cannot be processed because the parameter name '${a.param}' is ambiguous. Possible matches include: ${matches.map((m) => '-' + m).join(' ')}.`,
-            { category: 'InvalidArgument', reason: 'ParameterBindingException', fqid: `NamedParameterNotFound,${commandClass(key)}`, target: '' },
+            {
+              category: 'InvalidArgument',
+              reason: 'ParameterBindingException',
+              fqid: `NamedParameterNotFound,${commandClass(key)}`,
+              target: '',
+            },
           );
         }
         const p = matches[0]!;
@@ -585,12 +662,15 @@ export class PsRuntime {
         else {
           const nextArg = c.args[i + 1];
           if (!nextArg || nextArg.param !== undefined || !nextArg.value) {
-            throw new PsError(`Missing an argument for parameter '${p}'. Specify a parameter of type 'System.String' and try again.`, {
-              category: 'InvalidArgument',
-              reason: 'ParameterBindingException',
-              fqid: `MissingArgument,${commandClass(key)}`,
-              target: '',
-            });
+            throw new PsError(
+              `Missing an argument for parameter '${p}'. Specify a parameter of type 'System.String' and try again.`,
+              {
+                category: 'InvalidArgument',
+                reason: 'ParameterBindingException',
+                fqid: `MissingArgument,${commandClass(key)}`,
+                target: '',
+              },
+            );
           }
           values.set(p.toLowerCase(), await this.eval(nextArg.value));
           i++;
@@ -647,7 +727,9 @@ export function errorsToClixml(errors: ErrorRecord[]): string {
       text.push(`At line:${e.line} char:${e.col ?? 1}`);
       if (e.lineText !== undefined) {
         text.push(`+ ${e.lineText}`);
-        text.push(`+ ${' '.repeat(Math.max(0, (e.col ?? 1) - 1))}${'~'.repeat(Math.max(1, e.lineText.length - (e.col ?? 1) + 1))}`);
+        text.push(
+          `+ ${' '.repeat(Math.max(0, (e.col ?? 1) - 1))}${'~'.repeat(Math.max(1, e.lineText.length - (e.col ?? 1) + 1))}`,
+        );
       }
     }
     text.push(`    + CategoryInfo          : ${e.category}: (${e.target}) [${e.command}], ${e.reason}`);

@@ -20,8 +20,16 @@ export type DispatchOutcome =
 
 /** Async operations a task.cancel can stop. */
 const CANCELLABLE = new Set([
-  'VM.start', 'VM.start_on', 'VM.clean_shutdown', 'VM.shutdown', 'VM.clean_reboot', 'VM.hard_shutdown', 'VM.hard_reboot',
-  'VM.copy', 'VDI.copy', 'SR.scan',
+  'VM.start',
+  'VM.start_on',
+  'VM.clean_shutdown',
+  'VM.shutdown',
+  'VM.clean_reboot',
+  'VM.hard_shutdown',
+  'VM.hard_reboot',
+  'VM.copy',
+  'VDI.copy',
+  'SR.scan',
 ]);
 
 /** Every method name the lab serves (synchronous names, as XAPI lists them). */
@@ -74,7 +82,12 @@ export interface DispatchOptions {
   via: string;
 }
 
-export async function dispatch(core: LabCore, method: string, params: Wire[], options: DispatchOptions): Promise<DispatchOutcome> {
+export async function dispatch(
+  core: LabCore,
+  method: string,
+  params: Wire[],
+  options: DispatchOptions,
+): Promise<DispatchOutcome> {
   if (method === 'system.listMethods') return { kind: 'bare', value: listMethods(), type: T.set(T.string) };
   const found = lookupMessage(method);
   const stripped = method.replace(/^(Async|InternalAsync)\./, '');
@@ -108,7 +121,8 @@ export async function dispatch(core: LabCore, method: string, params: Wire[], op
     }
   }
   if (spec.removed) return failure(apiError('MESSAGE_REMOVED'));
-  if (async && !spec.async) return { kind: 'failure', description: ['Fault', `No async mode for this operation (rpc: ${spec.wire})`] };
+  if (async && !spec.async)
+    return { kind: 'failure', description: ['Fault', `No async mode for this operation (rpc: ${spec.wire})`] };
   const handler = handlerFor(spec);
   if (!handler) return failure(apiError('NOT_IMPLEMENTED', spec.wire));
 
@@ -118,11 +132,15 @@ export async function dispatch(core: LabCore, method: string, params: Wire[], op
     void (async () => {
       try {
         const value = await handler(ctx, args);
-        core.tasks.succeed(task, value instanceof Typed ? toXmlValue(value.value, value.type) : toXmlValue(value, spec.result));
+        core.tasks.succeed(
+          task,
+          value instanceof Typed ? toXmlValue(value.value, value.type) : toXmlValue(value, spec.result),
+        );
       } catch (err) {
         const cancelled = err instanceof TaskCancelledError || (ctx.signal.aborted && !(err instanceof ApiError));
         core.tasks.fail(task, cancelled ? ['TASK_CANCELLED', task] : describeError(err));
-        if (!(err instanceof ApiError) && !cancelled) core.log.error({ err, method }, 'unexpected failure in an Async call');
+        if (!(err instanceof ApiError) && !cancelled)
+          core.log.error({ err, method }, 'unexpected failure in an Async call');
       }
     })();
     return { kind: 'success', value: task, type: T.ref('task') };

@@ -23,7 +23,10 @@ function parseToken(token: string): number {
   return Number(m[1]);
 }
 
-function subscription(classes: readonly string[]): { matches: (cls: string, ref: string) => boolean; taskOnly: boolean } {
+function subscription(classes: readonly string[]): {
+  matches: (cls: string, ref: string) => boolean;
+  taskOnly: boolean;
+} {
   let all = false;
   const byClass = new Set<string>();
   const byObject = new Set<string>();
@@ -68,7 +71,6 @@ function batch(ctx: CallContext, events: DbEvent[], generation: number): Typed {
   };
   return new Typed({ events, valid_ref_counts: ctx.core.db.counts(), token: formatToken(generation) }, type);
 }
-
 
 /** Resolves on the next database write, the session's logout, the lab's stop, or after `ms`. */
 function nextChange(ctx: CallContext, ms: number): Promise<void> {
@@ -116,7 +118,8 @@ export const eventHandlers: Record<string, Handler> = {
   'event.from': (ctx, [classes, token, timeout]) => from(ctx, classes as string[], token as string, timeout as number),
   'event.inject': (ctx, [cls, ref]) => {
     const table = classByLowerName(cls as string);
-    if (!table || !ctx.core.db.get(table, ref as string)) throw apiError('HANDLE_INVALID', cls as string, ref as string);
+    if (!table || !ctx.core.db.get(table, ref as string))
+      throw apiError('HANDLE_INVALID', cls as string, ref as string);
     return formatToken(ctx.core.db.touch(table, ref as string));
   },
   'event.get_current_id': (ctx) => ctx.core.db.generation,

@@ -10,9 +10,10 @@ export function genericHandler(spec: MessageSpec): Handler | undefined {
   const { cls, field } = spec;
   switch (spec.kind) {
     case 'getter':
-      if (spec.removed) return () => {
-        throw apiError('MESSAGE_REMOVED');
-      };
+      if (spec.removed)
+        return () => {
+          throw apiError('MESSAGE_REMOVED');
+        };
       return (ctx, [self]) => structuredClone(ctx.core.db.require(cls, self as string)[field!.name]);
     case 'setter':
       return (ctx, [self, value]) => {
@@ -24,7 +25,8 @@ export function genericHandler(spec: MessageSpec): Handler | undefined {
       return (ctx, [self, key, value]) => {
         const row = ctx.core.db.require(cls, self as string);
         const map = row[field!.name] as Record<string, unknown>;
-        if (Object.hasOwn(map, key as string)) throw apiError('MAP_DUPLICATE_KEY', cls, field!.name, self as string, key as string);
+        if (Object.hasOwn(map, key as string))
+          throw apiError('MAP_DUPLICATE_KEY', cls, field!.name, self as string, key as string);
         ctx.core.db.update(cls, self as string, (r) => {
           r[field!.name] = { ...(r[field!.name] as object), [key as string]: value };
         });
@@ -72,7 +74,11 @@ export function genericHandler(spec: MessageSpec): Handler | undefined {
         return ref;
       };
     case 'get_by_name_label':
-      return (ctx, [label]) => ctx.core.db.rows(cls).filter(([, row]) => row.name_label === label).map(([ref]) => ref);
+      return (ctx, [label]) =>
+        ctx.core.db
+          .rows(cls)
+          .filter(([, row]) => row.name_label === label)
+          .map(([ref]) => ref);
     default:
       return undefined;
   }

@@ -9,5 +9,12 @@ import { vbdHandlers } from './vbd.js';
 import { vmHandlers } from './vm.js';
 
 export const HANDLERS: ReadonlyMap<string, Handler> = new Map(
-  Object.entries({ ...sessionHandlers, ...eventHandlers, ...vmHandlers, ...vbdHandlers, ...storageHandlers, ...networkHandlers }),
+  Object.entries({
+    ...sessionHandlers,
+    ...eventHandlers,
+    ...vmHandlers,
+    ...vbdHandlers,
+    ...storageHandlers,
+    ...networkHandlers,
+  }),
 );

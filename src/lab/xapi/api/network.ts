@@ -36,8 +36,10 @@ function plug(ctx: CallContext, ref: string, attached: boolean): string {
   const { db } = ctx.core;
   const vif = db.require('VIF', ref);
   const vm = db.require('VM', vif.VM as string);
-  if (vm.power_state !== 'Running') throw apiError('VM_BAD_POWER_STATE', vif.VM as string, 'running', String(vm.power_state).toLowerCase());
-  if (vif.currently_attached === attached) throw apiError(attached ? 'DEVICE_ALREADY_ATTACHED' : 'DEVICE_ALREADY_DETACHED', ref);
+  if (vm.power_state !== 'Running')
+    throw apiError('VM_BAD_POWER_STATE', vif.VM as string, 'running', String(vm.power_state).toLowerCase());
+  if (vif.currently_attached === attached)
+    throw apiError(attached ? 'DEVICE_ALREADY_ATTACHED' : 'DEVICE_ALREADY_DETACHED', ref);
   db.set('VIF', ref, { currently_attached: attached });
   return '';
 }
@@ -48,7 +50,8 @@ export const networkHandlers: Record<string, Handler> = {
     const { db } = ctx.core;
     const vif = db.require('VIF', ref as string);
     const vm = db.get('VM', vif.VM as string);
-    if (vif.currently_attached === true && vm?.power_state === 'Running') throw apiError('OPERATION_NOT_ALLOWED', 'VIF currently attached to a running VM');
+    if (vif.currently_attached === true && vm?.power_state === 'Running')
+      throw apiError('OPERATION_NOT_ALLOWED', 'VIF currently attached to a running VM');
     deleteVifRow(db, ref as string);
     return '';
   },
@@ -64,12 +67,19 @@ export const networkHandlers: Record<string, Handler> = {
     const rec = args as Row;
     const ref = `OpaqueRef:${newUuid()}`;
     const bridge = (rec.bridge as string) || `xapi${ctx.core.db.rows('network').length}`;
-    ctx.core.db.insert('network', ref, { ...rec, uuid: newUuid(), bridge, allowed_operations: [], current_operations: {} });
+    ctx.core.db.insert('network', ref, {
+      ...rec,
+      uuid: newUuid(),
+      bridge,
+      allowed_operations: [],
+      current_operations: {},
+    });
     return ref;
   },
   'network.destroy': (ctx, [ref]) => {
     const net = ctx.core.db.require('network', ref as string);
-    if ((net.VIFs as string[]).length > 0 || (net.PIFs as string[]).length > 0) throw apiError('NETWORK_CONTAINS_VIF', ...(net.VIFs as string[]));
+    if ((net.VIFs as string[]).length > 0 || (net.PIFs as string[]).length > 0)
+      throw apiError('NETWORK_CONTAINS_VIF', ...(net.VIFs as string[]));
     ctx.core.db.delete('network', ref as string);
     return '';
   },

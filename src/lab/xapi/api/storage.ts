@@ -126,7 +126,8 @@ export const storageHandlers: Record<string, Handler> = {
   },
   'VDI.resize': async (ctx, [ref, size]) => {
     const row = vdi(ctx, ref);
-    if ((row.VBDs as string[]).some((v) => ctx.core.db.get('VBD', v)?.currently_attached === true)) throw apiError('VDI_IN_USE', ref as string, 'resize');
+    if ((row.VBDs as string[]).some((v) => ctx.core.db.get('VBD', v)?.currently_attached === true))
+      throw apiError('VDI_IN_USE', ref as string, 'resize');
     const target = roundToBlock(size as number);
     if (target < (row.virtual_size as number)) throw apiError('VDI_TOO_SMALL', ref as string, String(row.virtual_size));
     await ctx.core.vdis.resize(vdiHandle(ctx.core, ref as string), target);

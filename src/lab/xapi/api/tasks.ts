@@ -41,7 +41,11 @@ export class TaskManager {
       other_config: {},
       backtrace: '()',
     });
-    this.live.set(ref, { controller: new AbortController(), cancellable: options.cancellable === true, destroyRequested: false });
+    this.live.set(ref, {
+      controller: new AbortController(),
+      cancellable: options.cancellable === true,
+      destroyRequested: false,
+    });
     return ref;
   }
 
@@ -76,7 +80,13 @@ export class TaskManager {
 
   succeed(ref: string, resultXml: string): void {
     if (!this.isPending(ref)) return;
-    this.db.set('task', ref, { progress: 1, finished: xapiDate(), result: resultXml, status: 'success', allowed_operations: [] });
+    this.db.set('task', ref, {
+      progress: 1,
+      finished: xapiDate(),
+      result: resultXml,
+      status: 'success',
+      allowed_operations: [],
+    });
     this.settle(ref);
   }
 
@@ -120,7 +130,9 @@ export class TaskManager {
     const live = this.live.get(ref);
     if (live && this.isPending(ref)) {
       live.destroyRequested = true;
-      this.db.set('task', ref, { current_operations: { ...(row.current_operations as Record<string, string>), task: 'destroy' } });
+      this.db.set('task', ref, {
+        current_operations: { ...(row.current_operations as Record<string, string>), task: 'destroy' },
+      });
       return;
     }
     this.db.delete('task', ref);

@@ -82,7 +82,8 @@ async function insert(ctx: CallContext, vbdRef: string, vdiRef: string): Promise
   if (vbd.empty !== true) throw apiError('VBD_NOT_EMPTY', vbdRef);
   const vdi = db.require('VDI', vdiRef);
   const vm = db.require('VM', vbd.VM as string);
-  if (vm.power_state === 'Suspended') throw apiError('VM_BAD_POWER_STATE', vbd.VM as string, 'halted, running', 'suspended');
+  if (vm.power_state === 'Suspended')
+    throw apiError('VM_BAD_POWER_STATE', vbd.VM as string, 'halted, running', 'suspended');
   if (vdi.managed !== true) throw apiError('VDI_NOT_MANAGED', vdiRef);
   await ctx.core.delay(vm.power_state === 'Running' ? MEDIA_LATENCY : 0, ctx.signal);
   db.set('VBD', vbdRef, { VDI: vdiRef, empty: false });
@@ -97,7 +98,8 @@ async function eject(ctx: CallContext, vbdRef: string): Promise<string> {
   const vbd = requireCd(ctx, vbdRef);
   if (vbd.empty === true) throw apiError('VBD_IS_EMPTY', vbdRef);
   const vm = db.require('VM', vbd.VM as string);
-  if (vm.power_state === 'Suspended') throw apiError('VM_BAD_POWER_STATE', vbd.VM as string, 'halted, running', 'suspended');
+  if (vm.power_state === 'Suspended')
+    throw apiError('VM_BAD_POWER_STATE', vbd.VM as string, 'halted, running', 'suspended');
   await ctx.core.delay(vm.power_state === 'Running' ? MEDIA_LATENCY : 0, ctx.signal);
   const vdiRef = vbd.VDI as string;
   db.set('VBD', vbdRef, { VDI: NULL_REF, empty: true });
@@ -111,8 +113,10 @@ function plugCheck(ctx: CallContext, vbdRef: string, plugging: boolean): Row {
   const { db } = ctx.core;
   const vbd = db.require('VBD', vbdRef);
   const vm = db.require('VM', vbd.VM as string);
-  if (vm.power_state !== 'Running') throw apiError('VM_BAD_POWER_STATE', vbd.VM as string, 'running', String(vm.power_state).toLowerCase());
-  if (isHvm(vm) && vbd.type === 'CD') throw apiError('OPERATION_NOT_ALLOWED', 'HVM CDROMs cannot be hotplugged/unplugged, only inserted or ejected');
+  if (vm.power_state !== 'Running')
+    throw apiError('VM_BAD_POWER_STATE', vbd.VM as string, 'running', String(vm.power_state).toLowerCase());
+  if (isHvm(vm) && vbd.type === 'CD')
+    throw apiError('OPERATION_NOT_ALLOWED', 'HVM CDROMs cannot be hotplugged/unplugged, only inserted or ejected');
   if (plugging && vbd.currently_attached === true) throw apiError('DEVICE_ALREADY_ATTACHED', vbdRef);
   if (!plugging && vbd.currently_attached !== true) throw apiError('DEVICE_ALREADY_DETACHED', vbdRef);
   return vbd;
@@ -136,7 +140,8 @@ export const vbdHandlers: Record<string, Handler> = {
     plugCheck(ctx, ref as string, true);
     await ctx.core.delay(MEDIA_LATENCY, ctx.signal);
     const vbd = ctx.core.db.set('VBD', ref as string, { currently_attached: true });
-    if (vbd.device === '') ctx.core.db.set('VBD', ref as string, { device: `xvd${String.fromCharCode(97 + Number(vbd.userdevice))}` });
+    if (vbd.device === '')
+      ctx.core.db.set('VBD', ref as string, { device: `xvd${String.fromCharCode(97 + Number(vbd.userdevice))}` });
     refreshVbd(ctx.core.db, ref as string);
     return '';
   },

@@ -42,9 +42,27 @@ const vm = (ctx: CallContext, ref: unknown): Row => ctx.core.db.require('VM', re
 
 /** Fields a copy never takes from its source (identity, runtime state, links rebuilt separately). */
 const RUNTIME_FIELDS = [
-  'uuid', 'allowed_operations', 'current_operations', 'power_state', 'resident_on', 'scheduled_to_be_resident_on',
-  'domid', 'consoles', 'VIFs', 'VBDs', 'VUSBs', 'crash_dumps', 'VTPMs', 'metrics', 'guest_metrics', 'snapshots',
-  'children', 'attached_PCIs', 'VGPUs', 'memory_overhead', 'memory_target',
+  'uuid',
+  'allowed_operations',
+  'current_operations',
+  'power_state',
+  'resident_on',
+  'scheduled_to_be_resident_on',
+  'domid',
+  'consoles',
+  'VIFs',
+  'VBDs',
+  'VUSBs',
+  'crash_dumps',
+  'VTPMs',
+  'metrics',
+  'guest_metrics',
+  'snapshots',
+  'children',
+  'attached_PCIs',
+  'VGPUs',
+  'memory_overhead',
+  'memory_target',
 ];
 
 function copyableFields(src: Row): Row {
@@ -100,7 +118,10 @@ async function copyVm(ctx: CallContext, srcRef: string, options: CopyOptions): P
       if (vbd.type === 'Disk' && vdi !== NULL_REF) {
         if (options.ignoreVdis?.includes(vdi)) continue;
         const size = (db.get('VDI', vdi)?.virtual_size as number) ?? 0;
-        await core.delay((LATENCY.diskCopyPerGiB * size) / 2 ** 30 / (options.copySr !== undefined ? 1 : 10), ctx.signal);
+        await core.delay(
+          (LATENCY.diskCopyPerGiB * size) / 2 ** 30 / (options.copySr !== undefined ? 1 : 10),
+          ctx.signal,
+        );
         vdi = await cloneVdi(core, vdi, { sr: options.copySr, snapshot: options.snapshot });
         created.push(vdi);
       }
@@ -109,7 +130,9 @@ async function copyVm(ctx: CallContext, srcRef: string, options: CopyOptions): P
     for (const vifRef of src.VIFs as string[]) {
       const vif = db.get('VIF', vifRef);
       if (!vif) continue;
-      const mac = options.snapshot ? (vif.MAC as string) : macFromSeed(otherConfig.mac_seed ?? '', vif.device as string);
+      const mac = options.snapshot
+        ? (vif.MAC as string)
+        : macFromSeed(otherConfig.mac_seed ?? '', vif.device as string);
       insertVif(db, {
         ...copyableFields(vif),
         VM: newRef,
@@ -129,9 +152,17 @@ async function copyVm(ctx: CallContext, srcRef: string, options: CopyOptions): P
   return newRef;
 }
 
-function checkMemoryOrder(staticMin: number, dynamicMin: number, dynamicMax: number, staticMax: number, dmc: boolean): void {
-  if (!(staticMin <= dynamicMin && dynamicMin <= dynamicMax && dynamicMax <= staticMax)) throw apiError('MEMORY_CONSTRAINT_VIOLATION_ORDER');
-  if (!dmc && (dynamicMin !== staticMax || dynamicMax !== staticMax)) throw apiError('MEMORY_CONSTRAINT_VIOLATION_MAXPIN', 'DMC disabled');
+function checkMemoryOrder(
+  staticMin: number,
+  dynamicMin: number,
+  dynamicMax: number,
+  staticMax: number,
+  dmc: boolean,
+): void {
+  if (!(staticMin <= dynamicMin && dynamicMin <= dynamicMax && dynamicMax <= staticMax))
+    throw apiError('MEMORY_CONSTRAINT_VIOLATION_ORDER');
+  if (!dmc && (dynamicMin !== staticMax || dynamicMax !== staticMax))
+    throw apiError('MEMORY_CONSTRAINT_VIOLATION_MAXPIN', 'DMC disabled');
 }
 
 function dmcEnabled(ctx: CallContext): boolean {
@@ -139,7 +170,11 @@ function dmcEnabled(ctx: CallContext): boolean {
   return restrictions?.restrict_dmc !== 'true';
 }
 
-async function memoryChange(ctx: CallContext, ref: string, values: { static_min?: number; static_max?: number; dynamic_min?: number; dynamic_max?: number }): Promise<string> {
+async function memoryChange(
+  ctx: CallContext,
+  ref: string,
+  values: { static_min?: number; static_max?: number; dynamic_min?: number; dynamic_max?: number },
+): Promise<string> {
   return withVmOperation(ctx, ref, 'changing_memory_limits', async () => {
     const row = vm(ctx, ref);
     const next = {
@@ -264,7 +299,9 @@ async function revert(ctx: CallContext, snapRef: string): Promise<string> {
       }
       await core.delay(LATENCY.revert, ctx.signal);
       const snapDisks = new Set(
-        (snap.VBDs as string[]).map((v) => db.get('VBD', v)?.VDI as string | undefined).filter((v): v is string => !!v && v !== NULL_REF),
+        (snap.VBDs as string[])
+          .map((v) => db.get('VBD', v)?.VDI as string | undefined)
+          .filter((v): v is string => !!v && v !== NULL_REF),
       );
       const snapshotted = new Set([...snapDisks].map((v) => db.get('VDI', v)?.snapshot_of as string));
       // Old disks and drives go; disks this snapshot was taken from are destroyed (new VDIs replace them).
@@ -284,10 +321,27 @@ async function revert(ctx: CallContext, snapRef: string): Promise<string> {
       }
       for (const vifRef of snap.VIFs as string[]) {
         const vif = db.get('VIF', vifRef);
-        if (vif) insertVif(db, { ...copyableFields(vif), VM: vmRef, currently_attached: false, current_operations: {} });
+        if (vif)
+          insertVif(db, { ...copyableFields(vif), VM: vmRef, currently_attached: false, current_operations: {} });
       }
       const restore = copyableFields(snap);
-      for (const f of ['name_label', 'name_description', 'is_a_template', 'is_default_template', 'is_a_snapshot', 'snapshot_of', 'snapshot_time', 'snapshot_info', 'snapshot_metadata', 'transportable_snapshot_id', 'parent', 'tags', 'blocked_operations', 'is_vmss_snapshot']) delete restore[f];
+      for (const f of [
+        'name_label',
+        'name_description',
+        'is_a_template',
+        'is_default_template',
+        'is_a_snapshot',
+        'snapshot_of',
+        'snapshot_time',
+        'snapshot_info',
+        'snapshot_metadata',
+        'transportable_snapshot_id',
+        'parent',
+        'tags',
+        'blocked_operations',
+        'is_vmss_snapshot',
+      ])
+        delete restore[f];
       db.set('VM', vmRef, { ...restore, power_state: 'Halted' });
       refreshVm(db, vmRef);
       return '';
@@ -326,10 +380,23 @@ function vbdDevices(ctx: CallContext, ref: string): string[] {
 export const vmHandlers: Record<string, Handler> = {
   'VM.create': (ctx, [args]) => {
     const rec = args as Row;
-    checkMemoryOrder(rec.memory_static_min as number, rec.memory_dynamic_min as number, rec.memory_dynamic_max as number, rec.memory_static_max as number, true);
-    if ((rec.VCPUs_at_startup as number) < 1 || (rec.VCPUs_at_startup as number) > (rec.VCPUs_max as number)) throw apiError('INVALID_VALUE', VCPU_RULE, String(rec.VCPUs_at_startup));
+    checkMemoryOrder(
+      rec.memory_static_min as number,
+      rec.memory_dynamic_min as number,
+      rec.memory_dynamic_max as number,
+      rec.memory_static_max as number,
+      true,
+    );
+    if ((rec.VCPUs_at_startup as number) < 1 || (rec.VCPUs_at_startup as number) > (rec.VCPUs_max as number))
+      throw apiError('INVALID_VALUE', VCPU_RULE, String(rec.VCPUs_at_startup));
     const otherConfig = { mac_seed: randomUUID(), ...(rec.other_config as Record<string, string>) };
-    return insertVm(ctx.core.db, { ...rec, uuid: newUuid(), power_state: 'Halted', domid: -1, other_config: otherConfig });
+    return insertVm(ctx.core.db, {
+      ...rec,
+      uuid: newUuid(),
+      power_state: 'Halted',
+      domid: -1,
+      other_config: otherConfig,
+    });
   },
   'VM.destroy': (ctx, [ref]) => {
     const row = vm(ctx, ref);
@@ -373,7 +440,8 @@ export const vmHandlers: Record<string, Handler> = {
   'VM.shutdown': (ctx, [ref]) => {
     const err = vmOperationError(ctx.core.db, ref as string, 'shutdown');
     if (err) throw err;
-    const clean = vm(ctx, ref).power_state === 'Running' && !vmOperationError(ctx.core.db, ref as string, 'clean_shutdown', true);
+    const clean =
+      vm(ctx, ref).power_state === 'Running' && !vmOperationError(ctx.core.db, ref as string, 'clean_shutdown', true);
     return halt(ctx, ref as string, clean ? 'clean_shutdown' : 'hard_shutdown');
   },
   'VM.clean_reboot': (ctx, [ref]) =>
@@ -410,15 +478,31 @@ export const vmHandlers: Record<string, Handler> = {
       const err = vmOperationError(ctx.core.db, ref as string, 'make_into_template');
       if (err) throw err;
     }
-    ctx.core.db.set('VM', ref as string, value === true ? { is_a_template: true } : { is_a_template: false, is_default_template: false });
+    ctx.core.db.set(
+      'VM',
+      ref as string,
+      value === true ? { is_a_template: true } : { is_a_template: false, is_default_template: false },
+    );
     refreshVm(ctx.core.db, ref as string);
     return '';
   },
   'VM.set_memory_limits': (ctx, [ref, smin, smax, dmin, dmax]) =>
-    memoryChange(ctx, ref as string, { static_min: smin as number, static_max: smax as number, dynamic_min: dmin as number, dynamic_max: dmax as number }),
-  'VM.set_memory': (ctx, [ref, value]) => memoryChange(ctx, ref as string, { static_max: value as number, dynamic_min: value as number, dynamic_max: value as number }),
-  'VM.set_memory_static_range': (ctx, [ref, min, max]) => memoryChange(ctx, ref as string, { static_min: min as number, static_max: max as number }),
-  'VM.set_memory_dynamic_range': (ctx, [ref, min, max]) => memoryChange(ctx, ref as string, { dynamic_min: min as number, dynamic_max: max as number }),
+    memoryChange(ctx, ref as string, {
+      static_min: smin as number,
+      static_max: smax as number,
+      dynamic_min: dmin as number,
+      dynamic_max: dmax as number,
+    }),
+  'VM.set_memory': (ctx, [ref, value]) =>
+    memoryChange(ctx, ref as string, {
+      static_max: value as number,
+      dynamic_min: value as number,
+      dynamic_max: value as number,
+    }),
+  'VM.set_memory_static_range': (ctx, [ref, min, max]) =>
+    memoryChange(ctx, ref as string, { static_min: min as number, static_max: max as number }),
+  'VM.set_memory_dynamic_range': (ctx, [ref, min, max]) =>
+    memoryChange(ctx, ref as string, { dynamic_min: min as number, dynamic_max: max as number }),
   'VM.set_memory_static_max': (ctx, [ref, v]) => memoryChange(ctx, ref as string, { static_max: v as number }),
   'VM.set_memory_static_min': (ctx, [ref, v]) => memoryChange(ctx, ref as string, { static_min: v as number }),
   'VM.set_memory_dynamic_max': (ctx, [ref, v]) => memoryChange(ctx, ref as string, { dynamic_max: v as number }),
@@ -427,7 +511,8 @@ export const vmHandlers: Record<string, Handler> = {
     const row = vm(ctx, ref);
     const err = vmOperationError(ctx.core.db, ref as string, 'changing_VCPUs');
     if (err) throw err;
-    if ((n as number) < 1 || (n as number) < (row.VCPUs_at_startup as number)) throw apiError('INVALID_VALUE', VCPU_RULE, String(n));
+    if ((n as number) < 1 || (n as number) < (row.VCPUs_at_startup as number))
+      throw apiError('INVALID_VALUE', VCPU_RULE, String(n));
     ctx.core.db.set('VM', ref as string, { VCPUs_max: n });
     return '';
   },
@@ -435,7 +520,8 @@ export const vmHandlers: Record<string, Handler> = {
     const row = vm(ctx, ref);
     const err = vmOperationError(ctx.core.db, ref as string, 'changing_VCPUs');
     if (err) throw err;
-    if ((n as number) < 1 || (n as number) > (row.VCPUs_max as number)) throw apiError('INVALID_VALUE', VCPU_RULE, String(n));
+    if ((n as number) < 1 || (n as number) > (row.VCPUs_max as number))
+      throw apiError('INVALID_VALUE', VCPU_RULE, String(n));
     ctx.core.db.set('VM', ref as string, { VCPUs_at_startup: n });
     return '';
   },
@@ -446,8 +532,12 @@ export const vmHandlers: Record<string, Handler> = {
   },
   'VM.set_domain_type': (ctx, [ref, value]) => {
     const row = vm(ctx, ref);
-    if (row.power_state !== 'Halted') throw apiError('VM_BAD_POWER_STATE', ref as string, 'halted', String(row.power_state).toLowerCase());
-    ctx.core.db.set('VM', ref as string, { domain_type: value, HVM_boot_policy: value === 'hvm' ? (row.HVM_boot_policy === '' ? 'BIOS order' : row.HVM_boot_policy) : '' });
+    if (row.power_state !== 'Halted')
+      throw apiError('VM_BAD_POWER_STATE', ref as string, 'halted', String(row.power_state).toLowerCase());
+    ctx.core.db.set('VM', ref as string, {
+      domain_type: value,
+      HVM_boot_policy: value === 'hvm' ? (row.HVM_boot_policy === '' ? 'BIOS order' : row.HVM_boot_policy) : '',
+    });
     return '';
   },
   'VM.set_actions_after_crash': (ctx, [ref, value]) => {
@@ -457,7 +547,8 @@ export const vmHandlers: Record<string, Handler> = {
   },
   'VM.set_has_vendor_device': (ctx, [ref, value]) => {
     const row = vm(ctx, ref);
-    if (row.power_state !== 'Halted') throw apiError('VM_BAD_POWER_STATE', ref as string, 'halted', String(row.power_state).toLowerCase());
+    if (row.power_state !== 'Halted')
+      throw apiError('VM_BAD_POWER_STATE', ref as string, 'halted', String(row.power_state).toLowerCase());
     ctx.core.db.set('VM', ref as string, { has_vendor_device: value });
     return '';
   },

@@ -67,22 +67,60 @@ export interface ClassSpec {
 
 /** Explicit messages without an Async mode (`~flags:[`Session]` in ocaml/idl/datamodel*.ml). */
 const SYNC_EXPLICIT = new Set([
-  'task.create', 'task.destroy', 'task.set_status', 'task.set_progress', 'task.set_result', 'task.set_error_info',
+  'task.create',
+  'task.destroy',
+  'task.set_status',
+  'task.set_progress',
+  'task.set_result',
+  'task.set_error_info',
   'task.set_resident_on',
-  'VM.get_boot_record', 'VM.get_data_sources', 'VM.record_data_source', 'VM.query_data_source',
-  'VM.forget_data_source_archives', 'VM.set_ha_always_run', 'VM.set_ha_restart_priority',
-  'VM.get_allowed_VBD_devices', 'VM.get_allowed_VIF_devices', 'VM.set_memory_dynamic_max',
-  'VM.set_memory_dynamic_min', 'VM.set_memory_static_max', 'VM.set_memory_static_min', 'VM.set_VCPUs_max',
-  'VM.set_VCPUs_at_startup', 'VM.set_HVM_shadow_multiplier', 'VM.remove_from_NVRAM', 'VM.add_to_NVRAM',
-  'VM.set_NVRAM', 'VM.set_protection_policy', 'VM.set_snapshot_schedule', 'VM.set_domain_type',
+  'VM.get_boot_record',
+  'VM.get_data_sources',
+  'VM.record_data_source',
+  'VM.query_data_source',
+  'VM.forget_data_source_archives',
+  'VM.set_ha_always_run',
+  'VM.set_ha_restart_priority',
+  'VM.get_allowed_VBD_devices',
+  'VM.get_allowed_VIF_devices',
+  'VM.set_memory_dynamic_max',
+  'VM.set_memory_dynamic_min',
+  'VM.set_memory_static_max',
+  'VM.set_memory_static_min',
+  'VM.set_VCPUs_max',
+  'VM.set_VCPUs_at_startup',
+  'VM.set_HVM_shadow_multiplier',
+  'VM.remove_from_NVRAM',
+  'VM.add_to_NVRAM',
+  'VM.set_NVRAM',
+  'VM.set_protection_policy',
+  'VM.set_snapshot_schedule',
+  'VM.set_domain_type',
   'VM.set_HVM_boot_policy',
-  'VDI.set_read_only', 'VDI.set_sharable', 'VDI.get_nbd_info',
-  'SR.get_supported_types', 'SR.get_data_sources', 'SR.record_data_source', 'SR.query_data_source',
-  'SR.forget_data_source_archives', 'SR.set_physical_size',
-  'host.get_data_sources', 'host.record_data_source', 'host.query_data_source',
-  'host.forget_data_source_archives', 'host.get_servertime', 'host.get_server_localtime', 'host.list_methods',
-  'host.get_system_status_capabilities', 'host.call_extension', 'host.management_disable', 'host.shutdown_agent',
-  'host.set_hostname_live', 'host.sync_data', 'host.backup_rrds', 'host.apply_edition',
+  'VDI.set_read_only',
+  'VDI.set_sharable',
+  'VDI.get_nbd_info',
+  'SR.get_supported_types',
+  'SR.get_data_sources',
+  'SR.record_data_source',
+  'SR.query_data_source',
+  'SR.forget_data_source_archives',
+  'SR.set_physical_size',
+  'host.get_data_sources',
+  'host.record_data_source',
+  'host.query_data_source',
+  'host.forget_data_source_archives',
+  'host.get_servertime',
+  'host.get_server_localtime',
+  'host.list_methods',
+  'host.get_system_status_capabilities',
+  'host.call_extension',
+  'host.management_disable',
+  'host.shutdown_agent',
+  'host.set_hostname_live',
+  'host.sync_data',
+  'host.backup_rrds',
+  'host.apply_edition',
 ]);
 
 /** Defaulted trailing parameters (`param_default` in ocaml/idl/datamodel*.ml) of the messages the lab serves. */
@@ -128,33 +166,147 @@ function buildClass(name: string): ClassSpec {
   const isTable = name !== 'event';
   if (isTable) {
     for (const f of all) {
-      add({ name: `get_${f.name}`, params: [{ name: 'self', type: selfRef }], result: f.type, session: true, async: false, kind: 'getter', field: f, removed: f.removed });
+      add({
+        name: `get_${f.name}`,
+        params: [{ name: 'self', type: selfRef }],
+        result: f.type,
+        session: true,
+        async: false,
+        kind: 'getter',
+        field: f,
+        removed: f.removed,
+      });
       if (f.removed || f.qualifier !== 'RW') continue;
-      add({ name: `set_${f.name}`, params: [{ name: 'self', type: selfRef }, { name: 'value', type: f.type }], result: { k: 'void' }, session: true, async: false, kind: 'setter', field: f });
+      add({
+        name: `set_${f.name}`,
+        params: [
+          { name: 'self', type: selfRef },
+          { name: 'value', type: f.type },
+        ],
+        result: { k: 'void' },
+        session: true,
+        async: false,
+        kind: 'setter',
+        field: f,
+      });
       if (f.type.k === 'map') {
-        add({ name: `add_to_${f.name}`, params: [{ name: 'self', type: selfRef }, { name: 'key', type: f.type.key }, { name: 'value', type: f.type.value }], result: { k: 'void' }, session: true, async: false, kind: 'map_add', field: f });
-        add({ name: `remove_from_${f.name}`, params: [{ name: 'self', type: selfRef }, { name: 'key', type: f.type.key }], result: { k: 'void' }, session: true, async: false, kind: 'map_remove', field: f });
+        add({
+          name: `add_to_${f.name}`,
+          params: [
+            { name: 'self', type: selfRef },
+            { name: 'key', type: f.type.key },
+            { name: 'value', type: f.type.value },
+          ],
+          result: { k: 'void' },
+          session: true,
+          async: false,
+          kind: 'map_add',
+          field: f,
+        });
+        add({
+          name: `remove_from_${f.name}`,
+          params: [
+            { name: 'self', type: selfRef },
+            { name: 'key', type: f.type.key },
+          ],
+          result: { k: 'void' },
+          session: true,
+          async: false,
+          kind: 'map_remove',
+          field: f,
+        });
       } else if (f.type.k === 'set') {
-        add({ name: `add_${f.name}`, params: [{ name: 'self', type: selfRef }, { name: 'value', type: f.type.of }], result: { k: 'void' }, session: true, async: false, kind: 'set_add', field: f });
-        add({ name: `remove_${f.name}`, params: [{ name: 'self', type: selfRef }, { name: 'value', type: f.type.of }], result: { k: 'void' }, session: true, async: false, kind: 'set_remove', field: f });
+        add({
+          name: `add_${f.name}`,
+          params: [
+            { name: 'self', type: selfRef },
+            { name: 'value', type: f.type.of },
+          ],
+          result: { k: 'void' },
+          session: true,
+          async: false,
+          kind: 'set_add',
+          field: f,
+        });
+        add({
+          name: `remove_${f.name}`,
+          params: [
+            { name: 'self', type: selfRef },
+            { name: 'value', type: f.type.of },
+          ],
+          result: { k: 'void' },
+          session: true,
+          async: false,
+          kind: 'set_remove',
+          field: f,
+        });
       }
     }
-    add({ name: 'get_record', params: [{ name: 'self', type: selfRef }], result: { k: 'record', cls: name }, session: true, async: false, kind: 'get_record' });
+    add({
+      name: 'get_record',
+      params: [{ name: 'self', type: selfRef }],
+      result: { k: 'record', cls: name },
+      session: true,
+      async: false,
+      kind: 'get_record',
+    });
     if (name !== 'session') {
-      add({ name: 'get_all', params: [], result: { k: 'set', of: selfRef }, session: true, async: false, kind: 'get_all' });
-      add({ name: 'get_all_records', params: [], result: { k: 'map', key: selfRef, value: { k: 'record', cls: name } }, session: true, async: false, kind: 'get_all_records' });
+      add({
+        name: 'get_all',
+        params: [],
+        result: { k: 'set', of: selfRef },
+        session: true,
+        async: false,
+        kind: 'get_all',
+      });
+      add({
+        name: 'get_all_records',
+        params: [],
+        result: { k: 'map', key: selfRef, value: { k: 'record', cls: name } },
+        session: true,
+        async: false,
+        kind: 'get_all_records',
+      });
     }
     if (fields.some((f) => f.name === 'uuid')) {
-      add({ name: 'get_by_uuid', params: [{ name: 'uuid', type: { k: 'string' } }], result: selfRef, session: true, async: false, kind: 'get_by_uuid' });
+      add({
+        name: 'get_by_uuid',
+        params: [{ name: 'uuid', type: { k: 'string' } }],
+        result: selfRef,
+        session: true,
+        async: false,
+        kind: 'get_by_uuid',
+      });
     }
     if (name !== 'pool' && fields.some((f) => f.name === 'name_label')) {
-      add({ name: 'get_by_name_label', params: [{ name: 'label', type: { k: 'string' } }], result: { k: 'set', of: selfRef }, session: true, async: false, kind: 'get_by_name_label' });
+      add({
+        name: 'get_by_name_label',
+        params: [{ name: 'label', type: { k: 'string' } }],
+        result: { k: 'set', of: selfRef },
+        session: true,
+        async: false,
+        kind: 'get_by_name_label',
+      });
     }
   }
   const implicitCtor = new Set(['PBD', 'VDI', 'VBD', 'VM', 'VIF', 'network', 'console']);
   if (implicitCtor.has(name)) {
-    add({ name: 'create', params: [{ name: 'args', type: { k: 'record', cls: name } }], result: selfRef, session: true, async: true, kind: 'create' });
-    add({ name: 'destroy', params: [{ name: 'self', type: selfRef }], result: { k: 'void' }, session: true, async: true, kind: 'destroy' });
+    add({
+      name: 'create',
+      params: [{ name: 'args', type: { k: 'record', cls: name } }],
+      result: selfRef,
+      session: true,
+      async: true,
+      kind: 'create',
+    });
+    add({
+      name: 'destroy',
+      params: [{ name: 'self', type: selfRef }],
+      result: { k: 'void' },
+      session: true,
+      async: true,
+      kind: 'destroy',
+    });
   }
   for (const m of raw.messages) {
     const wire = `${name}.${m.name}`;
@@ -164,7 +316,8 @@ function buildClass(name: string): ClassSpec {
       params: m.params.map(([type, pname]) => ({ name: pname, type: parseType(type) })),
       result: parseType(m.result),
       session,
-      async: session && name !== 'session' && name !== 'event' && !SYNC_EXPLICIT.has(wire) && !m.name.startsWith('get_'),
+      async:
+        session && name !== 'session' && name !== 'event' && !SYNC_EXPLICIT.has(wire) && !m.name.startsWith('get_'),
       kind: 'explicit',
       removed: m.removed === true,
     });

@@ -57,7 +57,14 @@ export function parseType(text: string): XType {
       base = { k: 'map', key, value };
     } else if (tok === 'enum') {
       base = { k: 'enum', name: tokens[pos++] ?? '' };
-    } else if (tok === 'string' || tok === 'int' || tok === 'float' || tok === 'bool' || tok === 'datetime' || tok === 'void') {
+    } else if (
+      tok === 'string' ||
+      tok === 'int' ||
+      tok === 'float' ||
+      tok === 'bool' ||
+      tok === 'datetime' ||
+      tok === 'void'
+    ) {
       base = { k: tok };
     } else if (tok !== undefined && tokens[pos] === 'ref') {
       pos++;

@@ -207,7 +207,14 @@ export class Database {
     }
     for (const t of this.tombstones) {
       if (t.deleted <= since || t.created > since || SILENT_TABLES.has(t.cls) || !matches(t.cls, t.ref)) continue;
-      out.push({ gen: t.deleted, id: String(t.deleted), timestamp: '0.0', class: t.cls.toLowerCase(), operation: 'del', ref: t.ref });
+      out.push({
+        gen: t.deleted,
+        id: String(t.deleted),
+        timestamp: '0.0',
+        class: t.cls.toLowerCase(),
+        operation: 'del',
+        ref: t.ref,
+      });
     }
     out.sort((a, b) => a.gen - b.gen);
     return out.map(({ gen: _gen, ...event }) => event);

@@ -36,7 +36,11 @@ function send(res: ServerResponse, contentType: string, body: string): void {
 
 export function sendError(res: ServerResponse, status: number, text: string): void {
   const body = `<html><body><h1>HTTP ${status} ${text}</h1></body></html>`;
-  res.writeHead(status, { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  res.writeHead(status, {
+    'Content-Type': 'text/html',
+    'Content-Length': Buffer.byteLength(body),
+    Connection: 'close',
+  });
   res.end(body);
 }
 
@@ -55,7 +59,13 @@ function xmlBody(outcome: DispatchOutcome): string {
  * Applies the transport faults scheduled for this call around `run`. Returns false when the connection was
  * dropped or answered with a 500 instead.
  */
-async function withTransportFaults(core: LabCore, req: IncomingMessage, res: ServerResponse, method: string, run: () => Promise<string>): Promise<string | undefined> {
+async function withTransportFaults(
+  core: LabCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  run: () => Promise<string>,
+): Promise<string | undefined> {
   const fault = core.faults.take(['connectionReset', 'http500', 'slow'], method);
   if (fault?.kind === 'slow') await hold(fault.delayMs ?? 5000, core.stopping);
   if (fault?.kind === 'http500') {
@@ -74,7 +84,12 @@ async function withTransportFaults(core: LabCore, req: IncomingMessage, res: Ser
   return body;
 }
 
-export async function handleXmlRpc(core: LabCore, via: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleXmlRpc(
+  core: LabCore,
+  via: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   let call: Awaited<ReturnType<typeof parseMethodCall>>;
   try {
     call = await parseMethodCall(await readBody(req));
@@ -82,11 +97,18 @@ export async function handleXmlRpc(core: LabCore, via: string, req: IncomingMess
     if (err instanceof MalformedRequestError) return sendError(res, 500, 'Internal Server Error');
     throw err;
   }
-  const body = await withTransportFaults(core, req, res, call.method, async () => xmlBody(await dispatch(core, call.method, call.params, { via })));
+  const body = await withTransportFaults(core, req, res, call.method, async () =>
+    xmlBody(await dispatch(core, call.method, call.params, { via })),
+  );
   if (body !== undefined) send(res, 'text/xml', body);
 }
 
-export async function handleJsonRpc(core: LabCore, via: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleJsonRpc(
+  core: LabCore,
+  via: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   let call: ReturnType<typeof parseJsonCall>;
   try {
     call = parseJsonCall(await readBody(req));

@@ -19,7 +19,9 @@ function route(core: LabCore, hostRef: string, port: number) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://lab');
     const path = url.pathname;
-    const transfer = (req.method === 'GET' && path.startsWith('/export_raw_vdi')) || (req.method === 'PUT' && path.startsWith('/import_raw_vdi'));
+    const transfer =
+      (req.method === 'GET' && path.startsWith('/export_raw_vdi')) ||
+      (req.method === 'PUT' && path.startsWith('/import_raw_vdi'));
     if (transfer) {
       const master = core.masterRef();
       if (hostRef !== master) {
@@ -36,7 +38,9 @@ function route(core: LabCore, hostRef: string, port: number) {
       return name === 'export_raw_vdi' ? handleExport(core, req, res) : handleImport(core, req, res);
     }
     if (req.method === 'POST') {
-      return path.startsWith('/jsonrpc') ? handleJsonRpc(core, hostRef, req, res) : handleXmlRpc(core, hostRef, req, res);
+      return path.startsWith('/jsonrpc')
+        ? handleJsonRpc(core, hostRef, req, res)
+        : handleXmlRpc(core, hostRef, req, res);
     }
     if (req.method === 'OPTIONS') return handlePreflight(res);
     req.resume();
@@ -48,7 +52,11 @@ export async function listen(core: LabCore, hostRef: string, address: string, po
   const sockets = new Set<Socket>();
   let actualPort = port;
   const server = http.createServer((req, res) => {
-    route(core, hostRef, actualPort)(req, res).catch((err: unknown) => {
+    route(
+      core,
+      hostRef,
+      actualPort,
+    )(req, res).catch((err: unknown) => {
       core.log.error({ err }, 'lab request failed');
       if (!res.headersSent) sendError(res, 500, 'Internal Server Error');
       else res.destroy();

@@ -74,7 +74,9 @@ function finish(core: LabCore, t: TransferContext, outcome: { result: string } |
 
 /** XAPI also streams tar and qcow2; the lab does not, and says so rather than calling them unknown. */
 function formatError(format: string): string {
-  return format === 'tar' || format === 'qcow2' ? `Format ${format} is not simulated by the lab` : `Unknown format ${format}`;
+  return format === 'tar' || format === 'qcow2'
+    ? `Format ${format} is not simulated by the lab`
+    : `Unknown format ${format}`;
 }
 
 function findVdi(core: LabCore, id: string | null): string | undefined {
@@ -111,7 +113,10 @@ async function blocksDifferingFromBase(core: LabCore, vdiRef: string, baseRef: s
   const out: number[] = [];
   for (const block of [...candidates].sort((x, y) => x - y)) {
     if (block * BLOCK_SIZE >= h.virtualSize) continue;
-    const [x, y] = await Promise.all([core.vdis.read(h, block * BLOCK_SIZE, BLOCK_SIZE), core.vdis.read(b, block * BLOCK_SIZE, BLOCK_SIZE)]);
+    const [x, y] = await Promise.all([
+      core.vdis.read(h, block * BLOCK_SIZE, BLOCK_SIZE),
+      core.vdis.read(b, block * BLOCK_SIZE, BLOCK_SIZE),
+    ]);
     if (!x.equals(y)) out.push(block);
   }
   return out;
@@ -140,13 +145,20 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
   let source;
   let total: number;
   if (format === 'vhd') {
-    const blocks = baseRef ? await blocksDifferingFromBase(core, vdiRef, baseRef) : (await core.vdis.allocation(handle)).allocated();
-    source = vhdExport({ size: handle.virtualSize, blocks, readBlock: (i) => core.vdis.read(handle, i * BLOCK_SIZE, BLOCK_SIZE) });
+    const blocks = baseRef
+      ? await blocksDifferingFromBase(core, vdiRef, baseRef)
+      : (await core.vdis.allocation(handle)).allocated();
+    source = vhdExport({
+      size: handle.virtualSize,
+      blocks,
+      readBlock: (i) => core.vdis.read(handle, i * BLOCK_SIZE, BLOCK_SIZE),
+    });
     total = vhdExportLength(handle.virtualSize, blocks.length);
   } else {
     const size = handle.virtualSize;
     source = (async function* () {
-      for (let off = 0; off < size; off += BLOCK_SIZE) yield await core.vdis.read(handle, off, Math.min(BLOCK_SIZE, size - off));
+      for (let off = 0; off < size; off += BLOCK_SIZE)
+        yield await core.vdis.read(handle, off, Math.min(BLOCK_SIZE, size - off));
     })();
     total = size;
   }
@@ -166,13 +178,16 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
   try {
     await pipeline(
       source,
-      meter((n) => {
-        const p = Math.min(0.99, n / Math.max(1, total));
-        if (p - lastProgress >= 0.05) {
-          lastProgress = p;
-          core.tasks.setProgress(t.task, p);
-        }
-      }, cut ? (cut.atByte ?? Math.floor(total / 2)) : undefined),
+      meter(
+        (n) => {
+          const p = Math.min(0.99, n / Math.max(1, total));
+          if (p - lastProgress >= 0.05) {
+            lastProgress = p;
+            core.tasks.setProgress(t.task, p);
+          }
+        },
+        cut ? (cut.atByte ?? Math.floor(total / 2)) : undefined,
+      ),
       res,
     );
     finish(core, t, { result: '' });
@@ -192,7 +207,8 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
     sendError(res, status, status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Internal Server Error');
   };
   const format = t.query.get('format') ?? 'raw';
-  if (req.headers['transfer-encoding']?.toLowerCase().includes('chunked')) return fail(404, ['INTERNAL_ERROR', 'Cannot handle encoding: chunked']);
+  if (req.headers['transfer-encoding']?.toLowerCase().includes('chunked'))
+    return fail(404, ['INTERNAL_ERROR', 'Cannot handle encoding: chunked']);
   if (t.query.has('chunked')) return fail(404, ['INTERNAL_ERROR', 'chunked imports are not simulated by the lab']);
   if (format !== 'raw' && format !== 'vhd') return fail(404, ['INTERNAL_ERROR', formatError(format)]);
   const lengthHeader = req.headers['content-length'];
@@ -201,8 +217,10 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
   let vdiRef = findVdi(core, t.query.get('vdi'));
   if (!vdiRef && t.query.get('vdi')) return fail(404, ['HANDLE_INVALID', 'VDI', t.query.get('vdi') ?? '']);
   if (!vdiRef) {
-    const srId = t.query.get('sr_id') ?? (t.query.get('sr_uuid') ? core.db.findByUuid('SR', t.query.get('sr_uuid')!) : undefined);
-    if (format !== 'raw' || !srId || !core.db.get('SR', srId)) return fail(400, ['INTERNAL_ERROR', 'import_raw_vdi needs a vdi (or, for format=raw, an SR)']);
+    const srId =
+      t.query.get('sr_id') ?? (t.query.get('sr_uuid') ? core.db.findByUuid('SR', t.query.get('sr_uuid')!) : undefined);
+    if (format !== 'raw' || !srId || !core.db.get('SR', srId))
+      return fail(400, ['INTERNAL_ERROR', 'import_raw_vdi needs a vdi (or, for format=raw, an SR)']);
     try {
       vdiRef = await createVdi(core, { SR: srId, virtual_size: length, type: 'user', name_label: 'Imported VDI' });
     } catch (err) {
@@ -210,10 +228,13 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
     }
   }
   const vdi = core.db.require('VDI', vdiRef);
-  if (vdi.read_only === true || core.db.get('SR', vdi.SR as string)?.type === 'iso') return fail(500, ['VDI_READONLY', vdiRef]);
-  if ((vdi.VBDs as string[]).some((v) => core.db.get('VBD', v)?.currently_attached === true)) return fail(500, ['VDI_IN_USE', vdiRef, 'import']);
+  if (vdi.read_only === true || core.db.get('SR', vdi.SR as string)?.type === 'iso')
+    return fail(500, ['VDI_READONLY', vdiRef]);
+  if ((vdi.VBDs as string[]).some((v) => core.db.get('VBD', v)?.currently_attached === true))
+    return fail(500, ['VDI_IN_USE', vdiRef, 'import']);
   const handle = vdiHandle(core, vdiRef);
-  if (format === 'raw' && length > handle.virtualSize && length !== 1125899906842624) return fail(500, ['VDI_IO_ERROR', 'Device I/O errors']);
+  if (format === 'raw' && length > handle.virtualSize && length !== 1125899906842624)
+    return fail(500, ['VDI_IO_ERROR', 'Device I/O errors']);
 
   // Headers first: clients that stream with an unknown length (xen-api's 1 PiB declaration) wait for them.
   res.useChunkedEncodingByDefault = false;
@@ -246,7 +267,10 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
   const allocation = await core.vdis.allocation(handle);
   try {
     if (format === 'vhd') {
-      await vhdImport(reader, { capacity: handle.virtualSize, write: (off, data) => core.vdis.write(handle, off, data) });
+      await vhdImport(reader, {
+        capacity: handle.virtualSize,
+        write: (off, data) => core.vdis.write(handle, off, data),
+      });
     } else {
       let offset = 0;
       while (offset < length) {
@@ -274,7 +298,12 @@ export async function handleImport(core: LabCore, req: IncomingMessage, res: Ser
   }
 }
 
-async function* stallAt(source: AsyncIterable<Buffer>, atByte: number, ms: number, stopping: AbortSignal): AsyncGenerator<Buffer> {
+async function* stallAt(
+  source: AsyncIterable<Buffer>,
+  atByte: number,
+  ms: number,
+  stopping: AbortSignal,
+): AsyncGenerator<Buffer> {
   let sent = 0;
   let stalled = false;
   for await (const chunk of source) {

@@ -5,7 +5,8 @@ import type { Row } from '../db/database.js';
 export function vbdAllowedOperations(vbd: Row, vmPowerState: string): string[] {
   const ops: string[] = [];
   if (vbd.type === 'CD') ops.push(vbd.empty === true ? 'insert' : 'eject');
-  if (vmPowerState === 'Running') ops.push(...(vbd.currently_attached === true ? ['unplug', 'unplug_force'] : ['plug']));
+  if (vmPowerState === 'Running')
+    ops.push(...(vbd.currently_attached === true ? ['unplug', 'unplug_force'] : ['plug']));
   else if (vmPowerState === 'Halted') ops.push('attach');
   return ops;
 }

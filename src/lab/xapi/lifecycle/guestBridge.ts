@@ -1,14 +1,7 @@
 // The host side of the lab for simulated guests (src/lab/hostApi.ts): what a guest does to its VM — power off,
 // reboot, report through its PV agent, read and write its disks — changes the same records and produces the same
 // events a real host would. Power changes made through XAPI are announced to the guests here too.
-import type {
-  GuestMetricsReport,
-  LabCdrom,
-  LabHostApi,
-  LabVmView,
-  PowerEvent,
-  PowerEventKind,
-} from '../../hostApi.js';
+import type { GuestMetricsReport, LabCdrom, LabHostApi, LabVmView, PowerEvent, PowerEventKind } from '../../hostApi.js';
 import type { LabCore } from '../api/context.js';
 import { newRef, newUuid, type Row } from '../db/database.js';
 import { NULL_REF, xapiDate } from '../datamodel/types.js';
@@ -45,7 +38,8 @@ export class GuestBridge implements LabHostApi {
 
   getVm(ref: string): LabVmView | undefined {
     const vm = this.core.db.get('VM', ref);
-    if (!vm || vm.is_a_template === true || vm.is_a_snapshot === true || vm.is_control_domain === true) return undefined;
+    if (!vm || vm.is_a_template === true || vm.is_a_snapshot === true || vm.is_control_domain === true)
+      return undefined;
     return this.view(ref, vm);
   }
 
@@ -96,7 +90,8 @@ export class GuestBridge implements LabHostApi {
   private requireRunning(vmRef: string): Row {
     const vm = this.core.db.get('VM', vmRef);
     if (!vm) throw new Error(`no VM ${vmRef}`);
-    if (vm.power_state !== 'Running') throw new Error(`VM ${vm.name_label as string} is ${String(vm.power_state)}, not Running`);
+    if (vm.power_state !== 'Running')
+      throw new Error(`VM ${vm.name_label as string} is ${String(vm.power_state)}, not Running`);
     return vm;
   }
 

@@ -60,7 +60,8 @@ export function refreshVbd(db: Database, vbdRef: string): void {
   if (!vbd) return;
   const power = (db.get('VM', vbd.VM as string)?.power_state as string) ?? 'Halted';
   const ops = vbdAllowedOperations(vbd, power);
-  if (JSON.stringify(ops) !== JSON.stringify(vbd.allowed_operations)) db.set('VBD', vbdRef, { allowed_operations: ops });
+  if (JSON.stringify(ops) !== JSON.stringify(vbd.allowed_operations))
+    db.set('VBD', vbdRef, { allowed_operations: ops });
 }
 
 export function refreshVdi(db: Database, vdiRef: string): void {
@@ -69,7 +70,8 @@ export function refreshVdi(db: Database, vdiRef: string): void {
   const attached = (vdi.VBDs as string[]).some((v) => db.get('VBD', v)?.currently_attached === true);
   const iso = db.get('SR', vdi.SR as string)?.type === 'iso';
   const ops = vdiAllowedOperations(vdi, attached, iso);
-  if (JSON.stringify(ops) !== JSON.stringify(vdi.allowed_operations)) db.set('VDI', vdiRef, { allowed_operations: ops });
+  if (JSON.stringify(ops) !== JSON.stringify(vdi.allowed_operations))
+    db.set('VDI', vdiRef, { allowed_operations: ops });
 }
 
 export function insertVdi(db: Database, values: Row): string {
@@ -77,7 +79,8 @@ export function insertVdi(db: Database, values: Row): string {
   const uuid = (values.uuid as string | undefined) ?? newUuid();
   db.insert('VDI', ref, { location: uuid, managed: true, ...values, uuid });
   addToSet(db, 'SR', values.SR as string, 'VDIs', ref);
-  if (values.snapshot_of && values.snapshot_of !== NULL_REF) addToSet(db, 'VDI', values.snapshot_of as string, 'snapshots', ref);
+  if (values.snapshot_of && values.snapshot_of !== NULL_REF)
+    addToSet(db, 'VDI', values.snapshot_of as string, 'snapshots', ref);
   refreshVdi(db, ref);
   return ref;
 }
@@ -89,7 +92,8 @@ export function deleteVdiRow(db: Database, vdiRef: string): void {
   removeFromSet(db, 'SR', vdi.SR as string, 'VDIs', vdiRef);
   removeFromSet(db, 'VDI', vdi.snapshot_of as string, 'snapshots', vdiRef);
   for (const snap of vdi.snapshots as string[]) if (db.get('VDI', snap)) db.set('VDI', snap, { snapshot_of: NULL_REF });
-  for (const [vmRef, vm] of db.rows('VM')) if (vm.suspend_VDI === vdiRef) db.set('VM', vmRef, { suspend_VDI: NULL_REF });
+  for (const [vmRef, vm] of db.rows('VM'))
+    if (vm.suspend_VDI === vdiRef) db.set('VM', vmRef, { suspend_VDI: NULL_REF });
   db.delete('VDI', vdiRef);
 }
 

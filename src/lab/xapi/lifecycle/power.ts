@@ -77,7 +77,13 @@ export function domainHalted(core: LabCore, vmRef: string, cause: 'api' | 'guest
   removeFromSet(db, 'host', vm.resident_on as string, 'resident_VMs', vmRef);
   setAttachment(core, vmRef, false);
   const metrics = vm.metrics as string;
-  if (db.get('VM_metrics', metrics)) db.set('VM_metrics', metrics, { memory_actual: 0, VCPUs_number: 0, last_updated: xapiDate(), current_domain_type: 'unspecified' });
+  if (db.get('VM_metrics', metrics))
+    db.set('VM_metrics', metrics, {
+      memory_actual: 0,
+      VCPUs_number: 0,
+      last_updated: xapiDate(),
+      current_domain_type: 'unspecified',
+    });
   refreshVm(db, vmRef);
   core.guests.emit('halted', cause, vmRef, hard);
 }
@@ -89,7 +95,8 @@ export function domainRebooted(core: LabCore, vmRef: string, cause: 'api' | 'gue
   deleteGuestMetrics(db, vmRef);
   db.set('VM', vmRef, { domid: core.nextDomid(), power_state: 'Running' });
   const metrics = vm.metrics as string;
-  if (db.get('VM_metrics', metrics)) db.set('VM_metrics', metrics, { start_time: xapiDate(), last_updated: xapiDate() });
+  if (db.get('VM_metrics', metrics))
+    db.set('VM_metrics', metrics, { start_time: xapiDate(), last_updated: xapiDate() });
   refreshVm(db, vmRef);
   core.guests.emit('rebooted', cause, vmRef);
 }

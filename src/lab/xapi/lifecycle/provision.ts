@@ -26,18 +26,27 @@ export async function parseProvisionXml(xml: string): Promise<ProvisionDisk[]> {
   }
   const top = (doc as Record<string, unknown> | null)?.provision;
   if (top === '') return []; // <provision/>
-  const root = top as { $?: object; $$?: Array<{ '#name': string; $?: Record<string, string>; $$?: unknown[] }> } | undefined;
+  const root = top as
+    { $?: object; $$?: Array<{ '#name': string; $?: Record<string, string>; $$?: unknown[] }> } | undefined;
   if (!root || typeof root !== 'object') throw parseFailure('expected <provision>');
   if (root.$ && Object.keys(root.$).length > 0) throw parseFailure('<provision> takes no attributes');
   const disks: ProvisionDisk[] = [];
   for (const child of root.$$ ?? []) {
-    if (child['#name'] !== 'disk' || (child.$$ && child.$$.length > 0)) throw parseFailure(`unexpected <${child['#name']}>`);
+    if (child['#name'] !== 'disk' || (child.$$ && child.$$.length > 0))
+      throw parseFailure(`unexpected <${child['#name']}>`);
     const attrs = child.$ ?? {};
-    for (const key of ['device', 'size', 'sr', 'bootable']) if (attrs[key] === undefined) throw parseFailure(`<disk> lacks ${key}`);
+    for (const key of ['device', 'size', 'sr', 'bootable'])
+      if (attrs[key] === undefined) throw parseFailure(`<disk> lacks ${key}`);
     if (!/^\d+$/.test(attrs.size ?? '')) throw parseFailure(`bad size ${attrs.size ?? ''}`);
     const type = attrs.type ?? 'system';
     if (!TYPES.has(type)) throw parseFailure(`bad type ${type}`);
-    disks.push({ device: attrs.device!, size: Number(attrs.size), sr: attrs.sr!, bootable: attrs.bootable === 'true', type });
+    disks.push({
+      device: attrs.device!,
+      size: Number(attrs.size),
+      sr: attrs.sr!,
+      bootable: attrs.bootable === 'true',
+      type,
+    });
   }
   return disks;
 }

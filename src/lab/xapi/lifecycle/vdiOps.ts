@@ -66,7 +66,11 @@ export async function createVdi(core: LabCore, spec: NewVdi): Promise<string> {
 }
 
 /** A new VDI with the same contents (VDI.clone, VM.clone/copy, VDI.snapshot when `snapshot`). */
-export async function cloneVdi(core: LabCore, srcRef: string, options: { sr?: string; snapshot?: boolean } = {}): Promise<string> {
+export async function cloneVdi(
+  core: LabCore,
+  srcRef: string,
+  options: { sr?: string; snapshot?: boolean } = {},
+): Promise<string> {
   const { db } = core;
   const src = db.require('VDI', srcRef);
   const targetSr = options.sr && options.sr !== NULL_REF ? options.sr : (src.SR as string);

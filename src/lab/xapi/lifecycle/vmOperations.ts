@@ -75,7 +75,8 @@ export function allowedPowerStates(vm: Row, op: string): PowerState[] {
 
 function allowedConcurrently(op: string, current: string[]): boolean {
   const group = (ops: string[]) => ops.includes(op) && current.every((c) => ops.includes(c));
-  if (group(['clone', 'copy', 'export']) || group(['snapshot', 'checkpoint']) || group(['get_boot_record'])) return true;
+  if (group(['clone', 'copy', 'export']) || group(['snapshot', 'checkpoint']) || group(['get_boot_record']))
+    return true;
   if (op === 'hard_shutdown') return !current.includes('hard_shutdown');
   if (op === 'hard_reboot') return !current.some((c) => c === 'hard_shutdown' || c === 'hard_reboot');
   const pairs: Array<[string, string]> = [
@@ -88,8 +89,17 @@ function allowedConcurrently(op: string, current: string[]): boolean {
 }
 
 const TEMPLATE_OPS = new Set([
-  'changing_dynamic_range', 'changing_static_range', 'changing_memory_limits', 'changing_shadow_memory',
-  'changing_VCPUs', 'changing_NVRAM', 'clone', 'copy', 'export', 'metadata_export', 'provision',
+  'changing_dynamic_range',
+  'changing_static_range',
+  'changing_memory_limits',
+  'changing_shadow_memory',
+  'changing_VCPUs',
+  'changing_NVRAM',
+  'clone',
+  'copy',
+  'export',
+  'metadata_export',
+  'provision',
 ]);
 const SNAPSHOT_OPS = new Set(['revert', 'clone', 'copy', 'export', 'destroy', 'hard_shutdown', 'metadata_export']);
 
@@ -116,8 +126,10 @@ function featureError(db: Database, vmRef: string, vm: Row, op: string, strict: 
     return undefined;
   }
   if (implicit) return undefined;
-  if (op === 'clean_shutdown' && strict && lacks('feature-shutdown') && lacks('feature-poweroff')) return apiError('VM_LACKS_FEATURE', vmRef);
-  if (op === 'clean_reboot' && strict && lacks('feature-shutdown') && lacks('feature-reboot')) return apiError('VM_LACKS_FEATURE', vmRef);
+  if (op === 'clean_shutdown' && strict && lacks('feature-shutdown') && lacks('feature-poweroff'))
+    return apiError('VM_LACKS_FEATURE', vmRef);
+  if (op === 'clean_reboot' && strict && lacks('feature-shutdown') && lacks('feature-reboot'))
+    return apiError('VM_LACKS_FEATURE', vmRef);
   if (op === 'changing_VCPUs_live' && lacks('feature-vcpu-hotplug')) return apiError('VM_LACKS_FEATURE', vmRef);
   return undefined;
 }
@@ -129,9 +141,16 @@ export function vmOperationError(db: Database, vmRef: string, op: string, strict
   if (blocked !== undefined) return apiError('OPERATION_BLOCKED', vmRef, blocked);
   const power = vm.power_state as PowerState;
   const allowed = allowedPowerStates(vm, op);
-  if (!allowed.includes(power)) return apiError('VM_BAD_POWER_STATE', vmRef, allowed.map((s) => s.toLowerCase()).join(', '), power.toLowerCase());
+  if (!allowed.includes(power))
+    return apiError('VM_BAD_POWER_STATE', vmRef, allowed.map((s) => s.toLowerCase()).join(', '), power.toLowerCase());
   const current = Object.entries(vm.current_operations as Record<string, string>);
-  if (current.length > 0 && !allowedConcurrently(op, current.map(([, o]) => o))) {
+  if (
+    current.length > 0 &&
+    !allowedConcurrently(
+      op,
+      current.map(([, o]) => o),
+    )
+  ) {
     const [taskRef, currentOp] =
       current.length === 1
         ? (current[0] as [string, string])
@@ -141,14 +160,30 @@ export function vmOperationError(db: Database, vmRef: string, op: string, strict
   const template = vm.is_a_template === true;
   const snapshot = vm.is_a_snapshot === true;
   if (template && !snapshot) {
-    const isDefault = vm.is_default_template === true || (vm.other_config as Record<string, string>).default_template === 'true';
+    const isDefault =
+      vm.is_default_template === true || (vm.other_config as Record<string, string>).default_template === 'true';
     const ok = TEMPLATE_OPS.has(op) || ((op === 'destroy' || op === 'migrate_send') && !isDefault);
     if (!ok) return apiError('VM_IS_TEMPLATE', vmRef, op);
   }
   if (snapshot && !SNAPSHOT_OPS.has(op)) return apiError('VM_IS_SNAPSHOT', vmRef, op);
   if (op === 'provision' && !template) return apiError('PROVISION_ONLY_ALLOWED_ON_TEMPLATE');
   if (op === 'revert' && !snapshot) return apiError('REVERT_ONLY_ALLOWED_ON_SNAPSHOT');
-  if (vm.is_control_domain === true && !['data_source_op', 'changing_memory_live', 'awaiting_memory_live', 'metadata_export', 'changing_dynamic_range', 'changing_memory_limits', 'changing_static_range', 'start', 'start_on', 'changing_VCPUs', 'destroy'].includes(op)) {
+  if (
+    vm.is_control_domain === true &&
+    ![
+      'data_source_op',
+      'changing_memory_live',
+      'awaiting_memory_live',
+      'metadata_export',
+      'changing_dynamic_range',
+      'changing_memory_limits',
+      'changing_static_range',
+      'start',
+      'start_on',
+      'changing_VCPUs',
+      'destroy',
+    ].includes(op)
+  ) {
     return apiError('OPERATION_NOT_ALLOWED', 'This operation is not allowed on a control domain');
   }
   const feature = featureError(db, vmRef, vm, op, strict);
@@ -162,15 +197,31 @@ export function vmOperationError(db: Database, vmRef: string, op: string, strict
     });
     if (reset) return apiError('VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION');
   }
-  if (op === 'create_vtpm' && (vm.VTPMs as string[]).length > 0) return apiError('VTPM_MAX_AMOUNT_REACHED', (vm.VTPMs as string[]).length);
+  if (op === 'create_vtpm' && (vm.VTPMs as string[]).length > 0)
+    return apiError('VTPM_MAX_AMOUNT_REACHED', (vm.VTPMs as string[]).length);
   return undefined;
 }
 
 const IGNORED = new Set([
-  'create_template', 'power_state_reset', 'csvm', 'get_boot_record', 'send_sysrq', 'send_trigger', 'query_services',
-  'shutdown', 'call_plugin', 'changing_memory_live', 'awaiting_memory_live', 'changing_memory_limits',
-  'changing_shadow_memory_live', 'changing_VCPUs', 'assert_operation_valid', 'data_source_op',
-  'update_allowed_operations', 'import', 'reverting',
+  'create_template',
+  'power_state_reset',
+  'csvm',
+  'get_boot_record',
+  'send_sysrq',
+  'send_trigger',
+  'query_services',
+  'shutdown',
+  'call_plugin',
+  'changing_memory_live',
+  'awaiting_memory_live',
+  'changing_memory_limits',
+  'changing_shadow_memory_live',
+  'changing_VCPUs',
+  'assert_operation_valid',
+  'data_source_op',
+  'update_allowed_operations',
+  'import',
+  'reverting',
 ]);
 
 /** update_allowed_operations: every considered operation the strict check accepts (XAPI folds, so the list is reversed). */

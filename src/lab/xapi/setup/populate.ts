@@ -18,11 +18,37 @@ import { TEMPLATES } from './templates.js';
 const GiB = 2 ** 30;
 
 const DISK_SR_OPS = [
-  'vdi_enable_cbt', 'vdi_list_changed_blocks', 'unplug', 'plug', 'pbd_create', 'vdi_disable_cbt', 'update', 'pbd_destroy',
-  'vdi_resize', 'vdi_clone', 'vdi_data_destroy', 'scan', 'vdi_snapshot', 'vdi_mirror', 'vdi_create', 'vdi_destroy',
-  'vdi_set_on_boot', 'forget', 'destroy',
+  'vdi_enable_cbt',
+  'vdi_list_changed_blocks',
+  'unplug',
+  'plug',
+  'pbd_create',
+  'vdi_disable_cbt',
+  'update',
+  'pbd_destroy',
+  'vdi_resize',
+  'vdi_clone',
+  'vdi_data_destroy',
+  'scan',
+  'vdi_snapshot',
+  'vdi_mirror',
+  'vdi_create',
+  'vdi_destroy',
+  'vdi_set_on_boot',
+  'forget',
+  'destroy',
 ];
-const ISO_SR_OPS = ['forget', 'vdi_introduce', 'scan', 'destroy', 'plug', 'unplug', 'pbd_create', 'pbd_destroy', 'update'];
+const ISO_SR_OPS = [
+  'forget',
+  'vdi_introduce',
+  'scan',
+  'destroy',
+  'plug',
+  'unplug',
+  'pbd_create',
+  'pbd_destroy',
+  'update',
+];
 
 export interface PopulatedPool {
   hostRefs: string[];
@@ -56,10 +82,26 @@ function hostRecord(name: string, address: string, memoryGiB: number, cpus: numb
       dbv: '2024.0101',
     },
     capabilities: ['xen-3.0-x86_64', 'hvm-3.0-x86_32', 'hvm-3.0-x86_32p', 'hvm-3.0-x86_64'],
-    cpu_info: { cpu_count: String(cpus), socket_count: '1', vendor: 'GenuineIntel', speed: '2400.000', modelname: 'Lab CPU', family: '6', model: '85', stepping: '7', flags: 'fpu vme de pse tsc msr pae mce cx8 apic', features_hvm: '', features_pv: '' },
+    cpu_info: {
+      cpu_count: String(cpus),
+      socket_count: '1',
+      vendor: 'GenuineIntel',
+      speed: '2400.000',
+      modelname: 'Lab CPU',
+      family: '6',
+      model: '85',
+      stepping: '7',
+      flags: 'fpu vme de pse tsc msr pae mce cx8 apic',
+      features_hvm: '',
+      features_pv: '',
+    },
     sched_policy: 'credit',
     supported_bootloaders: ['pygrub', 'eliloader'],
-    other_config: { agent_start_time: String(Date.now() / 1000), boot_time: String(Math.floor(Date.now() / 1000)), iscsi_iqn: `iqn.2025-01.lab.xenimage:${name}` },
+    other_config: {
+      agent_start_time: String(Date.now() / 1000),
+      boot_time: String(Math.floor(Date.now() / 1000)),
+      iscsi_iqn: `iqn.2025-01.lab.xenimage:${name}`,
+    },
     editions: ['xenserver-premium'],
     edition: 'xenserver-premium',
     display: 'enabled',
@@ -198,12 +240,24 @@ function baseVmFields(mode: 'hvm' | 'pv'): Row {
   const fields: Row = { ...template };
   for (const f of ['uuid', 'name_label', 'name_description', 'reference_label', 'recommendations']) delete fields[f];
   if (mode === 'pv') {
-    return { ...fields, HVM_boot_policy: '', HVM_boot_params: {}, domain_type: 'pv', PV_bootloader: 'pygrub', platform: { nx: 'true', acpi: '1', apic: 'true', pae: 'true', viridian: 'false' } };
+    return {
+      ...fields,
+      HVM_boot_policy: '',
+      HVM_boot_params: {},
+      domain_type: 'pv',
+      PV_bootloader: 'pygrub',
+      platform: { nx: 'true', acpi: '1', apic: 'true', pae: 'true', viridian: 'false' },
+    };
   }
   return fields;
 }
 
-async function addVm(core: LabCore, spec: ScenarioVm, srs: Map<string, string>, networks: Map<string, string>): Promise<string> {
+async function addVm(
+  core: LabCore,
+  spec: ScenarioVm,
+  srs: Map<string, string>,
+  networks: Map<string, string>,
+): Promise<string> {
   const { db } = core;
   const base = baseVmFields(spec.mode);
   const mem = spec.memoryMiB * MiB;
@@ -232,7 +286,8 @@ async function addVm(core: LabCore, spec: ScenarioVm, srs: Map<string, string>, 
       name_label: `${spec.name} ${disk.userdevice}`,
       name_description: `Disk ${disk.userdevice} of ${spec.name}`,
     });
-    for (const c of disk.content) await core.vdis.write(vdiHandle(core, vdi), Math.round(c.offsetMiB * MiB), contentBytes(c));
+    for (const c of disk.content)
+      await core.vdis.write(vdiHandle(core, vdi), Math.round(c.offsetMiB * MiB), contentBytes(c));
     await updateVdiUsage(core, vdi);
     insertVbd(db, {
       VM: ref,
@@ -249,7 +304,12 @@ async function addVm(core: LabCore, spec: ScenarioVm, srs: Map<string, string>, 
     });
   }
   if (spec.cdrom) {
-    const isoRef = spec.cdrom.iso === null ? undefined : db.rows('VDI').find(([, v]) => v.location === spec.cdrom?.iso && db.get('SR', v.SR as string)?.type === 'iso')?.[0];
+    const isoRef =
+      spec.cdrom.iso === null
+        ? undefined
+        : db
+            .rows('VDI')
+            .find(([, v]) => v.location === spec.cdrom?.iso && db.get('SR', v.SR as string)?.type === 'iso')?.[0];
     insertVbd(db, {
       VM: ref,
       VDI: isoRef ?? NULL_REF,
@@ -300,8 +360,17 @@ export async function populate(core: LabCore, scenario: Scenario, addresses: str
     name_description: '',
     master,
     other_config: {},
-    restrictions: { restrict_dmc: scenario.pool.dmc ? 'false' : 'true', restrict_vss: 'true', restrict_pool_size: 'false', restrict_vm_memory_limits: 'false' },
-    cpu_info: { cpu_count: String(scenario.hosts.reduce((n, h) => n + h.cpus, 0)), socket_count: String(scenario.hosts.length), vendor: 'GenuineIntel' },
+    restrictions: {
+      restrict_dmc: scenario.pool.dmc ? 'false' : 'true',
+      restrict_vss: 'true',
+      restrict_pool_size: 'false',
+      restrict_vm_memory_limits: 'false',
+    },
+    cpu_info: {
+      cpu_count: String(scenario.hosts.reduce((n, h) => n + h.cpus, 0)),
+      socket_count: String(scenario.hosts.length),
+      vendor: 'GenuineIntel',
+    },
     ha_enabled: false,
     tags: [],
   });

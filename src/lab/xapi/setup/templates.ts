@@ -27,7 +27,8 @@ function recommendations(r: Recommendations): string {
   if (r.vcpusMin !== undefined) parts.push(`<restriction field="vcpus-min" min="${r.vcpusMin}"/>`);
   parts.push(`<restriction field="vcpus-max" max="${r.vcpusMax}"/>`);
   parts.push(`<restriction field="has-vendor-device" value="${r.hasVendorDevice ? 'true' : 'false'}"/>`);
-  if (r.allowNetworkSriov !== undefined) parts.push(`<restriction field="allow-network-sriov" value="${r.allowNetworkSriov ? 1 : 0}"/>`);
+  if (r.allowNetworkSriov !== undefined)
+    parts.push(`<restriction field="allow-network-sriov" value="${r.allowNetworkSriov ? 1 : 0}"/>`);
   parts.push(`<restriction field="supports-bios" value="${yes(r.supportsBios)}"/>`);
   parts.push(`<restriction field="supports-uefi" value="${yes(r.supportsUefi)}"/>`);
   parts.push(`<restriction field="supports-secure-boot" value="${yes(r.supportsSecureBoot)}"/>`);
@@ -94,9 +95,17 @@ const WINDOWS_PLATFORM = {
   videoram: '8',
 };
 
-const WINDOWS_DISKS = '<provision><disk size="34359738368" sr="" bootable="false" type="system" device="0"/></provision>';
+const WINDOWS_DISKS =
+  '<provision><disk size="34359738368" sr="" bootable="false" type="system" device="0"/></provision>';
 
-function windowsTemplate(uuid: string, label: string, ref: string, minMemory: number, extraPlatform: Record<string, string>, sriov: boolean): Row {
+function windowsTemplate(
+  uuid: string,
+  label: string,
+  ref: string,
+  minMemory: number,
+  extraPlatform: Record<string, string>,
+  sriov: boolean,
+): Row {
   return {
     ...blank(),
     uuid,
@@ -146,7 +155,21 @@ export const TEMPLATES: Record<string, () => Row> = {
     }),
   }),
   'windows-server-2022-64bit': () =>
-    windowsTemplate('1c33af1c-e919-418c-ad45-85d7d6fb604a', 'Windows Server 2022 (64-bit)', 'windows-server-2022-64bit', 1 * GiB, {}, true),
+    windowsTemplate(
+      '1c33af1c-e919-418c-ad45-85d7d6fb604a',
+      'Windows Server 2022 (64-bit)',
+      'windows-server-2022-64bit',
+      1 * GiB,
+      {},
+      true,
+    ),
   'windows-10-64bit': () =>
-    windowsTemplate('7774689b-4ca1-4dea-8545-dddd6b64c17f', 'Windows 10 (64-bit)', 'windows-10-64bit', 2 * GiB, { acpi_laptop_slate: '1' }, false),
+    windowsTemplate(
+      '7774689b-4ca1-4dea-8545-dddd6b64c17f',
+      'Windows 10 (64-bit)',
+      'windows-10-64bit',
+      2 * GiB,
+      { acpi_laptop_slate: '1' },
+      false,
+    ),
 };

@@ -61,7 +61,9 @@ export class VdiStore {
       map.markRange(0, h.virtualSize);
     } else {
       try {
-        map = AllocationMap.fromJSON(JSON.parse(await readFile(this.allocPath(h), 'utf8')) as { blocks: number; bits: string });
+        map = AllocationMap.fromJSON(
+          JSON.parse(await readFile(this.allocPath(h), 'utf8')) as { blocks: number; bits: string },
+        );
       } catch {
         map = AllocationMap.forSize(h.virtualSize);
       }
@@ -90,7 +92,8 @@ export class VdiStore {
 
   async write(h: VdiHandle, offset: number, data: Uint8Array): Promise<void> {
     if (h.iso) throw new Error('ISO VDIs are read-only');
-    if (offset < 0 || offset + data.length > h.virtualSize) throw new RangeError(`write beyond the end of the disk (${h.virtualSize} bytes)`);
+    if (offset < 0 || offset + data.length > h.virtualSize)
+      throw new RangeError(`write beyond the end of the disk (${h.virtualSize} bytes)`);
     const fh = await open(h.path, 'r+');
     try {
       let done = 0;

@@ -71,13 +71,25 @@ export interface VhdHeader {
 export class VhdFormatError extends Error {}
 
 export function parseFooter(b: Buffer): VhdFooter {
-  if (b.length < FOOTER_SIZE || b.toString('latin1', 0, 8) !== 'conectix') throw new VhdFormatError('not a VHD (no conectix footer)');
-  if (checksum(b.subarray(0, FOOTER_SIZE), 64) !== b.readUInt32BE(64)) throw new VhdFormatError('VHD footer checksum mismatch');
-  return { diskType: b.readUInt32BE(60), currentSize: Number(b.readBigUInt64BE(48)), dataOffset: Number(b.readBigUInt64BE(16)) };
+  if (b.length < FOOTER_SIZE || b.toString('latin1', 0, 8) !== 'conectix')
+    throw new VhdFormatError('not a VHD (no conectix footer)');
+  if (checksum(b.subarray(0, FOOTER_SIZE), 64) !== b.readUInt32BE(64))
+    throw new VhdFormatError('VHD footer checksum mismatch');
+  return {
+    diskType: b.readUInt32BE(60),
+    currentSize: Number(b.readBigUInt64BE(48)),
+    dataOffset: Number(b.readBigUInt64BE(16)),
+  };
 }
 
 export function parseHeader(b: Buffer): VhdHeader {
-  if (b.length < HEADER_SIZE || b.toString('latin1', 0, 8) !== 'cxsparse') throw new VhdFormatError('no cxsparse dynamic header');
-  if (checksum(b.subarray(0, HEADER_SIZE), 36) !== b.readUInt32BE(36)) throw new VhdFormatError('VHD header checksum mismatch');
-  return { tableOffset: Number(b.readBigUInt64BE(16)), maxTableEntries: b.readUInt32BE(28), blockSize: b.readUInt32BE(32) };
+  if (b.length < HEADER_SIZE || b.toString('latin1', 0, 8) !== 'cxsparse')
+    throw new VhdFormatError('no cxsparse dynamic header');
+  if (checksum(b.subarray(0, HEADER_SIZE), 36) !== b.readUInt32BE(36))
+    throw new VhdFormatError('VHD header checksum mismatch');
+  return {
+    tableOffset: Number(b.readBigUInt64BE(16)),
+    maxTableEntries: b.readUInt32BE(28),
+    blockSize: b.readUInt32BE(32),
+  };
 }

@@ -114,7 +114,8 @@ export class ByteReader {
   }
 
   async skipTo(offset: number): Promise<void> {
-    if (offset < this.position) throw new VhdFormatError(`VHD structure at ${offset} precedes the read position ${this.position}`);
+    if (offset < this.position)
+      throw new VhdFormatError(`VHD structure at ${offset} precedes the read position ${this.position}`);
     while (this.position < offset) await this.read(Math.min(offset - this.position, BLOCK_SIZE));
   }
 
@@ -137,12 +138,15 @@ export interface VhdImportTarget {
 /** Writes the allocated blocks of a streamed dynamic VHD; sectors absent from a block's bitmap read as zeros. */
 export async function vhdImport(reader: ByteReader, target: VhdImportTarget): Promise<void> {
   const footer = parseFooter(await reader.read(FOOTER_SIZE));
-  if (footer.diskType === DISK_TYPE.differencing) throw new VhdFormatError('a differencing VHD cannot be imported without its parent');
+  if (footer.diskType === DISK_TYPE.differencing)
+    throw new VhdFormatError('a differencing VHD cannot be imported without its parent');
   if (footer.diskType !== DISK_TYPE.dynamic) throw new VhdFormatError(`unsupported VHD disk type ${footer.diskType}`);
-  if (footer.currentSize > target.capacity) throw new VhdFormatError(`the VHD's virtual size ${footer.currentSize} exceeds the VDI's ${target.capacity}`);
+  if (footer.currentSize > target.capacity)
+    throw new VhdFormatError(`the VHD's virtual size ${footer.currentSize} exceeds the VDI's ${target.capacity}`);
   await reader.skipTo(footer.dataOffset);
   const header = parseHeader(await reader.read(HEADER_SIZE));
-  if (header.blockSize % SECTOR !== 0 || header.blockSize === 0) throw new VhdFormatError(`bad block size ${header.blockSize}`);
+  if (header.blockSize % SECTOR !== 0 || header.blockSize === 0)
+    throw new VhdFormatError(`bad block size ${header.blockSize}`);
   await reader.skipTo(header.tableOffset);
   const bat = await reader.read(header.maxTableEntries * 4);
   const sectorsPerBlock = header.blockSize / SECTOR;

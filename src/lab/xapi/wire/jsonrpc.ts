@@ -21,14 +21,16 @@ export function parseJsonCall(body: string): ParsedJsonCall {
   } catch {
     throw new MalformedRequestError('not JSON');
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new MalformedRequestError('not a JSON-RPC object');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new MalformedRequestError('not a JSON-RPC object');
   const msg = doc as Record<string, unknown>;
   let version: JsonRpcVersion;
   if (!Object.hasOwn(msg, 'jsonrpc')) version = '1.0';
   else if (msg.jsonrpc === '2.0') version = '2.0';
   else throw new MalformedRequestError('unknown jsonrpc version');
   const id = msg.id;
-  if (!(typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id)))) throw new MalformedRequestError('id missing');
+  if (!(typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))))
+    throw new MalformedRequestError('id missing');
   if (typeof msg.method !== 'string') throw new MalformedRequestError('method missing');
   let params: Wire[];
   const raw = msg.params;
@@ -45,7 +47,11 @@ export function formatJsonSuccess(version: JsonRpcVersion, id: string | number, 
     : JSON.stringify({ result, error: null, id });
 }
 
-export function formatJsonFailure(version: JsonRpcVersion, id: string | number, description: readonly string[]): string {
+export function formatJsonFailure(
+  version: JsonRpcVersion,
+  id: string | number,
+  description: readonly string[],
+): string {
   const [code = 'INTERNAL_ERROR', ...data] = description;
   return version === '2.0'
     ? JSON.stringify({ jsonrpc: '2.0', error: { code: 1, message: code, data }, id })

@@ -10,7 +10,9 @@ import { formatG } from './values.js';
 const DROPPED = /[\x00-\x08\x0B\x0C\x0E-\x1F]/g;
 
 export function escapeXml(text: string): string {
-  return text.replace(DROPPED, '').replace(/[<>&"]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '&quot;'));
+  return text
+    .replace(DROPPED, '')
+    .replace(/[<>&"]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '&quot;'));
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
@@ -55,7 +57,9 @@ export function toXmlValue(value: unknown, type: XType): string {
     }
     case 'map': {
       const entries = Object.entries((value ?? {}) as Record<string, unknown>);
-      const members = entries.map(([k, v]) => `<member><name>${escapeXml(mapKey(k, type.key))}</name>${toXmlValue(v, type.value)}</member>`);
+      const members = entries.map(
+        ([k, v]) => `<member><name>${escapeXml(mapKey(k, type.key))}</name>${toXmlValue(v, type.value)}</member>`,
+      );
       return `<value><struct>${members.join('')}</struct></value>`;
     }
     case 'record':
@@ -94,7 +98,8 @@ export function toJsonValue(value: unknown, type: XType): unknown {
       return (Array.isArray(value) ? value : []).map((item, i) => toJsonValue(item, type.items[i] ?? { k: 'string' }));
     case 'map': {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>)) out[mapKey(k, type.key)] = toJsonValue(v, type.value);
+      for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>))
+        out[mapKey(k, type.key)] = toJsonValue(v, type.value);
       return out;
     }
     case 'record':

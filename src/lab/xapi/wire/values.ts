@@ -106,7 +106,10 @@ export function unmarshal(w: Wire, type: XType): unknown {
       if (w.t !== 'dict') throw failure('Unmarshalling error');
       const out: Record<string, unknown> = {};
       for (const [key, value] of w.v) {
-        const k = type.key.k === 'int' ? String(toInt({ t: 'str', v: key })) : (unmarshal({ t: 'str', v: key }, type.key) as string);
+        const k =
+          type.key.k === 'int'
+            ? String(toInt({ t: 'str', v: key }))
+            : (unmarshal({ t: 'str', v: key }, type.key) as string);
         out[k] = unmarshal(value, type.value);
       }
       return out;

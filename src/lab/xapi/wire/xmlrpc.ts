@@ -72,7 +72,10 @@ export interface ParsedCall {
 export async function parseMethodCall(body: string): Promise<ParsedCall> {
   let doc: Record<string, XmlNode> | null;
   try {
-    doc = (await parseStringPromise(body, { explicitArray: true, trim: false, normalize: false })) as Record<string, XmlNode> | null;
+    doc = (await parseStringPromise(body, { explicitArray: true, trim: false, normalize: false })) as Record<
+      string,
+      XmlNode
+    > | null;
   } catch (err) {
     throw new MalformedRequestError(`not XML: ${(err as Error).message}`);
   }
