@@ -106,16 +106,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       networks: description.networks.map((n) => n.name),
       isos: description.isos.map((i) => i.name),
       vms: description.vms.map((vm) => ({ name: vm.name, powerState: vm.powerState })),
-      guests: guests
-        .guests()
-        .map((g) => ({
-          vm: g.vm,
-          address: g.address,
-          port: g.port,
-          https: g.https,
-          username: g.username,
-          password: g.password,
-        })),
+      guests: guests.guests().map((g) => ({
+        vm: g.vm,
+        address: g.address,
+        port: g.port,
+        https: g.https,
+        username: g.username,
+        password: g.password,
+      })),
     };
     return { ready, temporal, devServer, openstack, xapi, guests, stop: stopAll };
   } catch (err) {
