@@ -26,8 +26,21 @@ export interface LabVmView {
   /** The VDI behind the Disk VBD with userdevice "0", if any. */
   systemDisk: { vdiRef: string; virtualSize: number } | null;
   vifs: ReadonlyArray<{ device: string; mac: string; network: string }>;
-  /** The loopback address the lab gives this VM (127.x.y.z); a guest listens only there. */
+  /**
+   * The loopback address the lab gives this VM (127.x.y.z) for its current boot; a guest listens only there.
+   * A scenario may make it change at every domain start (as DHCP does), so a guest re-reads it on each boot.
+   */
   address: string;
+  /** Further addresses of this boot (more NICs, IPv6), reported by the PV agent after `address`. */
+  extraAddresses: ReadonlyArray<{ device: string; family: 'ipv4' | 'ipv6'; address: string }>;
+  /** HVM_boot_params:firmware ("bios" when unset, as XAPI defaults). */
+  firmware: 'bios' | 'uefi';
+  /** platform:secureboot is "true" (UEFI only; XAPI refuses a start with Secure Boot under BIOS). */
+  secureBoot: boolean;
+  /** A VTPM object is attached to the VM (VM.VTPMs non-empty). */
+  vtpm: boolean;
+  /** VM.has_vendor_device: the Citrix/XenServer PCI vendor device that Windows Update drivers bind to. */
+  hasVendorDevice: boolean;
 }
 
 export type PowerEventKind = 'started' | 'halted' | 'rebooted';

@@ -84,6 +84,11 @@ export class GuestBridge implements LabHostApi {
         .filter((r): r is Row => r !== undefined)
         .map((v) => ({ device: v.device as string, mac: v.MAC as string, network: v.network as string })),
       address: this.core.vmAddress(ref),
+      extraAddresses: [],
+      firmware: (vm.HVM_boot_params as Record<string, string>).firmware === 'uefi' ? 'uefi' : 'bios',
+      secureBoot: (vm.platform as Record<string, string>).secureboot === 'true',
+      vtpm: ((vm.VTPMs as string[] | undefined) ?? []).length > 0,
+      hasVendorDevice: vm.has_vendor_device === true,
     };
   }
 
