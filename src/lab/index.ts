@@ -104,7 +104,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
     // The lab's own secrets (XAPI password, guest passwords) are files in <stateDir>/secrets, where the
     // activities of this process resolve them.
-    process.env.XENIMAGE_SECRETS_DIR ??= path.join(stateDir, 'secrets');
+    process.env.XENIMAGE_SECRETS_DIR ||= path.join(stateDir, 'secrets');
     if (options.fresh) await rm(path.join(stateDir, 'guests'), { recursive: true, force: true });
     const xapi = await startXapiLab({
       stateDir,

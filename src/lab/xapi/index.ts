@@ -202,7 +202,7 @@ export async function startXapiLab(options: StartXapiLabOptions): Promise<XapiLa
   const faults = new FaultPlan(scenario.faults.xapi);
   const loaded = await readStateFile(xapiDir, hashPassword);
   const secretsDir = path.resolve(
-    options.secretsDir ?? process.env.XENIMAGE_SECRETS_DIR ?? path.join(stateDir, 'secrets'),
+    options.secretsDir ?? (process.env.XENIMAGE_SECRETS_DIR || path.join(stateDir, 'secrets')),
   );
   let core: XapiLabCore;
   /** The clear root password, when this start knows it (a new pool, a migrated state, a scenario's). */
