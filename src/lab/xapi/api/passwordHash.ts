@@ -2,7 +2,7 @@
 // stored, and a login is checked against it. Format: scrypt$N$r$p$<salt base64>$<key base64>.
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-const PARAMS = { N: 16384, r: 8, p: 1 };
+const PARAMS = { N: 4096, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 
 function derive(password: string, salt: Buffer, options: ScryptOptions, length: number): Promise<Buffer> {
