@@ -3,7 +3,7 @@
 // describes another pool, with a message naming the state's scenario and --fresh. The state is private: folders
 // 0700, files with secrets 0600, the root password only as a salted hash.
 import assert from 'node:assert/strict';
-import { cp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { cp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { InvalidInputError } from '../../../src/errors.js';
@@ -97,6 +97,17 @@ test('applied state: a second host joins with its PBDs and PIFs and answers; the
   assert.deepEqual([answer.error?.message, ...(answer.error?.data ?? [])], ['HOST_IS_SLAVE', '127.0.0.1']);
 });
 
+/** A JSON-RPC login: the session ref, or the error code. */
+async function login(url: string, password: string): Promise<string> {
+  const res = await fetch(`${url}/jsonrpc`, {
+    method: 'POST',
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'session.login_with_password', params: ['root', password] }),
+    headers: { 'content-type': 'application/json' },
+  });
+  const body = (await res.json()) as { result?: string; error?: { message: string } };
+  return body.result ?? body.error?.message ?? '';
+}
+
 async function mode(file: string): Promise<number> {
   return (await stat(file)).mode & 0o777;
 }
@@ -120,9 +131,7 @@ test('private lab state: folders 0700, secrets and state 0600, the root password
   assert.ok(!pools.includes(lab.password));
   assert.match(pools, /url: https:\/\/127\.0\.0\.1:\d+/);
   assert.match(pools, /ca: .*tls\/ca\.pem/);
-  const xapi = await labClient(lab);
-  assert.equal(xapi.status, 'connected', 'a login is checked against the hash');
-  await xapi.disconnect();
+  assert.match(await login(lab.url, lab.password), /^OpaqueRef:/, 'a login is checked against the hash');
   const password = lab.password;
   await lab.stop();
 
@@ -134,11 +143,36 @@ test('private lab state: folders 0700, secrets and state 0600, the root password
   const reset = await startTestLab(t, { stateDir, scenario: 'default' });
   assert.notEqual(reset.password, password);
   assert.equal(await readFile(reset.passwordFile, 'utf8'), reset.password);
-  const refused = await fetch(`${reset.url}/jsonrpc`, {
-    method: 'POST',
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'session.login_with_password', params: ['root', password] }),
-    headers: { 'content-type': 'application/json' },
-  });
-  const body = (await refused.json()) as { error?: { message: string } };
-  assert.equal(body.error?.message, 'SESSION_AUTHENTICATION_FAILED');
+  assert.equal(await login(reset.url, password), 'SESSION_AUTHENTICATION_FAILED');
+  assert.match(await login(reset.url, reset.password), /^OpaqueRef:/);
+});
+
+test('a state written before the password hash (version 1, clear password) is migrated: file 0600, hash only', async (t) => {
+  const stateDir = await labStateDir(t);
+  const lab = await startTestLab(t, { stateDir, scenario: 'existing-vms' });
+  const password = lab.password;
+  await lab.stop();
+  const file = path.join(stateDir, 'xapi/state.json');
+  const v2 = JSON.parse(await readFile(file, 'utf8')) as {
+    version: number;
+    private: Record<string, unknown> & { credentials: { username: string } };
+  };
+  const { applied: _a, product: _p, httpsPort: _h, extraAddresses: _e, nextIpv6: _n, ...rest } = v2.private;
+  const v1 = {
+    ...v2,
+    version: 1,
+    private: { ...rest, credentials: { username: v2.private.credentials.username, password } },
+  };
+  await writeFile(file, JSON.stringify(v1));
+  await rm(lab.passwordFile);
+
+  const migrated = await startTestLab(t, { stateDir, scenario: 'existing-vms' });
+  assert.equal(migrated.password, password, 'the clear password of the old state is the root password still');
+  assert.equal(await readFile(migrated.passwordFile, 'utf8'), password);
+  assert.equal(await mode(migrated.passwordFile), 0o600);
+  assert.deepEqual(vmNames(migrated).sort(), ['debian-pv', 'legacy-hvm']);
+  await migrated.stop();
+  const state = await readFile(file, 'utf8');
+  assert.ok(!state.includes(password), 'the migrated state keeps only the hash');
+  assert.equal((JSON.parse(state) as { version: number }).version, 2);
 });
