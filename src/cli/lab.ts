@@ -1,11 +1,32 @@
-// `xenimage lab`: starts the embedded services and prints one JSON line with their endpoints when ready.
+// `xenimage lab`: starts the embedded services and prints one JSON line with their endpoints once every service
+// and every running scenario guest answers. The line names password files (0600), never passwords; what was done
+// with an existing lab state (resumed, the scenario applied, or a fresh pool) is in it and on stderr.
 import type { Command } from 'commander';
 import { startLab, type Lab } from '../lab/index.js';
 import { cliContext, writeEndpoints, type CliContext } from './context.js';
 import { untilSignal } from './worker.js';
 
-export async function startLabFromCli(ctx: CliContext, scenario?: string): Promise<Lab> {
-  const lab = await startLab({ config: ctx.config, stateDir: ctx.stateDir, logger: ctx.logger, scenario });
+export interface LabStartOptions {
+  scenario?: string;
+  /** Start the XenServer lab from an empty pool (its state is deleted first). */
+  fresh?: boolean;
+}
+
+/** One line for the operator: what happened to the lab's state folder. */
+export function describeLabState(lab: Lab): string {
+  const s = lab.ready.state;
+  if (s.action === 'fresh') return `lab state: a new pool from scenario "${s.scenario}" in ${s.dir}`;
+  if (s.action === 'resumed')
+    return `lab state: resumed the pool of scenario "${s.madeBy}" in ${s.dir}; scenario "${s.scenario}" adds nothing to it`;
+  const added = Object.entries(s.added)
+    .filter(([, names]) => names.length > 0)
+    .map(([kind, names]) => `${kind} ${names.join(', ')}`)
+    .join('; ');
+  return `lab state: applied scenario "${s.scenario}" to the pool of scenario "${s.madeBy}" in ${s.dir} (added ${added})`;
+}
+
+export async function startLabFromCli(ctx: CliContext, scenario?: string, fresh?: boolean): Promise<Lab> {
+  const lab = await startLab({ config: ctx.config, stateDir: ctx.stateDir, logger: ctx.logger, scenario, fresh });
   await writeEndpoints(ctx.stateDir, {
     temporal: lab.ready.temporal,
     clouds: lab.ready.clouds,
@@ -26,11 +47,14 @@ export function registerLabCommand(program: Command): void {
     )
     .option(
       '--scenario <name|file>',
-      'lab scenario: a shipped name (default, existing-vms, windows-ready, …) or a JSON file',
+      'lab scenario: a shipped name (default, existing-vms, windows-ready, xcp-ng-8.3, …) or a JSON file; on an ' +
+        'existing state it is added to the pool there, or refused when it describes another pool',
     )
-    .action(async (opts: { scenario?: string }) => {
+    .option('--fresh', "start the XenServer lab from an empty pool (deletes the lab's pool, VMs and disks first)")
+    .action(async (opts: LabStartOptions) => {
       const ctx = cliContext();
-      const lab = await startLabFromCli(ctx, opts.scenario);
+      const lab = await startLabFromCli(ctx, opts.scenario, opts.fresh);
+      process.stderr.write(describeLabState(lab) + '\n');
       process.stdout.write(JSON.stringify(lab.ready) + '\n');
       await untilSignal(ctx.logger);
       await lab.stop();

@@ -20,9 +20,10 @@ export function registerUpCommand(program: Command): void {
       'lab scenario: demo, or e.g. sysprep-appx (an automatic revert-and-retry of sysprep)',
       'demo',
     )
-    .action(async (opts: { once?: boolean; samples: boolean; scenario?: string }) => {
+    .option('--fresh', "start the XenServer lab from an empty pool (deletes the lab's pool, VMs and disks first)")
+    .action(async (opts: { once?: boolean; samples: boolean; scenario?: string; fresh?: boolean }) => {
       const ctx = cliContext();
-      const lab = await startLabFromCli(ctx, opts.scenario);
+      const lab = await startLabFromCli(ctx, opts.scenario, opts.fresh);
       const workers = await startWorkers(lab.temporal, ctx.config, ctx.logger, [lab.xapi.poolName]);
       let client: Client | undefined;
       let failed = 0;

@@ -31,11 +31,19 @@ export interface LabVmView {
    * A scenario may make it change at every domain start (as DHCP does), so a guest re-reads it on each boot.
    */
   address: string;
-  /** Further addresses of this boot (more NICs, IPv6), reported by the PV agent after `address`. */
+  /**
+   * Further addresses of this boot, reported by the PV agent after `address`: an IPv4 address per further VIF
+   * (device "1", …), and with the scenario's `vmAddresses.ipv6` an IPv6 address per VIF (unique local addresses,
+   * reported but not routable from the host). Empty for a VM with one VIF and no IPv6.
+   */
   extraAddresses: ReadonlyArray<{ device: string; family: 'ipv4' | 'ipv6'; address: string }>;
   /** HVM_boot_params:firmware ("bios" when unset, as XAPI defaults). */
   firmware: 'bios' | 'uefi';
-  /** platform:secureboot is "true" (UEFI only; XAPI refuses a start with Secure Boot under BIOS). */
+  /**
+   * Secure Boot is enforced this boot: UEFI firmware, platform:secureboot true, and keys enrolled in the VM's
+   * variable store (varstored enrols the pool's at the first boot with Secure Boot on; without them the VM is in
+   * setup mode). XAPI does not refuse platform:secureboot under BIOS: it means nothing there.
+   */
   secureBoot: boolean;
   /** A VTPM object is attached to the VM (VM.VTPMs non-empty). */
   vtpm: boolean;

@@ -3,6 +3,9 @@
 // belong to the simulated guests (src/lab/guest) and pass through untouched. Documented in docs/lab.md.
 import { z } from 'zod';
 import { XapiFaultSchema } from '../xapi/faults.js';
+import { PRODUCT_IDS, PRODUCTS, TEMPLATE_IDS } from '../xapi/setup/products.js';
+
+export { TEMPLATE_IDS } from '../xapi/setup/products.js';
 
 const name = z.string().min(1).max(255);
 
@@ -68,8 +71,6 @@ export const HostSchema = z
   })
   .strict();
 
-export const TEMPLATE_IDS = ['other-install-media', 'windows-server-2022-64bit', 'windows-10-64bit'] as const;
-
 export const VmDiskSchema = z
   .object({
     sr: name,
@@ -92,6 +93,14 @@ export const VmSchema = z
     /** A CD drive (userdevice 3) holding this ISO file (or empty when null). */
     cdrom: z.object({ iso: z.string().nullable() }).strict().optional(),
     platform: z.record(z.string(), z.string()).default({}),
+    /** HVM_boot_params:firmware. UEFI VMs boot with order "cd", as the UEFI templates do. */
+    firmware: z.enum(['bios', 'uefi']).default('bios'),
+    /** platform:secureboot (UEFI only, as XAPI ignores it under BIOS). */
+    secureBoot: z.boolean().default(false),
+    /** A VTPM is attached (VTPM.create on the halted VM, before it is started). */
+    vtpm: z.boolean().default(false),
+    /** VM.has_vendor_device (the C000 PCI device Windows Update drivers bind to). */
+    hasVendorDevice: z.boolean().default(false),
     otherConfig: z.record(z.string(), z.string()).default({}),
     tags: z.array(z.string()).default([]),
     /** What the PV agent of a running VM reports (VM_guest_metrics). */
@@ -117,8 +126,12 @@ export const ScenarioSchema = z
     pool: z
       .object({
         name,
+        /** What the pool is (host software versions, restrictions, templates, the VTPM class): docs/lab.md. */
+        product: z.enum(PRODUCT_IDS).default('xenserver-8'),
         /** Dynamic memory control; off as on XenServer editions that restrict it (all dynamic values = static_max). */
         dmc: z.boolean().default(false),
+        /** pool.restrictions entries over the product's (e.g. {"restrict_vtpm": "true"} for an unlicensed pool). */
+        restrictions: z.record(z.string().min(1), z.string()).default({}),
       })
       .strict(),
     credentials: z
@@ -128,7 +141,18 @@ export const ScenarioSchema = z
     hosts: z.array(HostSchema).min(1),
     srs: z.array(SrSchema).default([]),
     networks: z.array(NetworkSchema).default([]),
-    templates: z.array(z.enum(TEMPLATE_IDS)).default([...TEMPLATE_IDS]),
+    /** Stock templates to install (default: every template the product ships). */
+    templates: z.array(z.enum(TEMPLATE_IDS)).optional(),
+    /** How VMs get their loopback addresses (every VM of the pool, also those made through the API). */
+    vmAddresses: z
+      .object({
+        /** A new address at every domain start (as DHCP without reservations), instead of one for the VM's life. */
+        perBoot: z.boolean().default(false),
+        /** An IPv6 address per VIF, reported by the PV agent (unique, not routable from the host). */
+        ipv6: z.boolean().default(false),
+      })
+      .strict()
+      .default({ perBoot: false, ipv6: false }),
     vms: z.array(VmSchema).default([]),
     /** Sessions idle this long expire (XAPI: 24 h). */
     sessionIdleTimeoutMs: z
@@ -152,6 +176,11 @@ export const ScenarioSchema = z
     const srNames = new Set(s.srs.map((sr) => sr.name));
     const netNames = new Set(s.networks.map((n) => n.name));
     const isoFiles = new Set(s.srs.flatMap((sr) => sr.isos.map((i) => i.file)));
+    const product = PRODUCTS[s.pool.product];
+    s.templates?.forEach((id, i) => {
+      if (!product.templates.includes(id))
+        ctx.addIssue({ code: 'custom', message: `${product.id} does not ship "${id}"`, path: ['templates', i] });
+    });
     if (s.srs.filter((sr) => sr.default).length > 1)
       ctx.addIssue({ code: 'custom', message: 'at most one default SR', path: ['srs'] });
     s.srs.forEach((sr, i) => {
@@ -179,6 +208,14 @@ export const ScenarioSchema = z
       });
       if (vm.cdrom?.iso && !isoFiles.has(vm.cdrom.iso))
         ctx.addIssue({ code: 'custom', message: `unknown ISO "${vm.cdrom.iso}"`, path: ['vms', i, 'cdrom'] });
+      if ((vm.secureBoot || vm.vtpm) && vm.firmware !== 'uefi')
+        ctx.addIssue({
+          code: 'custom',
+          message: 'Secure Boot and a vTPM need firmware "uefi"',
+          path: ['vms', i, 'firmware'],
+        });
+      if (vm.vtpm && product.vtpm !== 'current')
+        ctx.addIssue({ code: 'custom', message: `${product.id} has no VTPM class`, path: ['vms', i, 'vtpm'] });
       if (vm.guestMetrics && vm.powerState !== 'Running')
         ctx.addIssue({
           code: 'custom',

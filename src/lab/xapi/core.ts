@@ -4,26 +4,43 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../log.js';
+import type { LabVmView } from '../hostApi.js';
 import type { LabCore } from './api/context.js';
 import { SessionManager, type Credentials } from './api/sessions.js';
 import { TaskCancelledError, TaskManager } from './api/tasks.js';
 import { Database, type PersistedDatabase } from './db/database.js';
 import type { FaultPlan } from './faults.js';
 import { GuestBridge } from './lifecycle/guestBridge.js';
-import { writeFileAtomic } from '../../xapi/atomicFile.js';
+import type { ProductProfile } from './setup/products.js';
+import { writeFileAtomic } from './storage/atomicFile.js';
 import { VdiStore } from './storage/vdiStore.js';
 
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
+
+/** A further address of a VM's boot (another VIF, or IPv6), as guests see it (LabVmView.extraAddresses). */
+export type ExtraAddress = LabVmView['extraAddresses'][number];
 
 /** Lab-private facts that are not XAPI fields but must survive a restart. */
 export interface PrivateState {
+  /** The scenario the state was made by. */
   scenario: string;
+  /** Scenarios applied to the state since it was made, in order (docs/lab.md, "Scenarios on existing state"). */
+  applied: string[];
+  /** The product the pool is (fixed when the state is made). */
+  product: string;
+  /** Port of the hosts' plain HTTP listeners. */
   port: number;
+  /** Port of the hosts' HTTPS listeners (0: not chosen yet). */
+  httpsPort: number;
   credentials: Credentials;
   nextDomid: number;
-  /** VM ref → its loopback address. */
+  /** VM ref → its loopback address (of its first VIF) for the current boot. */
   addresses: Record<string, string>;
+  /** VM ref → the addresses of its further VIFs and its IPv6 addresses, for the current boot. */
+  extraAddresses: Record<string, ExtraAddress[]>;
+  /** Where the next address search starts in the lab's /24 (so a renewed address differs from the last one). */
   nextAddress: number;
+  nextIpv6: number;
   /** "127.A.B": the /24 this lab's VMs live in, derived from the lab's first port so labs running side by side differ. */
   addressBase: string;
   /** host ref → the address its listener binds. */
@@ -41,17 +58,45 @@ export function stateFile(xapiDir: string): string {
   return path.join(xapiDir, 'state.json');
 }
 
-export async function readStateFile(xapiDir: string): Promise<LabStateFile | undefined> {
+/** State of version 1 kept the root password in clear: it is replaced by its hash (the password is returned). */
+interface StateV1Private extends Omit<PrivateState, 'credentials' | 'applied' | 'product' | 'httpsPort'> {
+  credentials: { username: string; password: string };
+}
+
+export interface LoadedState {
+  state: LabStateFile;
+  /** The clear password found in a version-1 state (to be written to the password file once, then forgotten). */
+  migratedPassword?: string;
+}
+
+export async function readStateFile(
+  xapiDir: string,
+  hash: (password: string) => Promise<string>,
+): Promise<LoadedState | undefined> {
   let text: string;
   try {
     text = await readFile(stateFile(xapiDir), 'utf8');
   } catch {
     return undefined;
   }
-  const data = JSON.parse(text) as LabStateFile;
+  const data = JSON.parse(text) as LabStateFile | (Omit<LabStateFile, 'private'> & { private: StateV1Private });
+  if (data.version === 1) {
+    const old = data.private as StateV1Private;
+    const { password, username } = old.credentials;
+    const migrated: PrivateState = {
+      ...old,
+      applied: [],
+      product: 'xenserver-8',
+      httpsPort: 0,
+      credentials: { username, passwordHash: await hash(password) },
+      extraAddresses: {},
+      nextIpv6: 1,
+    };
+    return { state: { ...data, version: STATE_VERSION, private: migrated }, migratedPassword: password };
+  }
   if (data.version !== STATE_VERSION)
     throw new Error(`lab state ${stateFile(xapiDir)} has version ${data.version}, expected ${STATE_VERSION}`);
-  return data;
+  return { state: data as LabStateFile };
 }
 
 /** The /24 of a lab's VM addresses: 127.A.B with A.B the 16 bits of its first port (never 127.0.0, the hosts'). */
@@ -62,6 +107,9 @@ export function addressBaseFor(port: number): string {
 
 export interface CoreOptions {
   xapiDir: string;
+  product: ProductProfile;
+  /** How VMs get addresses (the running scenario's `vmAddresses`). */
+  vmAddresses: { perBoot: boolean; ipv6: boolean };
   poolRef: string;
   speed: number;
   log: Logger;
@@ -80,6 +128,8 @@ export class XapiLabCore implements LabCore {
   readonly log: Logger;
   readonly poolRef: string;
   readonly private: PrivateState;
+  readonly product: ProductProfile;
+  private readonly vmAddressPolicy: { perBoot: boolean; ipv6: boolean };
   private readonly xapiDir: string;
   private readonly speed: number;
   private readonly stopController = new AbortController();
@@ -89,6 +139,8 @@ export class XapiLabCore implements LabCore {
 
   constructor(options: CoreOptions) {
     this.xapiDir = options.xapiDir;
+    this.product = options.product;
+    this.vmAddressPolicy = options.vmAddresses;
     this.poolRef = options.poolRef;
     this.speed = options.speed;
     this.log = options.log;
@@ -166,21 +218,96 @@ export class XapiLabCore implements LabCore {
     return id;
   }
 
+  /** Every IPv4 address a VM holds now. */
+  private addressesInUse(): Set<string> {
+    const used = new Set(Object.values(this.private.addresses));
+    for (const list of Object.values(this.private.extraAddresses))
+      for (const a of list) if (a.family === 'ipv4') used.add(a.address);
+    return used;
+  }
+
+  /** The next free address of the lab's /24, searched round-robin from the last one given. */
+  private allocateIpv4(): string {
+    const used = this.addressesInUse();
+    for (let i = 0; i < 254; i++) {
+      const n = ((this.private.nextAddress - 1 + i) % 254) + 1;
+      const address = `${this.private.addressBase}.${n}`;
+      if (used.has(address)) continue;
+      this.private.nextAddress = (n % 254) + 1;
+      return address;
+    }
+    throw new Error(`the lab's address range ${this.private.addressBase}.0/24 is full`);
+  }
+
+  private allocateIpv6(): string {
+    const n = this.private.nextIpv6;
+    this.private.nextIpv6 += 1;
+    // A unique local address (RFC 4193) under the lab's own /64: unique, never routed to from the host.
+    const [, a = '0', b = '0'] = this.private.addressBase.split('.');
+    return `fd58:656e:6c61:${((Number(a) << 8) | Number(b)).toString(16)}::${n.toString(16)}`;
+  }
+
+  /** VIF devices of a VM, numerically ordered ("0" when it has none: the address is the VM's all the same). */
+  private vifDevices(vmRef: string): string[] {
+    const vm = this.db.get('VM', vmRef);
+    const devices = ((vm?.VIFs as string[] | undefined) ?? [])
+      .map((v) => this.db.get('VIF', v)?.device as string | undefined)
+      .filter((d): d is string => d !== undefined)
+      .sort((x, y) => Number(x) - Number(y));
+    return devices.length ? devices : ['0'];
+  }
+
   vmAddress(vmRef: string): string {
     let address = this.private.addresses[vmRef];
     if (!address) {
-      const n = this.private.nextAddress;
-      // 254 VMs per lab in its own /24; beyond that a shared overflow range.
-      address = n <= 254 ? `${this.private.addressBase}.${n}` : `127.77.${(n >> 8) & 255}.${n & 255}`;
-      this.private.nextAddress += 1;
+      address = this.allocateIpv4();
       this.private.addresses[vmRef] = address;
       this.schedulePersist();
     }
     return address;
   }
 
+  vmExtraAddresses(vmRef: string): ExtraAddress[] {
+    const [first, ...others] = this.vifDevices(vmRef);
+    const current = this.private.extraAddresses[vmRef] ?? [];
+    const wanted: Array<Omit<ExtraAddress, 'address'>> = [
+      ...others.map((device) => ({ device, family: 'ipv4' as const })),
+      ...(this.vmAddressPolicy.ipv6 ? [first!, ...others].map((device) => ({ device, family: 'ipv6' as const })) : []),
+    ];
+    const next = wanted.map(
+      (w) =>
+        current.find((c) => c.device === w.device && c.family === w.family) ?? {
+          ...w,
+          address: w.family === 'ipv4' ? this.allocateIpv4() : this.allocateIpv6(),
+        },
+    );
+    if (JSON.stringify(next) !== JSON.stringify(current)) {
+      this.private.extraAddresses[vmRef] = next;
+      this.schedulePersist();
+    }
+    return next;
+  }
+
+  /** A new domain of the VM: with per-boot addresses, every address of the VM is given anew (as DHCP would). */
+  renewVmAddresses(vmRef: string): void {
+    if (!this.vmAddressPolicy.perBoot) return;
+    const old = new Set([
+      this.private.addresses[vmRef],
+      ...(this.private.extraAddresses[vmRef] ?? []).map((a) => a.address),
+    ]);
+    delete this.private.addresses[vmRef];
+    delete this.private.extraAddresses[vmRef];
+    // The search starts after the last address given, so the new one differs while the range has room.
+    let address = this.allocateIpv4();
+    if (old.has(address)) address = this.allocateIpv4();
+    this.private.addresses[vmRef] = address;
+    this.vmExtraAddresses(vmRef);
+    this.schedulePersist();
+  }
+
   forgetVm(vmRef: string): void {
     delete this.private.addresses[vmRef];
+    delete this.private.extraAddresses[vmRef];
     this.schedulePersist();
   }
 

@@ -1,7 +1,9 @@
 // A pool with two hosts: logins on a member answer HOST_IS_SLAVE with the master's address, clients follow the
-// master, transfer handlers on a member redirect with a 302, and the master can move.
+// master, transfer handlers on a member redirect with a 302 on the same scheme, and the master can move.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { test } from 'node:test';
 import { createClient } from 'xen-api';
 import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
@@ -52,6 +54,24 @@ test('HOST_IS_SLAVE on a member, clients follow the master, 302 from member tran
   });
   assert.equal(res.status, 302);
   assert.equal(res.location, `${lab.url}/export_raw_vdi?vdi=${vdi}&format=raw&session_id=${xapi.sessionId}`);
+  // Over HTTPS the member redirects to the master over HTTPS (no downgrade), verified with the pool's CA.
+  const member = lab.hosts.find((h) => !h.master)!;
+  const ca = await readFile(lab.caFile, 'utf8');
+  const secure = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+    const req = httpsRequest(
+      `${member.httpsUrl}/export_raw_vdi?vdi=${vdi}&format=raw&session_id=${xapi.sessionId}`,
+      { ca },
+      (r) => {
+        r.resume();
+        resolve({ status: r.statusCode ?? 0, location: r.headers.location });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(secure.status, 302);
+  assert.equal(secure.location, `${lab.httpsUrl}/export_raw_vdi?vdi=${vdi}&format=raw&session_id=${xapi.sessionId}`);
+  assert.match(lab.httpsUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
   // Calls with a session work on a member too (forwarded to the master, as a pool member does).
   const viaSlave = await jsonCall(slave, 'pool.get_all', [xapi.sessionId]);
   assert.equal((viaSlave.result as string[]).length, 1);

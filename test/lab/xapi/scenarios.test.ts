@@ -22,6 +22,11 @@ test('every shipped scenario validates', async () => {
     'fault-export-cut',
     'fault-import-io-error',
     'fault-event-stall',
+    'windows-ready',
+    'windows-moving-addresses',
+    'xenserver-8',
+    'xcp-ng-8.3',
+    'xcp-ng-8.2',
   ]) {
     assert.ok(names.includes(required), required);
   }
@@ -62,6 +67,30 @@ test('existing-vms: VMs with real disk contents in known blocks, guest sections 
     [null],
   );
   assert.notEqual(vms[0]!.address, vms[1]!.address);
+});
+
+test('scenario rules: Secure Boot and a vTPM need UEFI; an old xapi has no vTPM and no Windows 11 template', async () => {
+  const base = { name: 'x', pool: { name: 'p' }, hosts: [{ name: 'h' }] };
+  const problems = async (scenario: object) =>
+    loadScenario(scenario).then(
+      () => '',
+      (err: Error) => err.message,
+    );
+  assert.match(await problems({ ...base, vms: [{ name: 'v', secureBoot: true }] }), /need firmware "uefi"/);
+  assert.match(await problems({ ...base, vms: [{ name: 'v', vtpm: true }] }), /need firmware "uefi"/);
+  assert.match(
+    await problems({
+      ...base,
+      pool: { name: 'p', product: 'xcp-ng-8.2' },
+      vms: [{ name: 'v', firmware: 'uefi', vtpm: true }],
+    }),
+    /xcp-ng-8\.2 has no VTPM class/,
+  );
+  assert.match(
+    await problems({ ...base, pool: { name: 'p', product: 'xcp-ng-8.2' }, templates: ['windows-11'] }),
+    /xcp-ng-8\.2 does not ship "windows-11"/,
+  );
+  assert.equal(await problems({ ...base, vms: [{ name: 'v', firmware: 'uefi', secureBoot: true, vtpm: true }] }), '');
 });
 
 test('bad scenarios fail typed, before anything is created', async (t) => {

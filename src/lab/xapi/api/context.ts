@@ -1,21 +1,34 @@
 // What every API implementation receives: the lab's shared state and services, and the call's own context.
 import type { Logger } from '../../../log.js';
+import type { LabHostApi, LabVmView, PowerEventKind } from '../../hostApi.js';
 import type { Database } from '../db/database.js';
 import type { FaultPlan } from '../faults.js';
-import type { GuestBridge } from '../lifecycle/guestBridge.js';
+import type { ProductProfile } from '../setup/products.js';
 import type { VdiStore } from '../storage/vdiStore.js';
 import type { TaskManager } from './tasks.js';
 import type { SessionManager } from './sessions.js';
+
+/**
+ * The host side the simulated guests see (lifecycle/guestBridge.ts implements it), plus the announcement of power
+ * changes made through XAPI. Declared here so the lifecycle code and the API share one contract without importing
+ * each other.
+ */
+export interface GuestHost extends LabHostApi {
+  /** Tells the guests about a power change (kind undefined: nothing a guest sees, e.g. a paused start). */
+  emit(kind: PowerEventKind | undefined, cause: 'api' | 'guest', vmRef: string, hard?: boolean): void;
+}
 
 export interface LabCore {
   readonly db: Database;
   readonly tasks: TaskManager;
   readonly sessions: SessionManager;
   readonly vdis: VdiStore;
-  readonly guests: GuestBridge;
+  readonly guests: GuestHost;
   readonly faults: FaultPlan;
   readonly log: Logger;
   readonly poolRef: string;
+  /** What the pool is (software versions, restrictions, the VTPM class). */
+  readonly product: ProductProfile;
   /** The master host's ref (pool.master). */
   masterRef(): string;
   /** Wall-clock latency scaled by the speed factor. */
@@ -24,8 +37,12 @@ export interface LabCore {
   delay(ms: number, signal?: AbortSignal): Promise<void>;
   /** A fresh domain id (≥ 1, never reused while the lab's state lives). */
   nextDomid(): number;
-  /** The loopback address of a VM (allocated on first use, stable across restarts). */
+  /** The loopback address of a VM's current boot (allocated on first use; kept across restarts). */
   vmAddress(vmRef: string): string;
+  /** The further addresses of the VM's current boot: its other VIFs, and IPv6 when the scenario asks. */
+  vmExtraAddresses(vmRef: string): LabVmView['extraAddresses'][number][];
+  /** A new domain of the VM: with per-boot addresses, its addresses are given anew. */
+  renewVmAddresses(vmRef: string): void;
   /** Forgets lab-private data of a destroyed VM. */
   forgetVm(vmRef: string): void;
   /** The address clients use for a host (HOST_IS_SLAVE's parameter, 302 targets). */

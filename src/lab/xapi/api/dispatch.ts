@@ -11,6 +11,7 @@ import { ApiError, apiError, describeError } from './errors.js';
 import { genericHandler } from './generic.js';
 import { HANDLERS } from './handlers.js';
 import { TaskCancelledError } from './tasks.js';
+import { productLacks, type ProductProfile } from '../setup/products.js';
 
 export type DispatchOutcome =
   | { kind: 'success'; value: unknown; type: XType }
@@ -32,17 +33,32 @@ const CANCELLABLE = new Set([
   'SR.scan',
 ]);
 
-/** Every method name the lab serves (synchronous names, as XAPI lists them). */
-export function listMethods(): string[] {
+/** Every method name the lab serves for the product (synchronous names, as XAPI lists them). */
+export function listMethods(product: ProductProfile): string[] {
   const names: string[] = ['system.listMethods'];
   for (const [cls, spec] of CLASSES) {
     for (const [name, m] of spec.messages) {
-      if (m.removed) continue;
-      if (m.kind === 'explicit' && !HANDLERS.has(m.wire)) continue;
+      if (m.removed || productLacks(product, m.wire)) continue;
+      if (m.kind === 'explicit' && !HANDLERS.has(m.wire) && !STUB_VTPM.has(m.wire)) continue;
       names.push(`${cls}.${name}`);
     }
   }
   return names;
+}
+
+/**
+ * VTPM.create/destroy of xapi before 22.26.0: the implicit constructor (one VTPM record) and destructor of its
+ * stub class, both answering NOT_IMPLEMENTED (xen-api v1.249.x ocaml/xapi/api_server.ml).
+ */
+const STUB_VTPM = new Set(['VTPM.create', 'VTPM.destroy']);
+
+function stubVtpmCall(core: LabCore, wire: string, params: Wire[]): DispatchOutcome {
+  const received = params.length - 1;
+  if (received !== 1) return failure(apiError('MESSAGE_PARAMETER_COUNT_MISMATCH', wire, 1, received));
+  const first = params[0];
+  const session = first?.t === 'str' ? first.v : '';
+  if (!core.sessions.isValid(session)) return failure(apiError('SESSION_INVALID', session));
+  return failure(apiError('NOT_IMPLEMENTED', wire));
 }
 
 function handlerFor(spec: MessageSpec): Handler | undefined {
@@ -88,9 +104,12 @@ export async function dispatch(
   params: Wire[],
   options: DispatchOptions,
 ): Promise<DispatchOutcome> {
-  if (method === 'system.listMethods') return { kind: 'bare', value: listMethods(), type: T.set(T.string) };
-  const found = lookupMessage(method);
+  if (method === 'system.listMethods') return { kind: 'bare', value: listMethods(core.product), type: T.set(T.string) };
+  const looked = lookupMessage(method);
   const stripped = method.replace(/^(Async|InternalAsync)\./, '');
+  const found = looked && productLacks(core.product, looked.spec.wire) ? undefined : looked;
+  if (found && core.product.vtpm === 'stub' && STUB_VTPM.has(found.spec.wire))
+    return stubVtpmCall(core, found.spec.wire, params);
   if (!found) {
     const first = params[0];
     if (first !== undefined) {

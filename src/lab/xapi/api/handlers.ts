@@ -7,6 +7,7 @@ import { sessionHandlers } from './session.js';
 import { storageHandlers } from './storage.js';
 import { vbdHandlers } from './vbd.js';
 import { vmHandlers } from './vm.js';
+import { vtpmHandlers } from './vtpm.js';
 
 export const HANDLERS: ReadonlyMap<string, Handler> = new Map(
   Object.entries({
@@ -16,5 +17,6 @@ export const HANDLERS: ReadonlyMap<string, Handler> = new Map(
     ...vbdHandlers,
     ...storageHandlers,
     ...networkHandlers,
+    ...vtpmHandlers,
   }),
 );

@@ -20,7 +20,7 @@ export const sessionHandlers: Record<string, Handler> = {
       core.log.warn('hostIsSlave fault ignored: the pool has a single host');
     }
     try {
-      return core.sessions.login(uname as string, pwd as string, originator as string);
+      return await core.sessions.login(uname as string, pwd as string, originator as string);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'SESSION_AUTHENTICATION_FAILED') await core.delay(AUTH_FAILURE_DELAY);
       throw err;

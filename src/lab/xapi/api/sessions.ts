@@ -1,14 +1,17 @@
 // Sessions: login checks in XAPI's order (HOST_IS_SLAVE before the password), a 5 s (scaled) brake on bad
 // passwords, idle expiry, logout. Sessions are rows of the `session` table, which does not survive a restart.
+// The password is checked against the stored salted hash only (./passwordHash.ts).
 import { timingSafeEqual } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import { newRef, newUuid } from '../db/database.js';
 import { xapiDate } from '../datamodel/types.js';
 import { apiError } from './errors.js';
+import { verifyPassword } from './passwordHash.js';
 
 export interface Credentials {
   username: string;
-  password: string;
+  /** The root password's salted hash (./passwordHash.ts). */
+  passwordHash: string;
 }
 
 function sameText(a: string, b: string): boolean {
@@ -30,8 +33,9 @@ export class SessionManager {
   ) {}
 
   /** Creates a session after checking the credentials (the caller checks HOST_IS_SLAVE first). */
-  login(uname: string, pwd: string, originator = ''): string {
-    if (!(sameText(uname, this.credentials.username) && sameText(pwd, this.credentials.password))) {
+  async login(uname: string, pwd: string, originator = ''): Promise<string> {
+    const passwordOk = await verifyPassword(pwd, this.credentials.passwordHash);
+    if (!(sameText(uname, this.credentials.username) && passwordOk)) {
       throw apiError('SESSION_AUTHENTICATION_FAILED', uname, 'Authentication failure');
     }
     const ref = newRef();

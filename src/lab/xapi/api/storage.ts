@@ -1,6 +1,7 @@
 // VDI and SR calls (xapi_vdi.ml, xapi_sr.ml; ISO SR behaviour from xapi-project/sm ISOSR.py): VDIs are created,
 // cloned, snapshotted, copied and resized with their real contents; an ISO SR cannot create VDIs and discovers its
-// files on SR.scan (name_label = location = file name, read-only, size = file size).
+// files on SR.scan (name_label = location = file name, read-only, size = file size; the tools ISO of the tools SR
+// is_tools_iso with sm_config xs-tools=true).
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { newUuid, type Row } from '../db/database.js';
@@ -61,6 +62,8 @@ export async function scanIsoSr(core: LabCore, srRef: string): Promise<void> {
   }
   for (const [name, size] of files) {
     if (known.has(name)) continue;
+    // ISOSR.py: in the tools SR, the official tools ISO (xs-tools*/guest-tools*) is marked for clients to find.
+    const tools = sr.is_tools_sr === true && /^(xs-tools|guest-tools)/.test(name);
     insertVdi(db, {
       uuid: newUuid(),
       name_label: name,
@@ -73,8 +76,8 @@ export async function scanIsoSr(core: LabCore, srRef: string): Promise<void> {
       read_only: true,
       location: name,
       managed: true,
-      sm_config: {},
-      is_tools_iso: sr.is_tools_sr === true,
+      sm_config: tools ? { 'xs-tools': 'true' } : {},
+      is_tools_iso: tools,
       on_boot: 'persist',
     });
   }

@@ -4,7 +4,7 @@
 import type { Row } from '../db/database.js';
 import { NULL_REF } from '../datamodel/types.js';
 import { addToSet, deleteVbdRow, insertVbd, refreshVbd, refreshVdi, removeFromSet } from '../lifecycle/links.js';
-import { isHvm } from '../lifecycle/power.js';
+import { isHvm } from '../lifecycle/hvm.js';
 import type { CallContext, Handler } from './context.js';
 import { apiError } from './errors.js';
 

@@ -1,6 +1,7 @@
-// VM calls (xapi_vm.ml, xapi_vm_clone.ml, xapi_vm_snapshot.ml, xapi_templates.ml): creation and copies,
-// provisioning from the `disks` XML, the power state machine with scaled latencies, snapshot and revert, destroy,
-// memory and VCPU settings with their ordering checks.
+// VM calls (xapi_vm.ml, xapi_vm_clone.ml, xapi_vm_snapshot.ml, xapi_templates.ml): creation and copies (VTPMs
+// copied, NVRAM with the record), provisioning from the `disks` XML, the power state machine with scaled latencies
+// (VM.start's firmware, Secure Boot and VTPM rules in lifecycle/boot.ts), snapshot and revert (the snapshot's
+// VTPMs copied onto the VM), destroy, memory and VCPU settings with their ordering checks, the NVRAM updaters.
 import { randomUUID } from 'node:crypto';
 import { newUuid, type Row } from '../db/database.js';
 import { NULL_REF, xapiDate } from '../datamodel/types.js';
@@ -15,10 +16,12 @@ import {
   macFromSeed,
   refreshVm,
 } from '../lifecycle/links.js';
+import { prepareBoot } from '../lifecycle/boot.js';
 import { domainHalted, domainRebooted, domainStarted } from '../lifecycle/power.js';
 import { parseProvisionXml } from '../lifecycle/provision.js';
 import { cloneVdi, createVdi, destroyVdi } from '../lifecycle/vdiOps.js';
 import { vmOperationError } from '../lifecycle/vmOperations.js';
+import { copyVtpm, destroyVtpm } from '../lifecycle/vtpm.js';
 import type { CallContext, Handler } from './context.js';
 import { apiError, ApiError } from './errors.js';
 import { withVmOperation } from './vmOperation.js';
@@ -143,6 +146,8 @@ async function copyVm(ctx: CallContext, srcRef: string, options: CopyOptions): P
         current_operations: {},
       });
     }
+    // Xapi_vtpm.copy for clone, copy and snapshot alike: a new VTPM each, the same is_unique.
+    for (const vtpm of src.VTPMs as string[]) if (db.get('VTPM', vtpm)) copyVtpm(db, vtpm, newRef);
   } catch (err) {
     deleteVmRows(db, newRef);
     for (const vdi of created) await destroyVdi(core, vdi).catch(() => undefined);
@@ -197,14 +202,11 @@ async function memoryChange(
 const VCPU_RULE = 'VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max';
 
 async function start(ctx: CallContext, ref: string, paused: boolean): Promise<string> {
-  const row = vm(ctx, ref);
+  vm(ctx, ref);
   const err = vmOperationError(ctx.core.db, ref, 'start');
   if (err) throw err;
-  const cps = Number((row.platform as Record<string, string>)['cores-per-socket'] ?? '1');
-  if (Number.isInteger(cps) && cps > 0 && (row.VCPUs_max as number) % cps !== 0) {
-    throw apiError('VCPU_MAX_NOT_CORES_PER_SOCKET_MULTIPLE', row.VCPUs_max as number, cps);
-  }
   return withVmOperation(ctx, ref, 'start', async () => {
+    prepareBoot(ctx.core, ref);
     await ctx.core.delay(LATENCY.start, ctx.signal);
     domainStarted(ctx.core, ref, paused);
     return '';
@@ -343,6 +345,9 @@ async function revert(ctx: CallContext, snapRef: string): Promise<string> {
       ])
         delete restore[f];
       db.set('VM', vmRef, { ...restore, power_state: 'Halted' });
+      // update_vtpm: the VM's VTPMs go, copies of the snapshot's take their place (the snapshot keeps its own).
+      for (const vtpm of [...(vm(ctx, vmRef).VTPMs as string[])]) destroyVtpm(db, vtpm);
+      for (const vtpm of snap.VTPMs as string[]) if (db.get('VTPM', vtpm)) copyVtpm(db, vtpm, vmRef);
       refreshVm(db, vmRef);
       return '';
     } catch (e) {
@@ -549,9 +554,34 @@ export const vmHandlers: Record<string, Handler> = {
     const row = vm(ctx, ref);
     if (row.power_state !== 'Halted')
       throw apiError('VM_BAD_POWER_STATE', ref as string, 'halted', String(row.power_state).toLowerCase());
-    ctx.core.db.set('VM', ref as string, { has_vendor_device: value });
+    // update_vm_virtual_hardware_platform_version: the vendor device needs platform version 2.
+    const version = Math.max(row.hardware_platform_version as number, value === true ? 2 : 0);
+    ctx.core.db.set('VM', ref as string, { has_vendor_device: value, hardware_platform_version: version });
     return '';
   },
+  // The NVRAM updaters run as the `changing_NVRAM` operation: halted VMs (templates too) only.
+  'VM.set_NVRAM': (ctx, [ref, value]) =>
+    withVmOperation(ctx, ref as string, 'changing_NVRAM', () => {
+      ctx.core.db.set('VM', ref as string, { NVRAM: { ...(value as Record<string, string>) } });
+      return Promise.resolve('');
+    }),
+  'VM.add_to_NVRAM': (ctx, [ref, key, value]) =>
+    withVmOperation(ctx, ref as string, 'changing_NVRAM', () => {
+      const nvram = vm(ctx, ref).NVRAM as Record<string, string>;
+      if (Object.hasOwn(nvram, key as string))
+        throw apiError('MAP_DUPLICATE_KEY', 'VM', 'NVRAM', ref as string, key as string);
+      ctx.core.db.set('VM', ref as string, { NVRAM: { ...nvram, [key as string]: value as string } });
+      return Promise.resolve('');
+    }),
+  'VM.remove_from_NVRAM': (ctx, [ref, key]) =>
+    withVmOperation(ctx, ref as string, 'changing_NVRAM', () => {
+      const nvram = { ...(vm(ctx, ref).NVRAM as Record<string, string>) };
+      if (Object.hasOwn(nvram, key as string)) {
+        delete nvram[key as string];
+        ctx.core.db.set('VM', ref as string, { NVRAM: nvram });
+      }
+      return Promise.resolve('');
+    }),
   'VM.set_HVM_shadow_multiplier': (ctx, [ref, value]) => {
     const err = vmOperationError(ctx.core.db, ref as string, 'changing_shadow_memory');
     if (err) throw err;

@@ -5,7 +5,7 @@ import json, sys, re
 d = json.load(open(sys.argv[1]))
 C = {c['name']: c for c in d}
 SERVED = ['session', 'pool', 'host', 'host_metrics', 'SR', 'PBD', 'VDI', 'VBD', 'VM', 'VM_metrics',
-          'VM_guest_metrics', 'VIF', 'network', 'PIF', 'task', 'console', 'event']
+          'VM_guest_metrics', 'VIF', 'network', 'PIF', 'task', 'console', 'VTPM', 'event']
 
 def parse_default(t, s):
     if s is None: return None

@@ -884,6 +884,22 @@ export const RAW_DATAMODEL: RawDatamodel = {
       messages: [
       ],
     },
+    "VTPM": {
+      fields: [
+        {"name": "uuid", "type": "string", "qualifier": "RO/runtime"},
+        {"name": "allowed_operations", "type": "enum vtpm_operations set", "qualifier": "RO/runtime", "default": []},
+        {"name": "current_operations", "type": "(string -> enum vtpm_operations) map", "qualifier": "RO/runtime", "default": {}},
+        {"name": "VM", "type": "VM ref", "qualifier": "RO/constructor"},
+        {"name": "backend", "type": "VM ref", "qualifier": "RO/runtime", "default": "OpaqueRef:NULL"},
+        {"name": "persistence_backend", "type": "enum persistence_backend", "qualifier": "RO/runtime", "default": "xapi"},
+        {"name": "is_unique", "type": "bool", "qualifier": "RO/constructor", "default": false},
+        {"name": "is_protected", "type": "bool", "qualifier": "RO/runtime", "default": false},
+      ],
+      messages: [
+        {"name": "destroy", "result": "void", "params": [["VTPM ref", "self"]]},
+        {"name": "create", "result": "VTPM ref", "params": [["VM ref", "vM"], ["bool", "is_unique"]]},
+      ],
+    },
     "event": {
       fields: [
         {"name": "snapshot", "type": "<class> record", "qualifier": "RO/runtime"},
@@ -942,6 +958,8 @@ export const RAW_DATAMODEL: RawDatamodel = {
     "task_allowed_operations": ["cancel", "destroy"],
     "task_status_type": ["pending", "success", "failure", "cancelling", "cancelled"],
     "console_protocol": ["vt100", "rfb", "rdp"],
+    "vtpm_operations": ["destroy"],
+    "persistence_backend": ["xapi"],
     "event_operation": ["add", "del", "mod"],
   },
 };

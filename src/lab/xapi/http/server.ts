@@ -1,8 +1,11 @@
-// One HTTP listener per pool host (node:http). Routing follows XAPI's longest-prefix rule: POST /jsonrpc* is
+// Two listeners per pool host, as a XenServer host serves plain HTTP and HTTPS (node:http, node:https with the
+// pool's own certificate, ./tls.ts). Routing follows XAPI's longest-prefix rule: POST /jsonrpc* is
 // JSON-RPC, every other POST is XML-RPC, GET /export_raw_vdi* and PUT /import_raw_vdi* are the VDI transfer
 // handlers, OPTIONS answers CORS preflights. A listener whose host is not the master redirects the transfer
-// handlers to the master with a 302 (RPC calls are forwarded, as a pool member does; login answers HOST_IS_SLAVE).
+// handlers to the master with a 302 on the same scheme (RPC calls are forwarded, as a pool member does; login
+// answers HOST_IS_SLAVE).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { LabCore } from '../api/context.js';
 import { handleJsonRpc, handlePreflight, handleXmlRpc, sendError } from './rpc.js';
@@ -12,10 +15,11 @@ export interface HostListener {
   hostRef: string;
   address: string;
   port: number;
+  scheme: 'http' | 'https';
   close(): Promise<void>;
 }
 
-function route(core: LabCore, hostRef: string, port: number) {
+function route(core: LabCore, hostRef: string, scheme: 'http' | 'https', port: number) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://lab');
     const path = url.pathname;
@@ -25,7 +29,7 @@ function route(core: LabCore, hostRef: string, port: number) {
     if (transfer) {
       const master = core.masterRef();
       if (hostRef !== master) {
-        const location = `http://${core.hostAddress(master)}:${port}${url.pathname}${url.search}`;
+        const location = `${scheme}://${core.hostAddress(master)}:${port}${url.pathname}${url.search}`;
         res.writeHead(302, { Location: location, 'Content-Length': 0 });
         res.end();
         req.resume();
@@ -48,22 +52,33 @@ function route(core: LabCore, hostRef: string, port: number) {
   };
 }
 
-export async function listen(core: LabCore, hostRef: string, address: string, port: number): Promise<HostListener> {
+export async function listen(
+  core: LabCore,
+  hostRef: string,
+  address: string,
+  port: number,
+  tls?: { cert: string; key: string },
+): Promise<HostListener> {
   const sockets = new Set<Socket>();
   let actualPort = port;
-  const server = http.createServer((req, res) => {
+  const scheme = tls ? 'https' : 'http';
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     route(
       core,
       hostRef,
+      scheme,
       actualPort,
     )(req, res).catch((err: unknown) => {
       core.log.error({ err }, 'lab request failed');
       if (!res.headersSent) sendError(res, 500, 'Internal Server Error');
       else res.destroy();
     });
-  });
+  };
+  const server = tls
+    ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler)
+    : http.createServer(handler);
   server.keepAliveTimeout = 30_000;
-  server.on('connection', (s) => {
+  server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -79,6 +94,7 @@ export async function listen(core: LabCore, hostRef: string, address: string, po
     hostRef,
     address,
     port: actualPort,
+    scheme,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -37,7 +37,12 @@ function cookies(req: IncomingMessage): Map<string, string> {
 }
 
 /** Authenticates and binds the task; answers 401 itself and returns undefined when the credentials are bad. */
-function begin(core: LabCore, req: IncomingMessage, res: ServerResponse, label: string): TransferContext | undefined {
+async function begin(
+  core: LabCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  label: string,
+): Promise<TransferContext | undefined> {
   const url = new URL(req.url ?? '/', 'http://lab');
   const query = url.searchParams;
   const jar = cookies(req);
@@ -47,7 +52,7 @@ function begin(core: LabCore, req: IncomingMessage, res: ServerResponse, label: 
   if (!session && auth?.startsWith('Basic ')) {
     const [user = '', ...rest] = Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':');
     try {
-      session = core.sessions.login(user, rest.join(':'), 'http-basic');
+      session = await core.sessions.login(user, rest.join(':'), 'http-basic');
       temporarySession = true;
     } catch {
       session = '';
@@ -104,6 +109,25 @@ function meter(onBytes: (total: number) => void, cutAt: number | undefined): Tra
   });
 }
 
+const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
+
+/**
+ * The allocated blocks that hold data: blocks that read as zeros are left out of a VHD export, as sparse
+ * exporters do, so zeroing free space inside the guest shrinks the image.
+ */
+async function blocksWithData(core: LabCore, vdiRef: string): Promise<number[]> {
+  const h = vdiHandle(core, vdiRef);
+  const out: number[] = [];
+  for (const block of (await core.vdis.allocation(h)).allocated()) {
+    const offset = block * BLOCK_SIZE;
+    if (offset >= h.virtualSize) continue;
+    const data = await core.vdis.read(h, offset, BLOCK_SIZE);
+    if (!ZERO_BLOCK.subarray(0, data.length).equals(data)) out.push(block);
+  }
+  return out;
+}
+
+/** Blocks that differ from the base VDI's (zeros included: they overwrite the base's data). */
 async function blocksDifferingFromBase(core: LabCore, vdiRef: string, baseRef: string): Promise<number[]> {
   const h = vdiHandle(core, vdiRef);
   const b = vdiHandle(core, baseRef);
@@ -123,7 +147,7 @@ async function blocksDifferingFromBase(core: LabCore, vdiRef: string, baseRef: s
 }
 
 export async function handleExport(core: LabCore, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const t = begin(core, req, res, 'export_raw_vdi');
+  const t = await begin(core, req, res, 'export_raw_vdi');
   if (!t) return;
   const fail = (status: number, error: string[]) => {
     finish(core, t, { error });
@@ -145,9 +169,7 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
   let source;
   let total: number;
   if (format === 'vhd') {
-    const blocks = baseRef
-      ? await blocksDifferingFromBase(core, vdiRef, baseRef)
-      : (await core.vdis.allocation(handle)).allocated();
+    const blocks = baseRef ? await blocksDifferingFromBase(core, vdiRef, baseRef) : await blocksWithData(core, vdiRef);
     source = vhdExport({
       size: handle.virtualSize,
       blocks,
@@ -199,7 +221,7 @@ export async function handleExport(core: LabCore, req: IncomingMessage, res: Ser
 }
 
 export async function handleImport(core: LabCore, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const t = begin(core, req, res, 'import_raw_vdi');
+  const t = await begin(core, req, res, 'import_raw_vdi');
   if (!t) return;
   const fail = (status: number, error: string[]) => {
     finish(core, t, { error });

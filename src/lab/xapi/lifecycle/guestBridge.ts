@@ -1,14 +1,18 @@
 // The host side of the lab for simulated guests (src/lab/hostApi.ts): what a guest does to its VM — power off,
 // reboot, report through its PV agent, read and write its disks — changes the same records and produces the same
-// events a real host would. Power changes made through XAPI are announced to the guests here too.
-import type { GuestMetricsReport, LabCdrom, LabHostApi, LabVmView, PowerEvent, PowerEventKind } from '../../hostApi.js';
-import type { LabCore } from '../api/context.js';
+// events a real host would. Power changes made through XAPI are announced to the guests here too. The view a guest
+// gets holds what its firmware and NICs are for the current boot: UEFI, Secure Boot as enforced (UEFI, the
+// platform flag, and keys enrolled in the VM's variable store), a vTPM, the vendor device, and its addresses.
+import type { GuestMetricsReport, LabCdrom, LabVmView, PowerEvent, PowerEventKind } from '../../hostApi.js';
+import type { GuestHost, LabCore } from '../api/context.js';
 import { newRef, newUuid, type Row } from '../db/database.js';
 import { NULL_REF, xapiDate } from '../datamodel/types.js';
 import { vdiHandle } from './disks.js';
-import { domainHalted, domainRebooted, isHvm } from './power.js';
+import { secureBootEnforced } from './uefi.js';
+import { isHvm } from './hvm.js';
+import { domainHalted, domainRebooted } from './power.js';
 
-export class GuestBridge implements LabHostApi {
+export class GuestBridge implements GuestHost {
   private readonly listeners = new Set<(event: PowerEvent) => void>();
   private core!: LabCore;
 
@@ -84,10 +88,10 @@ export class GuestBridge implements LabHostApi {
         .filter((r): r is Row => r !== undefined)
         .map((v) => ({ device: v.device as string, mac: v.MAC as string, network: v.network as string })),
       address: this.core.vmAddress(ref),
-      extraAddresses: [],
+      extraAddresses: this.core.vmExtraAddresses(ref),
       firmware: (vm.HVM_boot_params as Record<string, string>).firmware === 'uefi' ? 'uefi' : 'bios',
-      secureBoot: (vm.platform as Record<string, string>).secureboot === 'true',
-      vtpm: ((vm.VTPMs as string[] | undefined) ?? []).length > 0,
+      secureBoot: secureBootEnforced(vm),
+      vtpm: (vm.VTPMs as string[]).length > 0,
       hasVendorDevice: vm.has_vendor_device === true,
     };
   }

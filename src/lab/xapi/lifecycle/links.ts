@@ -1,6 +1,7 @@
 // Creation and removal of rows that other rows point back to, keeping every cross-link consistent (VM.VBDs ↔
 // VBD.VM, VDI.VBDs ↔ VBD.VDI, VM.VIFs ↔ VIF.VM, network.VIFs ↔ VIF.network, SR.VDIs ↔ VDI.SR, VM.snapshots ↔
-// snapshot_of, VDI.snapshots ↔ VDI.snapshot_of, VM.metrics, VM.guest_metrics), each changed row getting its
+// snapshot_of, VDI.snapshots ↔ VDI.snapshot_of, VM.VTPMs ↔ VTPM.VM, VM.metrics, VM.guest_metrics), each changed
+// row getting its
 // own `mod` event, as in XAPI's database.
 import { createHash } from 'node:crypto';
 import type { Database, Row } from '../db/database.js';
@@ -53,6 +54,16 @@ export function refreshVm(db: Database, vmRef: string): void {
   const ops = vmAllowedOperations(db, vmRef);
   if (JSON.stringify(ops) !== JSON.stringify(vm.allowed_operations)) db.set('VM', vmRef, { allowed_operations: ops });
   for (const vbd of vm.VBDs as string[]) refreshVbd(db, vbd);
+  for (const vtpm of vm.VTPMs as string[]) refreshVtpm(db, vtpm);
+}
+
+/** vtpm_update_allowed_operations (xapi_vm_lifecycle.ml): destroy only while the VM is halted. */
+export function refreshVtpm(db: Database, vtpmRef: string): void {
+  const vtpm = db.get('VTPM', vtpmRef);
+  if (!vtpm) return;
+  const ops = db.get('VM', vtpm.VM as string)?.power_state === 'Halted' ? ['destroy'] : [];
+  if (JSON.stringify(ops) !== JSON.stringify(vtpm.allowed_operations))
+    db.set('VTPM', vtpmRef, { allowed_operations: ops });
 }
 
 export function refreshVbd(db: Database, vbdRef: string): void {
@@ -148,12 +159,13 @@ export function deleteGuestMetrics(db: Database, vmRef: string): void {
   db.delete('VM_guest_metrics', gm);
 }
 
-/** VM.destroy's cascade: VBDs, VIFs, metrics and guest metrics go; VDIs stay. */
+/** VM.destroy's cascade: VBDs, VIFs, VTPMs, metrics and guest metrics go; VDIs stay. */
 export function deleteVmRows(db: Database, vmRef: string): void {
   const vm = db.get('VM', vmRef);
   if (!vm) return;
   for (const vbd of vm.VBDs as string[]) deleteVbdRow(db, vbd);
   for (const vif of vm.VIFs as string[]) deleteVifRow(db, vif);
+  for (const vtpm of vm.VTPMs as string[]) db.delete('VTPM', vtpm);
   deleteGuestMetrics(db, vmRef);
   removeFromSet(db, 'VM', vm.snapshot_of as string, 'snapshots', vmRef);
   for (const snap of vm.snapshots as string[]) if (db.get('VM', snap)) db.set('VM', snap, { snapshot_of: NULL_REF });

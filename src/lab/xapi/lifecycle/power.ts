@@ -3,6 +3,8 @@
 // power event the simulated guests listen to. API calls and guest-initiated changes both end here.
 import type { LabCore } from '../api/context.js';
 import { NULL_REF, xapiDate } from '../datamodel/types.js';
+import { seedNvram } from './boot.js';
+import { isHvm } from './hvm.js';
 import { addToSet, deleteGuestMetrics, refreshVdi, refreshVm, removeFromSet } from './links.js';
 
 /** The device name XAPI gives a VBD at first start: xvda for userdevice 0, xvdd for 3, fda for the floppy. */
@@ -11,13 +13,6 @@ export function deviceName(userdevice: string): string {
   const n = Number(userdevice);
   if (Number.isInteger(n) && n >= 0 && n < 26) return `xvd${String.fromCharCode(97 + n)}`;
   return userdevice;
-}
-
-/** HVM (qemu, emulated devices) or PV; `unspecified` follows HVM_boot_policy as XAPI does. */
-export function isHvm(vm: Record<string, unknown>): boolean {
-  if (vm.domain_type === 'hvm') return true;
-  if (vm.domain_type === 'pv' || vm.domain_type === 'pv_in_pvh' || vm.domain_type === 'pvh') return false;
-  return vm.HVM_boot_policy !== '';
 }
 
 function setAttachment(core: LabCore, vmRef: string, attached: boolean): void {
@@ -41,7 +36,12 @@ export function domainStarted(core: LabCore, vmRef: string, paused = false): voi
   deleteGuestMetrics(db, vmRef);
   const hvm = isHvm(vm);
   const platform = { ...(vm.platform as Record<string, string>) };
-  if (hvm && platform['device-model'] === undefined) platform['device-model'] = 'qemu-upstream-compat';
+  if (hvm && platform['device-model'] === undefined)
+    platform['device-model'] =
+      (vm.HVM_boot_params as Record<string, string>).firmware === 'uefi'
+        ? 'qemu-upstream-uefi'
+        : 'qemu-upstream-compat';
+  core.renewVmAddresses(vmRef);
   db.set('VM', vmRef, {
     power_state: paused ? 'Paused' : 'Running',
     domid: core.nextDomid(),
@@ -53,6 +53,7 @@ export function domainStarted(core: LabCore, vmRef: string, paused = false): voi
   });
   addToSet(db, 'host', host, 'resident_VMs', vmRef);
   setAttachment(core, vmRef, true);
+  seedNvram(core, vmRef);
   const metrics = vm.metrics as string;
   if (db.get('VM_metrics', metrics)) {
     db.set('VM_metrics', metrics, {
@@ -93,7 +94,9 @@ export function domainRebooted(core: LabCore, vmRef: string, cause: 'api' | 'gue
   const { db } = core;
   const vm = db.require('VM', vmRef);
   deleteGuestMetrics(db, vmRef);
+  core.renewVmAddresses(vmRef);
   db.set('VM', vmRef, { domid: core.nextDomid(), power_state: 'Running' });
+  seedNvram(core, vmRef);
   const metrics = vm.metrics as string;
   if (db.get('VM_metrics', metrics))
     db.set('VM_metrics', metrics, { start_time: xapiDate(), last_updated: xapiDate() });

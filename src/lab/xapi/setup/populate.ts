@@ -12,7 +12,11 @@ import { vdiHandle } from '../lifecycle/disks.js';
 import { addToSet, insertVbd, insertVif, insertVm, macFromSeed, refreshVm } from '../lifecycle/links.js';
 import { domainStarted } from '../lifecycle/power.js';
 import { createVdi, updateVdiUsage } from '../lifecycle/vdiOps.js';
+import { poolUefiCertificates } from '../lifecycle/uefi.js';
+import { createVtpm } from '../lifecycle/vtpm.js';
+import { prepareBoot } from '../lifecycle/boot.js';
 import { makeIso } from './isoImage.js';
+import { PRODUCTS, type ProductProfile, type TemplateId } from './products.js';
 import { TEMPLATES } from './templates.js';
 
 const GiB = 2 ** 30;
@@ -54,7 +58,7 @@ export interface PopulatedPool {
   hostRefs: string[];
 }
 
-function hostRecord(name: string, address: string, memoryGiB: number, cpus: number): Row {
+function hostRecord(product: ProductProfile, name: string, address: string, cpus: number): Row {
   return {
     uuid: newUuid(),
     name_label: name,
@@ -62,25 +66,10 @@ function hostRecord(name: string, address: string, memoryGiB: number, cpus: numb
     address,
     hostname: name,
     enabled: true,
-    API_version_major: 2,
-    API_version_minor: 21,
+    API_version_major: product.apiVersion.major,
+    API_version_minor: product.apiVersion.minor,
     API_version_vendor: 'XenSource',
-    software_version: {
-      product_brand: 'XenServer',
-      product_version: '8.4.0',
-      product_version_text: '8.4',
-      product_version_text_short: '8.4',
-      platform_name: 'XCP',
-      platform_version: '3.4.0',
-      build_number: 'xenimage-lab',
-      hostname: name,
-      xapi: '24.19',
-      xapi_build: '24.19.2',
-      xen: '4.17.5-lab',
-      linux: '4.19.0+1',
-      date: '2025-01-01',
-      dbv: '2024.0101',
-    },
+    software_version: { ...product.softwareVersion, hostname: name },
     capabilities: ['xen-3.0-x86_64', 'hvm-3.0-x86_32', 'hvm-3.0-x86_32p', 'hvm-3.0-x86_64'],
     cpu_info: {
       cpu_count: String(cpus),
@@ -102,22 +91,21 @@ function hostRecord(name: string, address: string, memoryGiB: number, cpus: numb
       boot_time: String(Math.floor(Date.now() / 1000)),
       iscsi_iqn: `iqn.2025-01.lab.xenimage:${name}`,
     },
-    editions: ['xenserver-premium'],
-    edition: 'xenserver-premium',
+    editions: [...product.editions],
+    edition: product.edition,
     display: 'enabled',
     virtual_hardware_platform_versions: [0, 1, 2],
     memory_overhead: 0,
     guest_VCPUs_params: {},
-    _memoryGiB: memoryGiB,
   };
 }
 
-async function addHost(core: LabCore, spec: Scenario['hosts'][number], address: string): Promise<string> {
+/** A host with its metrics and control domain; PBDs and PIFs are added by attachHost. */
+export async function addHost(core: LabCore, spec: Scenario['hosts'][number], address: string): Promise<string> {
   const { db } = core;
   const host = newRef();
   const metrics = newRef();
-  const rec = hostRecord(spec.name, address, spec.memoryGiB, spec.cpus);
-  delete rec._memoryGiB;
+  const rec = hostRecord(core.product, spec.name, address, spec.cpus);
   db.insert('host_metrics', metrics, {
     uuid: newUuid(),
     memory_total: spec.memoryGiB * GiB,
@@ -154,7 +142,41 @@ async function addHost(core: LabCore, spec: Scenario['hosts'][number], address: 
   return host;
 }
 
-async function addSr(core: LabCore, spec: Scenario['srs'][number], hosts: string[]): Promise<string> {
+function addPbd(core: LabCore, srRef: string, host: string): void {
+  const { db } = core;
+  const sr = db.require('SR', srRef);
+  const dir = core.vdis.srDir(sr.uuid as string);
+  const pbd = newRef();
+  db.insert('PBD', pbd, {
+    uuid: newUuid(),
+    host,
+    SR: srRef,
+    device_config: sr.type === 'iso' ? { location: dir, legacy_mode: 'true' } : { device: dir },
+    currently_attached: true,
+    other_config: {},
+  });
+  addToSet(db, 'SR', srRef, 'PBDs', pbd);
+  addToSet(db, 'host', host, 'PBDs', pbd);
+}
+
+/** ISO files of the scenario that the SR's folder does not hold yet are made, then the SR is scanned. */
+export async function addIsos(core: LabCore, srRef: string, isos: Scenario['srs'][number]['isos']): Promise<string[]> {
+  const sr = core.db.require('SR', srRef);
+  const dir = core.vdis.srDir(sr.uuid as string);
+  const known = new Set(
+    (sr.VDIs as string[]).map((v) => core.db.get('VDI', v)?.location as string | undefined).filter(Boolean),
+  );
+  const made: string[] = [];
+  for (const image of isos) {
+    if (known.has(image.file)) continue;
+    await makeIso(path.join(dir, image.file), image.label, image.files);
+    made.push(image.file);
+  }
+  await scanIsoSr(core, srRef);
+  return made;
+}
+
+export async function addSr(core: LabCore, spec: Scenario['srs'][number], hosts: string[]): Promise<string> {
   const { db } = core;
   const ref = newRef();
   const uuid = newUuid();
@@ -169,32 +191,73 @@ async function addSr(core: LabCore, spec: Scenario['srs'][number], hosts: string
     type: spec.type,
     content_type: iso ? 'iso' : 'user',
     shared: spec.shared,
-    other_config: iso ? { auto_scan: 'true' } : { 'i18n-key': 'local-storage' },
+    // The tools SR as dbsync_master.ml create_tools_sr marks it.
+    other_config: spec.tools
+      ? { xenserver_tools_sr: 'true', xensource_internal: 'true', 'i18n-key': 'xenserver-tools' }
+      : iso
+        ? { auto_scan: 'true' }
+        : { 'i18n-key': 'local-storage' },
     sm_config: spec.type === 'lvm' ? { allocation: 'thick', use_vhd: 'true' } : {},
     is_tools_sr: spec.tools,
   });
-  const dir = core.vdis.srDir(uuid);
-  for (const host of hosts) {
-    const pbd = newRef();
-    db.insert('PBD', pbd, {
-      uuid: newUuid(),
-      host,
-      SR: ref,
-      device_config: iso ? { location: dir, legacy_mode: 'true' } : { device: dir },
-      currently_attached: true,
-      other_config: {},
-    });
-    addToSet(db, 'SR', ref, 'PBDs', pbd);
-    addToSet(db, 'host', host, 'PBDs', pbd);
-  }
-  if (iso) {
-    for (const image of spec.isos) await makeIso(path.join(dir, image.file), image.label, image.files);
-    await scanIsoSr(core, ref);
-  }
+  for (const host of hosts) addPbd(core, ref, host);
+  if (iso) await addIsos(core, ref, spec.isos);
   return ref;
 }
 
-function addNetwork(core: LabCore, spec: Scenario['networks'][number], hosts: string[], management: boolean): string {
+function addPif(
+  core: LabCore,
+  network: string,
+  host: string,
+  index: number,
+  management: boolean,
+  device: string,
+): void {
+  const { db } = core;
+  const net = db.require('network', network);
+  const pif = newRef();
+  db.insert('PIF', pif, {
+    uuid: newUuid(),
+    device,
+    network,
+    host,
+    MAC: macFromSeed(`${net.name_label as string}/${index}`, device),
+    MTU: net.MTU,
+    VLAN: -1,
+    metrics: NULL_REF,
+    physical: true,
+    currently_attached: true,
+    ip_configuration_mode: management ? 'Static' : 'None',
+    IP: management ? (db.get('host', host)?.address as string) : '',
+    netmask: management ? '255.0.0.0' : '',
+    management,
+    managed: true,
+    primary_address_type: 'IPv4',
+    properties: { gro: 'on' },
+    igmp_snooping_status: 'unknown',
+  });
+  addToSet(db, 'network', network, 'PIFs', pif);
+  addToSet(db, 'host', host, 'PIFs', pif);
+}
+
+/** A host joining: a PBD for every SR, a PIF on every network (the first network carries management). */
+export function attachHost(core: LabCore, host: string): void {
+  const { db } = core;
+  for (const [sr] of db.rows('SR')) addPbd(core, sr, host);
+  const index = db.rows('host').length - 1;
+  db.rows('network').forEach(([net, row], i) => {
+    // The device other hosts have on this network.
+    const pif = db.get('PIF', ((row.PIFs as string[])[0] ?? '') as string);
+    addPif(core, net, host, index, i === 0, (pif?.device as string | undefined) ?? 'eth0');
+  });
+}
+
+export function addNetwork(
+  core: LabCore,
+  spec: Scenario['networks'][number],
+  hosts: string[],
+  management: boolean,
+): string {
   const { db } = core;
   const ref = newRef();
   db.insert('network', ref, {
@@ -207,31 +270,7 @@ function addNetwork(core: LabCore, spec: Scenario['networks'][number], hosts: st
     other_config: {},
     default_locking_mode: 'unlocked',
   });
-  hosts.forEach((host, i) => {
-    const pif = newRef();
-    db.insert('PIF', pif, {
-      uuid: newUuid(),
-      device: spec.device,
-      network: ref,
-      host,
-      MAC: macFromSeed(`${spec.name}/${i}`, spec.device),
-      MTU: spec.mtu,
-      VLAN: -1,
-      metrics: NULL_REF,
-      physical: true,
-      currently_attached: true,
-      ip_configuration_mode: management ? 'Static' : 'None',
-      IP: management ? (db.get('host', host)?.address as string) : '',
-      netmask: management ? '255.0.0.0' : '',
-      management,
-      managed: true,
-      primary_address_type: 'IPv4',
-      properties: { gro: 'on' },
-      igmp_snooping_status: 'unknown',
-    });
-    addToSet(db, 'network', ref, 'PIFs', pif);
-    addToSet(db, 'host', host, 'PIFs', pif);
-  });
+  hosts.forEach((host, i) => addPif(core, ref, host, i, management, spec.device));
   return ref;
 }
 
@@ -252,7 +291,7 @@ function baseVmFields(mode: 'hvm' | 'pv'): Row {
   return fields;
 }
 
-async function addVm(
+export async function addVm(
   core: LabCore,
   spec: ScenarioVm,
   srs: Map<string, string>,
@@ -273,11 +312,18 @@ async function addVm(
     memory_dynamic_max: mem,
     VCPUs_max: spec.vcpus,
     VCPUs_at_startup: spec.vcpus,
-    platform: { ...(base.platform as Record<string, string>), ...spec.platform },
+    platform: {
+      ...(base.platform as Record<string, string>),
+      ...(spec.mode === 'hvm' ? { secureboot: String(spec.secureBoot) } : {}),
+      ...spec.platform,
+    },
     other_config: { ...(base.other_config as Record<string, string>), mac_seed: randomUUID(), ...spec.otherConfig },
     tags: spec.tags,
-    HVM_boot_params: spec.mode === 'hvm' ? { firmware: 'bios', order: 'c' } : {},
+    HVM_boot_params: spec.mode === 'hvm' ? { firmware: spec.firmware, order: 'c' } : {},
+    has_vendor_device: spec.hasVendorDevice,
+    hardware_platform_version: spec.hasVendorDevice ? 2 : 0,
   });
+  if (spec.vtpm) createVtpm(core, ref, false);
   for (const disk of spec.disks) {
     const vdi = await createVdi(core, {
       SR: srs.get(disk.sr)!,
@@ -342,10 +388,39 @@ async function addVm(
   });
   refreshVm(db, ref);
   if (spec.powerState === 'Running') {
+    prepareBoot(core, ref);
     domainStarted(core, ref);
     if (spec.guestMetrics) await core.guests.reportGuestMetrics(ref, spec.guestMetrics);
   }
   return ref;
+}
+
+/** pool.restrictions: the product's, dynamic memory control as the scenario says, then the scenario's entries. */
+export function poolRestrictions(scenario: Scenario): Record<string, string> {
+  return {
+    restrict_dmc: scenario.pool.dmc ? 'false' : 'true',
+    ...PRODUCTS[scenario.pool.product].restrictions,
+    ...scenario.pool.restrictions,
+  };
+}
+
+/** Templates the scenario asks for (default: all the product ships) that the pool does not have yet. */
+export function addTemplates(core: LabCore, scenario: Scenario): string[] {
+  const { db } = core;
+  const present = new Set(
+    db
+      .rows('VM')
+      .filter(([, v]) => v.is_a_template === true && v.is_default_template === true)
+      .map(([, v]) => v.reference_label as string),
+  );
+  const added: string[] = [];
+  for (const id of scenario.templates ?? PRODUCTS[scenario.pool.product].templates) {
+    if (present.has(id)) continue;
+    const tpl = TEMPLATES[id as TemplateId]!();
+    insertVm(db, tpl);
+    added.push(tpl.name_label as string);
+  }
+  return added;
 }
 
 /** Fills an empty database from the scenario. `addresses[i]` is where host i listens. */
@@ -360,12 +435,7 @@ export async function populate(core: LabCore, scenario: Scenario, addresses: str
     name_description: '',
     master,
     other_config: {},
-    restrictions: {
-      restrict_dmc: scenario.pool.dmc ? 'false' : 'true',
-      restrict_vss: 'true',
-      restrict_pool_size: 'false',
-      restrict_vm_memory_limits: 'false',
-    },
+    restrictions: poolRestrictions(scenario),
     cpu_info: {
       cpu_count: String(scenario.hosts.reduce((n, h) => n + h.cpus, 0)),
       socket_count: String(scenario.hosts.length),
@@ -373,6 +443,7 @@ export async function populate(core: LabCore, scenario: Scenario, addresses: str
     },
     ha_enabled: false,
     tags: [],
+    uefi_certificates: core.product.uefiCertificates ? await poolUefiCertificates() : '',
   });
   const srs = new Map<string, string>();
   for (const sr of scenario.srs) {
@@ -382,10 +453,7 @@ export async function populate(core: LabCore, scenario: Scenario, addresses: str
   }
   const networks = new Map<string, string>();
   scenario.networks.forEach((n, i) => networks.set(n.name, addNetwork(core, n, hostRefs, i === 0)));
-  for (const id of scenario.templates) {
-    const tpl = TEMPLATES[id]!();
-    insertVm(db, tpl);
-  }
+  addTemplates(core, scenario);
   for (const vm of scenario.vms) await addVm(core, vm, srs, networks);
   return { hostRefs };
 }

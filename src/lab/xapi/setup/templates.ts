@@ -1,6 +1,7 @@
 // The stock templates the lab installs, as XenServer's guest-templates-json builds them
 // (xenserver/guest-templates-json 5ee6322d: json/other-install-media.json, base-windows.json,
-// base-windows-uefi.json, windows-server-2022-64bit.json, windows-10-64bit.json; guesttemplates/blank_template.py
+// base-windows-uefi.json, windows-server-2022-64bit.json, windows-10-64bit.json, windows-11.json,
+// windows-server-2025.json; guesttemplates/blank_template.py
 // for defaults, memory (static_max = dynamic = 2 × min_memory), platform flags and the recommendations XML).
 import { randomUUID } from 'node:crypto';
 import type { Row } from '../db/database.js';
@@ -95,17 +96,31 @@ const WINDOWS_PLATFORM = {
   videoram: '8',
 };
 
-const WINDOWS_DISKS =
-  '<provision><disk size="34359738368" sr="" bootable="false" type="system" device="0"/></provision>';
+const windowsDisks = (size: number) =>
+  `<provision><disk size="${size}" sr="" bootable="false" type="system" device="0"/></provision>`;
 
-function windowsTemplate(
-  uuid: string,
-  label: string,
-  ref: string,
-  minMemory: number,
-  extraPlatform: Record<string, string>,
-  sriov: boolean,
-): Row {
+interface WindowsTemplate {
+  uuid: string;
+  label: string;
+  ref: string;
+  minMemory: number;
+  diskGiB: number;
+  extraPlatform: Record<string, string>;
+  sriov: boolean;
+  /** UEFI-only templates (Windows 11, Server 2025) recommend supports-bios=no. */
+  supportsBios: boolean;
+}
+
+function windowsTemplate({
+  uuid,
+  label,
+  ref,
+  minMemory,
+  diskGiB,
+  extraPlatform,
+  sriov,
+  supportsBios,
+}: WindowsTemplate): Row {
   return {
     ...blank(),
     uuid,
@@ -118,7 +133,7 @@ function windowsTemplate(
     HVM_boot_policy: 'BIOS order',
     HVM_boot_params: { firmware: 'uefi', order: 'cd' },
     platform: { ...WINDOWS_PLATFORM, ...extraPlatform },
-    other_config: { 'install-methods': 'cdrom', mac_seed: randomUUID(), disks: WINDOWS_DISKS },
+    other_config: { 'install-methods': 'cdrom', mac_seed: randomUUID(), disks: windowsDisks(diskGiB * GiB) },
     generation_id: '0:0',
     recommendations: recommendations({
       memoryStaticMax: 1536 * GiB,
@@ -126,7 +141,7 @@ function windowsTemplate(
       vcpusMax: 64,
       hasVendorDevice: true,
       ...(sriov ? { allowNetworkSriov: true } : {}),
-      supportsBios: true,
+      supportsBios,
       supportsUefi: true,
       supportsSecureBoot: true,
     }),
@@ -155,21 +170,48 @@ export const TEMPLATES: Record<string, () => Row> = {
     }),
   }),
   'windows-server-2022-64bit': () =>
-    windowsTemplate(
-      '1c33af1c-e919-418c-ad45-85d7d6fb604a',
-      'Windows Server 2022 (64-bit)',
-      'windows-server-2022-64bit',
-      1 * GiB,
-      {},
-      true,
-    ),
+    windowsTemplate({
+      uuid: '1c33af1c-e919-418c-ad45-85d7d6fb604a',
+      label: 'Windows Server 2022 (64-bit)',
+      ref: 'windows-server-2022-64bit',
+      minMemory: 1 * GiB,
+      diskGiB: 32,
+      extraPlatform: {},
+      sriov: true,
+      supportsBios: true,
+    }),
   'windows-10-64bit': () =>
-    windowsTemplate(
-      '7774689b-4ca1-4dea-8545-dddd6b64c17f',
-      'Windows 10 (64-bit)',
-      'windows-10-64bit',
-      2 * GiB,
-      { acpi_laptop_slate: '1' },
-      false,
-    ),
+    windowsTemplate({
+      uuid: '7774689b-4ca1-4dea-8545-dddd6b64c17f',
+      label: 'Windows 10 (64-bit)',
+      ref: 'windows-10-64bit',
+      minMemory: 2 * GiB,
+      diskGiB: 32,
+      extraPlatform: { acpi_laptop_slate: '1' },
+      sriov: false,
+      supportsBios: true,
+    }),
+  // UEFI only; Windows 11 needs a TPM, so the template asks VM.start to create a VTPM (platform:vtpm).
+  'windows-11': () =>
+    windowsTemplate({
+      uuid: '1f8728f9-6354-4a68-adc3-222c34f2bb94',
+      label: 'Windows 11',
+      ref: 'windows-11',
+      minMemory: 4 * GiB,
+      diskGiB: 64,
+      extraPlatform: { acpi_laptop_slate: '1', vtpm: 'true' },
+      sriov: false,
+      supportsBios: false,
+    }),
+  'windows-server-2025': () =>
+    windowsTemplate({
+      uuid: '905ab443-e415-4d52-bfef-e14b147eac4e',
+      label: 'Windows Server 2025',
+      ref: 'windows-server-2025',
+      minMemory: 2 * GiB,
+      diskGiB: 64,
+      extraPlatform: {},
+      sriov: true,
+      supportsBios: false,
+    }),
 };
