@@ -1,4 +1,4 @@
-// Tokens that expire or are revoked while xenimage works, on a lab whose Keystone issues 6-second tokens (and
+// Tokens that expire or are revoked while xenimage works, on a lab whose Keystone issues 20-second tokens (and
 // whose Glance hashes with sha256, to see an os_hash_algo that was not computed get reported).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -9,7 +9,10 @@ import { identityV3Url } from '../../src/openstack/keystone.js';
 import { bufferBody } from './support/body.js';
 import { startTestLab, type TestLab } from './support/lab.js';
 
-const TOKEN_SECONDS = 6;
+// A token must outlive its own validation: under load (load average 10+ on this 2-core machine) Glance's
+// validation call to Keystone took 5–8 s (measured in glance-api.log), so 6-second tokens were already expired when
+// Glance first looked at them and every call failed 401. 20 s leaves that latency well behind.
+const TOKEN_SECONDS = 20;
 let t0: TestLab;
 let admin: OpenStackCloud;
 
@@ -38,9 +41,9 @@ test('an upload that outlives its token succeeds; later calls run on a renewed t
   const cloud = t0.cloud();
   const data = randomBytes(1024 * 1024);
   let expiryAtStart = 0;
-  // 16 chunks, 500 ms apart: the upload lasts longer than the token lives.
+  // 16 chunks, 1.5 s apart: the upload (24 s) lasts longer than the token lives.
   const body = bufferBody(data, {
-    delayMs: 500,
+    delayMs: 1500,
     onStart: () => {
       expiryAtStart = cloud.session.expiresAt!;
     },
