@@ -12,5 +12,8 @@ export interface ErrorReport {
 export function describeError(err: unknown): ErrorReport {
   const known = isXenimageError(err) ? err : classifyTemporalError(err);
   if (known) return { type: known.type, message: known.message, exitCode: known.type === 'InvalidInput' ? 2 : 1 };
-  return { message: errorMessage(err), exitCode: 1 };
+  // gRPC failures wrap the server's words ("3 INVALID_ARGUMENT: …") in a cause.
+  const cause = (err as { cause?: unknown })?.cause;
+  const detail = cause ? errorMessage(cause) : '';
+  return { message: detail ? `${errorMessage(err)}: ${detail}` : errorMessage(err), exitCode: 1 };
 }

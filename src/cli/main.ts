@@ -13,6 +13,9 @@ import { registerSetupCommand } from './setup.js';
 import { registerUpCommand } from './up.js';
 import { registerWorkflowCommands } from './workflows.js';
 
+// Operators get one line per problem, not the deprecation notices of the libraries underneath.
+process.noDeprecation = true;
+
 const program = new Command('xenimage')
   .description('prepare XenServer / XCP-ng VM images for OpenStack, as Temporal workflows')
   .showHelpAfterError();

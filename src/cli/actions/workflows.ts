@@ -131,9 +131,17 @@ export async function checkWorker(opts: { timeout: string; json?: boolean }): Pr
       report = await handle.result();
     } catch (err) {
       if (!(err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure)) throw err;
+      const queue = ctx.config.temporal.taskQueue;
+      const polled = await client.workflowService
+        // taskQueueType 1: TASK_QUEUE_TYPE_WORKFLOW (the queue selfCheck waits on).
+        .describeTaskQueue({ namespace: ctx.config.temporal.namespace, taskQueue: { name: queue }, taskQueueType: 1 })
+        .then((r) => (r.pollers?.length ?? 0) > 0)
+        .catch(() => false);
       throw new XenimageError(
         'WorkerUnavailable',
-        `no worker on task queue ${ctx.config.temporal.taskQueue} answered within ${seconds}s (${workflowId}): start one with "xenimage worker"`,
+        polled
+          ? `a worker polls task queue ${queue} but ${workflowId} did not finish within ${seconds}s: see that worker's log`
+          : `no worker polls task queue ${queue} (${workflowId} waited ${seconds}s): start one with "xenimage worker"`,
         { retryable: true, cause: err },
       );
     }
