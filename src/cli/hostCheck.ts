@@ -24,7 +24,7 @@ export function toolsFor(job: HostJob, config: Config): ToolSpec[] {
 
 /** The secrets folder when it is the state's own (an operator's folder elsewhere keeps the modes it was given). */
 function ownSecretsDir(ctx: CliContext): string | undefined {
-  const dir = path.resolve(process.env.XENIMAGE_SECRETS_DIR ?? path.join(ctx.stateDir, 'secrets'));
+  const dir = path.resolve(process.env.XENIMAGE_SECRETS_DIR || path.join(ctx.stateDir, 'secrets'));
   return dir.startsWith(ctx.stateDir + path.sep) ? dir : undefined;
 }
 
