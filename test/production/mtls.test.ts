@@ -8,11 +8,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { runTool } from '../../src/host/spawn.js';
 import { runCli } from '../helpers/cli.js';
 import { testOpenStack } from '../helpers/openstack.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { testTemporal } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/waitFor.js';
 import { startWorkerProcess } from '../helpers/workerProcess.js';
 import { makeCertificates, SERVER_NAME, startTlsFront, type Certificates } from './tlsFront.js';
 
@@ -97,6 +100,38 @@ describe('Temporal behind a TLS front that demands client certificates', () => {
       await worker.kill('SIGTERM');
     }
     assert.match(worker.output(), /"workers running"/);
+  });
+
+  test('setup --search-attributes registers the search attributes on a new namespace of the cluster', async () => {
+    const namespace = `images-${randomUUID().slice(0, 8)}`;
+    const temporal = await testTemporal();
+    const connection = await Connection.connect({ address: temporal.address });
+    try {
+      await connection.workflowService.registerNamespace({
+        namespace,
+        workflowExecutionRetentionPeriod: msToTs('1 day'),
+      });
+      const env = { ...mtls, TEMPORAL_NAMESPACE: namespace };
+      const first = await waitFor(
+        'the new namespace to answer',
+        async () => {
+          const r = await runCli(['setup', '--search-attributes'], env);
+          return r.code === 0 ? r : undefined;
+        },
+        30_000,
+        500,
+      );
+      assert.equal(
+        first.stdout.trim(),
+        `namespace ${namespace}: added XenimageKind, XenimageImage, XenimagePool, XenimageStep`,
+      );
+      const again = await runCli(['setup', '--search-attributes'], env);
+      assert.equal(again.stdout.trim(), `namespace ${namespace}: search attributes already there`);
+      const listed = await connection.operatorService.listSearchAttributes({ namespace });
+      assert.ok(Object.keys(listed.customAttributes ?? {}).includes('XenimageImage'));
+    } finally {
+      await connection.close();
+    }
   });
 
   test('the CLI without a client certificate is refused with one typed line', async () => {
