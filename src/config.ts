@@ -20,7 +20,13 @@ export const ConfigSchema = z
         namespace: z.string().min(1).default('default'),
         taskQueue: z.string().min(1).default('xenimage'),
         tls: z
-          .object({ cert: z.string().optional(), key: z.string().optional(), ca: z.string().optional() })
+          .object({
+            cert: z.string().optional(),
+            key: z.string().optional(),
+            ca: z.string().optional(),
+            /** The name the server's certificate must carry when it differs from the address (TLS SNI too). */
+            serverName: z.string().optional(),
+          })
           .strict()
           .optional(),
         /** Dev server ports (0 = pick a free one). */
@@ -69,6 +75,7 @@ export const ENV_KEYS: Record<string, string[]> = {
   TEMPORAL_TLS_CERT: ['temporal', 'tls', 'cert'],
   TEMPORAL_TLS_KEY: ['temporal', 'tls', 'key'],
   TEMPORAL_TLS_CA: ['temporal', 'tls', 'ca'],
+  TEMPORAL_TLS_SERVER_NAME: ['temporal', 'tls', 'serverName'],
   XENIMAGE_TEMPORAL_PORT: ['temporal', 'port'],
   XENIMAGE_TEMPORAL_UI_PORT: ['temporal', 'uiPort'],
   XENIMAGE_SHUTDOWN_GRACE: ['worker', 'shutdownGraceTime'],

@@ -1,34 +1,33 @@
-// The kinds of build the CLI can start, with the schema of their input.
-import type { z } from 'zod';
-import { ConvertImageInputSchema } from '../contracts/convertInput.js';
-import { VmImageInputSchema } from '../contracts/vmImageInput.js';
-import { WindowsImageInputSchema } from '../contracts/windowsInput.js';
+// The kinds of build the CLI can start. Names and descriptions only, so command definitions stay light; the
+// input schemas are in buildSchemas.ts, loaded by the commands that validate.
 
 export interface BuildKind {
-  name: string;
+  name: BuildKindName;
   workflowType: string;
   description: string;
-  /** Every build input names the Glance image it makes. */
-  schema: z.ZodType<{ image: { name: string } }>;
 }
 
-export const BUILD_KINDS = {
+export const BUILD_KIND_NAMES = ['convert', 'from-vm', 'windows'] as const;
+export type BuildKindName = (typeof BUILD_KIND_NAMES)[number];
+
+export const BUILD_KINDS: Record<BuildKindName, BuildKind> = {
   convert: {
     name: 'convert',
     workflowType: 'convertImage',
     description: 'a disk file or URL (qcow2, raw, VHD, vmdk, vhdx, …) → tap VHD tarball → Glance',
-    schema: ConvertImageInputSchema,
   },
   'from-vm': {
     name: 'from-vm',
     workflowType: 'vmImage',
     description: 'the system disk of an existing XenServer VM → tap VHD tarball → Glance',
-    schema: VmImageInputSchema,
   },
   windows: {
     name: 'windows',
     workflowType: 'windowsImage',
     description: 'a Windows install ISO → installed, generalized Windows (PV tools, cloudbase-init, sysprep) → Glance',
-    schema: WindowsImageInputSchema,
   },
-} satisfies Record<string, BuildKind>;
+};
+
+export function isBuildKindName(name: string): name is BuildKindName {
+  return (BUILD_KIND_NAMES as readonly string[]).includes(name);
+}

@@ -1,10 +1,11 @@
 // What every command needs: config, a logger, and where Temporal is. A running `xenimage up`/`lab` records its
 // endpoints in <stateDir>/endpoints.json so later commands (status, list, build, …) find the embedded services.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../config.js';
 import { XenimageError } from '../errors.js';
+import { makePrivateDir, writePrivateFile } from '../host/privateFiles.js';
 import { createLogger, setRootLogger, type Logger } from '../log.js';
 import { createClient, type TemporalTarget } from '../temporal/connection.js';
 
@@ -33,11 +34,10 @@ export function endpointsFile(stateDir: string): string {
   return path.join(stateDir, 'endpoints.json');
 }
 
+/** 0600 in a 0700 state folder: it names the files that hold the lab's credentials. */
 export async function writeEndpoints(stateDir: string, endpoints: Endpoints): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
-  const file = endpointsFile(stateDir);
-  await writeFile(`${file}.tmp`, JSON.stringify(endpoints, null, 2) + '\n');
-  await rename(`${file}.tmp`, file);
+  await makePrivateDir(stateDir);
+  await writePrivateFile(endpointsFile(stateDir), JSON.stringify(endpoints, null, 2) + '\n');
 }
 
 export async function readEndpoints(stateDir: string): Promise<Endpoints | undefined> {

@@ -53,6 +53,9 @@ export function registerLabCommand(program: Command): void {
     .option('--fresh', "start the XenServer lab from an empty pool (deletes the lab's pool, VMs and disks first)")
     .action(async (opts: LabStartOptions) => {
       const ctx = cliContext();
+      // The same tools, packages and private state as `xenimage up`.
+      const { prepareHost } = await import('./hostCheck.js');
+      await prepareHost('up', ctx);
       const lab = await startLabFromCli(ctx, opts.scenario, opts.fresh);
       process.stderr.write(describeLabState(lab) + '\n');
       process.stdout.write(JSON.stringify(lab.ready) + '\n');

@@ -1,10 +1,8 @@
 // The sample builds `xenimage up` runs on the embedded lab, so a fresh checkout shows the whole path working:
 // a self-check of the worker, a qcow2 conversion, an image from an existing VM and a Windows image.
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
 import type { ConvertImageInput } from '../contracts/convertInput.js';
 import type { VmImageInput } from '../contracts/vmImageInput.js';
@@ -13,9 +11,8 @@ import { errorMessage } from '../errors.js';
 import { writeLabInstallers } from '../lab/guest/labInstallers.js';
 import type { Lab } from '../lab/index.js';
 import { generateWindowsPassword } from '../windows/adminPassword.js';
+import { runTool } from '../host/spawn.js';
 import type { CliContext } from './context.js';
-
-const run = promisify(execFile);
 
 export interface SampleOutcome {
   name: string;
@@ -43,8 +40,8 @@ async function sampleQcow2(stateDir: string): Promise<string> {
   if (await exists(file)) return file;
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.partial`;
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, '1G']);
-  await run('qemu-io', [
+  await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, '1G']);
+  await runTool('qemu-io', [
     '-f',
     'qcow2',
     '-c',

@@ -8,6 +8,7 @@ import type { TemporalTarget } from '../temporal/connection.js';
 import { startWorker, type RunningWorker } from '../temporal/worker.js';
 import type { Config } from '../config.js';
 import { adoptLabEndpoints, cliContext, temporalTarget } from './context.js';
+import { prepareHost } from './hostCheck.js';
 
 export function poolTaskQueue(pool: string): string {
   return `xen-${pool}`;
@@ -80,6 +81,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--pool <name...>', "XenServer pools this worker serves (default: the running lab's pool, if any)")
     .action(async (opts: { pool?: string[] }) => {
       const ctx = cliContext();
+      await prepareHost('worker', ctx);
       const target = await temporalTarget(ctx);
       const labPool = ctx.config.temporal.address ? undefined : await adoptLabEndpoints(ctx);
       const set = await startWorkers(target, ctx.config, ctx.logger, opts.pool ?? (labPool ? [labPool] : []));

@@ -2,7 +2,7 @@
 // extents of raw files (their holes), and conversion of foreign formats into a temporary qcow2 that our reader
 // then reads. Every child is killed on abort and every temporary file is removed. Decision:
 // docs/decisions/disk-0002-qemu-img-bridge.md.
-import { spawn } from 'node:child_process';
+import { spawnTool } from '../host/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +22,7 @@ interface RunOptions {
 /** Runs qemu-img and returns its stdout; a non-zero exit is a DiskToolFailed error carrying stderr's first line. */
 export async function runQemuImg(args: string[], options: RunOptions = {}): Promise<string> {
   options.signal?.throwIfAborted();
-  const child = spawn(QEMU_IMG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTool(QEMU_IMG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => {
@@ -90,7 +90,7 @@ export async function qemuImgInfo(file: string, signal?: AbortSignal, format?: s
 /** Byte ranges of a raw file that hold data (holes skipped), from `qemu-img map`, streamed line by line. */
 export async function rawDataExtents(file: string, signal?: AbortSignal): Promise<Array<[number, number]>> {
   signal?.throwIfAborted();
-  const child = spawn(QEMU_IMG, ['map', '-f', 'raw', '--output=json', path.resolve(file)], {
+  const child = spawnTool(QEMU_IMG, ['map', '-f', 'raw', '--output=json', path.resolve(file)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const onAbort = () => child.kill('SIGKILL');

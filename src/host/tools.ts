@@ -1,39 +1,32 @@
-// What a worker host offers: the external tools the data path and answer media need, with their versions.
-import { execFile } from 'node:child_process';
+// What a worker host offers: the external programs a worker runs (src/host/catalog.ts), with their versions.
 import os from 'node:os';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
-
-const TOOLS: Record<string, { command: string; args: string[]; pattern: RegExp }> = {
-  qemuImg: { command: 'qemu-img', args: ['--version'], pattern: /version ([\d.]+)/ },
-  vhdiinfo: { command: 'vhdiinfo', args: ['-V'], pattern: /vhdiinfo (\d+)/ },
-  xorriso: { command: 'xorriso', args: ['-version'], pattern: /xorriso ([\d.]+)/ },
-  pigz: { command: 'pigz', args: ['--version'], pattern: /pigz ([\d.]+)/ },
-};
+import { TOOLS, WORKER_TOOLS, type ToolSpec } from './catalog.js';
+import { findTool, runTool } from './spawn.js';
 
 export interface HostReport {
   hostname: string;
   node: string;
   cpus: number;
+  /** Catalog name → version (or "unknown"), null when the program is missing. */
   tools: Record<string, string | null>;
 }
 
-async function toolVersion(spec: { command: string; args: string[]; pattern: RegExp }): Promise<string | null> {
+async function toolVersion(spec: ToolSpec): Promise<string | null> {
+  if (!findTool(spec.command)) return null;
+  if (!spec.version) return 'unknown';
   try {
-    const { stdout, stderr } = await run(spec.command, spec.args, { timeout: 10_000 });
-    return spec.pattern.exec(stdout + stderr)?.[1] ?? 'unknown';
+    const { stdout, stderr } = await runTool(spec.command, spec.version.args, { timeout: 10_000 });
+    return spec.version.pattern.exec(stdout + stderr)?.[1] ?? 'unknown';
   } catch (err) {
     // Some tools print their version and exit non-zero.
     const out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : (spec.pattern.exec(out)?.[1] ?? null);
+    return spec.version.pattern.exec(out)?.[1] ?? 'unknown';
   }
 }
 
 export async function describeHost(): Promise<HostReport> {
-  const entries = await Promise.all(
-    Object.entries(TOOLS).map(async ([name, spec]) => [name, await toolVersion(spec)] as const),
-  );
+  const named = Object.entries(TOOLS).filter(([, spec]) => WORKER_TOOLS.includes(spec));
+  const entries = await Promise.all(named.map(async ([name, spec]) => [name, await toolVersion(spec)] as const));
   return {
     hostname: os.hostname(),
     node: process.version,

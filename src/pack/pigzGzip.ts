@@ -1,6 +1,7 @@
 // gzip through a `pigz` child process: one gzip member (pigz's single stream), mtime 0 (`-n`), the same bytes
 // for the same input whatever the thread count. The child is killed when the stream is destroyed.
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawnTool } from '../host/spawn.js';
 import { Duplex } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
 
@@ -22,7 +23,7 @@ export class PigzGzip extends Duplex {
 
   constructor(options: { level: number; threads: number }) {
     super({ highWaterMark: 1024 * 1024 });
-    this.child = spawn(PIGZ, ['-c', '-n', `-${options.level}`, '-p', String(options.threads)], {
+    this.child = spawnTool(PIGZ, ['-c', '-n', `-${options.level}`, '-p', String(options.threads)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));

@@ -1,8 +1,9 @@
 // Long-running child processes (Temporal dev server, Keystone, Glance, …): started in their own process
 // group so stop() reaches every descendant, output appended to a log file, stopped with SIGTERM and then
 // SIGKILL after a bound. Children still running when this process exits are killed with it.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import { spawnTool } from '../host/spawn.js';
 
 export interface ManagedChild {
   readonly pid: number;
@@ -41,8 +42,12 @@ export function startChild(
     env: options.env ?? process.env,
     cwd: options.cwd,
   };
-  const proc = spawn(command, args, spawnOptions);
-  closeSync(fd);
+  let proc: ChildProcess;
+  try {
+    proc = spawnTool(command, args, spawnOptions);
+  } finally {
+    closeSync(fd);
+  }
   if (proc.pid === undefined) throw new Error(`could not start ${command}`);
   const pid = proc.pid;
   const exited = new Promise<number | string>((resolve) => {

@@ -1,14 +1,11 @@
 // Finds or builds the Temporal CLI (which carries the dev server). v1.5.1 is the last tag `go install` can
 // build (later go.mod files have a replace directive), so a missing CLI is built from that tag into a cache.
-import { execFile, spawn } from 'node:child_process';
-import { access, mkdir, constants } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { XenimageError } from '../errors.js';
+import { findTool, runTool, spawnTool } from '../host/spawn.js';
 import type { Logger } from '../log.js';
-
-const run = promisify(execFile);
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const MODULE = 'github.com/temporalio/cli/cmd/temporal';
@@ -31,25 +28,11 @@ function atLeast(v: [number, number, number], min: [number, number, number]): bo
 
 async function versionOf(binary: string): Promise<[number, number, number] | null> {
   try {
-    const { stdout } = await run(binary, ['--version'], { timeout: 20_000 });
+    const { stdout } = await runTool(binary, ['--version'], { timeout: 20_000 });
     return parseCliVersion(stdout);
   } catch {
     return null;
   }
-}
-
-async function onPath(name: string): Promise<string | null> {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
 }
 
 export class TemporalCliMissingError extends XenimageError {
@@ -59,8 +42,8 @@ export class TemporalCliMissingError extends XenimageError {
 }
 
 /** Builds the CLI with `go install`, printing a progress line while it runs. */
-async function goInstall(binDir: string, logger: Logger): Promise<void> {
-  const go = await onPath('go');
+async function goInstall(binDir: string, logger: Logger, env: NodeJS.ProcessEnv): Promise<void> {
+  const go = findTool('go', env);
   if (!go) {
     throw new TemporalCliMissingError(
       `the Temporal CLI is not installed and Go is missing to build it: install Go >= 1.25 (https://go.dev/dl/) ` +
@@ -73,7 +56,7 @@ async function goInstall(binDir: string, logger: Logger): Promise<void> {
     { module: `${MODULE}@v${TEMPORAL_CLI_VERSION}`, binDir },
     'building the Temporal CLI once (takes minutes)',
   );
-  const child = spawn(
+  const child = spawnTool(
     go,
     [
       'install',
@@ -81,12 +64,12 @@ async function goInstall(binDir: string, logger: Logger): Promise<void> {
       `-s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
       `${MODULE}@v${TEMPORAL_CLI_VERSION}`,
     ],
-    { env: { ...process.env, CGO_ENABLED: '0', GOBIN: binDir }, stdio: ['ignore', 'ignore', 'pipe'] },
+    { env: { ...env, CGO_ENABLED: '0', GOBIN: binDir }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderrTail = '';
   let modules = 0;
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
     stderrTail = (stderrTail + chunk).slice(-4000);
     modules += chunk.split('go: downloading').length - 1;
   });
@@ -96,8 +79,10 @@ async function goInstall(binDir: string, logger: Logger): Promise<void> {
       process.stderr.write(`\rbuilding temporal CLI: ${secs}s, ${modules} modules downloaded   `);
     else if (secs % 30 < 5) logger.info({ seconds: secs, modules }, 'still building the Temporal CLI');
   }, 5000);
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  clearInterval(tick);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  }).finally(() => clearInterval(tick));
   if (process.stderr.isTTY) process.stderr.write('\n');
   if (code !== 0) {
     throw new TemporalCliMissingError(
@@ -109,7 +94,7 @@ async function goInstall(binDir: string, logger: Logger): Promise<void> {
 
 /** Path of a usable `temporal` binary: PATH if it is >= 1.5, else the cache, else built into the cache. */
 export async function ensureTemporalCli(logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const fromPath = await onPath('temporal');
+  const fromPath = findTool('temporal', env);
   if (fromPath) {
     const v = await versionOf(fromPath);
     if (v && atLeast(v, [1, 5, 0])) return fromPath;
@@ -120,7 +105,7 @@ export async function ensureTemporalCli(logger: Logger, env: NodeJS.ProcessEnv =
   }
   const cached = path.join(cacheBinDir(env), 'temporal');
   if (await versionOf(cached)) return cached;
-  await goInstall(cacheBinDir(env), logger);
+  await goInstall(cacheBinDir(env), logger, env);
   if (!(await versionOf(cached))) throw new TemporalCliMissingError(`go install finished but ${cached} does not run`);
   return cached;
 }

@@ -1,16 +1,13 @@
 // The WinRM HTTPS listener certificate, generated per build on the engine side: a self-signed RSA certificate
 // (openssl req -x509) packed into a PFX for the answer media, plus the PEM the client pins. The private key
 // only exists in a 0700 temporary folder while the PFX is made, and on the answer media.
-import { execFile } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { XenimageError } from '../errors.js';
+import { ToolMissingError, runTool } from '../host/spawn.js';
 import { registerSecretValue } from '../secrets.js';
-
-const run = promisify(execFile);
 
 export interface ListenerCertificate {
   /** PEM certificate: what the WinRM client pins. Not secret. */
@@ -40,7 +37,7 @@ export async function createListenerCertificate(o: {
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');
     const pfx = path.join(dir, 'cert.pfx');
-    await run('openssl', [
+    await runTool('openssl', [
       'req',
       '-x509',
       '-newkey',
@@ -64,7 +61,7 @@ export async function createListenerCertificate(o: {
       'basicConstraints=critical,CA:FALSE',
     ]);
     // The password goes through the environment, never on a command line.
-    await run(
+    await runTool(
       'openssl',
       [
         'pkcs12',
@@ -98,6 +95,7 @@ export async function createListenerCertificate(o: {
       fingerprint256: x.fingerprint256,
     };
   } catch (err) {
+    if (err instanceof ToolMissingError) throw err;
     throw new XenimageError(
       'CertificateFailed',
       `could not create the WinRM listener certificate with openssl: ${(err as Error).message.split('\n')[0]}`,

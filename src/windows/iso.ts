@@ -1,10 +1,7 @@
 // ISO 9660 images with Joliet and Rock Ridge names, made by xorriso from a staged folder.
-import { execFile } from 'node:child_process';
 import { chmod } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { XenimageError } from '../errors.js';
-
-const run = promisify(execFile);
+import { ToolMissingError, runTool } from '../host/spawn.js';
 
 /** ISO 9660 volume identifiers: up to 32 d-characters. */
 export const VOLUME_LABEL = /^[A-Z0-9_]{1,32}$/;
@@ -20,12 +17,13 @@ export async function buildIso(o: {
       retryable: false,
     });
   try {
-    await run(
+    await runTool(
       'xorriso',
       ['-as', 'mkisofs', '-quiet', '-V', o.volumeLabel, '-J', '-joliet-long', '-r', '-o', o.output, o.sourceDir],
       { signal: o.signal },
     );
   } catch (err) {
+    if (err instanceof ToolMissingError) throw err;
     throw new XenimageError(
       'IsoBuildFailed',
       `xorriso could not build ${o.output}: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').pop()}`,

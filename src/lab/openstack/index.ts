@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify as toYaml } from 'yaml';
 import { XenimageError, errorMessage } from '../../errors.js';
+import { writePrivateFile } from '../../host/privateFiles.js';
 import { log as rootLog, type Logger } from '../../log.js';
 import type { CloudConfig } from '../../openstack/cloudConfig.js';
 import { openCloud } from '../../openstack/cloud.js';
@@ -186,12 +187,11 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
   const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;
   const glanceUrl = `http://127.0.0.1:${glancePort}`;
 
-  await writeFile(
+  await writePrivateFile(
     layout.keystone.conf,
     keystoneConf(layout, { tokenExpirationSeconds: options.tokenExpirationSeconds ?? 3600, debug }),
-    { mode: 0o600 },
   );
-  await writeFile(
+  await writePrivateFile(
     layout.glance.conf,
     glanceConf(layout, {
       port: glancePort,
@@ -201,7 +201,6 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
       hashingAlgorithm: options.hashingAlgorithm ?? 'sha512',
       debug,
     }),
-    { mode: 0o600 },
   );
   await writeFile(layout.glance.paste, GLANCE_PASTE_INI);
 
@@ -367,8 +366,7 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
       await transport.close();
     }
 
-    await writeFile(layout.cloudsFile, cloudsYaml(keystoneUrl, buildPassword, adminPassword), { mode: 0o600 });
-    await chmod(layout.cloudsFile, 0o600);
+    await writePrivateFile(layout.cloudsFile, cloudsYaml(keystoneUrl, buildPassword, adminPassword));
 
     await waitUntil('Glance answering /versions', readyMs, glance, glanceLog, () => answers(`${glanceUrl}/versions`));
     const buildCloud = openCloud(passwordCloud(LAB_CLOUD, keystoneUrl, LAB_BUILD_USER, buildPassword, LAB_PROJECT));
