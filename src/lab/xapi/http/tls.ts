@@ -2,13 +2,10 @@
 // once with openssl (Debian package) in <stateDir>/xapi/tls/, the keys 0600, and kept across restarts. Every host
 // address is in the certificate's subjectAltName, so clients that trust the CA (the pools file's `ca:`) verify
 // whichever host they reach. A scenario that adds hosts gets a new host certificate from the same CA.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { runTool } from '../../../host/spawn.js';
 
 export interface LabTls {
   /** The CA certificate clients trust (PEM file). */
@@ -38,7 +35,7 @@ async function covers(certFile: string, addresses: readonly string[]): Promise<b
 
 async function openssl(args: string[]): Promise<void> {
   try {
-    await run('openssl', args, { timeout: 30_000 });
+    await runTool('openssl', args, { timeout: 30_000 });
   } catch (err) {
     throw new Error(`openssl ${args[0]} failed: ${(err as Error).message}`, { cause: err });
   }
