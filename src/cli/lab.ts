@@ -1,11 +1,18 @@
 // `xenimage lab`: starts the embedded services and prints one JSON line with their endpoints when ready.
+import path from 'node:path';
 import type { Command } from 'commander';
 import { startLab, type Lab } from '../lab/index.js';
+import { ensureBuildKey } from '../secrets.js';
 import { cliContext, writeEndpoints, type CliContext } from './context.js';
 import { untilSignal } from './worker.js';
 
 export async function startLabFromCli(ctx: CliContext, scenario?: string): Promise<Lab> {
   const lab = await startLab({ config: ctx.config, stateDir: ctx.stateDir, logger: ctx.logger, scenario });
+  // Every worker of this installation derives the builds' generated secrets from this key.
+  await ensureBuildKey(
+    process.env.XENIMAGE_SECRETS_DIR ?? path.join(ctx.stateDir, 'secrets'),
+    ctx.config.secrets.buildKey,
+  );
   await writeEndpoints(ctx.stateDir, {
     temporal: lab.ready.temporal,
     clouds: lab.ready.clouds,

@@ -10,7 +10,7 @@ import { TaskCancelledError, TaskManager } from './api/tasks.js';
 import { Database, type PersistedDatabase } from './db/database.js';
 import type { FaultPlan } from './faults.js';
 import { GuestBridge } from './lifecycle/guestBridge.js';
-import { writeFileAtomic } from '../../xapi/atomicFile.js';
+import { writeFileAtomic } from '../../fs/atomicFile.js';
 import { VdiStore } from './storage/vdiStore.js';
 
 export const STATE_VERSION = 1;
