@@ -40,9 +40,9 @@ export interface OwnedActivityDeps extends ActivityDeps {
   close(): Promise<void>;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+const systemClock: Clock = { now: () => new Date() };
 
-export function activityPaths(stateDir: string): ActivityPaths {
+function activityPaths(stateDir: string): ActivityPaths {
   const dir = path.resolve(stateDir);
   return { stateDir: dir, remediesDir: path.join(dir, 'remedies'), tempDir: path.join(dir, 'tmp') };
 }

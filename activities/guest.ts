@@ -10,7 +10,7 @@ import * as ops from '../src/windows/guest/index.js';
 import type { ActivityDeps } from './deps.js';
 import { activity, parse, withProgress, type ProgressReporter } from './support.js';
 
-export const GuestConnectionSchema = z
+const GuestConnectionSchema = z
   .object({
     address: z.string().min(1),
     port: z.number().int().min(1).max(65535),
@@ -35,7 +35,7 @@ const label = z
   .regex(/^[A-Z0-9_]{1,32}$/)
   .default(DEFAULT_VOLUME_LABEL);
 
-export const WaitForWinrmInputSchema = z
+const WaitForWinrmInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     timeoutSec: seconds(1800),
@@ -43,17 +43,17 @@ export const WaitForWinrmInputSchema = z
     attemptTimeoutSec: seconds(15),
   })
   .strict();
-export const EnsurePvToolsInputSchema = z
+const EnsurePvToolsInputSchema = z
   .object({ guest: GuestConnectionSchema, volumeLabel: label, timeoutSec: seconds(1800), pollSec: seconds(10) })
   .strict();
-export const AddAdministratorInputSchema = z
+const AddAdministratorInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     name: z.string().regex(ops.USER_NAME_PATTERN, 'letters, digits, ".", "_" or "-", at most 20'),
     password: SecretRefSchema,
   })
   .strict();
-export const InstallCloudbaseInitInputSchema = z
+const InstallCloudbaseInitInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     volumeLabel: label,
@@ -68,7 +68,7 @@ export const InstallCloudbaseInitInputSchema = z
     pollSec: seconds(10),
   })
   .strict();
-export const RunSysprepInputSchema = z
+const RunSysprepInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     unattendPath: z.string().min(3).optional(),
@@ -77,7 +77,7 @@ export const RunSysprepInputSchema = z
     shutdown: z.boolean().default(true),
   })
   .strict();
-export const ApplySysprepRemedyInputSchema = z
+const ApplySysprepRemedyInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     /** `remove-appx`, `reboot`, `none` or `script:<name>` (a PowerShell file in <stateDir>/remedies on the worker). */
@@ -88,7 +88,7 @@ export const ApplySysprepRemedyInputSchema = z
     pollSec: seconds(10),
   })
   .strict();
-export const CollectLogsInputSchema = z
+const CollectLogsInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     /** Last lines kept per file. */
@@ -99,7 +99,7 @@ export const CollectLogsInputSchema = z
     scrub: z.array(SecretRefSchema).max(16).default([]),
   })
   .strict();
-export const ShutdownGuestInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
+const ShutdownGuestInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
 
 export type GuestConnection = z.input<typeof GuestConnectionSchema>;
 

@@ -21,7 +21,7 @@ export function createActivities(deps: ActivityDeps) {
 
 export type Activities = ReturnType<typeof createActivities>;
 
-export { openActivityDeps, activityPaths, systemClock, type ActivityDeps, type OwnedActivityDeps } from './deps.js';
+export { openActivityDeps, type ActivityDeps, type OwnedActivityDeps } from './deps.js';
 export type { GuestConnection } from './guest.js';
 export type { ImageVerification, PublishedImage, SourceReport, VerificationCheck } from './image.js';
 export type { AnswerMediaRequest, PreparedAnswerMedia } from './media.js';

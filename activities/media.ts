@@ -13,7 +13,7 @@ import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema } from './pool.js';
 import { ProgressReporter } from './support.js';
 
-export const AnswerMediaRequestSchema = z
+const AnswerMediaRequestSchema = z
   .object({
     pool: PoolNameSchema,
     build: BuildIdSchema,

@@ -5,7 +5,7 @@ import { SecretRefSchema } from '../src/contracts/secretRef.js';
 import type { ActivityDeps } from './deps.js';
 import { activity, parse } from './support.js';
 
-export const CheckSecretsInputSchema = z
+const CheckSecretsInputSchema = z
   .object({
     /** What the build's input names: administrator passwords, product keys. */
     refs: z.array(SecretRefSchema).max(32),

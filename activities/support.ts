@@ -15,7 +15,7 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, what: stri
 }
 
 /** Converts anything thrown by src/ into an ApplicationFailure that keeps the error's type and retryability. */
-export function toFailure(err: unknown): ApplicationFailure | CancelledFailure {
+function toFailure(err: unknown): ApplicationFailure | CancelledFailure {
   if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   if (isXenimageError(err)) {
     return ApplicationFailure.create({

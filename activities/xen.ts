@@ -21,7 +21,7 @@ import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema, RefSchema, VmInputSchema } from './pool.js';
 import { withProgress } from './support.js';
 
-export const ValidateTargetsInputSchema = z
+const ValidateTargetsInputSchema = z
   .object({
     pool: PoolNameSchema,
     sr: z.string().min(1).optional(),
@@ -32,7 +32,7 @@ export const ValidateTargetsInputSchema = z
   })
   .strict();
 
-export const CreateVmInputSchema = z
+const CreateVmInputSchema = z
   .object({
     pool: PoolNameSchema,
     build: BuildIdSchema,
@@ -47,7 +47,7 @@ export const CreateVmInputSchema = z
   })
   .strict();
 
-export const AttachMediaInputSchema = z
+const AttachMediaInputSchema = z
   .object({
     pool: PoolNameSchema,
     vm: RefSchema,

@@ -18,7 +18,7 @@ const SecretPattern = z.string().regex(/^[A-Za-z0-9_.*-]{1,128}$/, 'a secret nam
  * only when it matches `buildInput` and neither `pool` nor `cloud`, is not the build key, does not start with
  * "xenimage-" and is no pool's password in the pools file.
  */
-export const SecretScopesSchema = z
+const SecretScopesSchema = z
   .object({
     /** XAPI passwords of the pools file. */
     pool: z.array(SecretPattern).min(1).default(['xapi-*']),
@@ -31,7 +31,7 @@ export const SecretScopesSchema = z
 
 export type SecretScopes = z.infer<typeof SecretScopesSchema>;
 
-export const SecretsConfigSchema = z
+const SecretsConfigSchema = z
   .object({
     /** The secrets folder (one file per secret, value only); default <stateDir>/secrets. */
     dir: z.string().min(1).optional(),
@@ -101,7 +101,7 @@ export const ConfigSchema = z
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** Environment variable → config path. */
-export const ENV_KEYS: Record<string, string[]> = {
+const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_STATE_DIR: ['stateDir'],
   TEMPORAL_ADDRESS: ['temporal', 'address'],
   TEMPORAL_NAMESPACE: ['temporal', 'namespace'],

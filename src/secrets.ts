@@ -62,7 +62,7 @@ const PURPOSE_WORDS: Record<SecretPurpose, string> = {
   'build-input': 'a build input',
 };
 
-export const DEFAULT_BUILD_KEY = DEFAULT_SECRETS_CONFIG.buildKey;
+const DEFAULT_BUILD_KEY = DEFAULT_SECRETS_CONFIG.buildKey;
 
 /** Names xenimage keeps for itself (the build key's default among them): never a build input. */
 const SYSTEM_PATTERN = 'xenimage-*';

@@ -7,6 +7,7 @@ import type { ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import { VmImageInputSchema } from '../src/contracts/vmImageInput.js';
+import { failureText } from './build/failures.js';
 import { firstPoolCall } from './build/proxies.js';
 import { failBuild } from './build/saga.js';
 import { startPoolBuild } from './build/start.js';
@@ -60,7 +61,7 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
             if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
             if (!input.shutdown.allowHard) {
               throw ApplicationFailure.nonRetryable(
-                `VM ${vm.name} did not shut down cleanly within ${input.shutdown.timeout} (${err instanceof Error ? err.message : String(err)}); set shutdown.allowHard to power it off`,
+                `VM ${vm.name} did not shut down cleanly within ${input.shutdown.timeout} (${failureText(err)}); set shutdown.allowHard to power it off`,
                 'ShutdownFailed',
               );
             }

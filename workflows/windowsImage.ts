@@ -14,6 +14,7 @@ import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import type { GuestLogCollection, SysprepAttemptRecord } from '../src/contracts/messages.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
+import { failureText } from './build/failures.js';
 import { firstPoolCall } from './build/proxies.js';
 import { failBuild } from './build/saga.js';
 import { startPoolBuild } from './build/start.js';
@@ -236,7 +237,7 @@ async function shutDownCleanly(shutdown: () => Promise<unknown>, timeout: string
   } catch (err) {
     if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
     throw ApplicationFailure.nonRetryable(
-      `the build VM did not shut down cleanly within ${timeout} (${err instanceof Error ? err.message : String(err)})`,
+      `the build VM did not shut down cleanly within ${timeout} (${failureText(err)})`,
       'ShutdownFailed',
     );
   }

@@ -14,7 +14,7 @@ export const SecretRefSchema = z
 export type SecretRef = z.infer<typeof SecretRefSchema>;
 
 /** What a build generates for itself. */
-export const GENERATED_SECRETS = ['windows-admin'] as const;
+const GENERATED_SECRETS = ['windows-admin'] as const;
 export type GeneratedSecretPurpose = (typeof GENERATED_SECRETS)[number];
 
 export const GeneratedSecretRefSchema = z

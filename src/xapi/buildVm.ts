@@ -8,8 +8,8 @@ import { findTagged, tag } from './tags.js';
 
 export const INSTALL_TEMPLATE = 'Other install media';
 /** Install media goes in userdevice 3 (hdd, bootable), the answer media in 1 (hdb): both emulated IDE for Setup. */
-export const INSTALL_CD_DEVICE = '3';
-export const ANSWER_CD_DEVICE = '1';
+const INSTALL_CD_DEVICE = '3';
+const ANSWER_CD_DEVICE = '1';
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
@@ -35,7 +35,7 @@ export interface BuildVm {
   reused: boolean;
 }
 
-export function provisionXml(sizeBytes: number, srUuid: string): string {
+function provisionXml(sizeBytes: number, srUuid: string): string {
   return `<provision><disk device="0" size="${sizeBytes}" sr="${srUuid}" bootable="true" type="system"/></provision>`;
 }
 
@@ -113,7 +113,7 @@ export async function ensureBuildVm(
 }
 
 /** The CD drive at `userdevice` holding `iso` (created empty and RO when missing; another disc is ejected first). */
-export async function ensureCd(
+async function ensureCd(
   conn: XapiConnection,
   vm: Ref,
   userdevice: string,

@@ -13,9 +13,9 @@ import type { Ref } from './records.js';
 import { BUILD_TAG, findTagged } from './tags.js';
 import { NULL_REF } from './records.js';
 
-export const ISO_SHA_KEY = 'xenimage-sha256';
+const ISO_SHA_KEY = 'xenimage-sha256';
 /** Marks a VDI that holds media the build generated (set at creation, before any byte is written). */
-export const GENERATED_ISO_KEY = 'xenimage-generated-iso';
+const GENERATED_ISO_KEY = 'xenimage-generated-iso';
 
 export interface ImportedIso {
   vdi: Ref;

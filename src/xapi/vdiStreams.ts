@@ -18,7 +18,7 @@ export async function exportVhd(conn: XapiConnection, vdi: Ref, signal?: AbortSi
 }
 
 /** The EXT SR to normalise through: by name or UUID, else the first SR of type ext. */
-export function findExtSr(conn: XapiConnection, name?: string) {
+function findExtSr(conn: XapiConnection, name?: string) {
   const srs = conn
     .all('SR')
     .filter((sr) => sr.type === 'ext' && (name === undefined || sr.name_label === name || sr.uuid === name));

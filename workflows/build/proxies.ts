@@ -52,7 +52,7 @@ export function streamingActivities(tuning: Tuning, taskQueue?: string): BuildAc
 }
 
 /** Calls whose failure the build survives (collecting guest logs): few attempts, bounded. */
-export function bestEffortActivities(tuning: Tuning, taskQueue?: string): BuildActivities {
+function bestEffortActivities(tuning: Tuning, taskQueue?: string): BuildActivities {
   return proxyActivities<Activities>({
     ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: '10m',

@@ -2,7 +2,8 @@
 // first when the build fails or is cancelled. The verified image is the commit point: from then on nothing
 // undoes anything. A build that keeps its leftovers for debugging still runs the compensations that remove its
 // secrets (the answer ISO).
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, log } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, log } from '@temporalio/workflow';
+import { failureText, rootCause } from './failures.js';
 import type { BuildTracker } from './tracker.js';
 
 export interface CompensationOutcome {
@@ -48,7 +49,7 @@ export class Compensations {
           await undo();
           outcomes.push({ name, ok: true });
         } catch (err) {
-          const error = err instanceof Error ? err.message : String(err);
+          const error = failureText(err);
           log.warn('compensation failed', { name, error });
           outcomes.push({ name, ok: false, error });
         }
@@ -79,7 +80,7 @@ export async function failBuild(
     tracker.setState(cancelled ? 'cancelled' : 'failed');
     if (cancelled) log.warn('cancelled; leftovers kept for debugging', { kept });
     if (cancelled || kept.length === 0) return err;
-    const root = innermost(err);
+    const root = rootCause(err);
     const message = root instanceof Error ? root.message : String(root);
     return ApplicationFailure.create({
       type: root instanceof ApplicationFailure && root.type ? root.type : 'BuildFailed',
@@ -95,11 +96,4 @@ export async function failBuild(
   const failed = outcomes.filter((o) => !o.ok);
   if (failed.length > 0) log.error('cleanup incomplete', { failed });
   return err;
-}
-
-/** The failure at the bottom of a chain of activity failures (what actually went wrong). */
-function innermost(err: unknown): unknown {
-  let cause: unknown = err;
-  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
-  return cause;
 }

@@ -5,13 +5,10 @@ import { CancellationScope, log, setHandler, upsertSearchAttributes } from '@tem
 import type { BuildProgress, BuildState, StepRecord } from '../../src/contracts/messages.js';
 import { XenimageImage, XenimageKind, XenimagePool, XenimageStep } from '../../src/contracts/searchAttributes.js';
 import { activityProgressSignal, progressQuery } from '../messages.js';
+import { failureText } from './failures.js';
 
 function now(): string {
   return new Date().toISOString();
-}
-
-function messageOf(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).slice(0, 300);
 }
 
 export class BuildTracker {
@@ -68,7 +65,7 @@ export class BuildTracker {
       return result;
     } catch (err) {
       record.status = 'failed';
-      record.note = messageOf(err);
+      record.note = failureText(err);
       throw err;
     } finally {
       record.endedAt = now();
@@ -83,7 +80,7 @@ export class BuildTracker {
     try {
       return await CancellationScope.nonCancellable(() => this.step(name, run, note));
     } catch (err) {
-      this.warn(`${name}: ${messageOf(err)}`);
+      this.warn(`${name}: ${failureText(err)}`);
       return undefined;
     }
   }

@@ -8,8 +8,8 @@ import type { SecretRef } from '../../src/contracts/secretRef.js';
 import type { BuildActivities } from '../build/proxies.js';
 import type { BuildTracker } from '../build/tracker.js';
 
-export const LOG_LINES_PER_FILE = 200;
-export const LOG_BYTES_PER_BUILD = 64 * 1024;
+const LOG_LINES_PER_FILE = 200;
+const LOG_BYTES_PER_BUILD = 64 * 1024;
 
 export class GuestLogBook {
   private readonly collections: GuestLogCollection[] = [];

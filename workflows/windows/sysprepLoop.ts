@@ -13,6 +13,7 @@ import {
   type SysprepAttemptRecord,
 } from '../../src/contracts/messages.js';
 import type { WindowsImageParams } from '../../src/contracts/windowsInput.js';
+import { failureText, rootCause } from '../build/failures.js';
 import type { BuildActivities } from '../build/proxies.js';
 import type { BuildTracker } from '../build/tracker.js';
 import { abandonUpdate, retrySysprepUpdate } from '../messages.js';
@@ -30,7 +31,7 @@ export interface AttemptFailure {
 export type OperatorDecision = { kind: 'retry'; remedy?: string } | { kind: 'abandon'; reason?: string };
 
 /** Remedies the engine applies on its own; undefined: the operator decides. */
-export function automaticRemedy(failure: AttemptFailure): string | undefined {
+function automaticRemedy(failure: AttemptFailure): string | undefined {
   if (failure.remedyFailed) return undefined;
   // remove-appx needs the package Panther named; without one only the operator can say what to do.
   if (failure.type === 'SysprepAppxFailure')
@@ -172,11 +173,12 @@ function sysprepFailure(err: unknown): AttemptFailure | undefined {
 /** A failed remedy activity as an attempt failure (the operator decides); cancellation and bugs pass through. */
 function remedyFailure(err: unknown, remedy: string): AttemptFailure {
   if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
-  const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  const cause = rootCause(err);
+  const type = cause instanceof ApplicationFailure ? cause.type : undefined;
   return {
     type: 'RemedyFailed',
-    message: `remedy ${remedy} failed: ${cause?.message ?? err.message}`,
-    details: { remedy, ...(cause?.type ? { cause: cause.type } : {}) },
+    message: `remedy ${remedy} failed: ${failureText(err)}`,
+    details: { remedy, ...(type ? { cause: type } : {}) },
     remedyFailed: true,
   };
 }
