@@ -2,8 +2,9 @@
 // remove or list a build's images. Thin adapters over src/pack, src/disk, src/xapi and src/openstack.
 import { Context } from '@temporalio/activity';
 import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
-import type { ImageSource } from '../src/contracts/convertInput.js';
-import type { ImageSpec } from '../src/contracts/imageSpec.js';
+import { z } from 'zod';
+import { ImageSourceSchema } from '../src/contracts/convertInput.js';
+import { ImageSpecSchema, type ImageSpec } from '../src/contracts/imageSpec.js';
 import { XenimageError } from '../src/errors.js';
 import {
   buildTag,
@@ -17,10 +18,9 @@ import { openImageSource, packImage, packVhdStream, type PackedImage } from '../
 import { verifyTgz } from '../src/pack/verifyTgz.js';
 import type { XapiConnection } from '../src/xapi/connection.js';
 import { exportVhd, normalizeVdi as normalizeThroughExtSr } from '../src/xapi/vdiStreams.js';
-import { z } from 'zod';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema, RefSchema } from './pool.js';
-import { activity, ProgressReporter } from './support.js';
+import { activity, parse, ProgressReporter } from './support.js';
 
 export interface SourceReport {
   format: string;
@@ -30,15 +30,34 @@ export interface SourceReport {
   bridged: boolean;
 }
 
+const CloudSchema = z.string().min(1);
+
+/** What every upload takes: the cloud, the build identity it tags the image with, the image and its properties. */
+const PublishFields = {
+  cloud: CloudSchema,
+  /** The build identity the image is tagged with (`xenimage-build:<build>`). */
+  build: BuildIdSchema,
+  image: ImageSpecSchema,
+  /** Glance properties (strings), vm_mode/os_type included. */
+  properties: z.record(z.string(), z.string()),
+  compressionLevel: z.number().int().min(1).max(9).optional(),
+};
+
 export interface PublishImageInput {
   cloud: string;
-  /** The build identity the image is tagged with (`xenimage-build:<build>`). */
   build: string;
   image: ImageSpec;
-  /** Glance properties (strings), vm_mode/os_type included. */
   properties: Record<string, string>;
-  compressionLevel?: number;
+  compressionLevel?: number | undefined;
 }
+
+const InspectInputSchema = z.object({ source: ImageSourceSchema }).strict();
+const CloudInputSchema = z.object({ cloud: CloudSchema }).strict();
+const ConvertInputSchema = z.object({ source: ImageSourceSchema, ...PublishFields }).strict();
+const BuildImagesInputSchema = z.object({ cloud: CloudSchema, build: BuildIdSchema }).strict();
+const VerifyInputSchema = z
+  .object({ cloud: CloudSchema, imageId: z.string().min(1), expectedVirtualSize: z.number().int().positive() })
+  .strict();
 
 export interface PublishedImage extends PublishResult {
   virtualSize: number;
@@ -85,17 +104,7 @@ const NormalizeInputSchema = z
   .object({ pool: PoolNameSchema, build: BuildIdSchema, vdi: RefSchema, sr: z.string().min(1).optional() })
   .strict();
 
-const ExportInputSchema = z
-  .object({
-    pool: PoolNameSchema,
-    vdi: RefSchema,
-    cloud: z.string().min(1),
-    build: BuildIdSchema,
-    image: z.custom<ImageSpec>((v) => typeof v === 'object' && v !== null),
-    properties: z.record(z.string(), z.string()),
-    compressionLevel: z.number().int().min(1).max(9).optional(),
-  })
-  .strict();
+const ExportInputSchema = z.object({ pool: PoolNameSchema, vdi: RefSchema, ...PublishFields }).strict();
 
 export function imageActivities(deps: ActivityDeps) {
   async function withCloud<T>(name: string, fn: (cloud: OpenStackCloud) => Promise<T>): Promise<T> {
@@ -169,9 +178,10 @@ export function imageActivities(deps: ActivityDeps) {
 
   return {
     /** Opens the source, reads its metadata (format, size, allocation) and closes it: no side effect. */
-    async inspectSource(input: { source: ImageSource }): Promise<SourceReport> {
+    async inspectSource(input: z.input<typeof InspectInputSchema>): Promise<SourceReport> {
       return activity(async (signal) => {
-        const image = await openImageSource(input.source, { signal, tempDir: deps.paths.tempDir });
+        const i = parse(InspectInputSchema, input, 'inspectSource');
+        const image = await openImageSource(i.source, { signal, tempDir: deps.paths.tempDir });
         try {
           return {
             format: image.format,
@@ -187,27 +197,29 @@ export function imageActivities(deps: ActivityDeps) {
     },
 
     /** Authenticates to the cloud and finds its Glance endpoint: a bad cloud name fails before anything is made. */
-    async checkCloud(input: { cloud: string }): Promise<{ glance: string }> {
-      return activity(async (signal) =>
-        withCloud(input.cloud, async (cloud) => ({ glance: await cloud.glance.endpoint(signal) })),
-      );
+    async checkCloud(input: z.input<typeof CloudInputSchema>): Promise<{ glance: string }> {
+      return activity(async (signal) => {
+        const i = parse(CloudInputSchema, input, 'checkCloud');
+        return withCloud(i.cloud, async (cloud) => ({ glance: await cloud.glance.endpoint(signal) }));
+      });
     },
 
     /** convertImage's data path: source file/URL → tap VHD → tar `0.vhd` → gzip → Glance, in one pass. */
-    async convertToGlance(input: PublishImageInput & { source: ImageSource }): Promise<PublishedImage> {
+    async convertToGlance(input: z.input<typeof ConvertInputSchema>): Promise<PublishedImage> {
       return activity(async (signal) => {
+        const i = parse(ConvertInputSchema, input, 'convertToGlance');
         const reporter = new ProgressReporter({ phase: 'open' }, { signalEveryMs: 10_000 });
         try {
-          const image = await openImageSource(input.source, {
+          const image = await openImageSource(i.source, {
             signal,
             tempDir: deps.paths.tempDir,
             onBridgeProgress: (phase, fraction) =>
               reporter.update({ phase, bytesDone: Math.round(fraction * 1000), bytesTotal: 1000 }),
           });
           try {
-            return await publishPacked(input, reporter, signal, () =>
+            return await publishPacked(i, reporter, signal, () =>
               packImage(image, {
-                level: input.compressionLevel,
+                level: i.compressionLevel,
                 signal,
                 onProgress: (p) =>
                   reporter.update({
@@ -256,43 +268,42 @@ export function imageActivities(deps: ActivityDeps) {
     }),
 
     /** The build's images in the cloud (for a failure that keeps its leftovers). */
-    async listBuildImages(input: { cloud: string; build: string }): Promise<string[]> {
-      return activity(async (signal) =>
-        withCloud(input.cloud, async (cloud) =>
-          (await cloud.glance.listImages({ tag: buildTag(input.build) }, signal)).map(
-            (i) => `Glance image "${i.name ?? ''}" ${i.id} (${i.status})`,
+    async listBuildImages(input: z.input<typeof BuildImagesInputSchema>): Promise<string[]> {
+      return activity(async (signal) => {
+        const i = parse(BuildImagesInputSchema, input, 'listBuildImages');
+        return withCloud(i.cloud, async (cloud) =>
+          (await cloud.glance.listImages({ tag: buildTag(i.build) }, signal)).map(
+            (image) => `Glance image "${image.name ?? ''}" ${image.id} (${image.status})`,
           ),
-        ),
-      );
+        );
+      });
     },
 
     /** Saga compensation: removes every image of the build from the cloud (before the commit point only). */
-    async deleteBuildImage(input: { cloud: string; build: string }): Promise<{ deleted: string[] }> {
-      return activity(async (signal) =>
-        withCloud(input.cloud, async (cloud) => ({ deleted: await deleteBuildImages(cloud, input.build, signal) })),
-      );
+    async deleteBuildImage(input: z.input<typeof BuildImagesInputSchema>): Promise<{ deleted: string[] }> {
+      return activity(async (signal) => {
+        const i = parse(BuildImagesInputSchema, input, 'deleteBuildImage');
+        return withCloud(i.cloud, async (cloud) => ({ deleted: await deleteBuildImages(cloud, i.build, signal) }));
+      });
     },
 
     /**
      * Streams the image back from Glance and checks it the way a XenServer host would take it: one gzip member,
      * exactly `0.vhd`, a valid tap VHD of the expected size, bytes equal to Glance's own checksums.
      */
-    async verifyImage(input: {
-      cloud: string;
-      imageId: string;
-      expectedVirtualSize: number;
-    }): Promise<ImageVerification> {
-      return activity(async (signal) =>
-        withCloud(input.cloud, async (cloud) => {
+    async verifyImage(input: z.input<typeof VerifyInputSchema>): Promise<ImageVerification> {
+      return activity(async (signal) => {
+        const i = parse(VerifyInputSchema, input, 'verifyImage');
+        return withCloud(i.cloud, async (cloud) => {
           const reporter = new ProgressReporter({ phase: 'verify' });
           try {
-            const record = await cloud.glance.getImage(input.imageId, signal);
+            const record = await cloud.glance.getImage(i.imageId, signal);
             if (record.status !== 'active') {
-              throw new XenimageError('ImageNotActive', `image ${input.imageId} is ${record.status}, not active`, {
+              throw new XenimageError('ImageNotActive', `image ${i.imageId} is ${record.status}, not active`, {
                 retryable: false,
               });
             }
-            const download = await downloadImage(cloud, input.imageId, signal);
+            const download = await downloadImage(cloud, i.imageId, signal);
             let seen = 0;
             const counted = download.pipe(
               new Transform({
@@ -303,12 +314,12 @@ export function imageActivities(deps: ActivityDeps) {
               }),
             );
             download.once('error', (err) => counted.destroy(err));
-            const report = await verifyTgz(counted, { expectedVirtualSize: input.expectedVirtualSize, signal });
+            const report = await verifyTgz(counted, { expectedVirtualSize: i.expectedVirtualSize, signal });
             const sha512Compared = record.os_hash_algo === 'sha512';
             if (report.md5 !== record.checksum || (sha512Compared && report.sha512 !== record.os_hash_value)) {
               throw new XenimageError(
                 'ImageChecksumMismatch',
-                `image ${input.imageId}: downloaded bytes differ from Glance's checksums`,
+                `image ${i.imageId}: downloaded bytes differ from Glance's checksums`,
                 { retryable: false },
               );
             }
@@ -322,7 +333,7 @@ export function imageActivities(deps: ActivityDeps) {
               ...(sha512Compared ? (['sha512'] as const) : []),
             ];
             return {
-              imageId: input.imageId,
+              imageId: i.imageId,
               status: record.status,
               tgzBytes: report.tgzBytes,
               md5: report.md5,
@@ -337,8 +348,8 @@ export function imageActivities(deps: ActivityDeps) {
           } finally {
             await reporter.stop();
           }
-        }),
-      );
+        });
+      });
     },
   };
 }

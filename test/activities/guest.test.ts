@@ -334,8 +334,9 @@ test('cancellation: a waiting activity stops at once when Temporal cancels it', 
   const { w, guest } = await fixture(t);
   await w.stop();
   const env = new MockActivityEnvironment({ activityType: 'waitForWinrm' });
+  // Cancelled once the wait has begun (its first heartbeat), long before its next poll.
+  env.once('heartbeat', () => env.cancel());
   const started = Date.now();
-  setTimeout(() => env.cancel(), 300);
   await assert.rejects(
     env.run(() => guestActivities.waitForWinrm({ guest, pollSec: 5, timeoutSec: 600 })),
     (e: Error) => /cancel/i.test(e.name + e.message),

@@ -127,7 +127,8 @@ describe('vmImage workflow', () => {
     await assertSameBytes(result.imageId, 'debian-pv');
   });
 
-  test('the lab (XAPI host) restarts during the export: the export runs again, one image with the same bytes', async () => {
+  test('the lab (XAPI host) restarts during the export: the export runs again, one image with the same bytes', async (t) => {
+    t.after(() => lab.xapi.faults.clear());
     await ensureRunning('debian-pv');
     const workflowId = `from-vm-restart-${randomUUID().slice(0, 8)}`;
     lab.xapi.faults.inject({ kind: 'slow', method: 'export_raw_vdi', delayMs: 30_000 });

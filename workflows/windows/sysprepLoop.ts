@@ -61,8 +61,8 @@ export class SysprepAttempts {
     });
   }
 
-  /** The failure of the latest attempt (remove-appx takes its package from it). */
-  get lastFailure(): AttemptFailure | undefined {
+  /** The latest sysprep failure (not a remedy's): what a remedy acts on (remove-appx takes its package). */
+  get lastSysprepFailure(): AttemptFailure | undefined {
     return this.last;
   }
 
@@ -71,7 +71,7 @@ export class SysprepAttempts {
   }
 
   failed(attempt: number, failure: AttemptFailure, remedy: string | undefined): void {
-    this.last = failure;
+    if (!failure.remedyFailed) this.last = failure;
     const excerpt = Array.isArray(failure.details?.log) ? (failure.details.log as unknown[]).map(String) : undefined;
     this.records.push({
       attempt,
@@ -220,7 +220,7 @@ export async function sysprepUntilGeneralized(s: SysprepSession, first: GuestCon
     let failure: AttemptFailure | undefined;
     if (remedy !== undefined && remedy !== 'none') {
       const chosen = remedy;
-      const last = attempts.lastFailure;
+      const last = attempts.lastSysprepFailure;
       try {
         await build.step(
           'remedy',
