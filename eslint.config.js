@@ -47,9 +47,9 @@ export default tseslint.config(
               group: ['node:*', 'fs', 'http', 'https', 'net', 'child_process'],
               message: 'workflows are deterministic: no I/O',
             },
-            { group: ['../activities/*'], allowTypeImports: true, message: 'import activities as types only' },
+            { group: ['**/activities/*'], allowTypeImports: true, message: 'import activities as types only' },
             {
-              group: ['../src/lab/*', '../src/cli/*', '../src/temporal/*'],
+              group: ['**/src/lab/*', '**/src/cli/*', '**/src/temporal/*'],
               message: 'workflows use only pure modules of src/',
             },
           ],

@@ -1,18 +1,16 @@
 // Activities inside a Windows guest, over WinRM: thin adapters that validate input, resolve secret references
 // (late, in the worker), heartbeat while waiting, and leave the work to src/windows/guest. Nothing secret is in
 // an input, a result, a command line or an error message.
-import path from 'node:path';
 import { z } from 'zod';
-import { loadConfig } from '../src/config.js';
-import { SecretRefSchema } from '../src/contracts/secretRef.js';
+import { AnySecretRefSchema, SecretRefSchema } from '../src/contracts/secretRef.js';
 import { InvalidInputError } from '../src/errors.js';
-import { log } from '../src/log.js';
-import { resolveSecret } from '../src/secrets.js';
+import { scrubKnownSecrets } from '../src/log.js';
 import { DEFAULT_VOLUME_LABEL } from '../src/windows/answerMedia.js';
 import * as ops from '../src/windows/guest/index.js';
-import { activity, withProgress, type ProgressReporter } from './support.js';
+import type { ActivityDeps } from './deps.js';
+import { activity, parse, withProgress, type ProgressReporter } from './support.js';
 
-export const GuestConnectionSchema = z
+const GuestConnectionSchema = z
   .object({
     address: z.string().min(1),
     port: z.number().int().min(1).max(65535),
@@ -20,7 +18,8 @@ export const GuestConnectionSchema = z
     /** PEM of the WinRM listener certificate made for this build (pinned). Required with HTTPS. */
     certificatePem: z.string().includes('BEGIN CERTIFICATE').optional(),
     username: z.string().min(1).max(64).default('Administrator'),
-    password: SecretRefSchema,
+    /** The build's generated password ({generated, build}) or a configured build-input secret. */
+    password: AnySecretRefSchema,
     /** Basic (local accounts) or NTLMv2. */
     auth: z.enum(['basic', 'ntlm']).default('basic'),
   })
@@ -36,7 +35,7 @@ const label = z
   .regex(/^[A-Z0-9_]{1,32}$/)
   .default(DEFAULT_VOLUME_LABEL);
 
-export const WaitForWinrmInputSchema = z
+const WaitForWinrmInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     timeoutSec: seconds(1800),
@@ -44,17 +43,17 @@ export const WaitForWinrmInputSchema = z
     attemptTimeoutSec: seconds(15),
   })
   .strict();
-export const EnsurePvToolsInputSchema = z
+const EnsurePvToolsInputSchema = z
   .object({ guest: GuestConnectionSchema, volumeLabel: label, timeoutSec: seconds(1800), pollSec: seconds(10) })
   .strict();
-export const AddAdministratorInputSchema = z
+const AddAdministratorInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     name: z.string().regex(ops.USER_NAME_PATTERN, 'letters, digits, ".", "_" or "-", at most 20'),
     password: SecretRefSchema,
   })
   .strict();
-export const InstallCloudbaseInitInputSchema = z
+const InstallCloudbaseInitInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     volumeLabel: label,
@@ -69,7 +68,7 @@ export const InstallCloudbaseInitInputSchema = z
     pollSec: seconds(10),
   })
   .strict();
-export const RunSysprepInputSchema = z
+const RunSysprepInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     unattendPath: z.string().min(3).optional(),
@@ -78,7 +77,7 @@ export const RunSysprepInputSchema = z
     shutdown: z.boolean().default(true),
   })
   .strict();
-export const ApplySysprepRemedyInputSchema = z
+const ApplySysprepRemedyInputSchema = z
   .object({
     guest: GuestConnectionSchema,
     /** `remove-appx`, `reboot`, `none` or `script:<name>` (a PowerShell file in <stateDir>/remedies on the worker). */
@@ -89,140 +88,162 @@ export const ApplySysprepRemedyInputSchema = z
     pollSec: seconds(10),
   })
   .strict();
-export const CollectLogsInputSchema = z
+const CollectLogsInputSchema = z
   .object({
     guest: GuestConnectionSchema,
-    outputDir: z.string().min(1),
-    maxBytesPerFile: z.number().int().positive().optional(),
+    /** Last lines kept per file. */
+    maxLines: z.number().int().min(1).max(10_000).default(200),
+    /** Bytes kept over all files (what is left of the build's log budget). */
+    maxBytes: z.number().int().min(0).max(1_048_576).default(65_536),
+    /** The build's input secrets: their values are scrubbed from the logs (the guest password always is). */
+    scrub: z.array(SecretRefSchema).max(16).default([]),
   })
   .strict();
+const ShutdownGuestInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
 
 export type GuestConnection = z.input<typeof GuestConnectionSchema>;
 
-function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
-  const r = schema.safeParse(input);
-  if (!r.success)
-    throw new InvalidInputError(
-      `${what}: ${r.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`,
-    );
-  return r.data;
-}
+export function guestActivities(deps: ActivityDeps) {
+  /** The guest operations' context: the resolved password, the cancellation signal, heartbeats, the logger. */
+  async function context(
+    raw: z.infer<typeof GuestConnectionSchema>,
+    signal: AbortSignal,
+    reporter: ProgressReporter,
+    pollSec?: number,
+  ): Promise<ops.GuestContext> {
+    const password = await deps.secrets.resolveAny(raw.password, 'build-input');
+    return {
+      guest: {
+        address: raw.address,
+        port: raw.port,
+        https: raw.https,
+        certificatePem: raw.certificatePem,
+        username: raw.username,
+        password,
+        auth: raw.auth,
+      },
+      signal,
+      progress: (p) => reporter.update(p),
+      log: deps.logger.child({ component: 'guest-activity' }),
+      pollMs: pollSec !== undefined ? pollSec * 1000 : undefined,
+    };
+  }
 
-async function context(
-  raw: z.infer<typeof GuestConnectionSchema>,
-  signal: AbortSignal,
-  reporter: ProgressReporter,
-  pollSec?: number,
-): Promise<ops.GuestContext> {
-  const password = await resolveSecret(raw.password);
   return {
-    guest: {
-      address: raw.address,
-      port: raw.port,
-      https: raw.https,
-      certificatePem: raw.certificatePem,
-      username: raw.username,
-      password,
-      auth: raw.auth,
-    },
-    signal,
-    progress: (p) => reporter.update(p),
-    log: log().child({ component: 'guest-activity' }),
-    pollMs: pollSec !== undefined ? pollSec * 1000 : undefined,
-  };
-}
-
-export async function waitForWinrm(input: z.input<typeof WaitForWinrmInputSchema>): Promise<ops.WinrmReady> {
-  return activity(async (signal) => {
-    const i = parse(WaitForWinrmInputSchema, input, 'waitForWinrm');
-    return withProgress('waiting for WinRM', async (r) =>
-      ops.waitForWinrm(await context(i.guest, signal, r, i.pollSec), i.timeoutSec * 1000, i.attemptTimeoutSec * 1000),
-    );
-  });
-}
-
-export async function ensurePvTools(input: z.input<typeof EnsurePvToolsInputSchema>): Promise<ops.PvToolsResult> {
-  return activity(async (signal) => {
-    const i = parse(EnsurePvToolsInputSchema, input, 'ensurePvTools');
-    return withProgress('PV tools', async (r) =>
-      ops.ensurePvTools(await context(i.guest, signal, r, i.pollSec), {
-        volumeLabel: i.volumeLabel,
-        timeoutMs: i.timeoutSec * 1000,
-      }),
-    );
-  });
-}
-
-export async function addAdministrator(
-  input: z.input<typeof AddAdministratorInputSchema>,
-): Promise<{ name: string; created: boolean }> {
-  return activity(async (signal) => {
-    const i = parse(AddAdministratorInputSchema, input, 'addAdministrator');
-    if (i.name.toLowerCase() === 'administrator')
-      throw new InvalidInputError('addAdministrator: the extra account cannot be the built-in Administrator');
-    const password = await resolveSecret(i.password);
-    return withProgress('administrator', async (r) => ({
-      name: i.name,
-      ...(await ops.addAdministrator(await context(i.guest, signal, r), { name: i.name, password })),
-    }));
-  });
-}
-
-export async function installCloudbaseInit(
-  input: z.input<typeof InstallCloudbaseInitInputSchema>,
-): Promise<ops.CloudbaseInitResult> {
-  return activity(async (signal) => {
-    const i = parse(InstallCloudbaseInitInputSchema, input, 'installCloudbaseInit');
-    return withProgress('cloudbase-init', async (r) =>
-      ops.installCloudbaseInit(await context(i.guest, signal, r, i.pollSec), {
-        volumeLabel: i.volumeLabel,
-        username: i.username,
-        injectUserPassword: i.injectUserPassword,
-        serialPort: i.serialPort,
-        runAsLocalSystem: i.runAsLocalSystem,
-        timeoutMs: i.timeoutSec * 1000,
-      }),
-    );
-  });
-}
-
-export async function runSysprep(input: z.input<typeof RunSysprepInputSchema>): Promise<ops.SysprepResult> {
-  return activity(async (signal) => {
-    const i = parse(RunSysprepInputSchema, input, 'runSysprep');
-    return withProgress('sysprep', async (r) =>
-      ops.runSysprep(await context(i.guest, signal, r, i.pollSec), {
-        unattendPath: i.unattendPath,
-        timeoutMs: i.timeoutSec * 1000,
-        shutdown: i.shutdown,
-      }),
-    );
-  });
-}
-
-export async function collectLogs(
-  input: z.input<typeof CollectLogsInputSchema>,
-): Promise<{ files: Array<Omit<ops.CollectedLog, 'tail'> & { tail: string[] }>; missing: string[] }> {
-  return activity(async (signal) => {
-    const i = parse(CollectLogsInputSchema, input, 'collectLogs');
-    return withProgress('collecting logs', async (r) =>
-      ops.collectLogs(await context(i.guest, signal, r), { outputDir: i.outputDir, maxBytes: i.maxBytesPerFile }),
-    );
-  });
-}
-
-/** Applies a remedy before the next sysprep attempt (after the revert), e.g. removing the AppX package Panther named. */
-export async function applySysprepRemedy(
-  input: z.input<typeof ApplySysprepRemedyInputSchema>,
-): Promise<{ applied: string }> {
-  return activity(async (signal) => {
-    const i = parse(ApplySysprepRemedyInputSchema, input, 'applySysprepRemedy');
-    const remedy = ops.parseRemedy(i.remedy, i.failure);
-    return withProgress(`remedy ${ops.describeRemedy(remedy)}`, async (r) => {
-      await ops.applyRemedy(await context(i.guest, signal, r, i.pollSec), remedy, {
-        remediesDir: path.resolve(loadConfig().stateDir, 'remedies'),
-        timeoutMs: i.timeoutSec * 1000,
+    async waitForWinrm(input: z.input<typeof WaitForWinrmInputSchema>): Promise<ops.WinrmReady> {
+      return activity(async (signal) => {
+        const i = parse(WaitForWinrmInputSchema, input, 'waitForWinrm');
+        return withProgress('waiting for WinRM', async (r) =>
+          ops.waitForWinrm(
+            await context(i.guest, signal, r, i.pollSec),
+            i.timeoutSec * 1000,
+            i.attemptTimeoutSec * 1000,
+          ),
+        );
       });
-      return { applied: ops.describeRemedy(remedy) };
-    });
-  });
+    },
+
+    async ensurePvTools(input: z.input<typeof EnsurePvToolsInputSchema>): Promise<ops.PvToolsResult> {
+      return activity(async (signal) => {
+        const i = parse(EnsurePvToolsInputSchema, input, 'ensurePvTools');
+        return withProgress('PV tools', async (r) =>
+          ops.ensurePvTools(await context(i.guest, signal, r, i.pollSec), {
+            volumeLabel: i.volumeLabel,
+            timeoutMs: i.timeoutSec * 1000,
+          }),
+        );
+      });
+    },
+
+    async addAdministrator(
+      input: z.input<typeof AddAdministratorInputSchema>,
+    ): Promise<{ name: string; created: boolean }> {
+      return activity(async (signal) => {
+        const i = parse(AddAdministratorInputSchema, input, 'addAdministrator');
+        if (i.name.toLowerCase() === 'administrator')
+          throw new InvalidInputError('addAdministrator: the extra account cannot be the built-in Administrator');
+        const password = await deps.secrets.resolve(i.password, 'build-input');
+        return withProgress('administrator', async (r) => ({
+          name: i.name,
+          ...(await ops.addAdministrator(await context(i.guest, signal, r), { name: i.name, password })),
+        }));
+      });
+    },
+
+    async installCloudbaseInit(
+      input: z.input<typeof InstallCloudbaseInitInputSchema>,
+    ): Promise<ops.CloudbaseInitResult> {
+      return activity(async (signal) => {
+        const i = parse(InstallCloudbaseInitInputSchema, input, 'installCloudbaseInit');
+        return withProgress('cloudbase-init', async (r) =>
+          ops.installCloudbaseInit(await context(i.guest, signal, r, i.pollSec), {
+            volumeLabel: i.volumeLabel,
+            username: i.username,
+            injectUserPassword: i.injectUserPassword,
+            serialPort: i.serialPort,
+            runAsLocalSystem: i.runAsLocalSystem,
+            timeoutMs: i.timeoutSec * 1000,
+          }),
+        );
+      });
+    },
+
+    /** Sysprep, proved by ImageState and the tag file; with `shutdown: false` the guest stays up (logs first). */
+    async runSysprep(input: z.input<typeof RunSysprepInputSchema>): Promise<ops.SysprepResult> {
+      return activity(async (signal) => {
+        const i = parse(RunSysprepInputSchema, input, 'runSysprep');
+        return withProgress('sysprep', async (r) =>
+          ops.runSysprep(await context(i.guest, signal, r, i.pollSec), {
+            unattendPath: i.unattendPath,
+            timeoutMs: i.timeoutSec * 1000,
+            shutdown: i.shutdown,
+          }),
+        );
+      });
+    },
+
+    /** Shuts the (generalized) guest down from inside; the workflow then waits for the halt. */
+    async shutdownGuest(input: z.input<typeof ShutdownGuestInputSchema>): Promise<{ issued: boolean }> {
+      return activity(async (signal) => {
+        const i = parse(ShutdownGuestInputSchema, input, 'shutdownGuest');
+        return withProgress('shutdown', async (r) => ({
+          issued: await ops.issueShutdown(await context(i.guest, signal, r)),
+        }));
+      });
+    },
+
+    /** The tails of the guest's build logs, bounded and scrubbed of the build's secrets, for the build's progress. */
+    async collectLogs(
+      input: z.input<typeof CollectLogsInputSchema>,
+    ): Promise<ops.CollectedLogs & { collectedAt: string }> {
+      return activity(async (signal) => {
+        const i = parse(CollectLogsInputSchema, input, 'collectLogs');
+        // Resolving registers the values with the scrubber, whichever worker resolved them first.
+        for (const ref of i.scrub) await deps.secrets.resolve(ref, 'build-input');
+        return withProgress('collecting logs', async (r) => ({
+          ...(await ops.collectLogs(await context(i.guest, signal, r), {
+            maxLines: i.maxLines,
+            maxBytes: i.maxBytes,
+            scrub: scrubKnownSecrets,
+          })),
+          collectedAt: deps.clock.now().toISOString(),
+        }));
+      });
+    },
+
+    /** Applies a remedy before the next sysprep attempt (after the revert), e.g. removing the AppX package Panther named. */
+    async applySysprepRemedy(input: z.input<typeof ApplySysprepRemedyInputSchema>): Promise<{ applied: string }> {
+      return activity(async (signal) => {
+        const i = parse(ApplySysprepRemedyInputSchema, input, 'applySysprepRemedy');
+        const remedy = ops.parseRemedy(i.remedy, i.failure);
+        return withProgress(`remedy ${ops.describeRemedy(remedy)}`, async (r) => {
+          await ops.applyRemedy(await context(i.guest, signal, r, i.pollSec), remedy, {
+            remediesDir: deps.paths.remediesDir,
+            timeoutMs: i.timeoutSec * 1000,
+          });
+          return { applied: ops.describeRemedy(remedy) };
+        });
+      });
+    },
+  };
 }

@@ -2,6 +2,10 @@
 import { describeHost, type HostReport } from '../src/host/tools.js';
 import { activity } from './support.js';
 
-export async function describeWorkerHost(): Promise<HostReport> {
-  return activity(async () => describeHost());
+export function hostActivities() {
+  return {
+    async describeWorkerHost(): Promise<HostReport> {
+      return activity(async () => describeHost());
+    },
+  };
 }

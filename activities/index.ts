@@ -1,6 +1,27 @@
-// Every activity the worker registers. Workflows import this module as types only.
-export * from './guest.js';
-export * from './host.js';
-export * from './image.js';
-export * from './media.js';
-export * from './xen.js';
+// Every activity the worker registers, made from the worker's deps (the Temporal samples' `createActivities`).
+// Workflows import this module as types only: `proxyActivities<Activities>`.
+import type { ActivityDeps } from './deps.js';
+import { guestActivities } from './guest.js';
+import { hostActivities } from './host.js';
+import { imageActivities } from './image.js';
+import { mediaActivities } from './media.js';
+import { secretActivities } from './secrets.js';
+import { xenActivities } from './xen.js';
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...hostActivities(),
+    ...secretActivities(deps),
+    ...imageActivities(deps),
+    ...xenActivities(deps),
+    ...mediaActivities(deps),
+    ...guestActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+export { openActivityDeps, type ActivityDeps, type OwnedActivityDeps } from './deps.js';
+export type { GuestConnection } from './guest.js';
+export type { ImageVerification, PublishedImage, SourceReport, VerificationCheck } from './image.js';
+export type { AnswerMediaRequest, PreparedAnswerMedia } from './media.js';

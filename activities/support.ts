@@ -1,22 +1,21 @@
-// What every activity shares: the build's identity and tag, progress heartbeats on a timer, and the one place
-// where library errors become Temporal failures (typed, retryable or not, secret-free).
+// What every activity shares: input parsing, progress heartbeats on a timer, and the one place where library
+// errors become Temporal failures (typed, retryable or not, secret-free).
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { z } from 'zod';
 import { ACTIVITY_PROGRESS_SIGNAL, type ActivityProgress } from '../src/contracts/messages.js';
-import { errorMessage, isXenimageError } from '../src/errors.js';
+import { describeIssues } from '../src/contracts/validate.js';
+import { errorMessage, InvalidInputError, isXenimageError } from '../src/errors.js';
 
-/** The key under which everything a build creates records the build's workflow ID (XAPI other_config, Glance tag prefix). */
-export const BUILD_TAG_KEY = 'xenimage-build';
-
-/** The build this activity works for: its workflow ID. */
-export function buildId(): string {
-  const id = Context.current().info.workflowExecution?.workflowId;
-  if (!id) throw ApplicationFailure.nonRetryable('this activity must run inside a workflow', 'NoWorkflow');
-  return id;
+/** Parses an activity's input: a bad one is a typed, non-retryable InvalidInput naming every bad field. */
+export function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new InvalidInputError(`${what}: ${describeIssues(r.error)}`);
+  return r.data;
 }
 
 /** Converts anything thrown by src/ into an ApplicationFailure that keeps the error's type and retryability. */
-export function toFailure(err: unknown): ApplicationFailure | CancelledFailure {
+function toFailure(err: unknown): ApplicationFailure | CancelledFailure {
   if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   if (isXenimageError(err)) {
     return ApplicationFailure.create({

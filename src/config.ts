@@ -6,8 +6,47 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidInputError } from './errors.js';
 import { DurationSchema } from './contracts/duration.js';
+import { SECRET_NAME } from './contracts/secretRef.js';
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port');
+
+/** A secret-name pattern: letters, digits, "_", ".", "-", and "*" for any run of them. */
+const SecretPattern = z.string().regex(/^[A-Za-z0-9_.*-]{1,128}$/, 'a secret name, "*" for any characters');
+
+/**
+ * Which secret names each purpose may use (docs/decisions/secrets-0002-secret-scopes.md). A name is a build input
+ * only when it matches `buildInput` and neither `pool` nor `cloud`, is not the build key, does not start with
+ * "xenimage-" and is no pool's password in the pools file.
+ */
+const SecretScopesSchema = z
+  .object({
+    /** XAPI passwords of the pools file. */
+    pool: z.array(SecretPattern).min(1).default(['xapi-*']),
+    /** OpenStack credentials (clouds.yaml, the lab's Keystone users). */
+    cloud: z.array(SecretPattern).min(1).default(['cloud-*', 'keystone-*', 'openstack-*']),
+    /** What a workflow input may name: administrator passwords, product keys. */
+    buildInput: z.array(SecretPattern).min(1).default(['*']),
+  })
+  .strict();
+
+export type SecretScopes = z.infer<typeof SecretScopesSchema>;
+
+const SecretsConfigSchema = z
+  .object({
+    /** The secrets folder (one file per secret, value only); default <stateDir>/secrets. */
+    dir: z.string().min(1).optional(),
+    /** The configured secret every worker holds, from which each build's generated secrets are derived. */
+    buildKey: z.string().regex(SECRET_NAME).default('xenimage-build-key'),
+    scopes: SecretScopesSchema.default({
+      pool: ['xapi-*'],
+      cloud: ['cloud-*', 'keystone-*', 'openstack-*'],
+      buildInput: ['*'],
+    }),
+  })
+  .strict();
+
+export type SecretsConfig = z.infer<typeof SecretsConfigSchema>;
+export const DEFAULT_SECRETS_CONFIG: SecretsConfig = SecretsConfigSchema.parse({});
 
 export const ConfigSchema = z
   .object({
@@ -61,13 +100,14 @@ export const ConfigSchema = z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()
       .default({ level: 'info' }),
+    secrets: SecretsConfigSchema.default(DEFAULT_SECRETS_CONFIG),
   })
   .strict();
 
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** Environment variable → config path. */
-export const ENV_KEYS: Record<string, string[]> = {
+const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_STATE_DIR: ['stateDir'],
   TEMPORAL_ADDRESS: ['temporal', 'address'],
   TEMPORAL_NAMESPACE: ['temporal', 'namespace'],
@@ -85,6 +125,8 @@ export const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_LAB_SCENARIO: ['lab', 'scenario'],
   XENIMAGE_LAB_SPEED: ['lab', 'speed'],
   XENIMAGE_LOG_LEVEL: ['log', 'level'],
+  XENIMAGE_SECRETS_DIR: ['secrets', 'dir'],
+  XENIMAGE_BUILD_KEY: ['secrets', 'buildKey'],
 };
 
 const NUMERIC_KEYS = new Set([
@@ -146,4 +188,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new InvalidInputError(`invalid configuration: ${problems.join('; ')}`, { problems });
   }
   return result.data;
+}
+
+/** The secrets folder every activity and command reads: XENIMAGE_SECRETS_DIR, else <stateDir>/secrets. */
+export function secretsDirOf(config: Config): string {
+  return path.resolve(config.secrets.dir ?? path.join(config.stateDir, 'secrets'));
 }

@@ -1,14 +1,9 @@
-// Generic image: a disk file or URL → tap VHD → tarball → Glance (ARCHITECTURE.md §2).
+// Generic image: a disk file or URL → tap VHD → tarball → Glance, verified.
 import { ConvertImageInputSchema } from '../src/contracts/convertInput.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
-import {
-  BuildTracker,
-  Compensations,
-  failBuild,
-  quickActivities,
-  streamingActivities,
-  validateInput,
-} from './steps.js';
+import type { ImageVerification } from '../activities/index.js';
+import { failBuild } from './build/saga.js';
+import { startBuild } from './build/start.js';
 
 export interface ConvertImageResult {
   imageId: string;
@@ -18,31 +13,29 @@ export interface ConvertImageResult {
   vhdBytes: number;
   tgzBytes: number;
   checksum: string;
-  verified: boolean;
+  /** The verification that ran on the image as Glance holds it. */
+  verified: ImageVerification;
+  warnings: string[];
 }
 
 export async function convertImage(rawInput: unknown): Promise<ConvertImageResult> {
-  const build = new BuildTracker('convert');
-  const input = validateInput(ConvertImageInputSchema, rawInput);
-  build.describe(input.image.name);
-  const quick = quickActivities();
-  const streaming = streamingActivities(input.tuning);
-  const saga = new Compensations();
+  const { build, input, id, general, streaming, saga } = startBuild('convert', ConvertImageInputSchema, rawInput);
   try {
     const source = await build.step(
       'inspect',
-      () => quick.inspectSource({ source: input.source }),
+      () => general.inspectSource({ source: input.source }),
       (s) => `${s.format}, ${s.virtualSize} bytes`,
     );
-    await build.step('check cloud', () => quick.checkCloud({ cloud: input.cloud }));
+    await build.step('check cloud', () => general.checkCloud({ cloud: input.cloud }));
 
-    saga.add('delete the Glance image', () => quick.deleteBuildImage({ cloud: input.cloud }));
+    saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud: input.cloud, build: id }));
     const published = await build.step(
       'convert and upload',
       () =>
         streaming.convertToGlance({
           source: input.source,
           cloud: input.cloud,
+          build: id,
           image: input.image,
           properties: imageProperties(input.image, input.vmMode, input.osType, {
             xenimage_source_format: source.format,
@@ -52,27 +45,33 @@ export async function convertImage(rawInput: unknown): Promise<ConvertImageResul
       (p) => `image ${p.imageId}${p.reused ? ' (reused)' : ''}, ${p.tgzBytes} bytes`,
     );
 
-    const report = await build.step(
+    const verified = await build.step(
       'verify',
       () =>
-        quick.verifyImage({ cloud: input.cloud, imageId: published.imageId, expectedVirtualSize: source.virtualSize }),
+        general.verifyImage({
+          cloud: input.cloud,
+          imageId: published.imageId,
+          expectedVirtualSize: source.virtualSize,
+        }),
       (r) => `0.vhd ${r.vhdBytes} bytes, virtual ${r.virtualSize}`,
     );
+    saga.commit();
     build.setState('succeeded');
     return {
       imageId: published.imageId,
       reused: published.reused,
       format: source.format,
-      virtualSize: report.virtualSize,
+      virtualSize: verified.virtualSize,
       vhdBytes: published.vhdBytes,
       tgzBytes: published.tgzBytes,
       checksum: published.checksum,
-      verified: true,
+      verified,
+      warnings: build.warnings,
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {
       keepOnFailure: input.keepOnFailure,
-      listLeftovers: () => quick.listBuildImages({ cloud: input.cloud }),
+      listLeftovers: () => general.listBuildImages({ cloud: input.cloud, build: id }),
     });
   }
 }

@@ -1,10 +1,10 @@
 // A short build-shaped workflow that proves a worker can take work: it runs one activity on the worker host and
 // reports which tools it found. `xenimage up` and the platform tests use it as a round trip.
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type * as activities from '../activities/index.js';
+import type { Activities } from '../activities/index.js';
 import { XenimageKind, XenimageStep } from '../src/contracts/searchAttributes.js';
 
-const { describeWorkerHost } = proxyActivities<typeof activities>({
+const { describeWorkerHost } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { maximumAttempts: 3 },
 });

@@ -1,12 +1,16 @@
-// An existing XenServer VM → Glance (ARCHITECTURE.md §2): find the VM, shut it down cleanly within a bound (hard
-// only when the input allows it), export its system disk through the shared image set (optionally normalised
-// through an EXT SR, as the classic recipe does), publish with vm_mode from the VM, verify, and bring the VM
-// back to the power state it had.
+// An existing XenServer VM → Glance: find the VM, shut it down cleanly within a bound (hard only when the input
+// allows it), export its system disk through the shared image set (optionally normalised through an EXT SR, as
+// the classic recipe does), publish with vm_mode from the VM, verify — the commit point — and bring the VM back to
+// the power state it had.
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import type { ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import { VmImageInputSchema } from '../src/contracts/vmImageInput.js';
-import { failBuild, firstPoolCall, startPoolBuild } from './steps.js';
+import { failureText } from './build/failures.js';
+import { firstPoolCall } from './build/proxies.js';
+import { failBuild } from './build/saga.js';
+import { startPoolBuild } from './build/start.js';
 
 export interface VmImageResult {
   imageId: string;
@@ -18,11 +22,14 @@ export interface VmImageResult {
   virtualSize: number;
   tgzBytes: number;
   checksum: string;
-  verified: boolean;
+  /** The verification that ran on the image as Glance holds it. */
+  verified: ImageVerification;
+  /** Failures after the image was verified (cleanup, restarting the VM): the image stands. */
+  warnings: string[];
 }
 
 export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
-  const { build, input, general, xen, waits, saga } = startPoolBuild('from-vm', VmImageInputSchema, rawInput);
+  const { build, input, id, general, xen, waits, saga } = startPoolBuild('from-vm', VmImageInputSchema, rawInput);
   const { pool, cloud } = input;
   try {
     const vm = await build.step(
@@ -45,15 +52,16 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
         'shut down',
         async () => {
           try {
+            // A wait that heartbeats (the timeout may be longer than a quick call's).
             await CancellationScope.withTimeout(durationMs(input.shutdown.timeout), () =>
-              xen.cleanShutdown({ pool, vm: vm.ref }),
+              waits.cleanShutdown({ pool, vm: vm.ref }),
             );
             return 'clean' as const;
           } catch (err) {
             if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
             if (!input.shutdown.allowHard) {
               throw ApplicationFailure.nonRetryable(
-                `VM ${vm.name} did not shut down cleanly within ${input.shutdown.timeout} (${err instanceof Error ? err.message : String(err)}); set shutdown.allowHard to power it off`,
+                `VM ${vm.name} did not shut down cleanly within ${input.shutdown.timeout} (${failureText(err)}); set shutdown.allowHard to power it off`,
                 'ShutdownFailed',
               );
             }
@@ -65,8 +73,8 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
       );
     }
 
-    saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud }));
-    saga.add('destroy what the build made in the pool', () => xen.cleanupByTag({ pool }));
+    saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud, build: id }));
+    saga.add('destroy what the build made in the pool', () => xen.cleanupByTag({ pool, build: id }));
     const disk = await build.step(
       'find system disk',
       () => xen.findSystemDisk({ pool, vm: vm.ref }),
@@ -76,7 +84,7 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
     if (input.normalize === 'xapi') {
       const normalized = await build.step(
         'normalize through an EXT SR',
-        () => waits.normalizeVdi({ pool, vdi: disk.vdi, sr: input.normalizeSr }),
+        () => waits.normalizeVdi({ pool, build: id, vdi: disk.vdi, sr: input.normalizeSr }),
         (n) => `via ${n.sr}`,
       );
       vdi = normalized.vdi;
@@ -90,6 +98,7 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
           pool,
           vdi,
           cloud,
+          build: id,
           image: input.image,
           properties: imageProperties(input.image, vm.vmMode, input.osType, { xenimage_source_vm: vm.uuid }),
           compressionLevel: input.compressionLevel,
@@ -101,8 +110,11 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
       () => general.verifyImage({ cloud, imageId: published.imageId, expectedVirtualSize: disk.virtualSize }),
       (r) => `0.vhd ${r.vhdBytes} bytes`,
     );
-    await build.step('cleanup', () => xen.cleanupByTag({ pool }));
-    if (shutdown !== 'already-halted') await build.step('restart the VM', () => xen.startVm({ pool, vm: vm.ref }));
+    // The commit point: the image is the product. What follows can only warn.
+    saga.commit();
+    await build.afterCommit('cleanup', () => xen.cleanupByTag({ pool, build: id }));
+    if (shutdown !== 'already-halted')
+      await build.afterCommit('restart the VM', () => xen.startVm({ pool, vm: vm.ref }));
     build.setState('succeeded');
     return {
       imageId: published.imageId,
@@ -114,12 +126,16 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
       virtualSize: verified.virtualSize,
       tgzBytes: published.tgzBytes,
       checksum: published.checksum,
-      verified: true,
+      verified,
+      warnings: build.warnings,
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {
       keepOnFailure: input.keepOnFailure,
-      listLeftovers: async () => [...(await xen.listTagged({ pool })), ...(await general.listBuildImages({ cloud }))],
+      listLeftovers: async () => [
+        ...(await xen.listTagged({ pool, build: id })),
+        ...(await general.listBuildImages({ cloud, build: id })),
+      ],
     });
   }
 }

@@ -1,20 +1,25 @@
-// The Windows image (ARCHITECTURE.md §2), step by step: install from ISO with generated answer media, PV tools,
-// platform:device_id, an extra administrator, cloudbase-init, a snapshot, sysprep (retried from the snapshot),
-// then the system disk as a tap VHD tarball in Glance, verified; everything the build made is cleaned up.
+// The Windows image, step by step: install from ISO with generated answer media, PV tools, platform:device_id,
+// an extra administrator, cloudbase-init, a snapshot, sysprep (retried from the snapshot: windows/sysprepLoop.ts),
+// the guest's logs, then the system disk as a tap VHD tarball in Glance, verified — the commit point — and the
+// build's scaffolding cleaned up. Each step's activity is in activities/, its work in src/.
 import {
-  ActivityFailure,
-  ApplicationFailure,
   allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
   condition,
-  setHandler,
-  workflowInfo,
+  isCancellation,
 } from '@temporalio/workflow';
-import { REMEDY_NAME, type SysprepAttemptRecord } from '../src/contracts/messages.js';
-import { imageProperties } from '../src/contracts/imageSpec.js';
+import type { GuestConnection, ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
+import { imageProperties } from '../src/contracts/imageSpec.js';
+import type { GuestLogCollection, SysprepAttemptRecord } from '../src/contracts/messages.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
-import { abandonUpdate, retrySysprepUpdate } from './messages.js';
-import { failBuild, firstPoolCall, startPoolBuild } from './steps.js';
+import { failureText } from './build/failures.js';
+import { firstPoolCall } from './build/proxies.js';
+import { failBuild } from './build/saga.js';
+import { startPoolBuild } from './build/start.js';
+import { GuestLogBook } from './windows/guestLogs.js';
+import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
 
 export interface WindowsImageResult {
   imageId: string;
@@ -26,74 +31,29 @@ export interface WindowsImageResult {
   virtualSize: number;
   tgzBytes: number;
   checksum: string;
-  verified: boolean;
-  cleanedUp: { vms: number; vdis: number };
-}
-
-type OperatorDecision = { kind: 'retry'; remedy?: string } | { kind: 'abandon'; reason?: string };
-
-/** The failure a sysprep attempt ended with, when it is a typed sysprep failure. */
-function sysprepFailure(
-  err: unknown,
-): { type: string; message: string; details?: Record<string, unknown> } | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (!(cause instanceof ApplicationFailure) || !cause.type?.startsWith('Sysprep')) return undefined;
-  const details = cause.details?.[0];
-  return {
-    type: cause.type,
-    message: cause.message,
-    details: details && typeof details === 'object' ? (details as Record<string, unknown>) : undefined,
-  };
-}
-
-/** Remedies the engine applies on its own (windows-guest.md §4.4); anything else waits for the operator. */
-function knownRemedy(type: string): string | undefined {
-  if (type === 'SysprepAppxFailure') return 'remove-appx';
-  if (type === 'SysprepReservedStorage') return 'reboot';
-  if (type === 'SysprepUndeployable') return 'none';
-  return undefined;
+  /** The verification that ran on the image as Glance holds it. */
+  verified: ImageVerification;
+  /** What the cleanup removed; null when it failed (see warnings). */
+  cleanedUp: { vms: number; vdis: number } | null;
+  /** Failures after the image was verified: the image stands. */
+  warnings: string[];
+  guestLogs: GuestLogCollection[];
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
-  const { build, input, general, xen, waits, saga } = startPoolBuild('windows', WindowsImageInputSchema, rawInput);
+  const { build, input, id, general, xen, waits, bestEffort, saga } = startPoolBuild(
+    'windows',
+    WindowsImageInputSchema,
+    rawInput,
+  );
   const { pool, cloud } = input;
-  const sysprepAttempts: SysprepAttemptRecord[] = [];
-  build.progress.sysprepAttempts = sysprepAttempts;
-
-  let decision: OperatorDecision | undefined;
-  const requireAwaitingOperator = () => {
-    if (build.progress.state !== 'awaiting-operator') throw new Error('this build is not waiting for an operator');
-  };
-  setHandler(
-    retrySysprepUpdate,
-    (req) => {
-      decision = { kind: 'retry', ...(req.remedy ? { remedy: req.remedy } : {}) };
-      return { accepted: true as const, attempt: sysprepAttempts.length + 1 };
-    },
-    {
-      description:
-        'Retry sysprep from the pre-sysprep snapshot, optionally with a remedy: remove-appx, reboot, none or script:<name>',
-      validator: (req) => {
-        requireAwaitingOperator();
-        if (req?.remedy !== undefined && !REMEDY_NAME.test(req.remedy))
-          throw new Error(`unknown remedy "${req.remedy}": remove-appx, reboot, none or script:<name>`);
-      },
-    },
-  );
-  setHandler(
-    abandonUpdate,
-    (req) => {
-      decision = { kind: 'abandon', ...(req?.reason ? { reason: req.reason } : {}) };
-      return { accepted: true as const };
-    },
-    {
-      description: 'Give up this build: clean up everything it made',
-      validator: (_req) => requireAwaitingOperator(),
-    },
-  );
+  const attempts = new SysprepAttempts(build);
+  const inputSecrets = [input.administrator.password, ...(input.windows.productKey ? [input.windows.productKey] : [])];
+  const logs = new GuestLogBook(build, bestEffort, inputSecrets);
+  const installTimeoutMs = durationMs(input.timeouts.install);
 
   try {
-    // Nothing below creates anything until every name and secret is known to exist.
+    // Nothing below creates anything until every name and secret is known to exist and to be allowed.
     await build.step(
       'validate targets',
       () =>
@@ -102,17 +62,18 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         ),
       (t) => `SR ${t.sr.name}, network ${t.network.name}`,
     );
-    const secrets = [input.administrator.password, ...(input.windows.productKey ? [input.windows.productKey] : [])];
-    await build.step('check secrets', () => xen.checkSecrets({ refs: secrets }));
+    await build.step('check secrets', () => xen.checkSecrets({ refs: inputSecrets }));
     await build.step('check cloud', () => general.checkCloud({ cloud }));
 
-    saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud }));
-    saga.add('destroy the build VM, snapshots, disks and answer ISO', () => xen.cleanupByTag({ pool }));
-    saga.add('forget the generated secrets', () => xen.forgetBuildSecrets());
+    saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud, build: id }));
+    saga.add('destroy the build VM, snapshots, disks and answer ISO', () => xen.cleanupByTag({ pool, build: id }));
+    // The answer ISO holds the generated password and the listener key: it goes even when the rest is kept.
+    saga.add('discard the answer ISO', () => xen.discardAnswerMedia({ pool, build: id }), { evenWhenKept: true });
 
     const media = await build.step('answer media', () =>
       waits.prepareAnswerMedia({
         pool,
+        build: id,
         sr: input.sr,
         firmware: input.windows.firmware,
         image:
@@ -133,8 +94,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       () =>
         xen.createVm({
           pool,
+          build: id,
           name: `xenimage ${input.image.name}`,
-          description: `xenimage build ${workflowInfo().workflowId}`,
+          description: `xenimage build ${id}`,
           memoryMiB: input.vm.memoryMiB,
           vcpus: input.vm.vcpus,
           diskGiB: input.vm.diskGiB,
@@ -149,14 +111,13 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       xen.attachMedia({ pool, vm, installIso: input.installIso, answerIso: media.vdi }),
     );
     await build.step('start', () => xen.startVm({ pool, vm }));
-    const installTimeoutMs = durationMs(input.timeouts.install);
     const installed = await build.step(
       'install Windows',
       () => waits.waitForGuest({ pool, vm, timeoutMs: installTimeoutMs }),
       (g) => `guest at ${g.ip}`,
     );
 
-    const guestAt = (address: string) => ({
+    const guestAt = (address: string): GuestConnection => ({
       address,
       port: media.winrm.port,
       https: media.winrm.https,
@@ -164,7 +125,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       username: 'Administrator',
       password: media.adminPassword,
     });
-    let guest = guestAt(installed.ip);
+    let guest: GuestConnection = guestAt(installed.ip);
     await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: installTimeoutMs / 1000 }));
     await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
 
@@ -177,7 +138,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     if (deviceId.wasSet) {
       // Platform changes apply at the next start: the drivers must bind again to device 0001.
       await build.step('restart for device_id', async () => {
-        await xen.cleanShutdown({ pool, vm });
+        await shutDownCleanly(() => waits.cleanShutdown({ pool, vm }), input.timeouts.shutdown);
         await xen.startVm({ pool, vm });
       });
       const again = await build.step(
@@ -196,90 +157,14 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       (a) => (a.created ? `created ${a.name}` : `${a.name} existed`),
     );
     await build.step('cloudbase-init', () => waits.installCloudbaseInit({ guest, volumeLabel: media.volumeLabel }));
-    const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, vm, name: 'pre-sysprep' }));
+    const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
-    // Sysprep: known failures are remedied and retried from the snapshot; the rest waits for the operator.
-    let remedy: string | undefined;
-    let lastFailure: { type: string; details?: Record<string, unknown> } | undefined;
-    for (let attempt = 1; ; attempt++) {
-      if (attempt > 1) {
-        await build.step(
-          'revert to snapshot',
-          async () => {
-            await xen.hardShutdown({ pool, vm });
-            await xen.revert({ pool, snapshot: snapshot.snapshot });
-            await xen.startVm({ pool, vm });
-          },
-          undefined,
-          attempt,
-        );
-        const back = await build.step(
-          'wait for guest',
-          () => waits.waitForGuest({ pool, vm, timeoutMs: installTimeoutMs }),
-          undefined,
-          attempt,
-        );
-        guest = guestAt(back.ip);
-        await build.step('WinRM', () => waits.waitForWinrm({ guest }), undefined, attempt);
-        if (remedy && remedy !== 'none') {
-          const chosen = remedy;
-          await build.step(
-            'remedy',
-            () => waits.applySysprepRemedy({ guest, remedy: chosen, failure: lastFailure }),
-            (r) => r.applied,
-            attempt,
-          );
-        }
-      }
-      try {
-        await build.step(
-          'sysprep',
-          () => waits.runSysprep({ guest, shutdown: true, timeoutSec: durationMs(input.timeouts.sysprep) / 1000 }),
-          (r) => r.imageState,
-          attempt,
-        );
-        sysprepAttempts.push({ attempt, outcome: 'succeeded', ...(remedy ? { remedy } : {}) });
-        break;
-      } catch (err) {
-        const failure = sysprepFailure(err);
-        if (!failure) throw err;
-        const excerpt = Array.isArray(failure.details?.log) ? (failure.details.log as string[]) : undefined;
-        sysprepAttempts.push({
-          attempt,
-          outcome: 'failed',
-          failureType: failure.type,
-          ...(excerpt ? { pantherExcerpt: excerpt } : {}),
-          ...(remedy ? { remedy } : {}),
-        });
-        lastFailure = { type: failure.type, ...(failure.details ? { details: failure.details } : {}) };
-        const known = knownRemedy(failure.type);
-        if (known !== undefined && attempt < input.sysprep.maxAttempts) {
-          remedy = known;
-          continue;
-        }
-        if (input.sysprep.onUnknownFailure === 'fail') throw err;
-        decision = undefined;
-        build.setState(
-          'awaiting-operator',
-          `sysprep attempt ${attempt} failed (${failure.type}): update retrySysprep {remedy?} or abandon`,
-        );
-        const decided = await condition(() => decision !== undefined, durationMs(input.sysprep.operatorTimeout));
-        build.setState('running');
-        const chosen = decision as OperatorDecision | undefined;
-        if (!decided || !chosen)
-          throw ApplicationFailure.nonRetryable(
-            `no operator decision within ${input.sysprep.operatorTimeout} after sysprep failed (${failure.type})`,
-            'OperatorTimeout',
-          );
-        if (chosen.kind === 'abandon')
-          throw ApplicationFailure.nonRetryable(
-            `abandoned by the operator${chosen.reason ? `: ${chosen.reason}` : ''}`,
-            'Abandoned',
-          );
-        remedy = chosen.remedy ?? known ?? 'none';
-      }
-    }
-
+    guest = await sysprepUntilGeneralized(
+      { build, attempts, logs, xen, waits, pool, vm, id, snapshot: snapshot.snapshot, input, guestAt },
+      guest,
+    );
+    await logs.collect('before shutdown', attempts.records.length, guest);
+    await build.step('shutdown', () => waits.shutdownGuest({ guest }));
     await build.step('wait for halt', () =>
       waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }),
     );
@@ -295,6 +180,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           pool,
           vdi: disk.vdi,
           cloud,
+          build: id,
           image: input.image,
           properties: imageProperties(input.image, 'hvm', 'windows', {
             xenimage_windows_image: input.windows.imageName ?? String(input.windows.imageIndex ?? 1),
@@ -307,32 +193,52 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       () => general.verifyImage({ cloud, imageId: published.imageId, expectedVirtualSize: disk.virtualSize }),
       (r) => `0.vhd ${r.vhdBytes} bytes`,
     );
-    // The image is the product; the VM, its snapshot, disks, answer ISO and secrets are scaffolding.
-    const cleaned = await build.step(
+
+    // The commit point: the image is the product. The VM, its snapshot, disks and answer ISO are scaffolding, and
+    // a failure to remove them is a warning.
+    saga.commit();
+    const cleaned = await build.afterCommit(
       'cleanup',
-      () => xen.cleanupByTag({ pool }),
+      () => xen.cleanupByTag({ pool, build: id }),
       (c) => `${c.vms.length} VMs, ${c.vdis.length} VDIs removed`,
     );
-    await xen.forgetBuildSecrets();
     build.setState('succeeded');
-    await condition(allHandlersFinished);
+    await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
     return {
       imageId: published.imageId,
       reused: published.reused,
       vm: created.uuid,
       deviceId,
       pvDrivers,
-      sysprepAttempts,
+      sysprepAttempts: attempts.records,
       virtualSize: verified.virtualSize,
       tgzBytes: published.tgzBytes,
       checksum: published.checksum,
-      verified: true,
-      cleanedUp: { vms: cleaned.vms.length, vdis: cleaned.vdis.length },
+      verified,
+      cleanedUp: cleaned ? { vms: cleaned.vms.length, vdis: cleaned.vdis.length } : null,
+      warnings: build.warnings,
+      guestLogs: logs.all,
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {
       keepOnFailure: input.keepOnFailure,
-      listLeftovers: async () => [...(await xen.listTagged({ pool })), ...(await general.listBuildImages({ cloud }))],
+      listLeftovers: async () => [
+        ...(await xen.listTagged({ pool, build: id })),
+        ...(await general.listBuildImages({ cloud, build: id })),
+      ],
     });
+  }
+}
+
+/** A clean shutdown bounded by `timeout` (timeouts.shutdown); past it the build fails typed. */
+async function shutDownCleanly(shutdown: () => Promise<unknown>, timeout: string): Promise<void> {
+  try {
+    await CancellationScope.withTimeout(durationMs(timeout), shutdown);
+  } catch (err) {
+    if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
+    throw ApplicationFailure.nonRetryable(
+      `the build VM did not shut down cleanly within ${timeout} (${failureText(err)})`,
+      'ShutdownFailed',
+    );
   }
 }

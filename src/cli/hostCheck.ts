@@ -5,7 +5,7 @@ import path from 'node:path';
 import { OPENSTACK_TOOLS, TOOLS, WORKER_TOOLS, type ToolSpec } from '../host/catalog.js';
 import { makeStatePrivate } from '../host/privateFiles.js';
 import { ensureTools, type HostProbe } from '../host/systemPackages.js';
-import type { Config } from '../config.js';
+import { secretsDirOf, type Config } from '../config.js';
 import type { CliContext } from './context.js';
 
 export type HostJob = 'up' | 'worker';
@@ -24,7 +24,7 @@ export function toolsFor(job: HostJob, config: Config): ToolSpec[] {
 
 /** The secrets folder when it is the state's own (an operator's folder elsewhere keeps the modes it was given). */
 function ownSecretsDir(ctx: CliContext): string | undefined {
-  const dir = path.resolve(process.env.XENIMAGE_SECRETS_DIR || path.join(ctx.stateDir, 'secrets'));
+  const dir = path.resolve(secretsDirOf(ctx.config));
   return dir.startsWith(ctx.stateDir + path.sep) ? dir : undefined;
 }
 

@@ -3,6 +3,8 @@
 // with an existing lab state (resumed, the scenario applied, or a fresh pool) is in it and on stderr.
 import type { Command } from 'commander';
 import { startLab, type Lab } from '../lab/index.js';
+import { secretsDirOf } from '../config.js';
+import { ensureBuildKey } from '../secrets.js';
 import { cliContext, writeEndpoints, type CliContext } from './context.js';
 import { untilSignal } from './worker.js';
 
@@ -27,6 +29,8 @@ export function describeLabState(lab: Lab): string {
 
 export async function startLabFromCli(ctx: CliContext, scenario?: string, fresh?: boolean): Promise<Lab> {
   const lab = await startLab({ config: ctx.config, stateDir: ctx.stateDir, logger: ctx.logger, scenario, fresh });
+  // Every worker of this installation derives the builds' generated secrets from this key.
+  await ensureBuildKey(secretsDirOf(ctx.config), ctx.config.secrets.buildKey);
   await writeEndpoints(ctx.stateDir, {
     temporal: lab.ready.temporal,
     clouds: lab.ready.clouds,

@@ -1,18 +1,16 @@
 // `xenimage worker`: runs workers until SIGINT/SIGTERM: one on the general task queue (workflows and the
-// data path) and one per XenServer pool on `xen-<pool>`, which bounds how much each pool is asked at once.
+// data path) and one per XenServer pool on its pool queue, which bounds how much each pool is asked at once. The
+// activities' deps (pool connections, clouds, secrets) are made once for the process and closed at shutdown.
 import type { Command } from 'commander';
-import * as activities from '../../activities/index.js';
-import { closeXenConnections } from '../../activities/xen.js';
+import { createActivities, openActivityDeps } from '../../activities/index.js';
+import { loadConfig, type Config } from '../config.js';
+import { poolTaskQueue } from '../contracts/taskQueues.js';
 import type { Logger } from '../log.js';
+import type { SecretResolver } from '../secrets.js';
 import type { TemporalTarget } from '../temporal/connection.js';
 import { startWorker, type RunningWorker } from '../temporal/worker.js';
-import type { Config } from '../config.js';
 import { adoptLabEndpoints, cliContext, temporalTarget } from './context.js';
 import { prepareHost } from './hostCheck.js';
-
-export function poolTaskQueue(pool: string): string {
-  return `xen-${pool}`;
-}
 
 export interface WorkerSet {
   workers: RunningWorker[];
@@ -25,36 +23,50 @@ export async function startWorkers(
   logger: Logger,
   pools: string[],
 ): Promise<WorkerSet> {
+  const deps = openActivityDeps(config, { logger });
+  await warnWithoutBuildKey(deps.secrets, logger);
   const common = {
     target,
-    activities,
+    activities: createActivities(deps),
     logger,
     shutdownGraceTime: config.worker.shutdownGraceTime,
   };
   const workers: RunningWorker[] = [];
-  workers.push(
-    await startWorker({
-      ...common,
-      taskQueue: config.temporal.taskQueue,
-      maxConcurrentActivities: config.worker.maxConcurrentActivities,
-      prometheus: config.worker.prometheus,
-    }),
-  );
-  for (const pool of pools) {
-    workers.push(await startWorker({ ...common, taskQueue: poolTaskQueue(pool), maxConcurrentActivities: 4 }));
+  const shutdown = async () => {
+    await Promise.allSettled(workers.map((w) => w.shutdown()));
+    // The activities' XAPI connections (with their event loops) outlive no worker.
+    await deps.close();
+  };
+  try {
+    workers.push(
+      await startWorker({
+        ...common,
+        taskQueue: config.temporal.taskQueue,
+        maxConcurrentActivities: config.worker.maxConcurrentActivities,
+        prometheus: config.worker.prometheus,
+      }),
+    );
+    for (const pool of pools) {
+      workers.push(await startWorker({ ...common, taskQueue: poolTaskQueue(pool), maxConcurrentActivities: 4 }));
+    }
+  } catch (err) {
+    await shutdown();
+    throw err;
   }
   logger.info(
     { taskQueues: [config.temporal.taskQueue, ...pools.map(poolTaskQueue)], address: target.address },
     'workers running',
   );
-  return {
-    workers,
-    async shutdown() {
-      await Promise.allSettled(workers.map((w) => w.shutdown()));
-      // The activities' XAPI connections (with their event loops) belong to the workers.
-      await closeXenConnections();
-    },
-  };
+  return { workers, shutdown };
+}
+
+/** Windows builds derive their generated secrets from the build key: say early when this worker lacks it. */
+async function warnWithoutBuildKey(secrets: SecretResolver, logger: Logger): Promise<void> {
+  if (!(await secrets.hasBuildKey()))
+    logger.warn(
+      { secret: secrets.buildKey, dir: secrets.dir },
+      'no build key: Windows builds fail on this worker until every worker holds the same key',
+    );
 }
 
 /** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
@@ -84,7 +96,9 @@ export function registerWorkerCommand(program: Command): void {
       await prepareHost('worker', ctx);
       const target = await temporalTarget(ctx);
       const labPool = ctx.config.temporal.address ? undefined : await adoptLabEndpoints(ctx);
-      const set = await startWorkers(target, ctx.config, ctx.logger, opts.pool ?? (labPool ? [labPool] : []));
+      // Read again: a running lab's endpoints (secrets folder, pools file) are in the environment now.
+      const config = loadConfig();
+      const set = await startWorkers(target, config, ctx.logger, opts.pool ?? (labPool ? [labPool] : []));
       await Promise.race([untilSignal(ctx.logger), ...set.workers.map((w) => w.done)]);
       await set.shutdown();
     });

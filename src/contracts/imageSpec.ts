@@ -8,7 +8,7 @@ const propertyKey = z
   .max(255)
   .refine((k) => !RESERVED_PROPERTIES.has(k), { message: 'set this through its own field, not properties' });
 
-export const RESERVED_PROPERTIES = new Set([
+const RESERVED_PROPERTIES = new Set([
   'id',
   'name',
   'visibility',

@@ -1,5 +1,5 @@
-// Names and payloads of the messages a build answers (ARCHITECTURE.md §3): the `progress` query and the
-// operator updates. Workflows define the handlers; the CLI calls them by these names.
+// Names and payloads of the messages a build answers: the `progress` query and the operator updates (see
+// docs/operator-guide.md). Workflows define the handlers; the CLI calls them by these names.
 
 export const PROGRESS_QUERY = 'progress';
 export const RETRY_SYSPREP_UPDATE = 'retrySysprep';
@@ -13,6 +13,27 @@ export interface StepRecord {
   attempt: number;
   /** Short, secret-free facts about the step's outcome (refs, sizes, flags). */
   note?: string;
+  /** When the step started and ended (ISO 8601, from the workflow clock). */
+  startedAt?: string;
+  endedAt?: string;
+}
+
+/** The tail of one guest log file, scrubbed of the build's secrets. */
+export interface GuestLogFile {
+  path: string;
+  lines: string[];
+  /** Lines were dropped at the head (the file had more, or the build's log budget ran out). */
+  truncated: boolean;
+}
+
+/** Guest logs collected at one moment of a build (after a failed sysprep attempt, before sysprep's shutdown). */
+export interface GuestLogCollection {
+  attempt: number;
+  moment: 'sysprep failed' | 'before shutdown';
+  collectedAt: string;
+  files: GuestLogFile[];
+  /** Log files the guest does not have. */
+  missing: string[];
 }
 
 export interface SysprepAttemptRecord {
@@ -26,6 +47,8 @@ export interface SysprepAttemptRecord {
 
 export interface BuildProgress {
   kind: string;
+  /** The build's identity (workflow ID @ first run ID): what it tags in the pool and in Glance. */
+  build?: string;
   state: BuildState;
   step: string;
   attempt: number;
@@ -35,10 +58,14 @@ export interface BuildProgress {
   sysprepAttempts?: SysprepAttemptRecord[];
   /** What the operator must decide when state is awaiting-operator. */
   waitingFor?: string;
+  /** Failures after the image was verified (the commit point): they no longer fail the build. */
+  warnings?: string[];
+  /** Guest logs an operator needs (Windows builds), bounded and scrubbed. */
+  guestLogs?: GuestLogCollection[];
 }
 
 export interface RetrySysprepRequest {
-  /** Name of a remedy from the remedy catalogue (e.g. "remove-appx", "reserved-storage"), or a secret-free script reference. */
+  /** A remedy (REMEDY_NAME): remove-appx, reboot, none, or script:<name> (a script kept on the workers). */
   remedy?: string;
   note?: string;
 }

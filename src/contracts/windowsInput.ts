@@ -89,6 +89,7 @@ export const WindowsImageInputSchema = z
         sysprep: DurationSchema.default('30m'),
         /** From a successful sysprep to the VM being halted. */
         halt: DurationSchema.default('1h'),
+        /** A clean shutdown of the build VM (the restart that applies the platform:device_id removal). */
         shutdown: DurationSchema.default('10m'),
       })
       .strict()

@@ -10,7 +10,7 @@ import { durationMs } from '../contracts/duration.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled workflows entry (dist/workflows/index.js). */
-export const WORKFLOWS_PATH = path.resolve(here, '../../workflows/index.js');
+const WORKFLOWS_PATH = path.resolve(here, '../../workflows/index.js');
 
 let bundle: Promise<WorkflowBundle> | undefined;
 

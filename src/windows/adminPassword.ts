@@ -1,38 +1,38 @@
-// The built-in Administrator's password for one build: generated (never typed by anyone), kept as a secret
-// file so every activity can resolve it by reference, and removed with the build.
-import { randomBytes, randomInt } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import type { SecretRef } from '../contracts/secretRef.js';
-import { InvalidInputError } from '../errors.js';
-import { registerSecretValue } from '../secrets.js';
+// Windows passwords made from bytes: the built-in Administrator's password of a build is derived from the build
+// key (src/secrets.ts feeds the HMAC blocks; docs/decisions/secrets-0001-derived-build-secrets.md), and demo
+// passwords come from random bytes. Either way: 24 characters with all four classes Windows' complexity policy
+// counts, none of the characters cmd.exe or an answer file would interpret (no quote, %, ^, &, <, >, |).
+import { randomBytes } from 'node:crypto';
 
-/** 24 characters from all four classes Windows' complexity policy counts; no quote, %, ^ or & (cmd.exe-safe). */
-export function generateWindowsPassword(): string {
-  const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!#$*+-=?@_'];
-  const chars = sets.map((s) => s[randomInt(s.length)]!);
-  const all = sets.join('');
-  const bytes = randomBytes(20);
-  for (const b of bytes) chars.push(all[b % all.length]!);
-  for (let i = chars.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
+const CLASSES = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!#$*+-=?@_'];
+const ALPHABET = CLASSES.join('');
+const LENGTH = 24;
+/** Bytes at or above this would bias the modulo: they are skipped. */
+const UNBIASED = 256 - (256 % ALPHABET.length);
+
+/** Blocks of bytes, numbered from 0; the same numbers give the same bytes for a derivation. */
+export type ByteBlocks = (block: number) => Buffer;
+
+function* stream(blocks: ByteBlocks): Generator<number> {
+  for (let block = 0; block < 1024; block++) yield* blocks(block);
+  throw new Error('the byte source ran dry');
+}
+
+/** The first 24-character candidate from the bytes that has every class (and not the account's name). */
+export function windowsPassword(blocks: ByteBlocks): string {
+  const bytes = stream(blocks);
+  for (;;) {
+    let candidate = '';
+    while (candidate.length < LENGTH) {
+      const b = bytes.next().value as number;
+      if (b < UNBIASED) candidate += ALPHABET[b % ALPHABET.length]!;
+    }
+    const complex = CLASSES.every((set) => [...candidate].some((c) => set.includes(c)));
+    if (complex && !candidate.toLowerCase().includes('administrator')) return candidate;
   }
-  return chars.join('');
 }
 
-/** Writes a fresh password to `<secretsDir>/<buildId>.windows-admin` (0600) and returns its reference. */
-export async function createBuildAdminPassword(o: { secretsDir: string; buildId: string }): Promise<SecretRef> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$/.test(o.buildId))
-    throw new InvalidInputError(`build id "${o.buildId}" cannot name a secret`);
-  const name = `${o.buildId}.windows-admin`;
-  const value = generateWindowsPassword();
-  registerSecretValue(value);
-  await mkdir(o.secretsDir, { recursive: true, mode: 0o700 });
-  await writeFile(path.join(o.secretsDir, name), value + '\n', { mode: 0o600, flag: 'w' });
-  return { secret: name };
-}
-
-export async function removeBuildAdminPassword(o: { secretsDir: string; ref: SecretRef }): Promise<void> {
-  await rm(path.join(o.secretsDir, o.ref.secret), { force: true });
+/** A fresh random password (the demo's administrator secret). */
+export function generateWindowsPassword(): string {
+  return windowsPassword(() => randomBytes(32));
 }

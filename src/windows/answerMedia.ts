@@ -6,9 +6,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { SecretRefSchema } from '../contracts/secretRef.js';
+import { AnySecretRefSchema, SecretRefSchema } from '../contracts/secretRef.js';
 import { log } from '../log.js';
-import { resolveSecret, type SecretSource } from '../secrets.js';
+import type { SecretResolver } from '../secrets.js';
 import { ArtifactSchema, fetchArtifact } from './artifacts.js';
 import { buildAutounattend } from './autounattend.js';
 import { createListenerCertificate } from './certificate.js';
@@ -38,7 +38,8 @@ export const AnswerMediaInputSchema = z
     systemLocale: locale.default('en-US'),
     userLocale: locale.default('en-US'),
     organization: z.string().min(1).max(64).default('xenimage'),
-    adminPassword: SecretRefSchema,
+    /** The built-in Administrator's password: the build's generated one, or a configured build input. */
+    adminPassword: AnySecretRefSchema,
     /** `http` only when the build network is isolated: Basic over plain HTTP. */
     winrm: z
       .object({ transport: z.enum(['https', 'http']).default('https'), isolatedNetwork: z.boolean().default(false) })
@@ -92,14 +93,14 @@ export function parseAnswerMediaInput(input: unknown): z.infer<typeof AnswerMedi
 
 export async function buildAnswerMedia(
   input: unknown,
-  o: { stateDir: string; buildId: string; signal?: AbortSignal; secrets?: SecretSource },
+  o: { stateDir: string; buildId: string; signal?: AbortSignal; secrets: SecretResolver },
 ): Promise<AnswerMedia> {
   const i = parseAnswerMediaInput(input);
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(o.buildId))
     throw new InvalidInputError(`build id "${o.buildId}" cannot name a file`);
   // Late resolution, before anything is written: a missing secret creates nothing.
-  const adminPassword = await resolveSecret(i.adminPassword, o.secrets);
-  const productKey = i.productKey ? await resolveSecret(i.productKey, o.secrets) : undefined;
+  const adminPassword = await o.secrets.resolveAny(i.adminPassword, 'build-input');
+  const productKey = i.productKey ? await o.secrets.resolve(i.productKey, 'build-input') : undefined;
   const https = i.winrm.transport === 'https';
   const dir = path.join(o.stateDir, 'answer-media');
   await mkdir(dir, { recursive: true, mode: 0o700 });

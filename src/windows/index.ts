@@ -21,4 +21,4 @@ export {
 } from './cloudbaseInit.js';
 export { CLOUDBASE_INIT_MSI, PV_TOOLS_MSI, PV_TOOLS_LOG } from './firstLogon.js';
 export { buildIso } from './iso.js';
-export { createBuildAdminPassword, generateWindowsPassword, removeBuildAdminPassword } from './adminPassword.js';
+export { generateWindowsPassword, windowsPassword, type ByteBlocks } from './adminPassword.js';

@@ -2,11 +2,14 @@
 // disk on the chosen SR and a VIF on the chosen network, tagged with the build. Every step checks what is already
 // there, so a retry finds the tagged VM and finishes it instead of making a second one.
 import type { XapiConnection } from './connection.js';
-import { findDiskSr, findNetwork, findTemplate, systemDisk } from './lookup.js';
+import { findDiskSr, findIso, findNetwork, findTemplate, systemDisk } from './lookup.js';
 import { NULL_REF, type Ref } from './records.js';
 import { findTagged, tag } from './tags.js';
 
 export const INSTALL_TEMPLATE = 'Other install media';
+/** Install media goes in userdevice 3 (hdd, bootable), the answer media in 1 (hdb): both emulated IDE for Setup. */
+const INSTALL_CD_DEVICE = '3';
+const ANSWER_CD_DEVICE = '1';
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
@@ -32,7 +35,7 @@ export interface BuildVm {
   reused: boolean;
 }
 
-export function provisionXml(sizeBytes: number, srUuid: string): string {
+function provisionXml(sizeBytes: number, srUuid: string): string {
   return `<provision><disk device="0" size="${sizeBytes}" sr="${srUuid}" bootable="true" type="system"/></provision>`;
 }
 
@@ -110,7 +113,7 @@ export async function ensureBuildVm(
 }
 
 /** The CD drive at `userdevice` holding `iso` (created empty and RO when missing; another disc is ejected first). */
-export async function ensureCd(
+async function ensureCd(
   conn: XapiConnection,
   vm: Ref,
   userdevice: string,
@@ -141,4 +144,18 @@ export async function ensureCd(
   if (!cd.empty) await conn.callAsync('VBD.eject', [cd.$ref], { signal });
   await conn.callAsync('VBD.insert', [cd.$ref, iso], { signal });
   return cd.$ref;
+}
+
+/** Two CD drives: the install ISO by name (userdevice 3, bootable) and the answer ISO's VDI (userdevice 1). */
+export async function attachInstallMedia(
+  conn: XapiConnection,
+  vm: Ref,
+  installIso: string,
+  answerIso: Ref,
+  signal?: AbortSignal,
+): Promise<{ installCd: Ref; answerCd: Ref }> {
+  const install = findIso(conn, installIso);
+  const installCd = await ensureCd(conn, vm, INSTALL_CD_DEVICE, install.$ref, signal);
+  const answerCd = await ensureCd(conn, vm, ANSWER_CD_DEVICE, answerIso, signal);
+  return { installCd, answerCd };
 }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { resolveSecret, type SecretSource } from '../secrets.js';
+import type { SecretResolver } from '../secrets.js';
 import { XapiConnection, type ConnectionOptions } from './connection.js';
 import { poolEntry, poolsFilePath } from './pools.js';
 
@@ -12,17 +12,18 @@ export interface PoolLocation {
   /** Default pools file: <stateDir>/pools.yaml (XENIMAGE_POOLS_FILE overrides). */
   stateDir?: string;
   poolsFile?: string;
-  secrets?: SecretSource;
+  /** Resolves the pool's password (a pool credential: secrets.scopes.pool). */
+  secrets: SecretResolver;
 }
 
 export async function connectPool(
   pool: string,
-  where: PoolLocation = {},
+  where: PoolLocation,
   options: ConnectionOptions = {},
 ): Promise<XapiConnection> {
   const file = where.poolsFile ?? poolsFilePath(where.stateDir ?? '.xenimage');
   const entry = await poolEntry(file, pool);
-  const password = await resolveSecret(entry.password, where.secrets);
+  const password = await where.secrets.resolve(entry.password, 'pool');
   let ca: string | undefined;
   if (entry.ca) {
     const caFile = path.resolve(path.dirname(file), entry.ca);
@@ -42,7 +43,7 @@ export class PoolConnections {
   private readonly open = new Map<string, Promise<XapiConnection>>();
 
   constructor(
-    private readonly where: PoolLocation = {},
+    private readonly where: PoolLocation,
     private readonly options: ConnectionOptions & { log?: Logger } = {},
   ) {}
 

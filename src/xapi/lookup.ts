@@ -1,6 +1,6 @@
 // Finding things by the names operators use: templates, SRs, networks, ISOs, VMs; and a VM's system disk.
 // Every miss is a typed, non-retryable error that names what exists.
-import { XenimageError } from '../errors.js';
+import { InvalidInputError, XenimageError } from '../errors.js';
 import type { XapiConnection } from './connection.js';
 import { NULL_REF, type Ref, type SrRecord, type VdiRecord, type VmRecord, type WithRef } from './records.js';
 
@@ -138,4 +138,13 @@ export function systemDisk(conn: XapiConnection, vm: Ref): SystemDisk | undefine
     }
   }
   return undefined;
+}
+
+/** The VM's system disk, read fresh; a VM without one is bad input (typed, non-retryable). */
+export async function findSystemDisk(conn: XapiConnection, vm: Ref): Promise<SystemDisk> {
+  await conn.barrier();
+  if (!conn.cached('VM', vm)) await conn.fetch('VM', vm);
+  const disk = systemDisk(conn, vm);
+  if (!disk) throw new InvalidInputError(`VM ${vm} has no disk at userdevice 0`, { vm });
+  return disk;
 }

@@ -1,16 +1,21 @@
 // Generated ISOs (the answer media) for CD drives. XAPI cannot create VDIs on an ISO SR (its SM driver has no
 // VDI_CREATE), so — as Packer's XenServer builders do — the ISO goes into a VDI on a disk SR through
-// import_raw_vdi, and a read-only CD drive plays it. The VDI is tagged with the build and records the ISO's
-// SHA-256, so a retry reuses a finished import and cleanup finds it.
+// import_raw_vdi, and a read-only CD drive plays it. The VDI is tagged with the build, marked as generated media
+// and records the ISO's SHA-256, so a retry reuses a finished import, cleanup finds it, and a build that keeps its
+// leftovers can still discard it (it holds the build's secrets).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { XapiConnection } from './connection.js';
+import { hasXapiCode } from './errors.js';
 import { findDiskSr } from './lookup.js';
 import type { Ref } from './records.js';
 import { BUILD_TAG, findTagged } from './tags.js';
+import { NULL_REF } from './records.js';
 
-export const ISO_SHA_KEY = 'xenimage-sha256';
+const ISO_SHA_KEY = 'xenimage-sha256';
+/** Marks a VDI that holds media the build generated (set at creation, before any byte is written). */
+const GENERATED_ISO_KEY = 'xenimage-generated-iso';
 
 export interface ImportedIso {
   vdi: Ref;
@@ -51,7 +56,7 @@ export async function importIsoFile(
       type: 'user',
       sharable: false,
       read_only: false,
-      other_config: { [BUILD_TAG]: buildId },
+      other_config: { [BUILD_TAG]: buildId, [GENERATED_ISO_KEY]: 'true' },
       name_label: options.name,
       name_description: `xenimage answer media for ${buildId}`,
     });
@@ -60,4 +65,36 @@ export async function importIsoFile(
   await conn.importVdi(vdi, stream, size, 'raw', { signal: options.signal, onProgress: options.onProgress });
   await conn.call('VDI.add_to_other_config', vdi, ISO_SHA_KEY, sha);
   return { vdi, reused: false };
+}
+
+/**
+ * Ejects and destroys the media a build generated (its answer ISO), even from a VM that is kept running: the rest
+ * of a kept build stays for debugging, its secrets do not. Returns the names of the destroyed VDIs.
+ */
+export async function discardGeneratedIsos(
+  conn: XapiConnection,
+  buildId: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  await conn.barrier();
+  const discarded: string[] = [];
+  for (const vdi of findTagged(conn, buildId).vdis.filter((v) => v.other_config[GENERATED_ISO_KEY] === 'true')) {
+    for (const ref of vdi.VBDs) {
+      const vbd = conn.cached('VBD', ref);
+      // A snapshot's drive is not ejected (it cannot be); destroying the VDI takes it along.
+      if (!vbd || vbd.empty || vbd.VDI === NULL_REF || conn.cached('VM', vbd.VM)?.is_a_snapshot) continue;
+      try {
+        await conn.callAsync('VBD.eject', [ref], { signal });
+      } catch (err) {
+        if (!hasXapiCode(err, 'VBD_IS_EMPTY') && !hasXapiCode(err, 'HANDLE_INVALID')) throw err;
+      }
+    }
+    try {
+      await conn.callAsync('VDI.destroy', [vdi.$ref], { signal });
+      discarded.push(vdi.name_label);
+    } catch (err) {
+      if (!hasXapiCode(err, 'HANDLE_INVALID')) throw err;
+    }
+  }
+  return discarded;
 }

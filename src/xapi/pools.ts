@@ -14,7 +14,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { SecretRefSchema } from '../secrets.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic } from '../fs/atomicFile.js';
 
 export const PoolEntrySchema = z
   .object({

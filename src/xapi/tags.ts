@@ -1,5 +1,5 @@
-// Everything a build creates carries other_config['xenimage-build'] = <workflow ID>: retries find their own work
-// by it, and cleanup removes exactly it.
+// Everything a build creates carries other_config['xenimage-build'] = <build identity> (workflow ID @ first run
+// ID, src/contracts/buildIdentity.ts): retries find their own work by it, and cleanup removes exactly it.
 import type { XapiConnection } from './connection.js';
 import type { Ref, VdiRecord, VmRecord, WithRef } from './records.js';
 
@@ -32,4 +32,15 @@ export function findTagged(conn: XapiConnection, buildId: string): Tagged {
     snapshots: vms.filter((v) => v.is_a_snapshot),
     vdis: conn.all('VDI').filter((v) => isTagged(v, buildId)),
   };
+}
+
+/** One line per tagged VM, snapshot and VDI (what a failure that keeps its leftovers lists), read fresh. */
+export async function describeTagged(conn: XapiConnection, buildId: string): Promise<string[]> {
+  await conn.barrier();
+  const t = findTagged(conn, buildId);
+  return [
+    ...t.vms.map((v) => `VM "${v.name_label}" ${v.uuid}`),
+    ...t.snapshots.map((v) => `snapshot "${v.name_label}" ${v.uuid}`),
+    ...t.vdis.map((v) => `VDI "${v.name_label}" ${v.uuid}`),
+  ];
 }

@@ -3,18 +3,23 @@
 // classified failures, logs, and the bounded wait for WinRM — with every guest fault the brief lists.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import * as guestActivities from '../../activities/guest.js';
+import { guestActivities as makeGuestActivities, type GuestConnection } from '../../activities/guest.js';
 import { startStandaloneWindows, type StandaloneWindows } from '../../src/lab/guest/standalone.js';
 import { writeLabInstallers } from '../../src/lab/guest/labInstallers.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
 import { WinrmClient } from '../../src/winrm/index.js';
+import { testDeps } from '../helpers/deps.js';
+import { onTeardown } from '../helpers/teardown.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const LABEL = 'XENIMAGE_CFG';
 const logLines: string[] = [];
@@ -30,15 +35,21 @@ setRootLogger(
   }),
 );
 
+/** The secrets the activities' resolver reads: variables of the test's own, not of this process. */
+const secretEnv: Record<string, string> = {};
+const stateDir = mkdtempSync(path.join(os.tmpdir(), 'xenimage-guest-activities-'));
+onTeardown(() => rm(stateDir, { recursive: true, force: true }));
+const guestActivities = makeGuestActivities(testDeps({ stateDir, env: secretEnv }));
+
 function secret(value: string): { secret: string } {
   const name = `guest-test-${randomBytes(6).toString('hex')}`;
-  process.env[`XENIMAGE_SECRET_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = value;
+  secretEnv[`XENIMAGE_SECRET_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = value;
   return { secret: name };
 }
 
 interface Fixture {
   w: StandaloneWindows;
-  guest: guestActivities.GuestConnection;
+  guest: GuestConnection;
   adminPassword: string;
 }
 
@@ -207,8 +218,7 @@ test('runSysprep: success is proved by ImageState and the tag file, cached answe
     w.machine.readFile('C:\\Windows\\System32\\Sysprep\\Panther\\setupact.log')?.toString() ?? '',
     /FCreateTagFile:Successfully created tag file/,
   );
-  await new Promise((res) => setTimeout(res, 100));
-  assert.ok(w.events.includes('shutdown'));
+  await waitFor('the guest to shut down', () => w.events.includes('shutdown'), 10_000);
 });
 
 test('runSysprep failures are classified from the Panther logs: AppX (with the package), reserved storage, hung', async (t) => {
@@ -244,13 +254,41 @@ test('runSysprep failures are classified from the Panther logs: AppX (with the p
     [...w.machine.processes].some((p) => p.image === 'sysprep.exe'),
     false,
   );
-  // Logs for the operator, copied and scrubbed.
-  const out = await tempDir(t);
-  const logs = await run(() => guestActivities.collectLogs({ guest, outputDir: out }));
+  // Logs for the operator: the tails of Panther's, in the result.
+  const logs = await run(() => guestActivities.collectLogs({ guest }));
   const setupact = logs.files.find((f) => f.guestPath.endsWith('Sysprep\\Panther\\setupact.log'));
   assert.ok(setupact);
-  assert.match(await readFile(setupact.localPath, 'utf8'), /Beginning of a new sysprep run/);
+  assert.ok(setupact.lines.some((l) => /Beginning of a new sysprep run/.test(l)));
   assert.ok(logs.missing.length > 0);
+});
+
+test('collectLogs: the tails of the guest logs, 200 lines a file, within the byte budget, scrubbed of the build secrets', async (t) => {
+  const { w, guest, adminPassword } = await fixture(t);
+  const productKey = `KEY${randomBytes(6).toString('hex')}`;
+  const long = Array.from({ length: 500 }, (_, i) => `cbinit line ${i}`);
+  long.push(`using the password ${adminPassword} and the key ${productKey}`);
+  w.machine.writeFile('C:\\Windows\\Temp\\cbinit.log', long.join('\r\n') + '\r\n');
+  const logs = await run(() => guestActivities.collectLogs({ guest, scrub: [secret(productKey)] }));
+  const cbinit = logs.files.find((f) => f.guestPath === 'C:\\Windows\\Temp\\cbinit.log');
+  assert.ok(cbinit);
+  assert.equal(cbinit.lines.length, 200);
+  assert.equal(cbinit.truncated, true);
+  assert.equal(cbinit.lines[0], 'cbinit line 301');
+  assert.match(cbinit.lines.at(-1)!, /using the password \[REDACTED\] and the key \[REDACTED\]/);
+  const text = JSON.stringify(logs);
+  assert.ok(!text.includes(adminPassword) && !text.includes(productKey), 'no secret value in the result');
+  assert.ok(logs.missing.includes('C:\\Windows\\System32\\Sysprep\\Panther\\setupact.log'));
+
+  const small = await run(() => guestActivities.collectLogs({ guest, maxBytes: 1000 }));
+  assert.ok(small.bytes <= 1000, `${small.bytes} bytes`);
+  const kept = small.files.find((f) => f.guestPath === 'C:\\Windows\\Temp\\cbinit.log');
+  assert.ok(kept && kept.truncated && kept.lines.length < 200 && kept.lines.at(-1)!.includes('[REDACTED]'));
+});
+
+test('shutdownGuest: the generalized guest is shut down from inside', async (t) => {
+  const { w, guest } = await fixture(t);
+  assert.deepEqual(await run(() => guestActivities.shutdownGuest({ guest })), { issued: true });
+  await waitFor('the guest to shut down', () => w.events.includes('shutdown'), 10_000);
 });
 
 test('waitForWinrm: reachable at once; 401 and refused connections end in a bounded WinrmNotReachable that says why', async (t) => {
@@ -296,8 +334,9 @@ test('cancellation: a waiting activity stops at once when Temporal cancels it', 
   const { w, guest } = await fixture(t);
   await w.stop();
   const env = new MockActivityEnvironment({ activityType: 'waitForWinrm' });
+  // Cancelled once the wait has begun (its first heartbeat), long before its next poll.
+  env.once('heartbeat', () => env.cancel());
   const started = Date.now();
-  setTimeout(() => env.cancel(), 300);
   await assert.rejects(
     env.run(() => guestActivities.waitForWinrm({ guest, pollSec: 5, timeoutSec: 600 })),
     (e: Error) => /cancel/i.test(e.name + e.message),

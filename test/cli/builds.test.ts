@@ -25,7 +25,7 @@ describe('xenimage CLI', () => {
 
   before(async () => {
     const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
-    const worker = await startTestWorker(target, 'cli');
+    const worker = await startTestWorker(target, 'cli', { cloudsFile: openstack.cloudsFile });
     client = await testClient(target);
     env = {
       TEMPORAL_ADDRESS: target.address,
@@ -59,7 +59,7 @@ describe('xenimage CLI', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(started?.workflowId, id);
-    assert.equal(result?.verified, true);
+    assert.deepEqual((result?.verified as { imageId?: string } | undefined)?.imageId, result?.imageId);
 
     const status = await runCli(['status', id, '--json'], env);
     assert.equal(status.code, 0, status.stderr);

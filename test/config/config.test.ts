@@ -53,3 +53,33 @@ test('an unknown key in the file is refused by name', async (t) => {
   await writeFile(file, JSON.stringify({ temporal: { namespcae: 'typo' } }));
   assert.throws(() => loadConfig({ XENIMAGE_CONFIG: file }), /temporal.*namespcae|namespcae/);
 });
+
+test('secrets: the folder, the build key and the scopes by purpose, with defaults; bad patterns are refused by name', () => {
+  const defaults = loadConfig({});
+  assert.equal(defaults.secrets.dir, undefined, 'default: <stateDir>/secrets');
+  assert.equal(defaults.secrets.buildKey, 'xenimage-build-key');
+  assert.deepEqual(defaults.secrets.scopes, {
+    pool: ['xapi-*'],
+    cloud: ['cloud-*', 'keystone-*', 'openstack-*'],
+    buildInput: ['*'],
+  });
+  const set = loadConfig({ XENIMAGE_SECRETS_DIR: '/etc/xenimage/secrets', XENIMAGE_BUILD_KEY: 'site-build-key' });
+  assert.equal(set.secrets.dir, '/etc/xenimage/secrets');
+  assert.equal(set.secrets.buildKey, 'site-build-key');
+  assert.throws(
+    () => loadConfig({ XENIMAGE_BUILD_KEY: '../key' }),
+    (err: unknown) =>
+      err instanceof InvalidInputError && /secrets\.buildKey \(from \$XENIMAGE_BUILD_KEY\)/.test(err.message),
+  );
+});
+
+test('secret scopes from the config file', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'xenimage.yaml');
+  await writeFile(file, 'secrets:\n  scopes:\n    buildInput: ["input-*"]\n    pool: ["pool/*"]\n');
+  assert.throws(() => loadConfig({ XENIMAGE_CONFIG: file }), /secrets\.scopes\.pool\.0/);
+  await writeFile(file, 'secrets:\n  scopes:\n    buildInput: ["input-*"]\n');
+  const config = loadConfig({ XENIMAGE_CONFIG: file });
+  assert.deepEqual(config.secrets.scopes.buildInput, ['input-*']);
+  assert.deepEqual(config.secrets.scopes.pool, ['xapi-*'], 'unset purposes keep their defaults');
+});

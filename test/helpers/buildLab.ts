@@ -2,16 +2,18 @@
 // pool name, so the xen-<pool> task queue is this file's alone) with simulated Windows guests, lab installers,
 // and workers for the general and the pool task queues. One per test file; torn down when the file ends.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { closeXenConnections } from '../../activities/xen.js';
 import type { InstallerSource } from '../../src/contracts/installerSource.js';
 import { attachWindowsGuests, type WindowsGuests } from '../../src/lab/guest/attach.js';
 import { writeLabInstallers } from '../../src/lab/guest/labInstallers.js';
 import { startXapiLab, type XapiLab } from '../../src/lab/xapi/index.js';
+import { poolTaskQueue } from '../../src/contracts/taskQueues.js';
+import { ensureBuildKey } from '../../src/secrets.js';
 import type { TemporalTarget } from '../../src/temporal/connection.js';
+import { testDeps } from './deps.js';
 import { testLogger } from './logger.js';
 import { testOpenStack, type TestCloud } from './openstack.js';
 import { onTeardown } from './teardown.js';
@@ -31,8 +33,12 @@ export interface BuildLab {
   /** The environment of a `xenimage worker` process serving this lab (see workerProcess.ts). */
   workerEnv: Record<string, string>;
   installers: { pvTools: InstallerSource; cloudbaseInit: InstallerSource };
+  /** The lab's secrets folder (its XAPI password, the build key, what putSecret wrote). */
+  secretsDir: string;
   /** Writes a secret file the worker resolves by reference. */
   putSecret(name: string, value: string): Promise<{ secret: string }>;
+  /** Files of the secrets folder that nobody configured (what a build would have left behind). */
+  unexpectedSecrets(): Promise<string[]>;
   /** Stops the XAPI lab (and its guests) and starts it again on the same port and state, as a host restart does. */
   restartXapi(): Promise<void>;
 }
@@ -51,10 +57,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-build-'));
   onTeardown(() => rm(dir, { recursive: true, force: true }));
   const secretsDir = path.join(dir, 'secrets');
-  // The activities of this test process find their state, pools and secrets here.
-  process.env.XENIMAGE_STATE_DIR = dir;
-  process.env.XENIMAGE_SECRETS_DIR = secretsDir;
-  process.env.XENIMAGE_POOLS_FILE = path.join(dir, 'pools.yaml');
+  const poolsFile = path.join(dir, 'pools.yaml');
 
   const suffix = randomUUID().slice(0, 8);
   const pool = `lab-${suffix}`;
@@ -70,7 +73,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
         ...(options.faults ? { faults: { xapi: options.faults.xapi ?? [], guest: options.faults.guest ?? [] } } : {}),
       },
       speed: options.speed ?? 0.01,
-      poolsFile: process.env.XENIMAGE_POOLS_FILE,
+      poolsFile,
       secretsDir,
       log: testLogger(),
       ...(port ? { port } : {}),
@@ -90,12 +93,16 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
     await lab.guests.stop();
     await lab.xapi.stop();
   });
-  onTeardown(() => closeXenConnections());
+  // What `xenimage up` does: every worker of this lab derives the builds' generated secrets from this key.
+  await ensureBuildKey(secretsDir, undefined, {});
+  const configured = new Set(await readdir(secretsDir));
 
   const taskQueue = `build-${suffix}`;
   if ((options.workers ?? 'in-process') === 'in-process') {
-    await startTestWorker(target, 'build', { taskQueue });
-    await startTestWorker(target, 'pool', { taskQueue: `xen-${pool}` });
+    // One set of deps (the pools' connections) for both workers, closed after them.
+    const deps = testDeps({ stateDir: dir, secretsDir, poolsFile, cloudsFile: openstack.cloudsFile });
+    await startTestWorker(target, 'build', { taskQueue, deps });
+    await startTestWorker(target, 'pool', { taskQueue: poolTaskQueue(pool), deps });
   }
   const client = await testClient(target);
   const installers = await writeLabInstallers(path.join(dir, 'installers'));
@@ -113,15 +120,20 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
       TEMPORAL_NAMESPACE: target.namespace,
       XENIMAGE_TASK_QUEUE: taskQueue,
       XENIMAGE_STATE_DIR: dir,
-      XENIMAGE_POOLS_FILE: process.env.XENIMAGE_POOLS_FILE!,
+      XENIMAGE_POOLS_FILE: poolsFile,
       XENIMAGE_SECRETS_DIR: secretsDir,
       OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
       XENIMAGE_SHUTDOWN_GRACE: '2s',
     },
     installers,
+    secretsDir,
     async putSecret(name, value) {
       await writeFile(path.join(secretsDir, name), value, { mode: 0o600 });
+      configured.add(name);
       return { secret: name };
+    },
+    async unexpectedSecrets() {
+      return (await readdir(secretsDir)).filter((name) => !configured.has(name));
     },
     async restartXapi() {
       const port = Number(new URL(lab.xapi.url).port);

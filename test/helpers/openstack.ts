@@ -29,8 +29,6 @@ export function testOpenStack(): Promise<TestCloud> {
       });
       cloudsFile = lab.cloudsFile;
     }
-    // Activities resolve clouds by name the way openstacksdk does.
-    process.env.OS_CLIENT_CONFIG_FILE = cloudsFile;
     const file = cloudsFile;
     return {
       cloudsFile: file,

@@ -1,17 +1,41 @@
-// A worker for one test file on its own task queue, with every activity of the engine, stopped when the file ends.
-import { onTeardown } from './teardown.js';
-import * as activities from '../../activities/index.js';
+// A worker for one test file on its own task queue, with every activity of the engine made from the test's deps,
+// stopped when the file ends.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createActivities, type ActivityDeps } from '../../activities/index.js';
+import { createLogger } from '../../src/log.js';
 import type { TemporalTarget } from '../../src/temporal/connection.js';
 import { startWorker, type RunningWorker } from '../../src/temporal/worker.js';
-import { createLogger } from '../../src/log.js';
+import { testDeps } from './deps.js';
+import { onTeardown } from './teardown.js';
 import { uniqueTaskQueue } from './temporal.js';
+
+export interface TestWorkerOptions {
+  taskQueue?: string;
+  /** The activities' deps; default: a fresh state folder of the worker's own and `cloudsFile`. */
+  deps?: ActivityDeps;
+  cloudsFile?: string;
+  /** Activities in place of the engine's (a workflow's branches with fakes). */
+  activities?: object;
+}
 
 export async function startTestWorker(
   target: TemporalTarget,
   prefix: string,
-  extra: { taskQueue?: string } = {},
+  options: TestWorkerOptions = {},
 ): Promise<RunningWorker & { taskQueue: string }> {
-  const taskQueue = extra.taskQueue ?? uniqueTaskQueue(prefix);
+  const taskQueue = options.taskQueue ?? uniqueTaskQueue(prefix);
+  let activities = options.activities;
+  if (!activities) {
+    let deps = options.deps;
+    if (!deps) {
+      const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-worker-'));
+      onTeardown(() => rm(stateDir, { recursive: true, force: true }));
+      deps = testDeps({ stateDir, ...(options.cloudsFile ? { cloudsFile: options.cloudsFile } : {}) });
+    }
+    activities = createActivities(deps);
+  }
   // Expected activity failures are logged by the worker at warn level; tests read outcomes, not logs.
   const logger = createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' });
   const worker = await startWorker({ target, taskQueue, activities, logger, shutdownGraceTime: '2s' });

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { Client } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import * as activities from '../../activities/index.js';
+import { hostActivities } from '../../activities/host.js';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes.js';
 import { startWorker } from '../../src/temporal/worker.js';
 import { startPrivateDevServer, testLogger, uniqueTaskQueue } from '../helpers/temporal.js';
@@ -23,7 +23,7 @@ test('dev server: workflow round trip, search attributes, UI, restart keeps hist
     const worker = await startWorker({
       target: server,
       taskQueue,
-      activities,
+      activities: hostActivities(),
       logger: testLogger(),
       shutdownGraceTime: '1s',
     });

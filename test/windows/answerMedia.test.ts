@@ -13,12 +13,14 @@ import { promisify } from 'node:util';
 import xml2js from 'xml2js';
 import { writeLabInstallers } from '../../src/lab/guest/labInstallers.js';
 import { planSetup } from '../../src/lab/guest/setup.js';
+import { SecretResolver } from '../../src/secrets.js';
 import { buildAnswerMedia, encodeUnattendPassword, type AnswerMediaInput } from '../../src/windows/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'Answer-Media-Pw1!';
-const secrets = { env: { XENIMAGE_SECRET_WIN_ADMIN: PASSWORD } };
+const secretsFrom = (env: Record<string, string>) => new SecretResolver({ dir: '/nonexistent/secrets', env });
+const secrets = secretsFrom({ XENIMAGE_SECRET_WIN_ADMIN: PASSWORD });
 
 async function isoFiles(iso: string, dir: string): Promise<string> {
   const out = path.join(dir, 'extracted');
@@ -117,7 +119,7 @@ test('UEFI layout, image by name, product key from a secret, HTTP only on an iso
   const media = await buildAnswerMedia(input, {
     stateDir: dir,
     buildId: 'build-2',
-    secrets: { env: { ...secrets.env, XENIMAGE_SECRET_WIN_KEY: key } },
+    secrets: secretsFrom({ XENIMAGE_SECRET_WIN_ADMIN: PASSWORD, XENIMAGE_SECRET_WIN_KEY: key }),
   });
   assert.equal(media.winrm.https, false);
   assert.equal(media.winrm.certificatePem, null);
@@ -144,7 +146,7 @@ test('bad input creates nothing: plain HTTP without isolation, a missing secret'
     buildAnswerMedia({ ...input, winrm: { transport: 'http' } }, { stateDir: dir, buildId: 'b', secrets }),
     (e: Error & { type: string }) => e.type === 'InvalidInput' && /isolatedNetwork/.test(e.message),
   );
-  await assert.rejects(buildAnswerMedia(input, { stateDir: dir, buildId: 'b', secrets: { env: {} } }), {
+  await assert.rejects(buildAnswerMedia(input, { stateDir: dir, buildId: 'b', secrets: secretsFrom({}) }), {
     type: 'SecretMissing',
   });
   await assert.rejects(

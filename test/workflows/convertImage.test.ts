@@ -15,9 +15,11 @@ import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporal
 import { buildTag, type OpenStackCloud } from '../../src/openstack/index.js';
 import type { BuildProgress } from '../../src/contracts/messages.js';
 import type { ConvertImageInput } from '../../src/contracts/convertInput.js';
+import { identityFromHistory, identityOf } from '../helpers/builds.js';
 import { testOpenStack } from '../helpers/openstack.js';
 import { testClient, testTemporal } from '../helpers/temporal.js';
 import { onTeardown } from '../helpers/teardown.js';
+import { waitFor } from '../helpers/waitFor.js';
 import { startTestWorker } from '../helpers/worker.js';
 
 const run = promisify(execFile);
@@ -29,8 +31,8 @@ function rootFailure(err: unknown): ApplicationFailure | undefined {
   return cause instanceof ApplicationFailure ? cause : undefined;
 }
 
-async function imagesOfBuild(cloud: OpenStackCloud, workflowId: string) {
-  return cloud.glance.listImages({ tag: buildTag(workflowId) });
+async function imagesOfBuild(cloud: OpenStackCloud, build: string) {
+  return cloud.glance.listImages({ tag: buildTag(build) });
 }
 
 describe('convertImage workflow', () => {
@@ -44,7 +46,7 @@ describe('convertImage workflow', () => {
   before(async () => {
     const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
     client = await testClient(target);
-    taskQueue = (await startTestWorker(target, 'convert')).taskQueue;
+    taskQueue = (await startTestWorker(target, 'convert', { cloudsFile: openstack.cloudsFile })).taskQueue;
     cloud = openstack.open();
     cloudName = openstack.cloud;
     dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-convert-'));
@@ -83,11 +85,18 @@ describe('convertImage workflow', () => {
     const handle = await client.workflow.start('convertImage', { taskQueue, workflowId, args: [input()] });
     const result = (await handle.result()) as {
       imageId: string;
-      verified: boolean;
+      checksum: string;
+      verified: { imageId: string; md5: string; entry: string; virtualSize: number; checks: string[] };
       virtualSize: number;
       format: string;
     };
-    assert.equal(result.verified, true);
+    // The verification that ran on the image as Glance holds it.
+    assert.deepEqual(
+      [result.verified.imageId, result.verified.md5, result.verified.entry, result.verified.virtualSize],
+      [result.imageId, result.checksum, '0.vhd', result.virtualSize],
+    );
+    for (const check of ['status active', 'single gzip member', 'sole entry 0.vhd', 'tap VHD structure', 'md5'])
+      assert.ok(result.verified.checks.includes(check), `${check} in ${result.verified.checks.join(', ')}`);
     assert.equal(result.format, 'qcow2');
     assert.equal(result.virtualSize, 102 * 1024 * 1024, 'rounded up to 2 MiB');
 
@@ -98,17 +107,50 @@ describe('convertImage workflow', () => {
     assert.equal(image.vm_mode, 'xen');
     assert.equal(image.os_type, 'linux');
     assert.equal(image.os_distro, 'debian');
-    assert.ok(image.tags.includes(buildTag(workflowId)));
+    assert.equal(image.checksum, result.verified.md5);
+    assert.ok(image.tags.includes(buildTag(identityOf(handle))), 'tagged with the build identity');
 
     const progress = await handle.query<BuildProgress>('progress');
     assert.equal(progress.state, 'succeeded');
+    assert.equal(progress.build, identityOf(handle));
     assert.deepEqual(
       progress.steps.map((s) => `${s.step}:${s.status}`),
       ['inspect:done', 'check cloud:done', 'convert and upload:done', 'verify:done'],
     );
+    // Each step's times come from the workflow clock, in order.
+    let previous = '';
+    for (const s of progress.steps) {
+      assert.ok(s.startedAt && s.endedAt, `${s.step} has its times`);
+      assert.ok(!Number.isNaN(Date.parse(s.startedAt)) && s.startedAt === new Date(s.startedAt).toISOString());
+      assert.ok(previous <= s.startedAt && s.startedAt <= s.endedAt, `${s.step} starts after the one before`);
+      previous = s.endedAt;
+    }
     const described = await handle.describe();
     assert.equal(described.searchAttributes.XenimageKind?.[0], 'convert');
     assert.equal(described.searchAttributes.XenimageStep?.[0], 'succeeded');
+  });
+
+  test('a new run under a reused workflow ID makes its own image: it neither reuses nor deletes the earlier one', async () => {
+    const workflowId = `convert-again-${randomUUID()}`;
+    const same = input();
+    const first = await client.workflow.start('convertImage', { taskQueue, workflowId, args: [same] });
+    const a = (await first.result()) as { imageId: string; reused: boolean };
+    // The same workflow ID once the first run closed: a new run, with an identity of its own.
+    const second = await client.workflow.start('convertImage', { taskQueue, workflowId, args: [same] });
+    assert.notEqual(identityOf(second), identityOf(first));
+    const b = (await second.result()) as { imageId: string; reused: boolean };
+    assert.notEqual(b.imageId, a.imageId, "the earlier run's image was not reused");
+    assert.equal(b.reused, false);
+    assert.equal((await cloud.glance.getImage(a.imageId)).status, 'active', 'the earlier image stands');
+    assert.deepEqual(
+      (await imagesOfBuild(cloud, identityOf(first))).map((i) => i.id),
+      [a.imageId],
+      'each run tags only its own image',
+    );
+    assert.deepEqual(
+      (await imagesOfBuild(cloud, identityOf(second))).map((i) => i.id),
+      [b.imageId],
+    );
   });
 
   test('bad input fails at once as InvalidInput and creates nothing', async () => {
@@ -125,7 +167,7 @@ describe('convertImage workflow', () => {
         return true;
       },
     );
-    assert.deepEqual(await imagesOfBuild(cloud, workflowId), []);
+    assert.deepEqual(await imagesOfBuild(cloud, await identityFromHistory(client.workflow.getHandle(workflowId))), []);
   });
 
   test('a source that is not a disk image fails typed, before any image exists', async () => {
@@ -143,7 +185,7 @@ describe('convertImage workflow', () => {
         return true;
       },
     );
-    assert.deepEqual(await imagesOfBuild(cloud, workflowId), []);
+    assert.deepEqual(await imagesOfBuild(cloud, await identityFromHistory(client.workflow.getHandle(workflowId))), []);
   });
 
   test('an unknown cloud fails typed before any image exists', async () => {
@@ -198,11 +240,14 @@ describe('convertImage workflow', () => {
         }),
       ],
     });
-    for (;;) {
-      const p = await handle.query<BuildProgress>('progress');
-      if (p.step === 'convert and upload' && (await imagesOfBuild(cloud, workflowId)).length > 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      'the upload to begin',
+      async () =>
+        (await handle.query<BuildProgress>('progress')).step === 'convert and upload' &&
+        (await imagesOfBuild(cloud, identityOf(handle))).length > 0,
+      120_000,
+      100,
+    );
     await handle.cancel();
     await assert.rejects(
       handle.result(),
@@ -210,6 +255,6 @@ describe('convertImage workflow', () => {
     );
     const progress = await handle.query<BuildProgress>('progress');
     assert.equal(progress.state, 'cancelled');
-    assert.deepEqual(await imagesOfBuild(cloud, workflowId), [], 'no image of the cancelled build remains');
+    assert.deepEqual(await imagesOfBuild(cloud, identityOf(handle)), [], 'no image of the cancelled build remains');
   });
 });

@@ -1,6 +1,8 @@
 // Determinism guard: every recorded history in test/histories/ replays on the current workflow code. Record a
 // new one with `xenimage history <id> --out test/histories/<name>.json` after a build of a new shape; when a
-// change breaks a replay, version it with `patched()` instead of editing the history.
+// change breaks a replay, version it with `patched()`, or — when running builds could not survive the change
+// anyway — re-record the history from the new code and say so in a decision page (as
+// docs/decisions/builds-0002-injected-activities-and-running-builds.md does). Never edit a history by hand.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -15,7 +15,7 @@ import type { VmImageInput } from '../../src/contracts/vmImageInput.js';
 import { buildTag, downloadImage, type OpenStackCloud } from '../../src/openstack/index.js';
 import { XapiConnection } from '../../src/xapi/connection.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
-import { rootFailure, waitForProgress } from '../helpers/builds.js';
+import { identityOf, retriedActivities, rootFailure, waitForProgress } from '../helpers/builds.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { waitFor } from '../helpers/waitFor.js';
 
@@ -57,6 +57,12 @@ describe('vmImage workflow', () => {
     return vm;
   }
 
+  /** Each test starts from the power state it needs, whatever the one before left. */
+  async function ensureRunning(name: string): Promise<void> {
+    const ref = vmRecord(name).$ref;
+    if ((await xapi.call('VM.get_power_state', ref)) !== 'Running') await xapi.call('VM.start', ref, false, false);
+  }
+
   /** The 0.vhd of a Glance image as a file. */
   async function imageVhd(imageId: string, file: string): Promise<void> {
     const extract = tar.extract();
@@ -92,32 +98,38 @@ describe('vmImage workflow', () => {
   }
 
   test('a running PV VM: clean shutdown, vm_mode=xen image with the same bytes, VM running again', async () => {
+    await ensureRunning('debian-pv');
     const workflowId = `from-vm-${randomUUID().slice(0, 8)}`;
-    const result = (await lab.client.workflow.execute('vmImage', {
+    const handle = await lab.client.workflow.start('vmImage', {
       taskQueue: lab.taskQueue,
       workflowId,
       args: [input('debian-pv')],
-    })) as {
+    });
+    const result = (await handle.result()) as {
       imageId: string;
+      checksum: string;
       vmMode: string;
       shutdown: string;
-      verified: boolean;
+      verified: { imageId: string; md5: string; checks: string[] };
+      warnings: string[];
     };
     assert.equal(result.vmMode, 'xen');
     assert.equal(result.shutdown, 'clean');
+    assert.deepEqual([result.verified.imageId, result.verified.md5], [result.imageId, result.checksum]);
+    assert.deepEqual(result.warnings, []);
     const image = await cloud.glance.getImage(result.imageId);
     assert.equal(image.status, 'active');
     assert.equal(image.vm_mode, 'xen');
     assert.equal(image.container_format, 'ovf');
-    assert.ok(image.tags.includes(buildTag(workflowId)));
+    assert.ok(image.tags.includes(buildTag(identityOf(handle))));
 
-    await xapi.barrier();
-    assert.equal(vmRecord('debian-pv').power_state, 'Running', 'the VM is back to its power state');
+    assert.equal(await xapi.call('VM.get_power_state', vmRecord('debian-pv').$ref), 'Running', 'the VM runs again');
     await assertSameBytes(result.imageId, 'debian-pv');
-    await xapi.call('VM.start', vmRecord('debian-pv').$ref, false, false); // as the next test expects it
   });
 
-  test('the lab (XAPI host) restarts during the export: the export runs again, one image with the same bytes', async () => {
+  test('the lab (XAPI host) restarts during the export: the export runs again, one image with the same bytes', async (t) => {
+    t.after(() => lab.xapi.faults.clear());
+    await ensureRunning('debian-pv');
     const workflowId = `from-vm-restart-${randomUUID().slice(0, 8)}`;
     lab.xapi.faults.inject({ kind: 'slow', method: 'export_raw_vdi', delayMs: 30_000 });
     const handle = await lab.client.workflow.start('vmImage', {
@@ -131,9 +143,14 @@ describe('vmImage workflow', () => {
       before.faults.fired.some((f) => f.kind === 'slow' && f.method === 'export_raw_vdi'),
     ); // the transfer has begun
     await lab.restartXapi(); // cuts it: the upload attempt (or the activity) starts again on the new host
-    const result = (await handle.result()) as { imageId: string; verified: boolean };
-    assert.equal(result.verified, true);
-    const images = await cloud.glance.listImages({ tag: buildTag(workflowId) });
+    const result = (await handle.result()) as { imageId: string; verified: { imageId: string } };
+    assert.equal(result.verified.imageId, result.imageId);
+    // What ran again is the export, and nothing before it: the shutdown and the lookups were not repeated.
+    const retried = await retriedActivities(handle);
+    assert.ok(retried.includes('exportToGlance'), `the export ran again (retried: ${retried.join(', ')})`);
+    for (const earlier of ['findVm', 'cleanShutdown', 'findSystemDisk'])
+      assert.ok(!retried.includes(earlier), `${earlier} did not run again`);
+    const images = await cloud.glance.listImages({ tag: buildTag(identityOf(handle)) });
     assert.deepEqual(
       images.map((i) => [i.id, i.status]),
       [[result.imageId, 'active']],
@@ -149,32 +166,37 @@ describe('vmImage workflow', () => {
   });
 
   test('an HVM VM without PV drivers: refused without allowHard (typed, nothing made, VM untouched)', async () => {
+    await ensureRunning('legacy-hvm');
     const workflowId = `from-vm-nohard-${randomUUID().slice(0, 8)}`;
-    await assert.rejects(
-      lab.client.workflow.execute('vmImage', {
-        taskQueue: lab.taskQueue,
-        workflowId,
-        args: [input('legacy-hvm', { shutdown: { timeout: '30s' } })],
-      }),
-      (err: unknown) => {
-        const failure = rootFailure(err);
-        assert.equal(failure?.type, 'ShutdownFailed');
-        assert.match(failure.message, /allowHard/);
-        return true;
-      },
-    );
-    assert.deepEqual(await cloud.glance.listImages({ tag: buildTag(workflowId) }), []);
-    await xapi.barrier();
-    assert.equal(vmRecord('legacy-hvm').power_state, 'Running');
+    const handle = await lab.client.workflow.start('vmImage', {
+      taskQueue: lab.taskQueue,
+      workflowId,
+      args: [input('legacy-hvm', { shutdown: { timeout: '30s' } })],
+    });
+    await assert.rejects(handle.result(), (err: unknown) => {
+      const failure = rootFailure(err);
+      assert.equal(failure?.type, 'ShutdownFailed');
+      assert.match(failure.message, /allowHard/);
+      return true;
+    });
+    assert.deepEqual(await cloud.glance.listImages({ tag: buildTag(identityOf(handle)) }), []);
+    assert.equal(await xapi.call('VM.get_power_state', vmRecord('legacy-hvm').$ref), 'Running');
   });
 
   test('an HVM VM with allowHard and normalize "xapi": hard shutdown, vm_mode=hvm, EXT SR round trip leaves nothing tagged', async () => {
+    await ensureRunning('legacy-hvm');
     const workflowId = `from-vm-hard-${randomUUID().slice(0, 8)}`;
-    const result = (await lab.client.workflow.execute('vmImage', {
+    const handle = await lab.client.workflow.start('vmImage', {
       taskQueue: lab.taskQueue,
       workflowId,
       args: [input('legacy-hvm', { shutdown: { timeout: '30s', allowHard: true }, normalize: 'xapi' })],
-    })) as { imageId: string; vmMode: string; shutdown: string; normalized: boolean };
+    });
+    const result = (await handle.result()) as {
+      imageId: string;
+      vmMode: string;
+      shutdown: string;
+      normalized: boolean;
+    };
     assert.equal(result.vmMode, 'hvm');
     assert.equal(result.shutdown, 'hard');
     assert.equal(result.normalized, true);
@@ -184,7 +206,7 @@ describe('vmImage workflow', () => {
     assert.deepEqual(
       xapi
         .all('VDI')
-        .filter((v) => v.other_config['xenimage-build'] === workflowId)
+        .filter((v) => v.other_config['xenimage-build'] === identityOf(handle))
         .map((v) => v.name_label),
       [],
       'the normalisation VDI is gone',

@@ -10,7 +10,14 @@ import type { WindowsImageInput } from '../../src/contracts/windowsInput.js';
 import type { OpenStackCloud } from '../../src/openstack/index.js';
 import type { XapiConnection } from '../../src/xapi/connection.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
-import { assertNothingLeft, labConnection, rootFailure, waitForProgress, windowsInput } from '../helpers/builds.js';
+import {
+  assertNothingLeft,
+  identityOf,
+  labConnection,
+  rootFailure,
+  waitForProgress,
+  windowsInput,
+} from '../helpers/builds.js';
 
 describe('windowsImage failures', () => {
   let lab: BuildLab;
@@ -82,6 +89,24 @@ describe('windowsImage failures', () => {
     ],
     ['an unknown cloud', (i) => ({ ...i, cloud: 'no-such-cloud' }), 'CloudNotFound', /no-such-cloud/],
     [
+      "a product key naming the pool's XAPI password",
+      (i) => ({ ...i, windows: { ...i.windows, productKey: { secret: lab.xapi.secretName } } }),
+      'SecretOutOfScope',
+      /pool credential/,
+    ],
+    [
+      "an administrator password naming the cloud admin's",
+      (i) => ({ ...i, administrator: { ...i.administrator, password: { secret: 'openstack-admin' } } }),
+      'SecretOutOfScope',
+      /cloud credential/,
+    ],
+    [
+      'a product key naming the build key',
+      (i) => ({ ...i, windows: { ...i.windows, productKey: { secret: 'xenimage-build-key' } } }),
+      'SecretOutOfScope',
+      /keeps it for itself/,
+    ],
+    [
       'an installer whose SHA-256 does not match',
       (i) => ({ ...i, pvTools: { ...lab.installers.pvTools, sha256: '0'.repeat(64) } }),
       'ArtifactChecksumMismatch',
@@ -92,20 +117,22 @@ describe('windowsImage failures', () => {
   for (const [what, mutate, type, message] of badInputs) {
     test(`bad input — ${what}: ${type}, nothing created`, async () => {
       const workflowId = `bad-${randomUUID().slice(0, 8)}`;
-      await assert.rejects(
-        lab.client.workflow.execute('windowsImage', { taskQueue: lab.taskQueue, workflowId, args: [mutate(good)] }),
-        (err: unknown) => {
-          const failure = rootFailure(err);
-          assert.ok(failure, `a typed failure, got ${String(err)}`);
-          assert.equal(failure.type, type, failure.message);
-          assert.equal(failure.nonRetryable, true);
-          assert.match(failure.message, message);
-          return true;
-        },
-      );
-      await assertNothingLeft(lab, conn, cloud, workflowId);
+      const handle = await lab.client.workflow.start('windowsImage', {
+        taskQueue: lab.taskQueue,
+        workflowId,
+        args: [mutate(good)],
+      });
+      await assert.rejects(handle.result(), (err: unknown) => {
+        const failure = rootFailure(err);
+        assert.ok(failure, `a typed failure, got ${String(err)}`);
+        assert.equal(failure.type, type, failure.message);
+        assert.equal(failure.nonRetryable, true);
+        assert.match(failure.message, message);
+        return true;
+      });
+      await assertNothingLeft(lab, conn, cloud, identityOf(handle));
       // Nothing that creates was even scheduled (the answer media step reads the installers before it makes anything).
-      const history = JSON.stringify(await lab.client.workflow.getHandle(workflowId).fetchHistory());
+      const history = JSON.stringify(await handle.fetchHistory());
       assert.ok(!history.includes('"createVm"'), 'createVm was not scheduled');
       if (type !== 'ArtifactChecksumMismatch')
         assert.ok(!history.includes('"prepareAnswerMedia"'), 'prepareAnswerMedia was not scheduled');
@@ -124,7 +151,8 @@ describe('windowsImage failures', () => {
   ];
 
   for (const [when, reached, arrange] of cancelAt) {
-    test(`cancelled ${when}: cleanup is complete`, async () => {
+    test(`cancelled ${when}: cleanup is complete`, async (t) => {
+      t.after(() => lab.xapi.faults.clear());
       arrange();
       const workflowId = `cancel-${randomUUID().slice(0, 8)}`;
       const handle = await lab.client.workflow.start('windowsImage', {
@@ -140,8 +168,7 @@ describe('windowsImage failures', () => {
       );
       const progress = await handle.query<BuildProgress>('progress');
       assert.equal(progress.state, 'cancelled');
-      await assertNothingLeft(lab, conn, cloud, workflowId);
-      lab.xapi.faults.clear();
+      await assertNothingLeft(lab, conn, cloud, identityOf(handle));
     });
   }
 });

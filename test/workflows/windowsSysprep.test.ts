@@ -12,6 +12,7 @@ import { runCli } from '../helpers/cli.js';
 import {
   assertNothingLeft,
   buildVm,
+  identityOf,
   labConnection,
   rootFailure,
   waitForProgress,
@@ -20,6 +21,7 @@ import {
 
 interface Result {
   imageId: string;
+  guestLogs: Array<{ moment: string; attempt: number; files: Array<{ path: string; lines: string[] }> }>;
   sysprepAttempts: Array<{
     attempt: number;
     outcome: string;
@@ -49,7 +51,7 @@ describe('windowsImage sysprep retries', () => {
       workflowId,
       args: [await windowsInput(lab, 'win-appx')],
     });
-    lab.guests.inject({ kind: 'sysprep-appx', vm: await buildVm(conn, workflowId), package: APPX });
+    lab.guests.inject({ kind: 'sysprep-appx', vm: await buildVm(conn, identityOf(handle)), package: APPX });
     const result = (await handle.result()) as Result;
     assert.deepEqual(
       result.sysprepAttempts.map((a) => [a.attempt, a.outcome, a.failureType, a.remedy]),
@@ -66,8 +68,34 @@ describe('windowsImage sysprep retries', () => {
     const steps = (await handle.query<BuildProgress>('progress')).steps.map(
       (s) => `${s.step}#${s.attempt}:${s.status}`,
     );
-    for (const s of ['sysprep#1:failed', 'revert to snapshot#2:done', 'remedy#2:done', 'sysprep#2:done'])
+    for (const s of [
+      'sysprep#1:failed',
+      'collect logs#1:done',
+      'revert to snapshot#2:done',
+      'remedy#2:done',
+      'sysprep#2:done',
+      'collect logs#2:done',
+    ])
       assert.ok(steps.includes(s), `${s} in ${steps.join(', ')}`);
+    // The logs of the failed attempt, collected before the revert lost them, and those before the shutdown.
+    assert.deepEqual(
+      result.guestLogs.map((l) => [l.moment, l.attempt]),
+      [
+        ['sysprep failed', 1],
+        ['before shutdown', 2],
+      ],
+    );
+    assert.ok(
+      result.guestLogs[0]!.files.some(
+        (f) => f.path.includes('Panther') && f.lines.some((l) => l.includes('0x80073cf2')),
+      ),
+      'the failed run is in its Panther logs',
+    );
+    assert.ok(
+      result.guestLogs.every((l) => l.files.every((f) => f.lines.length <= 200)),
+      'at most 200 lines per file',
+    );
+    assert.ok(Buffer.byteLength(JSON.stringify(result.guestLogs)) < 80 * 1024, 'bounded per build');
     // The attempts are in the history too: each sysprep activity with its failure.
     const history = JSON.stringify(await handle.fetchHistory());
     assert.ok(history.includes('SysprepAppxFailure'));
@@ -91,7 +119,7 @@ describe('windowsImage sysprep retries', () => {
       workflowId,
       args: [input],
     });
-    lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
+    lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, identityOf(handle)), times: 1 });
 
     // Not waiting yet: the update is refused by its validator (through the client and through the CLI).
     await assert.rejects(
@@ -109,6 +137,14 @@ describe('windowsImage sysprep retries', () => {
     await assert.rejects(
       handle.executeUpdate('retrySysprep', { args: [{ remedy: 'rm -rf /' }] }),
       (err: unknown) => err instanceof WorkflowUpdateFailedError && /unknown remedy/.test(String(err.cause?.message)),
+    );
+
+    // remove-appx needs a package the failure named; a hung sysprep named none.
+    await assert.rejects(
+      handle.executeUpdate('retrySysprep', { args: [{ remedy: 'remove-appx' }] }),
+      (err: unknown) =>
+        err instanceof WorkflowUpdateFailedError &&
+        /needs a failure that named an AppX package/.test(String(err.cause?.message)),
     );
 
     const badRemedy = await xenimage('retry-sysprep', workflowId, '--remedy', 'rm -rf /');
@@ -138,7 +174,7 @@ describe('windowsImage sysprep retries', () => {
       workflowId,
       args: [input],
     });
-    lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, workflowId), times: 1 });
+    lab.guests.inject({ kind: 'sysprep-hang', vm: await buildVm(conn, identityOf(handle)), times: 1 });
     await waitForProgress(handle, (p) => p.state === 'awaiting-operator');
     const abandoned = await xenimage('abandon', workflowId, '--reason', 'giving up for the test');
     assert.equal(abandoned.code, 0, abandoned.stderr);
@@ -149,6 +185,6 @@ describe('windowsImage sysprep retries', () => {
       return true;
     });
     assert.equal((await handle.query<BuildProgress>('progress')).state, 'failed');
-    await assertNothingLeft(lab, conn, cloud, workflowId);
+    await assertNothingLeft(lab, conn, cloud, identityOf(handle));
   });
 });

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { InvalidInputError, XenimageError } from '../../src/errors.js';
 import { contentBytes } from '../../src/lab/scenarios/content.js';
 import type { XapiLab } from '../../src/lab/xapi/index.js';
+import { SecretResolver } from '../../src/secrets.js';
 import { connectPool } from '../../src/xapi/connect.js';
 import type { XapiConnection } from '../../src/xapi/connection.js';
 import { XapiCallError, xapiErrorType } from '../../src/xapi/errors.js';
@@ -18,6 +19,7 @@ import { findVm, systemDisk } from '../../src/xapi/lookup.js';
 import { waitForHalt } from '../../src/xapi/power.js';
 import { beforeLabStops, startTestLab } from '../helpers/xapiLab.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -29,7 +31,7 @@ async function connect(
 ): Promise<XapiConnection> {
   const conn = await connectPool(
     pool,
-    { poolsFile: lab.poolsFile, secrets: { dir: lab.secretsDir } },
+    { poolsFile: lab.poolsFile, secrets: new SecretResolver({ dir: lab.secretsDir, env: {} }) },
     { eventPollDelayMs: 200, ...options },
   );
   beforeLabStops(lab, () => conn.close());
@@ -64,7 +66,10 @@ test('a wrong password fails typed and not retryable, without the password in th
   const lab = await startTestLab(t);
   const dir = await tempDir(t);
   await writeFile(path.join(dir, lab.secretName), 'not-the-password');
-  const err = await connectPool(lab.poolName, { poolsFile: lab.poolsFile, secrets: { dir } }).catch((e: unknown) => e);
+  const err = await connectPool(lab.poolName, {
+    poolsFile: lab.poolsFile,
+    secrets: new SecretResolver({ dir, env: {} }),
+  }).catch((e: unknown) => e);
   assert.deepEqual(xenimageCode(err).slice(0, 2), ['XapiSessionAuthenticationFailed', false]);
   assert.ok(!(err as Error).message.includes('not-the-password'));
 });
@@ -77,7 +82,12 @@ test('callAsync honours an AbortSignal: the task is cancelled, the VM stays halt
   await conn.call('VM.set_is_a_template', vm, false);
   const controller = new AbortController();
   const started = conn.callAsync('VM.start', [vm, false, false], { signal: controller.signal });
-  setTimeout(() => controller.abort(), 200);
+  // Aborted while XAPI runs the start.
+  await conn.waitFor((get) => (Object.keys(get('VM', vm)?.current_operations ?? {}).length > 0 ? true : undefined), {
+    timeoutMs: 5000,
+    what: 'the start to begin',
+  });
+  controller.abort();
   await assert.rejects(started, (err: unknown) => err instanceof XenimageError && err.type === 'Cancelled');
   await conn.waitFor(
     (get) =>
@@ -98,7 +108,7 @@ test('waits are event-driven, and survive a stalled event.from through direct re
   await halted;
   // Every event.from from now on hangs for 70 s: the wait still ends, from its periodic direct re-read.
   lab.faults.inject({ kind: 'eventStall', every: true, delayMs: 70_000 });
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor('the next event.from to stall', () => lab.faults.fired.some((f) => f.kind === 'eventStall'), 5000);
   const hvm = findVm(conn, { name: 'legacy-hvm' });
   const waiting = waitForHalt(conn, hvm.$ref, { timeoutMs: 10_000, what: 'halt' });
   await lab.host.guestShutdown(hvm.$ref);

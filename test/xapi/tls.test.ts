@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { XenimageError } from '../../src/errors.js';
+import { SecretResolver } from '../../src/secrets.js';
 import { connectPool } from '../../src/xapi/connect.js';
 import { writePoolEntry } from '../../src/xapi/pools.js';
 import { beforeLabStops, startTestLab } from '../helpers/xapiLab.js';
@@ -89,7 +90,7 @@ test('TLS: refused without the CA (typed, not retryable), working with it for ca
   });
   const port = (front.address() as net.AddressInfo).port;
   const poolsFile = path.join(dir, 'pools.yaml');
-  const where = { poolsFile, secrets: { dir: lab.secretsDir } };
+  const where = { poolsFile, secrets: new SecretResolver({ dir: lab.secretsDir, env: {} }) };
 
   await writePoolEntry(poolsFile, 'tls-pool', {
     url: `https://127.0.0.1:${port}`,

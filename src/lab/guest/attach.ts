@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { log as rootLog } from '../../log.js';
-import { resolveSecret, registerSecretValue } from '../../secrets.js';
+import { registerSecretValue, SecretResolver } from '../../secrets.js';
 import { generateWindowsPassword } from '../../windows/adminPassword.js';
 import type { LabHostApi, LabVmView } from '../hostApi.js';
 import { GuestFaultSchema, type GuestFault, type GuestFaultInput } from './faults.js';
@@ -50,7 +50,12 @@ export async function attachWindowsGuests(host: LabHostApi, options: AttachOptio
   const ports: GuestPorts = { http: options.ports?.http ?? 5985, https: options.ports?.https ?? 5986 };
   const preinstalled = new Map<string, PreinstalledWindows & { password: string }>();
   for (const p of scenario.windows) {
-    const password = p.adminPassword ? await resolveSecret(p.adminPassword) : generateWindowsPassword();
+    const secrets = new SecretResolver({
+      dir: process.env.XENIMAGE_SECRETS_DIR ?? path.join(options.stateDir, 'secrets'),
+    });
+    const password = p.adminPassword
+      ? await secrets.resolve(p.adminPassword, 'build-input')
+      : generateWindowsPassword();
     registerSecretValue(password);
     preinstalled.set(p.vm, { ...p, password });
   }

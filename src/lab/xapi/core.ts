@@ -12,7 +12,7 @@ import { Database, type PersistedDatabase } from './db/database.js';
 import type { FaultPlan } from './faults.js';
 import { GuestBridge } from './lifecycle/guestBridge.js';
 import type { ProductProfile } from './setup/products.js';
-import { writeFileAtomic } from './storage/atomicFile.js';
+import { writeFileAtomic } from '../../fs/atomicFile.js';
 import { VdiStore } from './storage/vdiStore.js';
 
 export const STATE_VERSION = 2;

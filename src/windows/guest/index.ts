@@ -6,10 +6,10 @@ export {
   USER_NAME as USER_NAME_PATTERN,
 } from './administrator.js';
 export { installCloudbaseInit, type CloudbaseInitInstall, type CloudbaseInitResult } from './installCloudbaseInit.js';
-export { collectLogs, GUEST_LOGS, type CollectedLog } from './logs.js';
+export { collectLogs, GUEST_LOGS, type CollectedLogs, type CollectLogsOptions, type LogTail } from './logs.js';
 export { classifyMsiExit, ensurePvTools, type PvToolsResult } from './pvTools.js';
 export { rebootAndWait } from './reboot.js';
 export { GuestCommandFailed, type GuestContext, type GuestEndpoint } from './session.js';
-export { classifySysprepLogs, GENERALIZED, runSysprep, type SysprepResult } from './sysprep.js';
+export { classifySysprepLogs, GENERALIZED, issueShutdown, runSysprep, type SysprepResult } from './sysprep.js';
 export { waitForWinrm, type WinrmReady } from './waitForWinrm.js';
-export { applyRemedy, describeRemedy, parseRemedy, remedyFor, type Remedy } from './remedies.js';
+export { applyRemedy, describeRemedy, parseRemedy, type Remedy } from './remedies.js';

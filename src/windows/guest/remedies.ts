@@ -15,14 +15,6 @@ import { GuestCommandFailed, openClient, runScript, type GuestContext } from './
 export type Remedy =
   { kind: 'remove-appx'; package: string } | { kind: 'reboot' } | { kind: 'script'; name: string } | { kind: 'none' };
 
-/** The remedy a typed sysprep failure names (null when none is known: the operator decides). */
-export function remedyFor(failure: { type: string; details?: Record<string, unknown> }): Remedy | null {
-  if (failure.type === 'SysprepAppxFailure' && typeof failure.details?.package === 'string')
-    return { kind: 'remove-appx', package: failure.details.package };
-  if (failure.type === 'SysprepReservedStorage') return { kind: 'reboot' };
-  return null;
-}
-
 /** Parses an operator's remedy name (`remove-appx`, `reboot`, `none`, `script:<name>`); remove-appx takes the package of the last failure. */
 export function parseRemedy(name: string, lastFailure?: { type: string; details?: Record<string, unknown> }): Remedy {
   if (!REMEDY_NAME.test(name))

@@ -148,19 +148,24 @@ export async function runSysprep(
   }
   const p = result!;
   if (!(p.tag && p.imageState === GENERALIZED)) throw classifySysprepLogs(await pantherLines(ctx), p.imageState);
-  let shutdownIssued = false;
-  if (o.shutdown) {
-    const c = openClient(ctx);
-    try {
-      const r = await runCmd(c, ctx, 'shutdown', ['/s', '/t', '5', '/f']);
-      shutdownIssued = r.exitCode === 0;
-    } catch (err) {
-      // The guest may go down before the command's own cleanup: that is the shutdown happening.
-      if (!isTransient(err)) throw err;
-      shutdownIssued = true;
-    } finally {
-      c.close();
-    }
-  }
+  const shutdownIssued = o.shutdown ? await issueShutdown(ctx) : false;
   return { imageState: p.imageState, tagFile: p.tag, shutdownIssued, elapsedMs: Date.now() - started };
+}
+
+/**
+ * Shuts the generalized guest down from inside (`shutdown /s /t 5 /f`), so it never boots again before its disk is
+ * exported. Returns whether the shutdown was issued.
+ */
+export async function issueShutdown(ctx: GuestContext): Promise<boolean> {
+  const c = openClient(ctx);
+  try {
+    const r = await runCmd(c, ctx, 'shutdown', ['/s', '/t', '5', '/f']);
+    return r.exitCode === 0;
+  } catch (err) {
+    // The guest may go down before the command's own cleanup: that is the shutdown happening.
+    if (!isTransient(err)) throw err;
+    return true;
+  } finally {
+    c.close();
+  }
 }

@@ -14,6 +14,7 @@ import {
   encodeUnattendPassword,
   removeAnswerMedia,
 } from '../../../src/windows/index.js';
+import { SecretResolver } from '../../../src/secrets.js';
 import * as ops from '../../../src/windows/guest/index.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
@@ -23,7 +24,7 @@ import { buildVm, guestMetrics, importIso, insertCd } from './labVm.js';
 import { waitFor } from '../../helpers/waitFor.js';
 
 const PASSWORD = 'Lab-Admin-Pw-1!';
-const secrets = { env: { XENIMAGE_SECRET_LAB_ADMIN: PASSWORD } };
+const secrets = new SecretResolver({ dir: '/nonexistent/secrets', env: { XENIMAGE_SECRET_LAB_ADMIN: PASSWORD } });
 
 async function labWithGuests(t: Parameters<typeof startTestLab>[0]) {
   const lab = await startTestLab(t, { speed: 0.002 });

@@ -4,7 +4,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { writeFileAtomic } from '../storage/atomicFile.js';
+import { writeFileAtomic } from '../../../fs/atomicFile.js';
 
 export interface LabPoolEntry {
   url: string;

@@ -3,7 +3,7 @@
 import { copyFile, mkdir, open, readFile, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { AllocationMap, BLOCK_SIZE } from './allocation.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic } from '../../../fs/atomicFile.js';
 
 export interface VdiHandle {
   /** Data file (the ISO itself for ISO SRs). */

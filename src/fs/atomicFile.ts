@@ -1,5 +1,5 @@
-// Whole-file writes of the lab's state that never leave a torn file behind: a temporary sibling written with the
-// final mode (0600 by default: the state holds credentials' hashes and VM secrets), fsynced, renamed over.
+// Whole-file writes that never leave a torn file behind: a temporary sibling written with the final mode (0600 by
+// default: most of what the product writes whole holds credentials or their hashes), fsynced, renamed over.
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 
