@@ -188,7 +188,7 @@ test('the pooled file writer writes the same bytes as the stream for every reade
       const viaStream = path.join(dir, `${path.basename(file)}.stream.vhd`);
       const viaFile = path.join(dir, `${path.basename(file)}.file.vhd`);
       await pipeline(createTapVhdStream(disk.reader, { identity }).stream, createWriteStream(viaStream));
-      const written = await writeTapVhdFile(disk.reader, viaFile, { identity, readAhead: 3 });
+      const written = await writeTapVhdFile(disk.reader, viaFile, { identity, buffers: 3 });
       assert.equal((await stat(viaFile)).size, written.size);
       assert.ok((await readFile(viaFile)).equals(await readFile(viaStream)), `${path.basename(file)}: identical bytes`);
       assert.match(await qemuCompare(raw, viaFile, 'raw'), /identical/);
