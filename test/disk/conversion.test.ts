@@ -1,7 +1,6 @@
 // Every supported source, made by the real qemu tools at test time, converted by our reader + tap writer:
 // qemu-img compare says identical, vhdiinfo reads the right size, and the bytes follow disk-formats.md §3.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { writeTapVhdFile } from '../../src/disk/tapVhdFile.js';
 import { createTapVhdStream } from '../../src/disk/tapVhdWriter.js';
 import { newTapIdentity } from '../../src/disk/vhdFormat.js';
 import { tempDir } from '../helpers/tmp.js';
-import { GiB, MiB, assertTapVhd, qemuCompare, qemuIo, run, vhdiinfoSize, writeTapVhd } from './support.js';
+import { GiB, MiB, assertTapVhd, qemuCompare, qemuIo, run, seededBytes, vhdiinfoSize, writeTapVhd } from './support.js';
 
 /** A raw disk with data in a few places: 5 MiB at 10 MiB, 12 KiB inside a block, the last sector. */
 async function makeRaw(file: string, size = 100 * MiB): Promise<void> {
@@ -20,8 +19,8 @@ async function makeRaw(file: string, size = 100 * MiB): Promise<void> {
   const fh = await open(file, 'w');
   try {
     await fh.truncate(size);
-    await fh.write(randomBytes(5 * MiB), 0, 5 * MiB, 10 * MiB);
-    await fh.write(randomBytes(12 * 1024), 0, 12 * 1024, 47 * MiB + 4096);
+    await fh.write(seededBytes(5 * MiB, 'raw-5m'), 0, 5 * MiB, 10 * MiB);
+    await fh.write(seededBytes(12 * 1024, 'raw-12k'), 0, 12 * 1024, 47 * MiB + 4096);
     await fh.write(Buffer.alloc(512, 0x5a), 0, 512, size - 512);
   } finally {
     await fh.close();
@@ -255,7 +254,7 @@ test('a VHD with 512 KiB blocks (another creator) maps onto 2 MiB blocks, bitmap
     [3 * MiB + 5, 1000],
     [size - 512, 512],
   ] as const)
-    randomBytes(len).copy(data, at);
+    seededBytes(len, `small-blocks-${at}`).copy(data, at);
   // Blocks 0, 1, 6, 12 hold data; 9 is allocated but all zero; stored out of order; sector 3 of block 0 cleared.
   const vhd = path.join(dir, 'small-blocks.vhd');
   await writeFile(vhd, smallBlockVhd(data, 512 * 1024, [12, 1, 0, 9, 6], [3]));
