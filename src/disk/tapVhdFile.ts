@@ -10,7 +10,7 @@ import { FULL_BITMAP, tapVhdHead, type TapVhdOptions } from './tapVhdWriter.js';
 import type { TapIdentity, TapLayout } from './vhdFormat.js';
 
 export interface TapVhdFileOptions extends TapVhdOptions {
-  /** 2 MiB buffers cycled between reads and writes (default 4; at least 2). Peak memory is about this × 2 MiB. */
+  /** 2 MiB buffers cycled between reads and writes (default 3: two reads in flight while one batch is written; at least 2). */
   buffers?: number;
   /** fsync the file before returning (default true). */
   sync?: boolean;
@@ -36,7 +36,7 @@ export async function writeTapVhdFile(
   const { signal } = options;
   const order = reader.allocatedBlocks;
   const { head, footer, layout, identity } = tapVhdHead(reader.virtualSize, order, options);
-  const count = Math.max(2, options.buffers ?? 4);
+  const count = Math.max(2, options.buffers ?? 3);
   const free: Buffer[] = Array.from({ length: Math.min(count, Math.max(1, order.length)) }, () =>
     Buffer.allocUnsafe(BLOCK_SIZE),
   );
