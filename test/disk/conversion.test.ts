@@ -269,3 +269,53 @@ test('a VHD with 512 KiB blocks (another creator) maps onto 2 MiB blocks, bitmap
   assert.deepEqual(facts.allocated, [0, 1, 2, 3], '512 KiB blocks 0,1 → 0; 6 → 1; 9 → 2; 12 → 3');
   assert.match(await qemuCompare(expectedRaw, out, 'raw'), /identical/);
 });
+
+test('the file writer gives the same bytes whatever its buffer count, many blocks per writev or one', async (t) => {
+  const dir = await tempDir(t);
+  const raw = path.join(dir, 'many.raw');
+  const fh = await open(raw, 'w');
+  await fh.truncate(64 * MiB);
+  // 20 blocks of data, some adjacent (batched writes), some apart, one partial block.
+  for (let i = 0; i < 20; i++) await fh.write(seededBytes(MiB, `many-${i}`), 0, MiB, (i < 12 ? i : i * 1.5) * 2 * MiB);
+  await fh.close();
+  const disk = await openDisk({ path: raw });
+  t.after(() => disk.close());
+  const identity = newTapIdentity();
+  const outputs: Buffer[] = [];
+  for (const buffers of [2, 3, 16]) {
+    const file = path.join(dir, `b${buffers}.vhd`);
+    await writeTapVhdFile(disk.reader, file, { identity, buffers, sync: false });
+    outputs.push(await readFile(file));
+    assert.match(await qemuCompare(raw, file, 'raw'), /identical/, `${buffers} buffers`);
+  }
+  assert.ok(outputs[1]!.equals(outputs[0]!) && outputs[2]!.equals(outputs[0]!), 'byte-identical outputs');
+});
+
+test('a read failing mid-conversion fails the file writer only after every read in flight has settled', async (t) => {
+  const dir = await tempDir(t);
+  const raw = path.join(dir, 'disk.raw');
+  await makeRaw(raw);
+  const disk = await openDisk({ path: raw });
+  t.after(() => disk.close());
+  const real = disk.reader;
+  let inFlight = 0;
+  let calls = 0;
+  const failing = {
+    format: real.format,
+    virtualSize: real.virtualSize,
+    allocatedBlocks: real.allocatedBlocks,
+    close: () => real.close(),
+    async readBlock(index: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+      inFlight++;
+      try {
+        if (++calls === 3) throw new Error('the disk went away');
+        return await real.readBlock(index, signal, into);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  const out = path.join(dir, 'out.vhd');
+  await assert.rejects(writeTapVhdFile(failing, out, { buffers: 3, sync: false }), /the disk went away/);
+  assert.equal(inFlight, 0, 'no read is still writing into a buffer');
+});
