@@ -74,12 +74,14 @@ export function packImage(image: DiskImage | DiskReader, options: PackOptions = 
 /** Packs a dynamic VHD stream (XAPI `export_raw_vdi?format=vhd`); resolves once the head gave the sizes. */
 export async function packVhdStream(input: Readable, options: PackOptions = {}): Promise<PackedImage> {
   compressionLevel(options.level); // bad input before anything is read
+  const pool = options.pool ?? new BlockPool();
   const vhd = await rewriteVhdStream(input, {
     identity: options.identity,
     signal: options.signal,
     what: 'XAPI VHD export',
+    pool,
   });
-  return packTapVhd(vhd, vhd.virtualSize, options);
+  return packTapVhd(vhd, vhd.virtualSize, { ...options, onContentReleased: (offset) => pool.releaseUpTo(offset) });
 }
 
 function packTapVhd(
