@@ -190,7 +190,7 @@ export async function recipeGroup(o: RecipeBenchOptions): Promise<GroupResult[]>
           'downloads the VHD export with curl, packs it with `tar czf` as `0.vhd` and uploads it with ' +
           "`openstack image create --file` (python3-openstackclient); ours is exportToGlance's path in one " +
           'process. The lab serves both from the bench process. The recipe is handed a XAPI session made beforehand ' +
-          '(untimed); ours logs in and fetches the pool\'s records inside its timed run, as a worker does once. ' +
+          "(untimed); ours logs in and fetches the pool's records inside its timed run, as a worker does once. " +
           'Each image is deleted between runs (untimed).',
         cases: wholeCases,
         ratios: [speedRatio('wall: recipe / xenimage', wholeCases[0]!, wholeCases[1]!, 2.0)],
