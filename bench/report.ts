@@ -141,9 +141,11 @@ export async function writeReport(docsDir: string, machine: Machine, groups: Gro
       .filter((r) => r.met !== undefined)
       .map(
         (r) =>
-          `| ${cell(g.title)} | ${cell(r.label)} | ${fmt(r.value.median)}${r.goal.includes('MiB') ? ' MiB' : '×'} | ${r.goal} | ${r.met ? 'met' : '**not met**'} |`,
+          `| ${cell(g.title)} | ${cell(r.label)} | ${fmt(r.value.median)}${r.goal.includes('MiB') ? ' MiB' : '×'} | ${r.goal} | ${r.met ? 'met' : '**not met**'} | <!-- goal:${g.id} -->`,
       ),
   );
+  // Goals of groups not measured this time stay, as their sections do (each row names its group's id).
+  for (const m of previous.matchAll(/^\|.*<!-- goal:([\w-]+) -->$/gm)) if (!measured.has(m[1]!)) goals.push(m[0]);
   const text = `# Benchmarks
 
 Written by \`npm run bench\` (bench/run.ts) on the machine below; rerun it to refresh. Every figure is a whole
@@ -157,10 +159,10 @@ range of wall times). This machine is shared with other jobs: compare the ratios
 - runs: ${machine.runs}
 - written: ${machine.date}
 
-## Goals of this run
+## Goals (each group's last run)
 
-| group | figure | median | goal | verdict |
-|---|---|---:|---|---|
+| group | figure | median | goal | verdict | |
+|---|---|---:|---|---|---|
 ${goals.join('\n')}
 
 ## Groups
