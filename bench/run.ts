@@ -1,161 +1,107 @@
-// `npm run bench`: the data path against its peers, measured in one run on this machine and printed as
-// ratios. BENCH_DATA_MIB (default 1024) scales the random-data fixture; BENCH_RUNS (default 3) the repeats.
-// Fixtures live in a temporary directory that is removed at the end.
-import { execFile } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+// `npm run bench`: the data path against its peers, whole processes taking turns, written to docs/benchmarks.md
+// with a chart per group. Environment: BENCH_RUNS (timed runs per case, default 7; packing and the recipe use
+// fewer, see below), BENCH_DATA_MIB (random data in the conversion and recipe fixtures, default 1024),
+// BENCH_PACK_MIB (random data in the packing fixture, default 512), BENCH_GROUPS (a
+// comma list of group names to run: convert, convert-synced, pack, memory, recipe; default all). Fixtures live in
+// a temporary directory removed at the end. Needs qemu-img, pigz, GNU time; the recipe also needs the lab's
+// Keystone + Glance packages and python3-openstackclient.
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { openDisk } from '../src/disk/openDisk.js';
-import { writeTapVhdFile } from '../src/disk/tapVhdFile.js';
-import { tarGz } from '../src/pack/tarGz.js';
-import type { CompressorKind } from '../src/pack/compressor.js';
+import { convertGroup, type ConvertSource } from './convertBench.js';
 import { GiB, MiB, makeQcow2, sh } from './fixtures.js';
-import { mbps, roundRobin } from './timing.js';
+import { memoryGroup } from './memoryBench.js';
+import { packGroup } from './packBench.js';
+import { requireGnuTime } from './proc.js';
+import { recipeGroup } from './recipeBench.js';
+import { describeMachine, writeReport } from './report.js';
+import type { GroupResult } from './results.js';
 
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const PACK_RUNS = Math.max(1, Math.ceil(RUNS / 2));
+const RECIPE_RUNS = Math.max(1, Math.ceil(RUNS / 3));
 const DATA_MIB = Number(process.env.BENCH_DATA_MIB ?? 1024);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const LEVEL = 6;
+/** Packing runs at gzip's pace (tens of MB/s): its fixture is smaller so the whole bench stays within ~30 min. */
+const PACK_MIB = Number(process.env.BENCH_PACK_MIB ?? Math.min(512, DATA_MIB));
+const GROUPS = new Set(
+  (process.env.BENCH_GROUPS ?? 'convert,convert-synced,pack,memory,recipe').split(',').map((s) => s.trim()),
+);
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-interface Row {
-  group: string;
-  name: string;
-  ms: number;
-  bytes: number;
-  note?: string;
-}
-const rows: Row[] = [];
-
-async function ourConversion(src: string, dst: string): Promise<void> {
-  const disk = await openDisk({ path: src });
-  try {
-    await writeTapVhdFile(disk.reader, dst, { flags: 'w', sync: true });
-  } finally {
-    await disk.close();
-  }
-}
-
-async function ourPacking(vhd: string, compressor: CompressorKind): Promise<void> {
-  const size = (await stat(vhd)).size;
-  const { stream, result } = tarGz('0.vhd', createReadStream(vhd, { highWaterMark: 2 * MiB }), size, {
-    level: LEVEL,
-    compressor,
-  });
-  await pipeline(stream, new Writable({ write: (_c, _e, cb) => cb() }));
-  await result;
-}
-
-async function peakRss(src: string): Promise<{ maxRssKiB: number; virtualSize: number; vhdBytes: number; ms: number }> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [path.join(here, 'pipelineChild.js'), src, String(LEVEL)],
-    { maxBuffer: MiB },
-  );
-  return JSON.parse(stdout) as { maxRssKiB: number; virtualSize: number; vhdBytes: number; ms: number };
-}
+const distDir = path.resolve(here, '..');
+const repoDir = path.resolve(distDir, '..');
+const log = (line: string) => console.error(line);
 
 async function main(): Promise<void> {
+  requireGnuTime();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-bench-'));
+  const groups: GroupResult[] = [];
   try {
-    console.error(
-      `fixtures in ${dir} (random data ${DATA_MIB} MiB, ${RUNS} runs per case, gzip level ${LEVEL}, ${os.availableParallelism()} cores, load ${os.loadavg()[0]!.toFixed(1)})`,
-    );
-    const extents = Math.max(1, Math.round(DATA_MIB / 4));
-    const qcow2 = path.join(dir, 'random.qcow2');
-    await makeQcow2(path.join(dir, 'random.raw'), qcow2, 4 * GiB, extents, 4 * MiB, true);
-    const data = extents * 4 * MiB;
-
-    // 1. Conversion: qcow2 → VHD file (output synced), ours vs qemu-img convert -O vpc.
-    const ours = path.join(dir, 'ours.vhd');
-    const qemu = path.join(dir, 'qemu.vhd');
-    // The cases take turns, each after a `sync` (so neither pays for the other's or the fixture's writeback).
-    const convertCases: Array<[string, () => Promise<void>]> = [
-      ['xenimage (tap VHD)', () => ourConversion(qcow2, ours)],
-      [
-        'qemu-img convert -O vpc',
-        async () => void (await sh(`qemu-img convert -O vpc '${qcow2}' '${qemu}' && sync '${qemu}'`)),
-      ],
-    ];
-    for (const [name, ms] of await roundRobin(convertCases, RUNS + 2, () => sh('sync')))
-      rows.push({ group: 'convert', name, ms, bytes: data });
-
-    // 2. Packing the same tap VHD: tar + gzip -6 into a byte-counting sink. The cases take turns (round robin),
-    // so a change of load on this shared machine hits them all alike; the median of the runs is reported.
-    const vhdSize = (await stat(ours)).size;
-    const vdir = path.dirname(ours);
-    const packCases: Array<[string, () => Promise<void>]> = [
-      ['xenimage threads', () => ourPacking(ours, 'threads')],
-      ['xenimage pigz', () => ourPacking(ours, 'pigz')],
-      ['xenimage zlib', () => ourPacking(ours, 'zlib')],
-      ['tar czf (gzip -6)', async () => void (await sh(`tar -C '${vdir}' -czf - ours.vhd | wc -c`))],
-      [
-        'tar cf | pigz -p 2',
-        async () => void (await sh(`tar -C '${vdir}' -cf - ours.vhd | pigz -p 2 -${LEVEL} | wc -c`)),
-      ],
-    ];
-    for (const [name, ms] of await roundRobin(packCases, RUNS)) rows.push({ group: 'pack', name, ms, bytes: vhdSize });
-    await rm(qemu, { force: true });
-
-    // 3. Peak RSS of the whole pipeline, small and 9 GiB sparse disks.
-    const small = path.join(dir, 'small.qcow2');
-    const big = path.join(dir, 'big.qcow2');
-    await makeQcow2(path.join(dir, 'small.raw'), small, 1 * GiB, 16, 4 * MiB, false);
-    await makeQcow2(path.join(dir, 'big.raw'), big, 9 * GiB, 256, 4 * MiB, false);
-    // And incompressible data: the compressed output (which the consumer owns) is then as large as the input.
-    const bigRandom = path.join(dir, 'big-random.qcow2');
-    await makeQcow2(path.join(dir, 'big-random.raw'), bigRandom, 9 * GiB, 256, 4 * MiB, true);
-    for (const [name, file] of [
-      ['1 GiB disk, 64 MiB data', small],
-      ['9 GiB disk, 1 GiB data', big],
-      ['9 GiB disk, 1 GiB random data', bigRandom],
-    ] as const) {
-      const r = await peakRss(file);
-      rows.push({
-        group: 'memory',
-        name: `pipeline, ${name}`,
-        ms: r.ms,
-        bytes: r.vhdBytes,
-        note: `peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB`,
-      });
-    }
-    print(vhdSize);
-    console.log(
-      `  load average at the end: ${os
+    log(
+      `fixtures in ${dir}; ${RUNS} runs per conversion case; load ${os
         .loadavg()
-        .map((l) => l.toFixed(1))
-        .join(' ')} (the machine is shared: compare ratios, not absolutes)`,
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
     );
+    const qcow2 = path.join(dir, 'random.qcow2');
+    await makeQcow2(path.join(dir, 'random.raw'), qcow2, 4 * GiB, Math.max(1, Math.round(DATA_MIB / 4)), 4 * MiB, true);
+    const sources: ConvertSource[] = [{ label: 'qcow2', file: qcow2, qemuFormat: 'qcow2' }];
+    if (GROUPS.has('convert')) {
+      const vhd = path.join(dir, 'random.vhd');
+      const raw = path.join(dir, 'random.raw');
+      await sh(`qemu-img convert -O vpc '${qcow2}' '${vhd}' && qemu-img convert -O raw '${qcow2}' '${raw}'`);
+      sources.push({ label: 'dynamic VHD (qemu-img)', file: vhd, qemuFormat: 'vpc' });
+      sources.push({ label: 'sparse raw', file: raw, qemuFormat: 'raw' });
+      for (const source of sources) {
+        log(`convert: ${source.label}`);
+        groups.push(await convertGroup(source, false, { dir, distDir, runs: RUNS, dataMiB: DATA_MIB, log }));
+      }
+      await rm(vhd, { force: true });
+      await rm(raw, { force: true });
+    }
+    if (GROUPS.has('convert-synced')) {
+      log('convert, synced: qcow2');
+      groups.push(await convertGroup(sources[0]!, true, { dir, distDir, runs: RUNS, dataMiB: DATA_MIB, log }));
+    }
+    await rm(qcow2, { force: true });
+    if (GROUPS.has('pack')) {
+      const packQcow2 = path.join(dir, 'pack.qcow2');
+      const extents = Math.max(1, Math.round(PACK_MIB / 4));
+      await makeQcow2(path.join(dir, 'pack.raw'), packQcow2, 4 * GiB, extents, 4 * MiB, true);
+      const vhd = path.join(dir, 'pack', '0.vhd');
+      const driver = path.join(distDir, 'bench/convertChild.js');
+      await sh(`mkdir -p '${path.dirname(vhd)}' && node '${driver}' '${packQcow2}' '${vhd}' > /dev/null`);
+      await rm(packQcow2, { force: true });
+      log('pack');
+      groups.push(await packGroup({ vhd, distDir, runs: PACK_RUNS, dataMiB: PACK_MIB, log }));
+      await rm(path.dirname(vhd), { recursive: true, force: true });
+    }
+    if (GROUPS.has('memory')) {
+      log('memory');
+      groups.push(await memoryGroup({ dir, distDir, runs: 3, log }));
+    }
+    if (GROUPS.has('recipe')) {
+      log('recipe');
+      groups.push(...(await recipeGroup({ dir, distDir, runs: RECIPE_RUNS, dataMiB: DATA_MIB, log })));
+    }
+    const machine = describeMachine(
+      `${RUNS} per conversion case, ${PACK_RUNS} per packing case, ${RECIPE_RUNS} per recipe case, after one untimed warm-up round (none for packing and the recipe)`,
+    );
+    const file = await writeReport(path.join(repoDir, 'docs'), machine, groups);
+    log(`wrote ${path.relative(process.cwd(), file)}`);
+    for (const g of groups) {
+      console.log(`\n${g.title}`);
+      for (const r of g.ratios) {
+        const verdict = r.met === undefined ? '' : r.met ? '  met' : '  NOT MET';
+        console.log(
+          `  ${r.label}: ${r.value.median.toFixed(2)} (${r.value.min.toFixed(2)}–${r.value.max.toFixed(2)}) ${r.goal}${verdict}`,
+        );
+      }
+      console.log(`  load ${g.load.before.join(' ')} → ${g.load.after.join(' ')}`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function print(vhdSize: number): void {
-  const find = (name: string) => rows.find((r) => r.name === name)!;
-  const ratio = (a: Row, b: Row) => (b.ms / a.ms).toFixed(2);
-  console.log('\n| group | case | time (median) | MB/s | note |\n|---|---|---:|---:|---|');
-  for (const r of rows)
-    console.log(
-      `| ${r.group} | ${r.name} | ${(r.ms / 1000).toFixed(2)} s | ${mbps(r.bytes, r.ms)} | ${r.note ?? ''} |`,
-    );
-  const ours = find('xenimage (tap VHD)');
-  const threads = find('xenimage threads');
-  console.log('\nRatios (higher is better for xenimage):');
-  console.log(`  conversion vs qemu-img convert -O vpc: ${ratio(ours, find('qemu-img convert -O vpc'))}× (goal ≥ 1.0)`);
-  console.log(`  packing (threads) vs tar czf:          ${ratio(threads, find('tar czf (gzip -6)'))}× (goal ≥ 1.8)`);
-  console.log(`  packing (threads) vs tar | pigz -p 2:  ${ratio(threads, find('tar cf | pigz -p 2'))}×`);
-  console.log(`  packing (threads) vs xenimage pigz:    ${ratio(threads, find('xenimage pigz'))}×`);
-  console.log(`  packing (threads) vs Node zlib 1 core: ${ratio(threads, find('xenimage zlib'))}×`);
-  const mem = rows
-    .filter((r) => r.group === 'memory')
-    .map((r) => `${r.name.replace('pipeline, ', '')}: ${r.note!.replace('peak RSS ', '')}`)
-    .join('; ');
-  console.log(`  peak RSS: ${mem} (goal ≤ 128 MiB, flat in disk size); VHD packed: ${(vhdSize / MiB).toFixed(0)} MiB`);
 }
 
 await main();

@@ -3,7 +3,6 @@
 // one read, compressed clusters inflated with a bound). Facts: disk-formats.md §5.3.
 import { DiskCorruptError } from './errors.js';
 import { BLOCK_SIZE, blockCountFor } from './geometry.js';
-import { decompressCluster } from './qcow2Compressed.js';
 import { readQcow2Header, type Qcow2Header } from './qcow2Header.js';
 import { BlockSet, assertBlockIndex, type DiskReader } from './reader.js';
 import { readAt, type ByteSource } from './source.js';
@@ -157,37 +156,95 @@ export class Qcow2Reader implements DiskReader {
 
   async readBlock(index: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     assertBlockIndex(this, index);
-    const out = into ? into.fill(0) : Buffer.alloc(BLOCK_SIZE);
+    const out = into ?? Buffer.allocUnsafe(BLOCK_SIZE);
     const { clusterSize, size } = this.header;
     const blockStart = index * BLOCK_SIZE;
     const blockEnd = Math.min(size, blockStart + BLOCK_SIZE);
-    const extents: Extent[] = [];
+    const firstCluster = blockStart / clusterSize;
+    const lastCluster = Math.ceil(blockEnd / clusterSize) - 1;
+    // The L2 tables this block needs (one, unless clusters are tiny), fetched before the synchronous walk.
+    const tables: Array<Buffer | undefined> = [];
+    const firstL1 = Math.floor(firstCluster / this.l2Entries);
+    for (let l1 = firstL1; l1 <= Math.floor(lastCluster / this.l2Entries); l1++) {
+      tables.push(this.cachedL2(l1) ?? (await this.l2Table(l1, signal)));
+    }
+    // Walk the clusters once: host-contiguous data becomes one read, holes are zeroed where they are (never the
+    // whole block first: that was a memset of every byte copied), compressed clusters inflate in place.
+    const runs: Extent[] = [];
+    const compressed: Array<{ outOffset: number; hostOffset: number; length: number; guest: number }> = [];
+    let zeroFrom = -1;
+    const addData = (outOffset: number, hostOffset: number, length: number) => {
+      if (zeroFrom >= 0) {
+        out.fill(0, zeroFrom, outOffset);
+        zeroFrom = -1;
+      }
+      const last = runs[runs.length - 1];
+      if (last && last.outOffset + last.length === outOffset && last.hostOffset + last.length === hostOffset)
+        last.length += length;
+      else runs.push({ outOffset, hostOffset, length });
+    };
+    const addZero = (outOffset: number) => {
+      if (zeroFrom < 0) zeroFrom = outOffset;
+    };
     const sub = clusterSize / 32;
-    for (let guest = blockStart; guest < blockEnd; guest += clusterSize) {
-      const cluster = guest / clusterSize;
-      const l1 = Math.floor(cluster / this.l2Entries);
-      const table = await this.l2Table(l1, signal);
-      if (!table) continue;
+    for (let cluster = firstCluster; cluster <= lastCluster; cluster++) {
+      const outOffset = cluster * clusterSize - blockStart;
+      const table = tables[Math.floor(cluster / this.l2Entries) - firstL1];
+      if (!table) {
+        addZero(outOffset);
+        continue;
+      }
       const m = this.mapping(table, cluster % this.l2Entries, cluster);
-      const outOffset = guest - blockStart;
-      if (m.kind === 'data') {
-        extents.push({ outOffset, hostOffset: m.hostOffset, length: clusterSize });
-      } else if (m.kind === 'subclusters') {
+      if (m.kind === 'data') addData(outOffset, m.hostOffset, clusterSize);
+      else if (m.kind === 'zero') addZero(outOffset);
+      else if (m.kind === 'subclusters') {
         for (let k = 0; k < 32; k++) {
-          if (m.allocMask & (1 << k))
-            extents.push({ outOffset: outOffset + k * sub, hostOffset: m.hostOffset + k * sub, length: sub });
+          if (m.allocMask & (1 << k)) addData(outOffset + k * sub, m.hostOffset + k * sub, sub);
+          else addZero(outOffset + k * sub);
         }
-      } else if (m.kind === 'compressed') {
-        const raw = await readAt(this.source, m.hostOffset, m.length, 'qcow2 compressed cluster', signal);
-        decompressCluster(this.header.compression, raw, clusterSize, this.where(guest)).copy(out, outOffset);
+      } else {
+        if (zeroFrom >= 0) {
+          out.fill(0, zeroFrom, outOffset);
+          zeroFrom = -1;
+        }
+        compressed.push({ outOffset, hostOffset: m.hostOffset, length: m.length, guest: cluster * clusterSize });
       }
     }
-    for (const run of coalesce(extents)) {
-      await this.source.read(out.subarray(run.outOffset, run.outOffset + run.length), run.hostOffset, signal);
+    // Bytes past the virtual size (inside the last cluster) are not guest data; past them the block is zeros.
+    if (zeroFrom >= 0) out.fill(0, zeroFrom, blockEnd - blockStart);
+    if (blockEnd - blockStart < BLOCK_SIZE) out.fill(0, blockEnd - blockStart);
+    const end = blockEnd - blockStart;
+    // The runs are independent: issued together, they overlap on the I/O threads. All of them settle before
+    // this returns, failed or not: the caller may reuse `out` as soon as it has the answer.
+    const reads = Promise.allSettled(
+      runs.map((run) =>
+        this.source.read(
+          out.subarray(run.outOffset, Math.min(end, run.outOffset + run.length)),
+          run.hostOffset,
+          signal,
+        ),
+      ),
+    );
+    let failure: unknown;
+    try {
+      for (const c of compressed) {
+        const raw = await readAt(this.source, c.hostOffset, c.length, 'qcow2 compressed cluster', signal);
+        const { decompressCluster } = await import('./qcow2Compressed.js'); // zlib and zstd only when needed
+        const cluster = decompressCluster(this.header.compression, raw, clusterSize, this.where(c.guest));
+        cluster.copy(out, c.outOffset, 0, Math.min(clusterSize, end - c.outOffset));
+      }
+    } catch (err) {
+      failure = err;
     }
-    // Bytes past the virtual size (inside the last cluster) are not guest data.
-    if (blockEnd < blockStart + BLOCK_SIZE) out.fill(0, blockEnd - blockStart);
+    for (const r of await reads) if (r.status === 'rejected') failure ??= r.reason;
+    if (failure !== undefined) throw failure;
     return out;
+  }
+
+  /** The L2 table of `l1Index` when cached (no await for the common case), undefined when it must be read. */
+  private cachedL2(l1Index: number): Buffer | undefined {
+    const offset = this.l2Offsets[l1Index] ?? 0;
+    return offset === 0 ? undefined : this.l2Cache.get(offset);
   }
 
   async close(): Promise<void> {
@@ -235,16 +292,4 @@ async function readL1(source: ByteSource, header: Qcow2Header, signal?: AbortSig
     }
   }
   return offsets;
-}
-
-/** Merges extents that are contiguous in both the output block and the file into single reads. */
-function coalesce(extents: Extent[]): Extent[] {
-  const runs: Extent[] = [];
-  for (const e of extents) {
-    const last = runs[runs.length - 1];
-    if (last && last.outOffset + last.length === e.outOffset && last.hostOffset + last.length === e.hostOffset)
-      last.length += e.length;
-    else runs.push({ ...e });
-  }
-  return runs;
 }

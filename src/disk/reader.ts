@@ -53,7 +53,11 @@ export class BlockSet {
     }
     const out = new Uint32Array(count);
     let k = 0;
-    for (let i = 0; i < this.blockCount; i++) if (this.has(i)) out[k++] = i;
+    for (let i = 0; i < this.bits.length; i++) {
+      const byte = this.bits[i]!;
+      if (byte === 0) continue; // a sparse disk is mostly empty bytes
+      for (let bit = 0; bit < 8; bit++) if (byte & (1 << bit)) out[k++] = i * 8 + bit;
+    }
     return out;
   }
 }

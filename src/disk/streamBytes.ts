@@ -67,6 +67,28 @@ export class StreamBytes {
     return this.take(n);
   }
 
+  /**
+   * Fills `target` exactly, copying each arriving piece into it (no concatenated copy of what is buffered): the
+   * way to read a block into a pooled buffer. A stream that ends first is truncated, as for `read`.
+   */
+  async readInto(target: Buffer, item: string): Promise<void> {
+    let filled = 0;
+    while (filled < target.length) {
+      if (this.bufferedBytes === 0 && !(await this.fill(1))) {
+        this.position += filled;
+        await this.read(target.length - filled, item); // throws the typed "ended early" error
+      }
+      const piece = this.buffered[0]!;
+      const take = Math.min(piece.length, target.length - filled);
+      piece.copy(target, filled, 0, take);
+      filled += take;
+      this.bufferedBytes -= take;
+      if (take === piece.length) this.buffered.shift();
+      else this.buffered[0] = piece.subarray(take);
+    }
+    this.position += filled;
+  }
+
   async skip(n: number, item: string): Promise<void> {
     let left = n;
     while (left > 0) {

@@ -1,7 +1,8 @@
-// Writes a tap VHD straight to a file. Unlike the stream (whose consumers may keep each block buffer for
-// an unknown time), the file writer knows when a block's bytes are on disk, so it reuses a few 2 MiB buffers
-// instead of allocating one per block: no garbage to collect, which measured about twice as fast
-// (bench/, docs/decisions/disk-0003-parallel-gzip.md). Used by `xenimage convert DST.vhd`.
+// Writes a tap VHD straight to a file (`xenimage convert DST.vhd`). Unlike the stream (whose consumers may keep
+// each block buffer for an unknown time), the file writer knows when a block's bytes are on disk, so it cycles
+// a few 2 MiB buffers: every free buffer is being filled by a read, and whatever has been read, in order, goes
+// out in one positional `writev` (bitmap, block, bitmap, block…) while the next reads run. Measured against
+// `qemu-img convert -O vpc` in bench/; why it is built this way: docs/decisions/disk-0004-conversion-data-path.md.
 import { open } from 'node:fs/promises';
 import { BLOCK_SIZE } from './geometry.js';
 import type { DiskReader } from './reader.js';
@@ -9,13 +10,22 @@ import { FULL_BITMAP, tapVhdHead, type TapVhdOptions } from './tapVhdWriter.js';
 import type { TapIdentity, TapLayout } from './vhdFormat.js';
 
 export interface TapVhdFileOptions extends TapVhdOptions {
-  /** Blocks read ahead of the one being written (default 2). */
-  readAhead?: number;
+  /** 2 MiB buffers cycled between reads and writes (default 3: two reads in flight while one batch is written; at least 2). */
+  buffers?: number;
   /** fsync the file before returning (default true). */
   sync?: boolean;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
   /** Open flags (default 'wx': never overwrite). */
   flags?: string;
+}
+
+/** At most this many blocks per `writev` (2 iovecs each; far below IOV_MAX). */
+const MAX_BATCH = 8;
+
+interface Slot {
+  buffer: Buffer;
+  read: Promise<void>;
+  done: boolean;
 }
 
 export async function writeTapVhdFile(
@@ -26,42 +36,59 @@ export async function writeTapVhdFile(
   const { signal } = options;
   const order = reader.allocatedBlocks;
   const { head, footer, layout, identity } = tapVhdHead(reader.virtualSize, order, options);
-  const ahead = Math.max(1, options.readAhead ?? 2);
-  const pool: Buffer[] = Array.from({ length: ahead + 1 }, () => Buffer.allocUnsafe(BLOCK_SIZE));
+  const count = Math.max(2, options.buffers ?? 3);
+  const free: Buffer[] = Array.from({ length: Math.min(count, Math.max(1, order.length)) }, () =>
+    Buffer.allocUnsafe(BLOCK_SIZE),
+  );
+  const queue: Slot[] = [];
+  let next = 0;
+  const startReads = () => {
+    while (free.length > 0 && next < order.length) {
+      const buffer = free.pop()!;
+      const slot: Slot = { buffer, done: false, read: Promise.resolve() };
+      slot.read = reader.readBlock(order[next++]!, signal, buffer).then((got) => {
+        if (got !== buffer) got.copy(buffer); // a reader may hand back its own buffer; ours is what we cycle
+        slot.done = true;
+      });
+      slot.read.catch(() => undefined); // awaited in turn below
+      queue.push(slot);
+    }
+  };
+
   const fh = await open(file, options.flags ?? 'wx');
-  const inFlight: Array<Promise<Buffer>> = [];
   try {
     let position = 0;
-    const write = async (...buffers: Buffer[]) => {
-      const { bytesWritten } = await fh.writev(buffers, position);
+    const write = async (buffers: Buffer[]) => {
       const total = buffers.reduce((n, b) => n + b.length, 0);
+      const { bytesWritten } = await fh.writev(buffers, position);
       if (bytesWritten !== total) throw new Error(`short write to ${file}`);
       position += total;
       options.onProgress?.(position, layout.totalSize);
     };
-    await write(head);
-    let next = 0;
-    const fill = () => {
-      while (inFlight.length < ahead && next < order.length) {
-        const p = reader.readBlock(order[next++]!, signal, pool.pop()!);
-        p.catch(() => undefined); // awaited in turn below
-        inFlight.push(p);
-      }
-    };
-    fill();
-    while (inFlight.length > 0) {
+    await write([head]);
+    startReads();
+    while (queue.length > 0) {
       signal?.throwIfAborted();
-      const block = await inFlight.shift()!;
-      await write(FULL_BITMAP, block);
-      pool.push(block); // on disk: reuse it
-      fill();
+      await queue[0]!.read;
+      // Everything already read, in order, goes out in one call; the reads in flight go on meanwhile.
+      const batch: Buffer[] = [];
+      const done: Slot[] = [];
+      while (queue.length > 0 && queue[0]!.done && done.length < MAX_BATCH) {
+        const slot = queue.shift()!;
+        done.push(slot);
+        batch.push(FULL_BITMAP, slot.buffer);
+      }
+      await write(batch);
+      for (const slot of done) free.push(slot.buffer); // on its way to disk: reuse it
+      startReads();
     }
-    await write(footer);
+    await write([footer]);
     if (position !== layout.totalSize) throw new Error(`wrote ${position} bytes, announced ${layout.totalSize}`);
     if (options.sync ?? true) await fh.sync();
     return { size: layout.totalSize, layout, identity };
   } finally {
-    await Promise.allSettled(inFlight);
+    // On early exit (error, abort) let in-flight reads settle before the caller closes the source.
+    await Promise.allSettled(queue.map((s) => s.read));
     await fh.close();
   }
 }

@@ -118,9 +118,13 @@ export class VhdReader implements DiskReader {
       let out: Buffer;
       let bitmap: Buffer;
       if (into) {
-        bitmap = await readAt(this.source, sector * SECTOR_SIZE, bitmapSize, 'VHD block bitmap', signal);
+        // Bitmap and data side by side (two reads at once, not one after the other).
         out = into;
-        await this.source.read(out, sector * SECTOR_SIZE + bitmapSize, signal);
+        const [map] = await Promise.all([
+          readAt(this.source, sector * SECTOR_SIZE, bitmapSize, 'VHD block bitmap', signal),
+          this.source.read(out, sector * SECTOR_SIZE + bitmapSize, signal),
+        ]);
+        bitmap = map;
       } else {
         // Bitmap and data in one read (one request for HTTP sources).
         const buf = Buffer.allocUnsafe(bitmapSize + BLOCK_SIZE);

@@ -5,13 +5,15 @@
 // the order they arrive, so any input order streams with bounded memory.
 import type { Readable } from 'node:stream';
 import { DiskCorruptError, DiskFormatUnsupportedError, DiskSourceError } from './errors.js';
-import { BLOCK_SIZE, SECTOR_SIZE, blockCountFor } from './geometry.js';
+import type { BlockPool } from './blockPool.js';
+import { BLOCK_SIZE, SECTOR_SIZE, blockCountFor, roundUpToBlock } from './geometry.js';
 import { assertConvertibleSize } from './reader.js';
 import { StreamBytes } from './streamBytes.js';
 import { tapVhdStream, type TapVhdOptions, type TapVhdStream } from './tapVhdWriter.js';
 import { applyBitmap } from './vhdReader.js';
 import {
   BLOCK_BITMAP_SIZE,
+  BLOCK_SPAN_SECTORS,
   DISK_TYPE,
   FOOTER_COOKIE,
   FOOTER_SIZE,
@@ -20,16 +22,21 @@ import {
   UNALLOCATED,
   parseDynamicHeader,
   parseFooter,
+  tapLayout,
 } from './vhdFormat.js';
 
 export interface RewrittenVhd extends TapVhdStream {
   virtualSize: number;
 }
 
-/** `endIsTransient`: treat an early end as a dropped connection (retryable); default true (network exports). */
+/**
+ * `endIsTransient`: treat an early end as a dropped connection (retryable); default true (network exports).
+ * `pool`: block buffers come from it and are lent with their end offset in the VHD stream (the consumer calls
+ * `pool.releaseUpTo(offset)` as it finishes with bytes), as `createTapVhdStream` does.
+ */
 export async function rewriteVhdStream(
   input: Readable | AsyncIterable<Buffer>,
-  options: TapVhdOptions & { what?: string; endIsTransient?: boolean } = {},
+  options: TapVhdOptions & { what?: string; endIsTransient?: boolean; pool?: BlockPool } = {},
 ): Promise<RewrittenVhd> {
   const what = options.what ?? 'VHD stream';
   const bytes = new StreamBytes(input, what, options.endIsTransient ?? true);
@@ -89,15 +96,24 @@ export async function rewriteVhdStream(
     }
     const order = Uint32Array.from(found, (f) => f.index);
 
+    const firstData =
+      tapLayout(roundUpToBlock(virtualSize), order.length, options.alignData ?? true).firstBlockSector * SECTOR_SIZE;
+    const { pool } = options;
+    let k = 0;
     async function* blocks(): AsyncGenerator<Buffer> {
       try {
         for (const { index, offset } of found) {
           await bytes.skip(offset - bytes.position, 'the gap before a block');
-          const bitmap = await bytes.read(BLOCK_BITMAP_SIZE, `the bitmap of block ${index}`);
-          const data = Buffer.from(await bytes.read(BLOCK_SIZE, `block ${index}`));
+          const bitmap = Buffer.from(await bytes.read(BLOCK_BITMAP_SIZE, `the bitmap of block ${index}`));
+          // Into a pooled buffer, lent downstream until the consumer reports it released (no 2 MiB of garbage
+          // per block, which the GC let pile up while a slow upload held the pipeline back).
+          const data = pool?.acquire() ?? Buffer.allocUnsafe(BLOCK_SIZE);
+          await bytes.readInto(data, `block ${index}`);
           applyBitmap(bitmap, data, 0, BLOCK_SIZE);
           const end = virtualSize - index * BLOCK_SIZE;
           if (end < BLOCK_SIZE) data.fill(0, end);
+          pool?.lend(data, firstData + (k + 1) * BLOCK_SPAN_SECTORS * SECTOR_SIZE);
+          k++;
           yield data;
         }
         const { tail } = await bytes.readTail(FOOTER_SIZE);

@@ -167,6 +167,10 @@ export class GlanceClient {
       headers,
       body: body as unknown as ReadableStream,
       duplex: 'half',
+      // Without both, fetch clones the request for a possible redirect: a tee of the body whose unread branch
+      // kept every byte sent (peak RSS grew by the whole image: docs/benchmarks.md, "Upload alone").
+      redirect: 'error',
+      window: null,
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (res.status === 204) {

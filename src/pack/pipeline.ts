@@ -3,48 +3,19 @@
 // pass. Also the same packing for a VHD export stream from XAPI. One pass, no temporary files (except the
 // qemu-img bridge for foreign formats), memory flat in the disk size.
 import type { Readable } from 'node:stream';
-import { BLOCK_SIZE, roundUpToBlock } from '../disk/geometry.js';
-import { openDisk, type ImageSourceSpec, type OpenDiskOptions } from '../disk/openDisk.js';
 import type { DiskReader } from '../disk/reader.js';
 import { BlockPool } from '../disk/blockPool.js';
 import { createTapVhdStream, type TapVhdStream } from '../disk/tapVhdWriter.js';
 import { rewriteVhdStream } from '../disk/vhdStreamRewriter.js';
-import { tapLayout, type TapIdentity } from '../disk/vhdFormat.js';
+import type { TapIdentity } from '../disk/vhdFormat.js';
+import type { DiskImage } from './imageSource.js';
 import { compressionLevel, type CompressorKind } from './compressor.js';
 import { tarGz } from './tarGz.js';
 
+export { openImageSource, type DiskImage } from './imageSource.js';
+
 /** The name nova / os-xenapi expect for a single-disk image (disk-formats.md §7). */
 export const VHD_ENTRY_NAME = '0.vhd';
-
-export interface DiskImage {
-  /** Format of the source as detected ('qcow2', 'vhd', 'raw', or a bridged one such as 'vmdk'). */
-  format: string;
-  virtualSize: number;
-  /** Bytes of guest data to copy: allocated 2 MiB blocks × 2 MiB. */
-  allocatedBytes: number;
-  allocatedBlocks: number;
-  /** Exact size of the tap VHD that packing writes. */
-  vhdSize: number;
-  bridged: boolean;
-  reader: DiskReader;
-  /** Releases the source (file handle, HTTP connections, bridge temporary file). */
-  close(): Promise<void>;
-}
-
-export async function openImageSource(src: ImageSourceSpec, options: OpenDiskOptions = {}): Promise<DiskImage> {
-  const opened = await openDisk(src, options);
-  const { reader } = opened;
-  return {
-    format: opened.sourceFormat,
-    virtualSize: reader.virtualSize,
-    allocatedBlocks: reader.allocatedBlocks.length,
-    allocatedBytes: reader.allocatedBlocks.length * BLOCK_SIZE,
-    vhdSize: tapLayout(roundUpToBlock(reader.virtualSize), reader.allocatedBlocks.length).totalSize,
-    bridged: opened.bridged,
-    reader,
-    close: () => opened.close(),
-  };
-}
 
 export interface PackProgress {
   phase: 'pack';
@@ -103,12 +74,14 @@ export function packImage(image: DiskImage | DiskReader, options: PackOptions = 
 /** Packs a dynamic VHD stream (XAPI `export_raw_vdi?format=vhd`); resolves once the head gave the sizes. */
 export async function packVhdStream(input: Readable, options: PackOptions = {}): Promise<PackedImage> {
   compressionLevel(options.level); // bad input before anything is read
+  const pool = options.pool ?? new BlockPool();
   const vhd = await rewriteVhdStream(input, {
     identity: options.identity,
     signal: options.signal,
     what: 'XAPI VHD export',
+    pool,
   });
-  return packTapVhd(vhd, vhd.virtualSize, options);
+  return packTapVhd(vhd, vhd.virtualSize, { ...options, onContentReleased: (offset) => pool.releaseUpTo(offset) });
 }
 
 function packTapVhd(

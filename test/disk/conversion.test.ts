@@ -1,7 +1,6 @@
 // Every supported source, made by the real qemu tools at test time, converted by our reader + tap writer:
 // qemu-img compare says identical, vhdiinfo reads the right size, and the bytes follow disk-formats.md §3.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { writeTapVhdFile } from '../../src/disk/tapVhdFile.js';
 import { createTapVhdStream } from '../../src/disk/tapVhdWriter.js';
 import { newTapIdentity } from '../../src/disk/vhdFormat.js';
 import { tempDir } from '../helpers/tmp.js';
-import { GiB, MiB, assertTapVhd, qemuCompare, qemuIo, run, vhdiinfoSize, writeTapVhd } from './support.js';
+import { GiB, MiB, assertTapVhd, qemuCompare, qemuIo, run, seededBytes, vhdiinfoSize, writeTapVhd } from './support.js';
 
 /** A raw disk with data in a few places: 5 MiB at 10 MiB, 12 KiB inside a block, the last sector. */
 async function makeRaw(file: string, size = 100 * MiB): Promise<void> {
@@ -20,8 +19,8 @@ async function makeRaw(file: string, size = 100 * MiB): Promise<void> {
   const fh = await open(file, 'w');
   try {
     await fh.truncate(size);
-    await fh.write(randomBytes(5 * MiB), 0, 5 * MiB, 10 * MiB);
-    await fh.write(randomBytes(12 * 1024), 0, 12 * 1024, 47 * MiB + 4096);
+    await fh.write(seededBytes(5 * MiB, 'raw-5m'), 0, 5 * MiB, 10 * MiB);
+    await fh.write(seededBytes(12 * 1024, 'raw-12k'), 0, 12 * 1024, 47 * MiB + 4096);
     await fh.write(Buffer.alloc(512, 0x5a), 0, 512, size - 512);
   } finally {
     await fh.close();
@@ -188,7 +187,7 @@ test('the pooled file writer writes the same bytes as the stream for every reade
       const viaStream = path.join(dir, `${path.basename(file)}.stream.vhd`);
       const viaFile = path.join(dir, `${path.basename(file)}.file.vhd`);
       await pipeline(createTapVhdStream(disk.reader, { identity }).stream, createWriteStream(viaStream));
-      const written = await writeTapVhdFile(disk.reader, viaFile, { identity, readAhead: 3 });
+      const written = await writeTapVhdFile(disk.reader, viaFile, { identity, buffers: 3 });
       assert.equal((await stat(viaFile)).size, written.size);
       assert.ok((await readFile(viaFile)).equals(await readFile(viaStream)), `${path.basename(file)}: identical bytes`);
       assert.match(await qemuCompare(raw, viaFile, 'raw'), /identical/);
@@ -255,7 +254,7 @@ test('a VHD with 512 KiB blocks (another creator) maps onto 2 MiB blocks, bitmap
     [3 * MiB + 5, 1000],
     [size - 512, 512],
   ] as const)
-    randomBytes(len).copy(data, at);
+    seededBytes(len, `small-blocks-${at}`).copy(data, at);
   // Blocks 0, 1, 6, 12 hold data; 9 is allocated but all zero; stored out of order; sector 3 of block 0 cleared.
   const vhd = path.join(dir, 'small-blocks.vhd');
   await writeFile(vhd, smallBlockVhd(data, 512 * 1024, [12, 1, 0, 9, 6], [3]));
@@ -269,4 +268,54 @@ test('a VHD with 512 KiB blocks (another creator) maps onto 2 MiB blocks, bitmap
   const facts = await assertTapVhd(out, size);
   assert.deepEqual(facts.allocated, [0, 1, 2, 3], '512 KiB blocks 0,1 → 0; 6 → 1; 9 → 2; 12 → 3');
   assert.match(await qemuCompare(expectedRaw, out, 'raw'), /identical/);
+});
+
+test('the file writer gives the same bytes whatever its buffer count, many blocks per writev or one', async (t) => {
+  const dir = await tempDir(t);
+  const raw = path.join(dir, 'many.raw');
+  const fh = await open(raw, 'w');
+  await fh.truncate(64 * MiB);
+  // 20 blocks of data, some adjacent (batched writes), some apart, one partial block.
+  for (let i = 0; i < 20; i++) await fh.write(seededBytes(MiB, `many-${i}`), 0, MiB, (i < 12 ? i : i * 1.5) * 2 * MiB);
+  await fh.close();
+  const disk = await openDisk({ path: raw });
+  t.after(() => disk.close());
+  const identity = newTapIdentity();
+  const outputs: Buffer[] = [];
+  for (const buffers of [2, 3, 16]) {
+    const file = path.join(dir, `b${buffers}.vhd`);
+    await writeTapVhdFile(disk.reader, file, { identity, buffers, sync: false });
+    outputs.push(await readFile(file));
+    assert.match(await qemuCompare(raw, file, 'raw'), /identical/, `${buffers} buffers`);
+  }
+  assert.ok(outputs[1]!.equals(outputs[0]!) && outputs[2]!.equals(outputs[0]!), 'byte-identical outputs');
+});
+
+test('a read failing mid-conversion fails the file writer only after every read in flight has settled', async (t) => {
+  const dir = await tempDir(t);
+  const raw = path.join(dir, 'disk.raw');
+  await makeRaw(raw);
+  const disk = await openDisk({ path: raw });
+  t.after(() => disk.close());
+  const real = disk.reader;
+  let inFlight = 0;
+  let calls = 0;
+  const failing = {
+    format: real.format,
+    virtualSize: real.virtualSize,
+    allocatedBlocks: real.allocatedBlocks,
+    close: () => real.close(),
+    async readBlock(index: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+      inFlight++;
+      try {
+        if (++calls === 3) throw new Error('the disk went away');
+        return await real.readBlock(index, signal, into);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  const out = path.join(dir, 'out.vhd');
+  await assert.rejects(writeTapVhdFile(failing, out, { buffers: 3, sync: false }), /the disk went away/);
+  assert.equal(inFlight, 0, 'no read is still writing into a buffer');
 });

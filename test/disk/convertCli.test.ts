@@ -2,13 +2,12 @@
 // errors, no partial output on failure or Ctrl-C.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { open, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { tempDir } from '../helpers/tmp.js';
-import { MiB, assertTapVhd, qemuCompare, run } from './support.js';
+import { waitFor } from '../helpers/waitFor.js';
+import { MiB, assertTapVhd, qemuCompare, run, seededBytes } from './support.js';
 
 async function cliScript(dir: string): Promise<string> {
   const script = path.join(dir, 'cli.mjs');
@@ -41,7 +40,7 @@ async function source(dir: string, dataMiB: number): Promise<string> {
   const raw = path.join(dir, 'src.raw');
   const fh = await open(raw, 'w');
   await fh.truncate(Math.max(64, dataMiB * 2) * MiB);
-  for (let i = 0; i < dataMiB; i++) await fh.write(randomBytes(MiB), 0, MiB, i * 2 * MiB);
+  for (let i = 0; i < dataMiB; i++) await fh.write(seededBytes(MiB, `cli-${i}`), 0, MiB, i * 2 * MiB);
   await fh.close();
   const file = path.join(dir, 'src.qcow2');
   await run('qemu-img', ['convert', '-O', 'qcow2', raw, file]);
@@ -104,15 +103,22 @@ test('Ctrl-C mid-conversion exits 130 and removes the partial file', async (t) =
   const script = await cliScript(scriptDir);
   const src = await source(dir, 160);
   const dst = path.join(dir, 'big.tgz');
+  let interrupted: Promise<void> | undefined;
   const r = await cli(script, [src, dst, '--level', '9'], (child) => {
-    void (async () => {
-      for (let i = 0; i < 400; i++) {
-        if ((await readdir(dir)).some((f) => f.includes('.partial-'))) break;
-        await sleep(25);
-      }
-      child.kill('SIGINT');
-    })();
+    // Ctrl-C once the conversion is writing (its partial file exists), not at some moment chosen by a sleep.
+    interrupted = waitFor(
+      'the partial output to appear',
+      async () => (await readdir(dir)).some((f) => f.includes('.partial-')),
+      30_000,
+    ).then(
+      () => void child.kill('SIGINT'),
+      (err: unknown) => {
+        child.kill('SIGKILL');
+        throw err;
+      },
+    );
   });
+  await interrupted;
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /interrupted/);
   assert.deepEqual((await readdir(dir)).sort(), ['src.qcow2', 'src.raw']);

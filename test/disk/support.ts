@@ -2,8 +2,9 @@
 // byte-level check of a tap VHD written straight from disk-formats.md §1–§3 (not from src/disk).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { openDisk, type ImageSourceSpec } from '../../src/disk/openDisk.js';
@@ -18,6 +19,46 @@ export async function run(cmd: string, args: string[]): Promise<string> {
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
+
+/**
+ * Incompressible bytes that are the same on every run: the AES-128-CTR keystream of a key derived from `seed`.
+ * Fixtures made from it do not depend on luck, and a failure reproduces with the same bytes.
+ */
+export function seededBytes(length: number, seed: string | number): Buffer {
+  const key = createHash('sha256').update(`xenimage-fixture:${seed}`).digest().subarray(0, 16);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
+}
+
+/**
+ * A LUKS-encrypted qcow2 as qemu-img lays it out (checked against one it made): crypt_method 2 in the header, a
+ * full-disk-encryption header extension (0x0537be77: offset and length of the LUKS header) first among the
+ * extensions, and the LUKS header (magic "LUKS\xba\xbe", version 1) at that offset. Written here instead of by
+ * `qemu-img create -o encrypt.format=luks`, whose key-slot timing fails now and then on virtual machines
+ * ("Unable to get accurate CPU usage"): readers only need to see the image is encrypted, never to decrypt it.
+ */
+export async function encryptedQcow2(file: string, size = '16M'): Promise<void> {
+  await run('qemu-img', ['create', '-f', 'qcow2', file, size]);
+  const plain = await readFile(file);
+  assert.equal(plain.readUInt32BE(4), 3, 'qemu-img creates qcow2 v3');
+  const clusterSize = 2 ** plain.readUInt32BE(20);
+  const headerLength = plain.readUInt32BE(100);
+  let end = headerLength; // the existing extensions run up to their end marker (type 0)
+  while (plain.readUInt32BE(end) !== 0) end += 8 + Math.ceil(plain.readUInt32BE(end + 4) / 8) * 8;
+  const luksOffset = Math.ceil(plain.length / clusterSize) * clusterSize;
+  const fde = Buffer.alloc(24);
+  fde.writeUInt32BE(0x0537be77, 0);
+  fde.writeUInt32BE(16, 4);
+  fde.writeBigUInt64BE(BigInt(luksOffset), 8);
+  fde.writeBigUInt64BE(BigInt(clusterSize), 16);
+  const out = Buffer.alloc(luksOffset + clusterSize);
+  plain.copy(out);
+  out.writeUInt32BE(2, 32); // crypt_method: LUKS
+  Buffer.concat([fde, plain.subarray(headerLength, end), Buffer.alloc(8)]).copy(out, headerLength);
+  assert.ok(headerLength + fde.length + (end - headerLength) + 8 <= clusterSize, 'extensions fit the header cluster');
+  Buffer.from('LUKS\xba\xbe\x00\x01', 'latin1').copy(out, luksOffset);
+  await writeFile(file, out);
+}
 
 /** qemu-io commands applied to a new image. */
 export async function qemuIo(file: string, commands: string[], format = 'qcow2'): Promise<void> {

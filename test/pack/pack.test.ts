@@ -1,7 +1,6 @@
 // Packing a real image end to end: our tap VHD inside a tar with the single entry `0.vhd`, one gzip member,
 // hashes equal to md5sum/sha512sum, judged by GNU tar, Python's tarfile (r|gz), qemu-img and our verifier.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
@@ -12,7 +11,7 @@ import { BlockPool } from '../../src/disk/blockPool.js';
 import { identityFrom, openImageSource, packImage } from '../../src/pack/pipeline.js';
 import { verifyTgz } from '../../src/pack/verifyTgz.js';
 import { tempDir } from '../helpers/tmp.js';
-import { MiB, assertTapVhd, qemuCompare, run } from '../disk/support.js';
+import { MiB, assertTapVhd, qemuCompare, run, seededBytes } from '../disk/support.js';
 import { gnuTarList, pythonTarCheck, saveStream } from './support.js';
 
 /** A 64 MiB qcow2 with 6 MiB of random data and 4 MiB of text-like data (so the gzip has work of both kinds). */
@@ -20,7 +19,7 @@ async function makeSource(dir: string): Promise<string> {
   const raw = path.join(dir, 'src.raw');
   const fh = await open(raw, 'w');
   await fh.truncate(64 * MiB);
-  await fh.write(randomBytes(6 * MiB), 0, 6 * MiB, 3 * MiB);
+  await fh.write(seededBytes(6 * MiB, 'pack-6m'), 0, 6 * MiB, 3 * MiB);
   const text = Buffer.from(
     'xenimage packs tap VHDs into tarballs for OpenStack on XenServer. '.repeat(70000).slice(0, 4 * MiB),
   );
@@ -116,7 +115,8 @@ for (const compressor of ['threads', 'pigz'] as const) {
     const raw = path.join(dir, 'many.raw');
     const fh = await open(raw, 'w');
     await fh.truncate(96 * MiB);
-    for (let i = 0; i < 40; i++) await fh.write(randomBytes(2 * MiB), 0, 2 * MiB, i * 2 * MiB + (i % 3) * 4096);
+    for (let i = 0; i < 40; i++)
+      await fh.write(seededBytes(2 * MiB, `pool-${i}`), 0, 2 * MiB, i * 2 * MiB + (i % 3) * 4096);
     await fh.close();
     const image = await openImageSource({ path: raw });
     t.after(() => image.close());

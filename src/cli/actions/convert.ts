@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '../../errors.js';
 import { formatBytes } from '../../disk/geometry.js';
 import { writeTapVhdFile } from '../../disk/tapVhdFile.js';
-import { openImageSource, packImage } from '../../pack/pipeline.js';
+import { openImageSource } from '../../pack/imageSource.js';
 import type { ConvertOptions } from '../convert.js';
 
 type OutputKind = 'vhd' | 'tgz';
@@ -52,10 +52,12 @@ export async function runConvert(
       if (kind === 'vhd') {
         const written = await writeTapVhdFile(image.reader, partial, {
           signal: controller.signal,
+          sync: false, // as qemu-img convert and cp: the page cache writes it back (docs/benchmarks.md)
           onProgress: (done, total) => progress.update('vhd', done, total),
         });
         facts = { vhdBytes: written.size };
       } else {
+        const { packImage } = await import('../../pack/pipeline.js'); // tar and gzip only for a .tgz
         const packed = packImage(image, {
           level: options.level,
           compressor: options.compressor,
