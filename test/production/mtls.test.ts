@@ -89,8 +89,12 @@ describe('Temporal behind a TLS front that demands client certificates', () => {
       const id = `mtls-convert-${randomUUID().slice(0, 8)}`;
       const built = await runCli(['build', 'convert', inputFile, '--wait', '--id', id], mtls, 180_000);
       assert.equal(built.code, 0, built.stderr);
-      const result = JSON.parse(built.stdout.trim().split('\n')[1]!) as { verified: boolean; imageId: string };
-      assert.equal(result.verified, true);
+      const result = JSON.parse(built.stdout.trim().split('\n')[1]!) as {
+        verified: { imageId: string; status: string };
+        imageId: string;
+      };
+      assert.equal(result.verified.imageId, result.imageId, 'the verification ran on the published image');
+      assert.equal(result.verified.status, 'active');
       assert.match(result.imageId, /^[0-9a-f-]{36}$/);
 
       const status = await runCli(['status', id, '--json'], mtls);
