@@ -1,12 +1,6 @@
 // `xenimage convert SRC DST.vhd|DST.tgz`: the data path without Temporal (src/cli/actions/convert.ts runs it).
 import { InvalidArgumentError, type Command } from 'commander';
-import type { CompressorKind } from '../pack/compressor.js';
-
-export interface ConvertOptions {
-  level?: number;
-  format?: string;
-  compressor?: CompressorKind;
-}
+import type { ConvertOptions } from './actions/convert.js';
 
 function parseLevel(value: string): number {
   const n = Number(value);

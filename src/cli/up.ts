@@ -1,13 +1,7 @@
 // `xenimage up` (= `npm start`): the embedded services, a worker, and the sample builds; serves until Ctrl-C,
 // or exits after the samples with --once (non-zero if one failed). Runs in src/cli/actions/up.ts.
 import type { Command } from 'commander';
-
-export interface UpOptions {
-  once?: boolean;
-  samples: boolean;
-  scenario?: string;
-  fresh?: boolean;
-}
+import type { UpOptions } from './actions/up.js';
 
 export function registerUpCommand(program: Command): void {
   program

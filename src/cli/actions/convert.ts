@@ -9,8 +9,14 @@ import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '../../errors.js';
 import { formatBytes } from '../../disk/geometry.js';
 import { writeTapVhdFile } from '../../disk/tapVhdFile.js';
+import type { CompressorKind } from '../../pack/compressor.js';
 import { openImageSource } from '../../pack/imageSource.js';
-import type { ConvertOptions } from '../convert.js';
+
+export interface ConvertOptions {
+  level?: number;
+  format?: string;
+  compressor?: CompressorKind;
+}
 
 type OutputKind = 'vhd' | 'tgz';
 

@@ -7,7 +7,13 @@ import { cliContext } from '../context.js';
 import { prepareHost } from '../hostCheck.js';
 import { startWorkers, untilSignal } from '../worker.js';
 import { runSamples } from '../samples.js';
-import type { UpOptions } from '../up.js';
+
+export interface UpOptions {
+  once?: boolean;
+  samples: boolean;
+  scenario?: string;
+  fresh?: boolean;
+}
 
 export async function runUp(opts: UpOptions): Promise<void> {
   const ctx = cliContext();
