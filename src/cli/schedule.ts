@@ -4,17 +4,7 @@
 // is skipped or doubled at DST).
 import type { Command } from 'commander';
 import { BUILD_KIND_NAMES } from './buildKinds.js';
-
-export const OVERLAP_POLICIES = ['skip', 'buffer-one', 'allow-all'] as const;
-
-export interface ScheduleCreateOptions {
-  cron?: string;
-  every?: string;
-  timezone: string;
-  overlap: string;
-  catchup: string;
-  paused?: boolean;
-}
+import { OVERLAP_POLICIES, type ScheduleCreateOptions } from './scheduleOptions.js';
 
 export function registerScheduleCommand(program: Command): void {
   const schedule = program.command('schedule').description('golden-image rebuilds on a schedule (Temporal Schedules)');

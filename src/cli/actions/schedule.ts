@@ -3,7 +3,7 @@ import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { InvalidInputError } from '../../errors.js';
 import { BUILD_KIND_NAMES, BUILD_KINDS, isBuildKindName } from '../buildKinds.js';
 import { cliContext, temporalClient, type CliContext } from '../context.js';
-import type { OVERLAP_POLICIES, ScheduleCreateOptions } from '../schedule.js';
+import type { OVERLAP_POLICIES, ScheduleCreateOptions } from '../scheduleOptions.js';
 import { readInputFile, validateBuildInput } from './buildInput.js';
 
 const OVERLAP: Record<(typeof OVERLAP_POLICIES)[number], ScheduleOverlapPolicy> = {
