@@ -23,7 +23,7 @@ export default tseslint.config(
     },
   },
   {
-    // src/ never imports the workflow sandbox API (ARCHITECTURE.md §1).
+    // src/ never imports the workflow sandbox API (docs/architecture.md, "Layers").
     files: ['src/**/*.ts', 'activities/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: ['@temporalio/workflow'] }] },
   },

@@ -1,5 +1,5 @@
 // Benchmark fixtures, made in a temporary directory and removed afterwards: a 4 GiB qcow2 holding 1 GiB of
-// random data in 256 × 4 MiB extents (the reference fixture of disk-formats.md §4), and sparse qcow2 disks with
+// random data in 256 × 4 MiB extents (the reference fixture of docs/reference/disks.md §4), and sparse qcow2 disks with
 // compressible data for the memory runs.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

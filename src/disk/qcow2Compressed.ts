@@ -1,6 +1,6 @@
 // Decompression of one qcow2 compressed cluster, bounded to exactly one cluster of output: a cluster that
 // inflates past its size, or ends short, is corrupt. zlib clusters are raw deflate (window bits -12); zstd
-// clusters are one or more zstd frames followed by padding. Facts: disk-formats.md §5.3.
+// clusters are one or more zstd frames followed by padding. Facts: docs/reference/disks.md §5.3.
 import { inflateRawSync } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { DiskCorruptError } from './errors.js';

@@ -1,6 +1,6 @@
 // qcow2 header (v2 and v3) and header extensions: parsed, validated, and refused with a readable reason when
 // the image uses something a flat conversion cannot honour. Spec: qemu docs/interop/qcow2.txt; facts in
-// disk-formats.md §5.1–5.2.
+// docs/reference/disks.md §5.1–5.2.
 import { DiskCorruptError, DiskFormatUnsupportedError } from './errors.js';
 import { assertConvertibleSize } from './reader.js';
 import { readAt, type ByteSource } from './source.js';

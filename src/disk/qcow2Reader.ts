@@ -1,6 +1,6 @@
 // qcow2 v2/v3 reader: maps guest clusters to host offsets through the L1 and L2 tables, derives the 2 MiB
 // allocation map from metadata alone, and reads guest blocks positionally (contiguous host runs coalesced into
-// one read, compressed clusters inflated with a bound). Facts: disk-formats.md §5.3.
+// one read, compressed clusters inflated with a bound). Facts: docs/reference/disks.md §5.3.
 import { DiskCorruptError } from './errors.js';
 import { BLOCK_SIZE, blockCountFor } from './geometry.js';
 import { readQcow2Header, type Qcow2Header } from './qcow2Header.js';

@@ -1,4 +1,4 @@
-// The tap VHD writer: a dynamic VHD laid out exactly as blktap's `vhd-util create` does (disk-formats.md §3),
+// The tap VHD writer: a dynamic VHD laid out exactly as blktap's `vhd-util create` does (docs/reference/disks.md §3),
 // emitted as one sequential stream whose total size is known before the first byte.
 import { Readable, addAbortSignal } from 'node:stream';
 import { BLOCK_SIZE, roundUpToBlock } from './geometry.js';

@@ -1,6 +1,6 @@
 // Byte layouts of the VHD format (Microsoft VHD spec v1.0) and of blktap's batmap extension, shared by the VHD
 // reader, the tap writer, the stream re-writer and the verifier. All integers are big-endian.
-// Facts: /work/shared/reference/disk-formats.md §1–§3.
+// Facts: docs/reference/disks.md §1–§3.
 import { randomUUID } from 'node:crypto';
 import { BLOCK_SIZE, SECTOR_SIZE, pad512 } from './geometry.js';
 

@@ -1,6 +1,6 @@
 // VHD reader for fixed and dynamic disks of any creator (qemu, Hyper-V, Virtual PC, blktap, Azure…). The
 // virtual size is the footer's current size (what Hyper-V, blktap and libvhdi use). Differencing disks are
-// refused: their data lives partly in a parent. Facts: disk-formats.md §1.
+// refused: their data lives partly in a parent. Facts: docs/reference/disks.md §1.
 import { DiskCorruptError, DiskFormatUnsupportedError } from './errors.js';
 import { BLOCK_SIZE, SECTOR_SIZE, blockCountFor } from './geometry.js';
 import { BlockSet, assertBlockIndex, assertConvertibleSize, type DiskReader } from './reader.js';

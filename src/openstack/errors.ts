@@ -1,5 +1,5 @@
 // Typed failures of the OpenStack client. Each has a stable `type` and the retryability the reference gives
-// (openstack-glance.md §4: 4xx permanent, 408/5xx retryable). Messages name fields and URLs, never secrets.
+// (docs/reference/glance.md §4: 4xx permanent, 408/5xx retryable). Messages name fields and URLs, never secrets.
 import { XenimageError, type XenimageErrorOptions } from '../errors.js';
 
 /** clouds.yaml problems: a missing cloud, file or field. Never retryable. */

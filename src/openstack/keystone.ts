@@ -40,7 +40,7 @@ export function identityV3Url(authUrl: string): string {
   return /\/v3$/.test(base) ? base : `${base}/v3`;
 }
 
-/** Catalog URLs may carry a path and a version; we keep the path, drop a trailing "/v2" (reference §2). */
+/** Catalog URLs may carry a path and a version; we keep the path, drop a trailing "/v2" (docs/reference/glance.md §2). */
 export function normaliseImageEndpoint(url: string): string {
   return url.replace(/\/+$/, '').replace(/\/v2(\.\d+)?$/, '');
 }

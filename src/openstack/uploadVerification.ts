@@ -1,4 +1,4 @@
-// After PUT /file Glance has not checked anything we sent (reference §6): compare status, size, MD5 and the
+// After PUT /file Glance has not checked anything we sent (docs/reference/glance.md §6): compare status, size, MD5 and the
 // cloud's os_hash with what was computed while streaming. A hash algorithm we did not compute is reported,
 // not waved through.
 import type { GlanceImage } from './glance.js';

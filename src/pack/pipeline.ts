@@ -14,7 +14,7 @@ import { tarGz } from './tarGz.js';
 
 export { openImageSource, type DiskImage } from './imageSource.js';
 
-/** The name nova / os-xenapi expect for a single-disk image (disk-formats.md §7). */
+/** The name nova / os-xenapi expect for a single-disk image (docs/reference/disks.md §7). */
 export const VHD_ENTRY_NAME = '0.vhd';
 
 export interface PackProgress {

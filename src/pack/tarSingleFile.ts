@@ -1,5 +1,5 @@
 // A tar archive holding one regular file of known size, via tar-stream (which writes GNU base-256 sizes above
-// 8 GiB, measured in disk-formats.md §6). The content is pumped with backpressure; a short or long content is
+// 8 GiB, measured in docs/reference/disks.md §6). The content is pumped with backpressure; a short or long content is
 // tar-stream's "Size mismatch" error.
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';

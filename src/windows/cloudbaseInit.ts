@@ -1,4 +1,4 @@
-// cloudbase-init configuration files as its installer generates them (reference windows-guest.md §4.3), with
+// cloudbase-init configuration files as its installer generates them (docs/reference/windows.md §4.3), with
 // the values xenimage controls made explicit.
 export const CLOUDBASE_INSTALL_DIR = 'C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init';
 
@@ -72,7 +72,7 @@ export function cloudbaseInitUnattendConf(o: CloudbaseInitOptions): string {
   ]);
 }
 
-/** msiexec properties for a silent install (reference §4.3: never pass RUN_SERVICE_AS_LOCAL_SYSTEM=0). */
+/** msiexec properties for a silent install (docs/reference/windows.md §4.3: never pass RUN_SERVICE_AS_LOCAL_SYSTEM=0). */
 export function cloudbaseInitMsiProperties(o: CloudbaseInitOptions & { runAsLocalSystem: boolean }): string[] {
   const props = [`USERNAME=${o.username}`];
   props.push(o.injectUserPassword ? 'INJECTMETADATAPASSWORD=TRUE' : 'INJECTMETADATAPASSWORD=""');

@@ -1,4 +1,4 @@
-// Request envelopes and response readers for the shell operations (MS-WSMV; reference windows-guest.md §1).
+// Request envelopes and response readers for the shell operations (MS-WSMV; docs/reference/windows.md §1).
 // Requests are built with xml2js's Builder; responses are read by namespace URI and local name only.
 import { randomUUID } from 'node:crypto';
 import {

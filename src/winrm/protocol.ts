@@ -42,7 +42,7 @@ export const SIGNAL_CTRL_C = `${SHELL}/signal/ctrl_c`;
 export const STATE_DONE = `${SHELL}/CommandState/Done`;
 export const STATE_RUNNING = `${SHELL}/CommandState/Running`;
 
-/** WSManFault codes (reference windows-guest.md §1.7). */
+/** WSManFault codes (docs/reference/windows.md §1.7). */
 export const FAULT = {
   /** Receive reached OperationTimeout with no output: poll again. */
   operationTimeout: 2150858793,

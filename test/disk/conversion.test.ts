@@ -1,5 +1,5 @@
 // Every supported source, made by the real qemu tools at test time, converted by our reader + tap writer:
-// qemu-img compare says identical, vhdiinfo reads the right size, and the bytes follow disk-formats.md §3.
+// qemu-img compare says identical, vhdiinfo reads the right size, and the bytes follow docs/reference/disks.md §3.
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
 import { open, readFile, stat, writeFile } from 'node:fs/promises';

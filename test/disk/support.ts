@@ -1,5 +1,5 @@
 // Shared by the data-path tests: running the real tools, writing our VHD to a file, and an independent
-// byte-level check of a tap VHD written straight from disk-formats.md §1–§3 (not from src/disk).
+// byte-level check of a tap VHD written straight from docs/reference/disks.md §1–§3 (not from src/disk).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -127,7 +127,7 @@ export interface TapFacts {
   uuid: string;
 }
 
-/** Asserts every rule of disk-formats.md §3 on a tap VHD file, byte by byte. */
+/** Asserts every rule of docs/reference/disks.md §3 on a tap VHD file, byte by byte. */
 export async function assertTapVhd(file: string, sourceVirtualSize: number): Promise<TapFacts> {
   const buf = await readFile(file);
   const n = buf.length;

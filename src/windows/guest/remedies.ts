@@ -1,5 +1,5 @@
 // What the engine does between a failed sysprep and the next attempt (after the revert to the pre-sysprep
-// snapshot), per the failure signatures of windows-guest.md §4.4:
+// snapshot), per the failure signatures of docs/reference/windows.md §4.4:
 // - remove-appx: Remove-AppxPackage for the package Panther named (installed for a user, not provisioned);
 // - reboot: a reboot completes pending servicing and releases reserved storage;
 // - script:<name>: an operator's PowerShell script kept on the worker (<stateDir>/remedies/<name>.ps1);

@@ -45,7 +45,7 @@ interface Probe {
 
 export class SysprepFailure extends XenimageError {}
 
-/** Classifies Panther log lines (reference windows-guest.md §4.4 failure signatures). */
+/** Classifies Panther log lines (docs/reference/windows.md §4.4 failure signatures). */
 export function classifySysprepLogs(lines: string[], imageState: string): SysprepFailure {
   const text = lines.join('\n');
   const tail = lines.filter((l) => /Error/.test(l)).slice(-6);
