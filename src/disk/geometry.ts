@@ -2,7 +2,6 @@
 
 /** The VHD block (and our allocation granularity): 2 MiB. */
 export const BLOCK_SIZE = 2 * 1024 * 1024;
-export const BLOCK_SHIFT = 21;
 export const SECTOR_SIZE = 512;
 
 /**

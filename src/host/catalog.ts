@@ -62,8 +62,6 @@ export const TOOLS = {
   python: tool({ command: '/usr/bin/python3', package: 'python3', purpose: 'the embedded OpenStack services' }),
 } as const;
 
-export type ToolName = keyof typeof TOOLS;
-
 /** What a worker runs: the data path, the answer media, the listener certificate. */
 export const WORKER_TOOLS: readonly ToolSpec[] = [TOOLS.qemuImg, TOOLS.xorriso, TOOLS.pigz, TOOLS.openssl];
 

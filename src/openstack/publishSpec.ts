@@ -3,7 +3,7 @@
 import { InvalidInputError } from '../errors.js';
 import { VISIBILITIES, type CreateImageRequest, type Visibility } from './glance.js';
 
-/** Tag prefix of every image a build creates; the same key as activities' BUILD_TAG_KEY ("xenimage-build"). */
+/** Tag prefix of every image a build creates. */
 export const BUILD_TAG_PREFIX = 'xenimage-build:';
 /** Property recording the build on the image (tags can be edited by users; this is for humans and audits). */
 export const BUILD_ID_PROPERTY = 'xenimage_build_id';

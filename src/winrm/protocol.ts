@@ -33,8 +33,6 @@ export const ACTION = {
 
 export const RESOURCE_URI_CMD = `${SHELL}/cmd`;
 export const ANONYMOUS = 'http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous';
-/** Windows accepts this `a:To` whatever its real name (pywinrm and winrm-client send it too). */
-export const WINDOWS_HOST_TO = 'http://windows-host:5985/wsman';
 export const MAX_ENVELOPE_SIZE = 153600;
 
 export const SIGNAL_TERMINATE = `${SHELL}/signal/terminate`;

@@ -226,5 +226,4 @@ export const ScenarioSchema = z
   });
 
 export type Scenario = z.infer<typeof ScenarioSchema>;
-export type ScenarioInput = z.input<typeof ScenarioSchema>;
 export type ScenarioVm = Scenario['vms'][number];

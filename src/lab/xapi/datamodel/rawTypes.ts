@@ -1,7 +1,5 @@
 // Shape of the generated datamodel table (./generated.ts).
 
-export type FieldQualifier = 'RW' | 'RO/runtime' | 'RO/constructor';
-
 export interface RawField {
   name: string;
   /** XenAPI type text, e.g. "VM ref", "(string -> string) map", "enum vm_power_state". */

@@ -123,9 +123,3 @@ export function xapiDate(date: Date = new Date()): string {
   const iso = date.toISOString(); // 2025-03-19T04:16:24.123Z
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 19)}Z`;
 }
-
-export function parseXapiDate(text: string): Date {
-  const m = /^(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(?:\.\d+)?Z?$/.exec(text);
-  if (!m) return new Date(Number.NaN);
-  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
-}
