@@ -89,6 +89,10 @@ test('no import circles in src/, activities/, workflows/, test/ and bench/ (type
   assert.deepEqual(violations({ ...result, summary: { ...result.summary, violations: circles } }, 'no-circular'), []);
 });
 
+test('the lab imports none of the product codecs (src/winrm, src/windows, src/disk, src/xapi)', async () => {
+  assert.deepEqual(violations(await graph, 'lab-speaks-for-itself'), []);
+});
+
 test('outside the lab, only the CLI lab and samples commands import src/lab', async () => {
   assert.deepEqual(violations(await graph, 'product-reaches-lab-only-to-start-it'), []);
 });
