@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { before, describe, test, type TestContext } from 'node:test';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { tsToMs } from '@temporalio/common/lib/time.js';
+import { optionalTsToMs, tsToMs } from '@temporalio/common/lib/time.js';
 import type { BuildProgress } from '../../src/contracts/messages.js';
 import type { VmImageInput } from '../../src/contracts/vmImageInput.js';
 import type { WindowsImageInput } from '../../src/contracts/windowsInput.js';
@@ -97,6 +97,27 @@ function attempts(result: WindowsResult) {
 async function workflowHours(handle: WorkflowHandle): Promise<number> {
   const events = (await handle.fetchHistory()).events ?? [];
   return (tsToMs(events.at(-1)!.eventTime) - tsToMs(events[0]!.eventTime)) / 3_600_000;
+}
+
+/** The timeouts (seconds) and retry intervals each activity type was first scheduled with (from the history). */
+async function scheduledOptions(handle: WorkflowHandle) {
+  const seconds = (d: Parameters<typeof optionalTsToMs>[0]) => (optionalTsToMs(d) ?? 0) / 1000;
+  const options = new Map<
+    string,
+    { scheduleToStart: number; startToClose: number; heartbeat: number; retry: number[] }
+  >();
+  for (const e of (await handle.fetchHistory()).events ?? []) {
+    const a = e.activityTaskScheduledEventAttributes;
+    const type = a?.activityType?.name;
+    if (!a || !type || options.has(type)) continue;
+    options.set(type, {
+      scheduleToStart: seconds(a.scheduleToStartTimeout),
+      startToClose: seconds(a.startToCloseTimeout),
+      heartbeat: seconds(a.heartbeatTimeout),
+      retry: [seconds(a.retryPolicy?.initialInterval), seconds(a.retryPolicy?.maximumInterval)],
+    });
+  }
+  return options;
 }
 
 describe('workflow branches (fake activities, time skipping)', () => {
@@ -593,9 +614,133 @@ describe('workflow branches (fake activities, time skipping)', () => {
         'a derived secret, by reference',
       );
     });
+    test('every input field reaches what uses it: the activity inputs, and the tuning in the activity options', async (t) => {
+      const w = world();
+      // sysprep.*, timeouts.shutdown and keepOnFailure have branches of their own above.
+      const input: WindowsImageInput = {
+        ...windows(w),
+        sr: 'Fast SR',
+        network: 'Build network',
+        installIso: 'win2022.iso',
+        windows: {
+          imageName: 'Windows Server 2022 Datacenter',
+          productKey: { secret: 'win-key' },
+          locale: 'de-DE',
+          timeZone: 'W. Europe Standard Time',
+          firmware: 'uefi',
+          computerName: 'GOLD-01',
+        },
+        vm: { memoryMiB: 8192, vcpus: 4, diskGiB: 64 },
+        administrator: { name: 'gold.admin', password: { secret: 'gold-admin' } },
+        pvTools: { url: 'https://tools.invalid/managementagent.msi', sha256: SHA },
+        cloudbaseInit: { path: '/srv/CloudbaseInitSetup.msi', sha256: SHA },
+        winrm: { isolatedNetwork: true },
+        timeouts: { install: '2h', sysprep: '20m', halt: '40m', shutdown: '5m' },
+        image: {
+          name: 'gold-2022',
+          visibility: 'public',
+          properties: { os_distro: 'windows' },
+          minDiskGiB: 64,
+          minRamMiB: 4096,
+        },
+        cloud: 'production',
+        tuning: {
+          heartbeatTimeout: '7s',
+          retryInitialInterval: '3s',
+          maxRetryInterval: '9s',
+          transferTimeout: '11m',
+          poolWorkerTimeout: '13s',
+        },
+      };
+      const handle = await start(t, w, 'windowsImage', input);
+      await handle.result();
+      const first = <T>(name: ActivityName) => w.called(name)[0] as T;
+      assert.deepEqual(first<object>('validateTargets'), {
+        pool: w.pool,
+        sr: 'Fast SR',
+        network: 'Build network',
+        isos: ['win2022.iso'],
+      });
+      assert.deepEqual(first<{ refs: unknown[] }>('checkSecrets').refs, [
+        { secret: 'gold-admin' },
+        { secret: 'win-key' },
+      ]);
+      assert.deepEqual(first<{ cloud: string }>('checkCloud').cloud, 'production');
+      const media = first<Record<string, unknown>>('prepareAnswerMedia');
+      assert.deepEqual(
+        [media.sr, media.firmware, media.image, media.productKey, media.computerName, media.timeZone, media.locale],
+        [
+          'Fast SR',
+          'uefi',
+          { name: 'Windows Server 2022 Datacenter' },
+          { secret: 'win-key' },
+          'GOLD-01',
+          'W. Europe Standard Time',
+          'de-DE',
+        ],
+      );
+      assert.deepEqual(
+        [media.isolatedNetwork, media.pvTools, media.cloudbaseInit],
+        [true, input.pvTools, input.cloudbaseInit],
+      );
+      const vm = first<Record<string, unknown>>('createVm');
+      assert.deepEqual(
+        [vm.memoryMiB, vm.vcpus, vm.diskGiB, vm.sr, vm.network, vm.firmware, vm.name],
+        [8192, 4, 64, 'Fast SR', 'Build network', 'uefi', 'xenimage gold-2022'],
+      );
+      assert.equal(first<{ installIso: string }>('attachMedia').installIso, 'win2022.iso');
+      assert.equal(first<{ timeoutMs: number }>('waitForGuest').timeoutMs, 2 * 3_600_000);
+      assert.deepEqual(first<{ name: string; password: unknown }>('addAdministrator'), {
+        guest: first<{ guest: unknown }>('addAdministrator').guest,
+        name: 'gold.admin',
+        password: { secret: 'gold-admin' },
+      });
+      assert.equal(first<{ timeoutSec: number }>('runSysprep').timeoutSec, 20 * 60);
+      assert.equal(first<{ timeoutMs: number }>('waitForHalt').timeoutMs, 40 * 60_000);
+      const exported = first<{ cloud: string; image: object; properties: Record<string, string> }>('exportToGlance');
+      assert.equal(exported.cloud, 'production');
+      assert.deepEqual(exported.image, input.image);
+      assert.deepEqual(
+        [exported.properties.os_distro, exported.properties.xenimage_windows_image, exported.properties.vm_mode],
+        ['windows', 'Windows Server 2022 Datacenter', 'hvm'],
+      );
+      assert.equal(first<{ cloud: string }>('verifyImage').cloud, 'production');
+      const options = await scheduledOptions(handle);
+      assert.deepEqual(options.get('validateTargets')?.scheduleToStart, 13, 'tuning.poolWorkerTimeout');
+      const transfer = options.get('exportToGlance');
+      assert.deepEqual(
+        [transfer?.startToClose, transfer?.heartbeat, transfer?.retry],
+        [11 * 60, 7, [3, 9]],
+        'tuning.transferTimeout, heartbeatTimeout, retryInitialInterval, maxRetryInterval',
+      );
+    });
   });
 
   describe('vmImage', () => {
+    test('every input field reaches what uses it', async (t) => {
+      const w = world();
+      const input: VmImageInput = {
+        ...fromVm(w),
+        vm: { uuid: '5c1b9f0e-8a4d-4c33-9a61-3f0f3c8f2d11' },
+        image: { name: 'from-vm', visibility: 'shared', properties: { os_distro: 'debian' }, minDiskGiB: 8 },
+        osType: 'linux',
+        cloud: 'production',
+        compressionLevel: 9,
+      };
+      await (await start(t, w, 'vmImage', input)).result();
+      assert.deepEqual(w.called('findVm')[0], { pool: w.pool, vm: { uuid: '5c1b9f0e-8a4d-4c33-9a61-3f0f3c8f2d11' } });
+      const exported = w.called('exportToGlance')[0] as {
+        cloud: string;
+        image: object;
+        compressionLevel: number;
+        properties: Record<string, string>;
+      };
+      assert.deepEqual(
+        [exported.cloud, exported.image, exported.compressionLevel, exported.properties.os_type],
+        ['production', input.image, 9, 'linux'],
+      );
+    });
+
     test('a running VM: shut down cleanly, export, verify, start it again', async (t) => {
       const w = world();
       const result = (await (await start(t, w, 'vmImage', fromVm(w))).result()) as VmResult;
