@@ -3,9 +3,10 @@
 import { Context } from '@temporalio/activity';
 import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
 import { z } from 'zod';
-import { ImageSourceSchema } from '../src/contracts/convertInput.js';
+import { ImageSourceSchema, type ImageSource } from '../src/contracts/convertInput.js';
 import { ImageSpecSchema, type ImageSpec } from '../src/contracts/imageSpec.js';
 import { XenimageError } from '../src/errors.js';
+import { checkLocalInput } from '../src/inputs/localFiles.js';
 import {
   buildTag,
   deleteBuildImages,
@@ -176,12 +177,19 @@ export function imageActivities(deps: ActivityDeps) {
       });
   }
 
+  /** The source as the policy allows it to be read: a local file by its real path, after every check. */
+  async function allowedSource(source: ImageSource): Promise<ImageSource> {
+    if ('path' in source) return { path: (await checkLocalInput(source.path, deps.inputs, 'source')).path };
+    return source;
+  }
+  const sourceOptions = { tempDir: deps.paths.tempDir };
+
   return {
     /** Opens the source, reads its metadata (format, size, allocation) and closes it: no side effect. */
     async inspectSource(input: z.input<typeof InspectInputSchema>): Promise<SourceReport> {
       return activity(async (signal) => {
         const i = parse(InspectInputSchema, input, 'inspectSource');
-        const image = await openImageSource(i.source, { signal, tempDir: deps.paths.tempDir });
+        const image = await openImageSource(await allowedSource(i.source), { ...sourceOptions, signal });
         try {
           return {
             format: image.format,
@@ -210,9 +218,9 @@ export function imageActivities(deps: ActivityDeps) {
         const i = parse(ConvertInputSchema, input, 'convertToGlance');
         const reporter = new ProgressReporter({ phase: 'open' }, { signalEveryMs: 10_000 });
         try {
-          const image = await openImageSource(i.source, {
+          const image = await openImageSource(await allowedSource(i.source), {
+            ...sourceOptions,
             signal,
-            tempDir: deps.paths.tempDir,
             onBridgeProgress: (phase, fraction) =>
               reporter.update({ phase, bytesDone: Math.round(fraction * 1000), bytesTotal: 1000 }),
           });

@@ -6,12 +6,13 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { generatedSecret, type GeneratedSecretRef, SecretRefSchema } from '../src/contracts/secretRef.js';
 import { InstallerSourceSchema } from '../src/contracts/installerSource.js';
+import { checkInstaller } from '../src/inputs/installers.js';
 import { buildAnswerMedia, removeAnswerMedia } from '../src/windows/answerMedia.js';
 import { importIsoFile } from '../src/xapi/media.js';
 import type { Ref } from '../src/xapi/records.js';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema } from './pool.js';
-import { ProgressReporter } from './support.js';
+import { activity, parse, ProgressReporter } from './support.js';
 
 const AnswerMediaRequestSchema = z
   .object({
@@ -37,6 +38,8 @@ const AnswerMediaRequestSchema = z
 
 export type AnswerMediaRequest = z.input<typeof AnswerMediaRequestSchema>;
 
+const InstallersSchema = z.object({ pvTools: InstallerSourceSchema, cloudbaseInit: InstallerSourceSchema }).strict();
+
 export interface PreparedAnswerMedia {
   /** The VDI holding the ISO, for the second CD drive. */
   vdi: Ref;
@@ -54,6 +57,19 @@ function mediaFileName(build: string): string {
 
 export function mediaActivities(deps: ActivityDeps) {
   return {
+    /**
+     * The build's installers against the input policy, on a worker of the pool that will read them, before the
+     * build creates anything: a refused one fails the build typed and non-retryable.
+     */
+    async checkInstallers(input: z.input<typeof InstallersSchema>): Promise<{ checked: number }> {
+      return activity(async () => {
+        const i = parse(InstallersSchema, input, 'checkInstallers');
+        await checkInstaller(i.pvTools, deps.inputs);
+        await checkInstaller(i.cloudbaseInit, deps.inputs);
+        return { checked: 2 };
+      });
+    },
+
     prepareAnswerMedia: onPool(
       deps,
       'prepareAnswerMedia',
@@ -76,10 +92,16 @@ export function mediaActivities(deps: ActivityDeps) {
               userLocale: i.locale,
               adminPassword,
               winrm: { transport: i.isolatedNetwork ? 'http' : 'https', isolatedNetwork: i.isolatedNetwork },
-              pvTools: i.pvTools,
-              cloudbaseInit: { msi: i.cloudbaseInit },
+              // Checked again where they are read, and read by their real paths.
+              pvTools: await checkInstaller(i.pvTools, deps.inputs),
+              cloudbaseInit: { msi: await checkInstaller(i.cloudbaseInit, deps.inputs) },
             },
-            { stateDir: deps.paths.stateDir, buildId: mediaFileName(i.build), signal, secrets: deps.secrets },
+            {
+              stateDir: deps.paths.stateDir,
+              buildId: mediaFileName(i.build),
+              signal,
+              secrets: deps.secrets,
+            },
           );
           try {
             reporter.update({ phase: 'importing the answer ISO' });

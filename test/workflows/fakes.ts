@@ -35,6 +35,7 @@ function defaults(): Record<ActivityName, Fake> {
   return {
     describeWorkerHost: async () => ({}),
     checkSecrets: async (i: { refs: Array<{ secret: string }> }) => ({ checked: i.refs.map((r) => r.secret) }),
+    checkInstallers: async () => ({ checked: 2 }),
     inspectSource: async () => ({
       format: 'qcow2',
       virtualSize: GiB,
