@@ -7,6 +7,7 @@ import { ImageSourceSchema, type ImageSource } from '../src/contracts/convertInp
 import { ImageSpecSchema, type ImageSpec } from '../src/contracts/imageSpec.js';
 import { XenimageError } from '../src/errors.js';
 import { checkLocalInput } from '../src/inputs/localFiles.js';
+import { checkUrl, guardedFetch } from '../src/inputs/network.js';
 import {
   buildTag,
   deleteBuildImages,
@@ -180,9 +181,12 @@ export function imageActivities(deps: ActivityDeps) {
   /** The source as the policy allows it to be read: a local file by its real path, after every check. */
   async function allowedSource(source: ImageSource): Promise<ImageSource> {
     if ('path' in source) return { path: (await checkLocalInput(source.path, deps.inputs, 'source')).path };
+    checkUrl(source.url, deps.inputs, 'source');
     return source;
   }
-  const sourceOptions = { tempDir: deps.paths.tempDir };
+  // URL sources connect only where the input policy allows, after DNS and after every redirect.
+  const inputFetch = guardedFetch(deps.inputs);
+  const sourceOptions = { tempDir: deps.paths.tempDir, http: { fetch: inputFetch } };
 
   return {
     /** Opens the source, reads its metadata (format, size, allocation) and closes it: no side effect. */

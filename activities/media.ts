@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { generatedSecret, type GeneratedSecretRef, SecretRefSchema } from '../src/contracts/secretRef.js';
 import { InstallerSourceSchema } from '../src/contracts/installerSource.js';
 import { checkInstaller } from '../src/inputs/installers.js';
+import { guardedFetch } from '../src/inputs/network.js';
 import { buildAnswerMedia, removeAnswerMedia } from '../src/windows/answerMedia.js';
 import { importIsoFile } from '../src/xapi/media.js';
 import type { Ref } from '../src/xapi/records.js';
@@ -56,6 +57,8 @@ function mediaFileName(build: string): string {
 }
 
 export function mediaActivities(deps: ActivityDeps) {
+  // Installer URLs connect only where the input policy allows; downloads are capped like local installers.
+  const artifacts = { fetch: guardedFetch(deps.inputs), maxBytes: deps.inputs.maxInstallerBytes };
   return {
     /**
      * The build's installers against the input policy, on a worker of the pool that will read them, before the
@@ -101,6 +104,7 @@ export function mediaActivities(deps: ActivityDeps) {
               buildId: mediaFileName(i.build),
               signal,
               secrets: deps.secrets,
+              artifacts,
             },
           );
           try {
