@@ -8,6 +8,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
 } from '@temporalio/workflow';
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
@@ -63,6 +64,12 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       (t) => `SR ${t.sr.name}, network ${t.network.name}`,
     );
     await build.step('check secrets', () => xen.checkSecrets({ refs: inputSecrets }));
+    // Builds recorded before this step existed replay without it.
+    if (patched('check-installers')) {
+      await build.step('check installers', () =>
+        xen.checkInstallers({ pvTools: input.pvTools, cloudbaseInit: input.cloudbaseInit }),
+      );
+    }
     await build.step('check cloud', () => general.checkCloud({ cloud }));
 
     saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud, build: id }));
