@@ -8,6 +8,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
 } from '@temporalio/workflow';
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
@@ -18,6 +19,7 @@ import { failureText } from './build/failures.js';
 import { firstPoolCall } from './build/proxies.js';
 import { failBuild } from './build/saga.js';
 import { startPoolBuild } from './build/start.js';
+import { cleanBeforeSnapshot, sealAndHalt, type CleanImageRecord } from './windows/cleanImage.js';
 import { GuestLogBook } from './windows/guestLogs.js';
 import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
 
@@ -38,6 +40,8 @@ export interface WindowsImageResult {
   /** Failures after the image was verified: the image stands. */
   warnings: string[];
   guestLogs: GuestLogCollection[];
+  /** What the build removed of its own access and files (builds since the clean-image change). */
+  cleanImage?: CleanImageRecord;
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -157,6 +161,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       (a) => (a.created ? `created ${a.name}` : `${a.name} existed`),
     );
     await build.step('cloudbase-init', () => waits.installCloudbaseInit({ guest, volumeLabel: media.volumeLabel }));
+    const cleanSession = { build, xen, waits, pool, vm, id, input };
+    const clean = patched('clean-image') ? await cleanBeforeSnapshot(cleanSession, guest) : undefined;
     const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
     guest = await sysprepUntilGeneralized(
@@ -164,10 +170,13 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       guest,
     );
     await logs.collect('before shutdown', attempts.records.length, guest);
-    await build.step('shutdown', () => waits.shutdownGuest({ guest }));
-    await build.step('wait for halt', () =>
-      waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }),
-    );
+    if (clean) await sealAndHalt(cleanSession, guest, clean);
+    else {
+      await build.step('shutdown', () => waits.shutdownGuest({ guest }));
+      await build.step('wait for halt', () =>
+        waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }),
+      );
+    }
     const disk = await build.step(
       'find system disk',
       () => xen.findSystemDisk({ pool, vm }),
@@ -218,6 +227,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       cleanedUp: cleaned ? { vms: cleaned.vms.length, vdis: cleaned.vdis.length } : null,
       warnings: build.warnings,
       guestLogs: logs.all,
+      ...(clean ? { cleanImage: clean } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

@@ -6,6 +6,7 @@ import { CloudNameSchema, ImageSpecSchema } from './imageSpec.js';
 import { InstallerSourceSchema } from './installerSource.js';
 import { SecretRefSchema } from './secretRef.js';
 import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
+import { windowsGuestInputFields } from './windowsGuestInput.js';
 
 /** Local account names Windows accepts (≤ 20 characters, no punctuation cmd.exe would interpret). */
 export const WindowsUserNameSchema = z
@@ -97,6 +98,7 @@ export const WindowsImageInputSchema = z
     image: ImageSpecSchema,
     cloud: CloudNameSchema,
     keepOnFailure: z.boolean().default(false),
+    ...windowsGuestInputFields,
     tuning: TuningSchema.default(DEFAULT_TUNING),
   })
   .strict();
