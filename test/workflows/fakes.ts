@@ -68,6 +68,7 @@ function defaults(): Record<ActivityName, Fake> {
       bridged: false,
     }),
     checkCloud: async () => ({ glance: 'http://glance.invalid' }),
+    rotateGoldenImages: async (i: { imageId: string }) => ({ current: i.imageId, kept: [i.imageId], retired: [] }),
     convertToGlance: async () => published(),
     exportToGlance: async () => published(),
     normalizeVdi: async () => ({ vdi: ref(9), sr: 'Local storage', reused: false }),
