@@ -23,6 +23,17 @@ function isCandidate(img: GlanceImage): boolean {
   return img.protected === true || img.status === 'active';
 }
 
+const GONE = new Set(['deleted', 'pending_delete', 'killed']);
+
+async function isGone(cloud: OpenStackCloud, id: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    return GONE.has((await cloud.glance.getImage(id, signal)).status);
+  } catch (err) {
+    if (isStatus(err, 404)) return true;
+    throw err;
+  }
+}
+
 function isStatus(err: unknown, status: number): boolean {
   return err instanceof GlanceError && err.status === status;
 }
@@ -71,7 +82,8 @@ export async function claimAndSettle(
   }
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   for (;;) {
-    const images = await listBuildImages();
+    // An image deleted a moment ago can still be listed as `deleted` (or `pending_delete`): it is gone.
+    const images = (await listBuildImages()).filter((img) => !GONE.has(img.status));
     const winner = images.filter(isCandidate).sort(byCreation)[0] ?? ours;
     if (winner.id !== ours.id) {
       logger.info({ imageId: winner.id }, 'an older image of this build is claimed or active; ours withdraws');
@@ -92,8 +104,9 @@ export async function claimAndSettle(
         await cloud.glance.deleteImage(img.id, signal);
         logger.info({ imageId: img.id, status: img.status }, 'deleted an unclaimed image of another attempt');
       } catch (err) {
-        if (!isStatus(err, 403)) throw err;
-        claimedByOthers++; // claimed since our list
+        if (isStatus(err, 403))
+          claimedByOthers++; // claimed since our list
+        else if (!(isStatus(err, 400) && (await isGone(cloud, img.id, signal)))) throw err; // deleted meanwhile
       }
     }
     if (claimedByOthers === 0) break;
