@@ -399,10 +399,12 @@ describe('workflow branches (fake activities, time skipping)', () => {
     // A quick call is cancelled without waiting for it (TRY_CANCEL): the server forgets it, so the activity hears
     // NOT_FOUND on its next heartbeat; waits and transfers hear CANCELLED and the workflow waits for them to stop.
     const points: Array<[kind: string, activity: ActivityName, reason: string]> = [
+      ['the answer media', 'prepareAnswerMedia', 'CANCELLED'],
       ['create (a quick XAPI call)', 'createVm', 'NOT_FOUND'],
       ['the install wait', 'waitForGuest', 'CANCELLED'],
       ['a guest step', 'addAdministrator', 'CANCELLED'],
       ['sysprep', 'runSysprep', 'CANCELLED'],
+      ['the halt wait', 'waitForHalt', 'CANCELLED'],
       ['the export and upload', 'exportToGlance', 'CANCELLED'],
     ];
     for (const [kind, activity, reason] of points) {
