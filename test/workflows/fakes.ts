@@ -57,7 +57,9 @@ export async function untilCancelled(): Promise<never> {
 function defaults(): Record<ActivityName, Fake> {
   return {
     describeWorkerHost: async () => ({}),
+    queuePollers: async () => ({ pollers: 1, identities: ['fake-worker'] }),
     checkSecrets: async (i: { refs: Array<{ secret: string }> }) => ({ checked: i.refs.map((r) => r.secret) }),
+    checkInstallers: async () => ({ checked: 2 }),
     inspectSource: async () => ({
       format: 'qcow2',
       virtualSize: GiB,
