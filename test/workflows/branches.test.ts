@@ -265,7 +265,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.equal(w.called('runSysprep').length, 1);
       assert.deepEqual(
         w.names().filter((n) => (WINDOWS_UNDO as readonly string[]).includes(n)),
-        [...WINDOWS_UNDO],
+        // The clean image's eject before the pre-sysprep snapshot, then the compensations.
+        ['discardAnswerMedia', ...WINDOWS_UNDO],
       );
     });
 
@@ -297,7 +298,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.ok((await workflowHours(handle)) >= 24, 'the 24 h passed on the workflow clock');
       assert.deepEqual(
         w.names().filter((n) => (WINDOWS_UNDO as readonly string[]).includes(n)),
-        [...WINDOWS_UNDO],
+        // The clean image's eject before the pre-sysprep snapshot, then the compensations.
+        ['discardAnswerMedia', ...WINDOWS_UNDO],
       );
       const progress = await handle.query<BuildProgress>('progress');
       assert.equal(progress.state, 'failed');
@@ -323,7 +325,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.equal(w.called('runSysprep').length, 1, 'no attempt after the abandon');
       assert.deepEqual(
         w.names().filter((n) => (WINDOWS_UNDO as readonly string[]).includes(n)),
-        [...WINDOWS_UNDO],
+        // The clean image's eject before the pre-sysprep snapshot, then the compensations.
+        ['discardAnswerMedia', ...WINDOWS_UNDO],
       );
     });
 
@@ -474,7 +477,9 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.equal(result.warnings.length, 1);
       assert.match(result.warnings[0]!, /^cleanup: .*VM\.destroy refused/);
       assert.deepEqual(w.called('deleteBuildImage'), [], 'no compensation deleted the image');
-      assert.deepEqual(w.called('discardAnswerMedia'), []);
+      // Once, as the clean image's eject before the snapshot; never as a compensation.
+      assert.equal(w.called('discardAnswerMedia').length, 1);
+      assert.ok(w.names().indexOf('discardAnswerMedia') < w.names().indexOf('snapshot'));
       const progress = await handle.query<BuildProgress>('progress');
       assert.equal(progress.state, 'succeeded');
       assert.deepEqual(progress.warnings, result.warnings);
