@@ -661,6 +661,7 @@ describe('workflow branches (fake activities, time skipping)', () => {
         pvTools: { url: 'https://tools.invalid/managementagent.msi', sha256: SHA },
         cloudbaseInit: { path: '/srv/CloudbaseInitSetup.msi', sha256: SHA },
         winrm: { isolatedNetwork: true },
+        guestRemoteAccess: 'winrm-https',
         timeouts: { install: '2h', sysprep: '20m', halt: '40m', shutdown: '5m' },
         image: {
           name: 'gold-2022',
@@ -725,6 +726,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       });
       assert.equal(first<{ timeoutSec: number }>('runSysprep').timeoutSec, 20 * 60);
       assert.equal(first<{ timeoutMs: number }>('waitForHalt').timeoutMs, 40 * 60_000);
+      for (const name of ['removeBuildFiles', 'sealGuest'] as const)
+        assert.equal(first<{ remoteAccess: string }>(name).remoteAccess, 'winrm-https', `guestRemoteAccess (${name})`);
       const exported = first<{
         cloud: string;
         image: object;
