@@ -407,6 +407,7 @@ describe('workflow branches (fake activities, time skipping)', () => {
       ['the install wait', 'waitForGuest', 'CANCELLED'],
       ['a guest step', 'addAdministrator', 'CANCELLED'],
       ['sysprep', 'runSysprep', 'CANCELLED'],
+      ['the seal and shutdown', 'sealGuest', 'CANCELLED'],
       ['the halt wait', 'waitForHalt', 'CANCELLED'],
       ['the export and upload', 'exportToGlance', 'CANCELLED'],
     ];
