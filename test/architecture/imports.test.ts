@@ -3,6 +3,7 @@
 // others, the lab shares no codec with the product it checks, and the product reaches the lab only from the CLI
 // commands that start it (docs/architecture.md, "Layers"; docs/lab.md).
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -13,7 +14,10 @@ import { tempDir } from '../helpers/tmp.js';
 
 // dist/test/architecture → the repository root
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const SOURCE_DIRS = ['src', 'activities', 'workflows', 'test', 'bench'];
+// fuzz/ holds fuzz targets when the tree has them.
+const SOURCE_DIRS = ['src', 'activities', 'workflows', 'test', 'bench', 'fuzz'].filter((d) =>
+  existsSync(path.join(root, d)),
+);
 
 /**
  * KNOWN_CIRCLE_ALLOW_LIST — the one circle allowed for now: the simulated cmd.exe and its PowerShell
@@ -78,7 +82,7 @@ test('dependency-cruiser resolves every relative import of the sources (so the c
   assert.ok(own.length > 300, `only ${own.length} modules cruised`);
 });
 
-test('no import circles in src/, activities/, workflows/, test/ and bench/ (type-only imports included)', async () => {
+test('no import circles in src/, activities/, workflows/, test/, bench/ and fuzz/ (type-only imports included)', async () => {
   const result = await graph;
   const circles = result.summary.violations
     .filter((v) => v.rule.name === 'no-circular')
