@@ -12,6 +12,8 @@ export interface Io {
   user: string;
   /** The process's environment variables (upper-case names). */
   vars: Record<string, string>;
+  /** Standard input piped from the previous command of a cmd.exe pipeline. */
+  stdin?: string;
 }
 
 /** An executable the interpreters can start by image name: its exit code. */
