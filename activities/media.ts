@@ -11,7 +11,7 @@ import { importIsoFile } from '../src/xapi/media.js';
 import type { Ref } from '../src/xapi/records.js';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema } from './pool.js';
-import { ProgressReporter } from './support.js';
+import { ProgressReporter, withPoolSlot } from './support.js';
 
 const AnswerMediaRequestSchema = z
   .object({
@@ -82,12 +82,15 @@ export function mediaActivities(deps: ActivityDeps) {
             { stateDir: deps.paths.stateDir, buildId: mediaFileName(i.build), signal, secrets: deps.secrets },
           );
           try {
-            reporter.update({ phase: 'importing the answer ISO' });
-            const imported = await importIsoFile(conn, i.build, media.isoPath, {
-              name: `xenimage-answer-${i.build}.iso`,
-              sr: i.sr,
-              signal,
-              onProgress: (bytes) => reporter.update({ bytesDone: bytes }),
+            // An import into the pool's SR: one of its `imports` slots.
+            const imported = await withPoolSlot(deps.pools.slots, i.pool, 'imports', signal, () => {
+              reporter.update({ phase: 'importing the answer ISO' });
+              return importIsoFile(conn, i.build, media.isoPath, {
+                name: `xenimage-answer-${i.build}.iso`,
+                sr: i.sr,
+                signal,
+                onProgress: (bytes) => reporter.update({ bytesDone: bytes }),
+              });
             });
             return {
               vdi: imported.vdi,

@@ -14,7 +14,6 @@ export const ImageSourceSchema = z.union([
     .strict(),
   z.object({ url: z.url({ protocol: /^https?$/ }) }).strict(),
 ]);
-export type ImageSource = z.infer<typeof ImageSourceSchema>;
 
 export const ConvertImageInputSchema = z
   .object({
@@ -25,4 +24,3 @@ export const ConvertImageInputSchema = z
   .strict();
 
 export type ConvertImageInput = z.input<typeof ConvertImageInputSchema>;
-export type ConvertImageParams = z.infer<typeof ConvertImageInputSchema>;
