@@ -15,13 +15,6 @@ import { tempDir } from '../helpers/tmp.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SOURCE_DIRS = ['src', 'activities', 'workflows', 'test', 'bench'];
 
-/**
- * KNOWN_CIRCLE_ALLOW_LIST — the one circle allowed for now: the simulated cmd.exe and its PowerShell
- * (`src/lab/guest/cmd.ts` ↔ `powershell.ts` ↔ `ps/*`), which the interpreter's owner is untangling. A cycle
- * is excused only if every module in it is one of these; remove the entry once they no longer import each other.
- */
-const KNOWN_CIRCLE_ALLOW_LIST: RegExp[] = [/^src\/lab\/guest\/(cmd|powershell|ps\/[\w-]+)\.ts$/];
-
 /** The product's protocol and format code the lab must not borrow: it checks those, so it speaks for itself. */
 const PRODUCT_CODECS = '^src/(winrm|windows|disk|xapi)/';
 /** The only product modules that may import the lab: the commands that start it and its sample media. */
@@ -80,13 +73,7 @@ test('dependency-cruiser resolves every relative import of the sources (so the c
 
 test('no import circles in src/, activities/, workflows/, test/ and bench/ (type-only imports included)', async () => {
   const result = await graph;
-  const circles = result.summary.violations
-    .filter((v) => v.rule.name === 'no-circular')
-    .filter((v) => {
-      const members = [v.from, ...(v.cycle ?? []).map((c) => c.name)];
-      return !members.every((m) => KNOWN_CIRCLE_ALLOW_LIST.some((allowed) => allowed.test(m)));
-    });
-  assert.deepEqual(violations({ ...result, summary: { ...result.summary, violations: circles } }, 'no-circular'), []);
+  assert.deepEqual(violations(result, 'no-circular'), []);
 });
 
 test('the lab imports none of the product codecs (src/winrm, src/windows, src/disk, src/xapi)', async () => {

@@ -29,3 +29,8 @@ export function registerProgram(names: string[], run: ProgramRunner): void {
 export function registeredProgram(name: string): ProgramRunner | undefined {
   return programs.get(name.toLowerCase());
 }
+
+/** Runs a .cmd/.bat file's text (cmd.exe does; programs.ts starts batch files through it). */
+export interface BatchRunner {
+  script(text: string): Promise<number>;
+}

@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import nodePath from 'node:path';
-import { runProgram, spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
+import { spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
+import { runProgram } from '../programs.js';
 import { WindowsMachine } from '../machine.js';
 import { sleep } from '../process.js';
 import { ADMINISTRATORS_SID, credentials } from '../state.js';

@@ -3,6 +3,7 @@
 // -like/-match/-replace/-split/-join, containment (-contains -in), type operators (-is -as), the format
 // operator -f, the range operator and the bitwise operators.
 import { compositeFormat, FormatError } from './dotnetFormat.js';
+import { COMPARISON } from './parse.js';
 import { cast, isOfType, toNumber } from './types.js';
 import {
   DotNetError,
@@ -23,43 +24,6 @@ export interface OperatorHost {
   /** Sets $Matches after a successful scalar -match. */
   setMatches(m: PsObject): void;
 }
-
-export const COMPARISON = new Set([
-  'eq',
-  'ne',
-  'gt',
-  'ge',
-  'lt',
-  'le',
-  'like',
-  'notlike',
-  'match',
-  'notmatch',
-  'contains',
-  'notcontains',
-  'in',
-  'notin',
-  'replace',
-  'split',
-]);
-
-/** Every binary operator the parser accepts after '-' (with the c/i case prefixes where they exist). */
-export const BINARY_OPERATORS = new Set([
-  ...[...COMPARISON].flatMap((o) => [o, `c${o}`, `i${o}`]),
-  'join',
-  'is',
-  'isnot',
-  'as',
-  'f',
-  'band',
-  'bor',
-  'bxor',
-  'shl',
-  'shr',
-  'and',
-  'or',
-  'xor',
-]);
 
 function invalidCast(v: unknown, type: string): DotNetError {
   return new DotNetError(

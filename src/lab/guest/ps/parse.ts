@@ -4,7 +4,6 @@
 // arrays, hashtables, member and static access, casts, and the operators with PowerShell's precedence (cast,
 // comma, range, -f, * / %, + -, comparison, logical). Anything else is a ParseError, reported as PowerShell
 // reports it.
-import { BINARY_OPERATORS } from './operators.js';
 
 export class PsParseError extends Error {
   constructor(
@@ -325,6 +324,44 @@ export function numberLiteral(text: string): number {
   const n = m[2]!.toLowerCase().startsWith('0x') ? Number.parseInt(m[2]!.slice(2), 16) : Number(m[2]);
   return (m[1] ? -1 : 1) * n * (m[3] ? MULTIPLIERS[m[3].toLowerCase()]! : 1);
 }
+
+/** The comparison operators (each also with the c… and i… case prefixes). */
+export const COMPARISON = new Set([
+  'eq',
+  'ne',
+  'gt',
+  'ge',
+  'lt',
+  'le',
+  'like',
+  'notlike',
+  'match',
+  'notmatch',
+  'contains',
+  'notcontains',
+  'in',
+  'notin',
+  'replace',
+  'split',
+]);
+
+/** Every binary operator the parser accepts after '-' (with the c/i case prefixes where they exist). */
+export const BINARY_OPERATORS = new Set([
+  ...[...COMPARISON].flatMap((o) => [o, `c${o}`, `i${o}`]),
+  'join',
+  'is',
+  'isnot',
+  'as',
+  'f',
+  'band',
+  'bor',
+  'bxor',
+  'shl',
+  'shr',
+  'and',
+  'or',
+  'xor',
+]);
 
 // ---- AST ----
 export type Expr =
