@@ -266,6 +266,25 @@ export function lex(src: string): Tok[] {
       i += 2;
       continue;
     }
+    if (c === '+' && src[i + 1] === '+') {
+      push('op', '++', start);
+      i += 2;
+      continue;
+    }
+    {
+      const p = toks[toks.length - 1];
+      const afterVar = !!p && (p.kind === 'var' || (p.kind === 'op' && (p.value === ')' || p.value === ']')));
+      if (afterVar && '-*/%'.includes(c) && src[i + 1] === '=') {
+        push('op', c + '=', start);
+        i += 2;
+        continue;
+      }
+      if (afterVar && c === '-' && src[i + 1] === '-') {
+        push('op', '--', start);
+        i += 2;
+        continue;
+      }
+    }
     if ('(){}[],|=+!&.'.includes(c)) {
       // A '.' that starts a path or a bare word is not member access.
       if (c === '.' && (space || !toks.length) && /[\\/A-Za-z0-9]/.test(src[i + 1] ?? '')) {
@@ -397,6 +416,8 @@ export interface Pipeline {
   elements: Element[];
 }
 
+export type AssignOp = '=' | '+=' | '-=' | '*=' | '/=' | '%=';
+
 /** `catch [T1], [T2] { … }`; no types catches everything. */
 export interface CatchClause {
   types: string[];
@@ -405,13 +426,26 @@ export interface CatchClause {
 
 export type Stmt =
   | { t: 'pipeline'; pipe: Pipeline; line: number }
-  | { t: 'assign'; target: Expr; op: '=' | '+='; value: Pipeline | Expr; line: number }
+  | { t: 'assign'; target: Expr; op: AssignOp; value: Pipeline | Expr; line: number }
   | { t: 'if'; branches: Array<{ cond: Pipeline; body: Stmt[] }>; otherwise: Stmt[] | null; line: number }
   | { t: 'try'; body: Stmt[]; catches: CatchClause[]; finallyBody: Stmt[] | null; line: number }
   | { t: 'foreach'; variable: string; items: Expr; body: Stmt[]; line: number }
-  | { t: 'exit' | 'throw' | 'return'; value: Expr | null; line: number };
+  | { t: 'exit' | 'throw' | 'return'; value: Expr | null; line: number }
+  | { t: 'while'; cond: Pipeline; body: Stmt[]; line: number }
+  | { t: 'do'; body: Stmt[]; cond: Pipeline; until: boolean; line: number }
+  | { t: 'for'; init: Stmt | null; cond: Pipeline | null; step: Stmt | null; body: Stmt[]; line: number }
+  | { t: 'break' | 'continue'; line: number }
+  | { t: 'function'; name: string; params: ParamDef[]; body: Stmt[]; line: number };
+
+/** A parameter of a function: `[type]$Name = default`. */
+export interface ParamDef {
+  name: string;
+  type: string | null;
+  default: Expr | null;
+}
 
 const KEYWORDS = new Set([
+  'filter',
   'if',
   'elseif',
   'else',
@@ -437,21 +471,7 @@ const KEYWORDS = new Set([
   'enum',
   'in',
 ]);
-const UNSUPPORTED = new Set([
-  'function',
-  'while',
-  'do',
-  'for',
-  'switch',
-  'param',
-  'trap',
-  'class',
-  'enum',
-  'begin',
-  'process',
-  'end',
-  'until',
-]);
+const UNSUPPORTED = new Set(['switch', 'filter', 'trap', 'class', 'enum', 'begin', 'process', 'end', 'until']);
 
 export class Parser {
   private i = 0;
@@ -620,6 +640,60 @@ export class Parser {
       this.expectOp(')');
       return { t: 'foreach', variable: v.value, items, body: this.block(), line: t.line };
     }
+    if (kw === 'while') {
+      this.next();
+      const cond = this.condition();
+      return { t: 'while', cond, body: this.block(), line: t.line };
+    }
+    if (kw === 'do') {
+      this.next();
+      const body = this.block();
+      this.skipEol();
+      const word = this.peek();
+      const which = word.kind === 'word' ? word.value.toLowerCase() : '';
+      if (which !== 'while' && which !== 'until')
+        throw new PsParseError(
+          'Missing while or until keyword in do loop.',
+          word.line,
+          word.col,
+          'MissingWhileOrUntilInDoWhile',
+        );
+      this.next();
+      return { t: 'do', body, cond: this.condition(), until: which === 'until', line: t.line };
+    }
+    if (kw === 'for') {
+      this.next();
+      this.expectOp('(');
+      const part = (end: string): Stmt | null => (this.isOp(end) ? null : this.statement());
+      const init = part(';');
+      this.expectSeparator();
+      const cond = this.isOp(';') ? null : this.pipeline();
+      this.expectSeparator();
+      const step = part(')');
+      this.expectOp(')');
+      return { t: 'for', init, cond, step, body: this.block(), line: t.line };
+    }
+    if (kw === 'break' || kw === 'continue') {
+      this.next();
+      return { t: kw, line: t.line };
+    }
+    if (kw === 'function') {
+      this.next();
+      const name = this.next();
+      if (name.kind !== 'word')
+        throw new PsParseError('Missing name after function keyword.', name.line, name.col, 'MissingNameAfterFunction');
+      let params: ParamDef[] = this.isOp('(') ? this.paramList() : [];
+      this.skipEol();
+      this.expectOp('{');
+      this.skipEol();
+      if (this.isWord('param')) {
+        this.next();
+        params = this.paramList();
+      }
+      const body = this.statements('}');
+      this.expectOp('}');
+      return { t: 'function', name: name.value, params, body, line: t.line };
+    }
     if (kw === 'exit' || kw === 'throw' || kw === 'return') {
       this.next();
       const n = this.peek();
@@ -630,14 +704,64 @@ export class Parser {
     if (t.kind === 'var') {
       const save = this.i;
       const target = this.postfix(this.primary());
-      if (this.isOp('=') || this.isOp('+=')) {
-        const op = this.next().value as '=' | '+=';
+      if (['=', '+=', '-=', '*=', '/=', '%='].some((o) => this.isOp(o))) {
+        const op = this.next().value as AssignOp;
         this.skipEol();
         return { t: 'assign', target, op, value: this.pipeline(), line: t.line };
+      }
+      if (this.isOp('++') || this.isOp('--')) {
+        const op = this.next().value === '++' ? '+=' : '-=';
+        return { t: 'assign', target, op, value: { t: 'lit', v: 1 }, line: t.line };
       }
       this.i = save;
     }
     return { t: 'pipeline', pipe: this.pipeline(), line: t.line };
+  }
+
+  /** `( pipeline )` of while / do … while|until. */
+  private condition(): Pipeline {
+    this.expectOp('(');
+    this.skipEol();
+    const cond = this.pipeline();
+    this.skipEol();
+    this.expectOp(')');
+    return cond;
+  }
+
+  /** The `;` (or line break) between the parts of a for statement. */
+  private expectSeparator(): void {
+    const t = this.peek();
+    if (t.kind !== 'eol') this.unexpected();
+    this.next();
+    this.skipWhile(() => this.peek().kind === 'eol' && this.peek().value === '\n');
+  }
+
+  private skipWhile(f: () => boolean): void {
+    while (f()) this.next();
+  }
+
+  /** `( [type]$a = default, $b )`. */
+  private paramList(): ParamDef[] {
+    this.expectOp('(');
+    const params: ParamDef[] = [];
+    this.skipEol();
+    while (!this.isOp(')')) {
+      const type = this.peek().kind === 'type' ? this.next().value : null;
+      const v = this.next();
+      if (v.kind !== 'var')
+        throw new PsParseError('Missing variable name in parameter list.', v.line, v.col, 'InvalidFunctionParameter');
+      let def: Expr | null = null;
+      if (this.isOp('=')) {
+        this.next();
+        def = this.argument();
+      }
+      params.push({ name: v.value, type, default: def });
+      this.skipEol();
+      if (this.isOp(',')) this.next();
+      this.skipEol();
+    }
+    this.expectOp(')');
+    return params;
   }
 
   pipeline(): Pipeline {

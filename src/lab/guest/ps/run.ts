@@ -74,10 +74,21 @@ class ReturnSignal {
   pending: unknown[] = [];
   constructor(readonly value: unknown[]) {}
 }
+/** `break` / `continue`: leave or go round the innermost loop. */
+class LoopSignal {
+  pending: unknown[] = [];
+  constructor(readonly kind: 'break' | 'continue') {}
+}
 
 /** Keeps `out` (output produced before `err` interrupted a block) with the error on its way out. */
 function carry(err: unknown, out: unknown[]): unknown {
-  if ((err instanceof Terminating || err instanceof ExitSignal || err instanceof ReturnSignal) && out.length)
+  if (
+    (err instanceof Terminating ||
+      err instanceof ExitSignal ||
+      err instanceof ReturnSignal ||
+      err instanceof LoopSignal) &&
+    out.length
+  )
     err.pending = [...out, ...err.pending];
   return err;
 }
@@ -143,6 +154,7 @@ export class PsRuntime implements MemberHost {
   private readonly lines: string[];
   /** try blocks being run: statement-terminating errors go to their catch instead of the error stream. */
   private tryDepth = 0;
+  private readonly functions = new Map<string, Extract<Stmt, { t: 'function' }>>();
 
   constructor(
     readonly m: WindowsMachine,
@@ -203,9 +215,16 @@ export class PsRuntime implements MemberHost {
       }
       return this.lastSuccess ? 0 : 1;
     } catch (err) {
-      if (err instanceof ExitSignal || err instanceof ReturnSignal || err instanceof Terminating)
+      if (
+        err instanceof ExitSignal ||
+        err instanceof ReturnSignal ||
+        err instanceof Terminating ||
+        err instanceof LoopSignal
+      )
         this.emit(err.pending);
       if (err instanceof ExitSignal) return err.code;
+      // break or continue outside a loop ends the script.
+      if (err instanceof LoopSignal) return this.lastSuccess ? 0 : 1;
       if (err instanceof ReturnSignal) {
         this.emit(err.value);
         return this.lastSuccess ? 0 : 1;
@@ -322,7 +341,10 @@ export class PsRuntime implements MemberHost {
           // $? after an assignment is the success of the command that produced the value.
           if (only?.t === 'expr') this.lastSuccess = true;
         } else value = await this.eval(s.value);
-        await this.assign(s.target, s.op === '+=' ? binary('+', await this.eval(s.target), value, this) : value);
+        await this.assign(
+          s.target,
+          s.op === '=' ? value : binary(s.op.slice(0, 1), await this.eval(s.target), value, this),
+        );
         return [];
       }
       case 'if': {
@@ -337,14 +359,48 @@ export class PsRuntime implements MemberHost {
       case 'try':
         return this.tryStatement(s);
       case 'foreach': {
-        const out: unknown[] = [];
         const items = await this.eval(s.items);
-        for (const item of items === null ? [] : flatten([items])) {
-          this.setVar(s.variable, item);
-          out.push(...(await this.block(s.body)));
-        }
+        const list = items === null ? [] : flatten([items]);
+        let i = 0;
+        return this.loop(
+          async () => {
+            if (i >= list.length) return false;
+            this.setVar(s.variable, list[i++]);
+            return true;
+          },
+          s.body,
+          null,
+        );
+      }
+      case 'while':
+        return this.loop(async () => truthy(unwrap(await this.pipeline(s.cond))), s.body, null);
+      case 'do': {
+        let first = true;
+        return this.loop(
+          async () => {
+            if (first) return !(first = false);
+            const v = truthy(unwrap(await this.pipeline(s.cond)));
+            return s.until ? !v : v;
+          },
+          s.body,
+          null,
+        );
+      }
+      case 'for': {
+        const out: unknown[] = [];
+        if (s.init) out.push(...(await this.stmt(s.init)));
+        const cond = s.cond;
+        out.push(
+          ...(await this.loop(async () => (cond ? truthy(unwrap(await this.pipeline(cond))) : true), s.body, s.step)),
+        );
         return out;
       }
+      case 'break':
+      case 'continue':
+        throw new LoopSignal(s.t);
+      case 'function':
+        this.functions.set(s.name.toLowerCase(), s);
+        return [];
       case 'exit': {
         const v = s.value ? await this.eval(s.value) : 0;
         const n = toNumber(v);
@@ -372,6 +428,84 @@ export class PsRuntime implements MemberHost {
     }
   }
 
+  /** Runs `body` while `next()` says so, honouring break and continue; `step` runs after each pass (for). */
+  private async loop(next: () => Promise<boolean>, body: Stmt[], step: Stmt | null): Promise<unknown[]> {
+    const out: unknown[] = [];
+    try {
+      while (await next()) {
+        try {
+          out.push(...(await this.block(body)));
+        } catch (err) {
+          if (!(err instanceof LoopSignal)) throw err;
+          out.push(...err.pending);
+          if (err.kind === 'break') break;
+        }
+        if (step) await this.stmt(step);
+      }
+    } catch (err) {
+      throw carry(err, out);
+    }
+    return out;
+  }
+
+  /** Calls a script function: parameters bound by name (-Name value) then by position, the rest in $args. */
+  private async callFunction(
+    f: Extract<Stmt, { t: 'function' }>,
+    c: Command,
+    input: unknown[] | undefined,
+  ): Promise<unknown[]> {
+    const named = new Map<string, unknown>();
+    const positional: unknown[] = [];
+    for (let i = 0; i < c.args.length; i++) {
+      const a = c.args[i]!;
+      if (a.param !== undefined) {
+        const p = f.params.find((x) => x.name.toLowerCase() === a.param!.toLowerCase());
+        if (!p)
+          throw new PsError(`A parameter cannot be found that matches parameter name '${a.param}'.`, {
+            category: 'InvalidArgument',
+            reason: 'ParameterBindingException',
+            fqid: `NamedParameterNotFound,${f.name}`,
+            target: '',
+          });
+        if (a.value) named.set(p.name.toLowerCase(), await this.eval(a.value));
+        else if (p.type?.toLowerCase() === 'switch') named.set(p.name.toLowerCase(), true);
+        else {
+          const nextArg = c.args[++i];
+          named.set(p.name.toLowerCase(), nextArg?.value ? await this.eval(nextArg.value) : null);
+        }
+      } else if (a.value) positional.push(await this.eval(a.value));
+    }
+    const saved = new Map<string, unknown>();
+    const bind = (name: string, v: unknown): void => {
+      const lower = name.toLowerCase();
+      if (!saved.has(lower)) saved.set(lower, this.vars.get(lower));
+      this.vars.set(lower, v);
+    };
+    for (const p of f.params) {
+      const lower = p.name.toLowerCase();
+      let v: unknown;
+      if (named.has(lower)) v = named.get(lower);
+      else if (positional.length && p.type?.toLowerCase() !== 'switch') v = positional.shift();
+      else if (p.default) v = await this.eval(p.default);
+      else v = p.type?.toLowerCase() === 'switch' ? false : null;
+      const type = p.type && p.type.toLowerCase() !== 'switch' ? resolveType(p.type) : undefined;
+      bind(p.name, type ? cast(type, p.type!, v) : v);
+    }
+    bind('args', positional);
+    bind('input', input ?? []);
+    try {
+      return flatten(await this.block(f.body));
+    } catch (err) {
+      if (err instanceof ReturnSignal) return flatten([...err.pending, ...err.value]);
+      throw err;
+    } finally {
+      for (const [k, v] of saved) {
+        if (v === undefined) this.vars.delete(k);
+        else this.vars.set(k, v);
+      }
+    }
+  }
+
   private async tryStatement(s: Extract<Stmt, { t: 'try' }>): Promise<unknown[]> {
     const out: unknown[] = [];
     const runFinally = async (): Promise<void> => {
@@ -379,7 +513,12 @@ export class PsRuntime implements MemberHost {
     };
     // Output the failed block wrote comes before what catch and finally write.
     const absorb = (err: unknown): void => {
-      if (err instanceof Terminating || err instanceof ExitSignal || err instanceof ReturnSignal) {
+      if (
+        err instanceof Terminating ||
+        err instanceof ExitSignal ||
+        err instanceof ReturnSignal ||
+        err instanceof LoopSignal
+      ) {
         out.push(...err.pending);
         err.pending = [];
       }
@@ -715,6 +854,26 @@ export class PsRuntime implements MemberHost {
       return out;
     }
     const name = toStr(target);
+    const fn = this.functions.get(name.toLowerCase());
+    if (fn) {
+      try {
+        const out = await this.callFunction(fn, c, input);
+        this.lastSuccess = true;
+        return out;
+      } catch (err) {
+        if (!(err instanceof PsError)) throw err;
+        this.errors.push({
+          message: err.message,
+          command: fn.name,
+          ...err.rec,
+          line: c.line,
+          col: c.col,
+          lineText: c.text,
+        });
+        this.lastSuccess = false;
+        return [];
+      }
+    }
     const found = this.resolveCmdlet(name);
     let ea = toStr(this.getVar('ErrorActionPreference'));
     const position = { line: c.line, col: c.col, lineText: c.text };
