@@ -7,6 +7,7 @@ import { findstr } from './findstr.js';
 import { registeredProgram, type BatchRunner, type Io } from './io.js';
 import { WindowsMachine } from './machine.js';
 import { GuestProcess, sleep } from './process.js';
+import { recordFirewallRule } from './windows/firewall.js';
 
 const CRLF = '\r\n';
 
@@ -105,11 +106,12 @@ export async function runProgram(
         return 1;
       }
       if (kv.dir.toLowerCase() === 'in' && (kv.action ?? '').toLowerCase() === 'allow') {
-        for (const p of (kv.localport ?? '')
+        const ports = (kv.localport ?? '')
           .split(',')
           .map(Number)
-          .filter((n) => n > 0))
-          if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+          .filter((n) => n > 0);
+        for (const p of ports) if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+        recordFirewallRule(m, { displayName: kv.name, ports });
       }
       await m.env.persist();
       io.out(`Ok.${CRLF}${CRLF}`);
