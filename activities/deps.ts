@@ -10,9 +10,9 @@ import { secretResolverFor, type SecretResolver } from '../src/secrets.js';
 import { PoolConnections } from '../src/xapi/connect.js';
 import { poolsFilePath, readPoolsFile } from '../src/xapi/pools.js';
 
-/** Opens a cloud of clouds.yaml by name; the caller closes it. */
+/** Opens a cloud of clouds.yaml by name; the caller closes it. `idleTimeoutMs`: a transfer's stall timeout. */
 export interface CloudOpener {
-  open(name: string): OpenStackCloud;
+  open(name: string, options?: { idleTimeoutMs?: number }): OpenStackCloud;
 }
 
 export interface Clock {
@@ -78,7 +78,9 @@ export function openActivityDeps(config: Config, options: DepsOptions): OwnedAct
   const cloudsFile = options.cloudsFile;
   return {
     pools,
-    clouds: { open: (name) => connectCloud(name, { env, ...(cloudsFile ? { file: cloudsFile } : {}) }) },
+    clouds: {
+      open: (name, opened) => connectCloud(name, { env, ...opened, ...(cloudsFile ? { file: cloudsFile } : {}) }),
+    },
     secrets,
     clock: options.clock ?? systemClock,
     logger: options.logger,

@@ -13,7 +13,7 @@ import { importIsoFile } from '../src/xapi/media.js';
 import type { Ref } from '../src/xapi/records.js';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema } from './pool.js';
-import { activity, parse, ProgressReporter } from './support.js';
+import { activity, parse, ProgressReporter, withPoolSlot } from './support.js';
 
 const AnswerMediaRequestSchema = z
   .object({
@@ -108,12 +108,15 @@ export function mediaActivities(deps: ActivityDeps) {
             },
           );
           try {
-            reporter.update({ phase: 'importing the answer ISO' });
-            const imported = await importIsoFile(conn, i.build, media.isoPath, {
-              name: `xenimage-answer-${i.build}.iso`,
-              sr: i.sr,
-              signal,
-              onProgress: (bytes) => reporter.update({ bytesDone: bytes }),
+            // An import into the pool's SR: one of its `imports` slots.
+            const imported = await withPoolSlot(deps.pools.slots, i.pool, 'imports', signal, () => {
+              reporter.update({ phase: 'importing the answer ISO' });
+              return importIsoFile(conn, i.build, media.isoPath, {
+                name: `xenimage-answer-${i.build}.iso`,
+                sr: i.sr,
+                signal,
+                onProgress: (bytes) => reporter.update({ bytesDone: bytes }),
+              });
             });
             return {
               vdi: imported.vdi,

@@ -110,11 +110,16 @@ export const ConfigSchema = z
       .object({
         shutdownGraceTime: DurationSchema.default('5m'),
         maxConcurrentActivities: z.number().int().min(1).max(1000).default(20),
+        /**
+         * Activity slots of each pool's task queue. Waits there are cheap asynchronous polls, so slots are many;
+         * what loads a pool is bounded by the pools file's `limits` (docs/decisions/builds-0003-pool-load-and-waits.md).
+         */
+        maxPoolActivities: z.number().int().min(1).max(2000).default(200),
         /** Prometheus bind address for the worker's metrics, e.g. 127.0.0.1:9464. */
         prometheus: hostPort.optional(),
       })
       .strict()
-      .default({ shutdownGraceTime: '5m', maxConcurrentActivities: 20 }),
+      .default({ shutdownGraceTime: '5m', maxConcurrentActivities: 20, maxPoolActivities: 200 }),
     openstack: z
       .object({ cloud: z.string().min(1).default('xenimage-lab') })
       .strict()
@@ -154,6 +159,7 @@ const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_TEMPORAL_UI_PORT: ['temporal', 'uiPort'],
   XENIMAGE_SHUTDOWN_GRACE: ['worker', 'shutdownGraceTime'],
   XENIMAGE_MAX_ACTIVITIES: ['worker', 'maxConcurrentActivities'],
+  XENIMAGE_MAX_POOL_ACTIVITIES: ['worker', 'maxPoolActivities'],
   XENIMAGE_PROMETHEUS: ['worker', 'prometheus'],
   OS_CLOUD: ['openstack', 'cloud'],
   XENIMAGE_LAB_SCENARIO: ['lab', 'scenario'],
@@ -172,6 +178,7 @@ const NUMERIC_KEYS = new Set([
   'XENIMAGE_TEMPORAL_PORT',
   'XENIMAGE_TEMPORAL_UI_PORT',
   'XENIMAGE_MAX_ACTIVITIES',
+  'XENIMAGE_MAX_POOL_ACTIVITIES',
   'XENIMAGE_LAB_SPEED',
 ]);
 

@@ -26,4 +26,3 @@ export const ConvertImageInputSchema = z
   .strict();
 
 export type ConvertImageInput = z.input<typeof ConvertImageInputSchema>;
-export type ConvertImageParams = z.infer<typeof ConvertImageInputSchema>;

@@ -12,7 +12,7 @@ export interface HttpSourceOptions {
   pageSize?: number;
   /** Pages kept (default 8). */
   cachePages?: number;
-  /** Per-request timeout (default 60 s). */
+  /** Inactivity timeout of a request: no header or body byte for this long fails it (default 60 s). */
   timeoutMs?: number;
   /** Attempts per request for transient failures (default 3). */
   attempts?: number;
@@ -24,7 +24,7 @@ export interface HttpSourceOptions {
 export interface FetchedResponse {
   status: number;
   headers: { get(name: string): string | null };
-  body: { cancel(): Promise<void> } | null;
+  body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
   bodyUsed: boolean;
   arrayBuffer(): Promise<ArrayBuffer>;
 }
@@ -164,14 +164,26 @@ export class HttpSource implements ByteSource {
     signal: AbortSignal | undefined,
     first: boolean,
   ): Promise<{ body: Buffer; total: number; etag?: string }> {
-    const signals = [this.closer.signal, AbortSignal.timeout(this.options.timeoutMs ?? 60_000)];
+    // Inactivity, not duration: the timer restarts whenever the server sends something.
+    const idle = new AbortController();
+    const idleMs = this.options.timeoutMs ?? 60_000;
+    const timer = setTimeout(() => idle.abort(new DOMException('no data', 'TimeoutError')), idleMs);
+    const alive = () => timer.refresh();
+    const signals = [this.closer.signal, idle.signal];
     if (signal) signals.push(signal);
     const headers: Record<string, string> = { ...this.headers, range: `bytes=${start}-${end - 1}` };
     if (this.etag && !this.etag.startsWith('W/')) headers['if-range'] = this.etag;
     const signalAll = AbortSignal.any(signals);
-    const res = this.options.fetch
-      ? await this.options.fetch(this.url, { headers, signal: signalAll })
-      : await fetch(this.url, { headers, signal: signalAll, redirect: 'follow' });
+    let res: FetchedResponse;
+    try {
+      res = this.options.fetch
+        ? await this.options.fetch(this.url, { headers, signal: signalAll })
+        : await fetch(this.url, { headers, signal: signalAll, redirect: 'follow' });
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+    alive();
     try {
       if (res.status === 200) {
         throw first
@@ -217,7 +229,12 @@ export class HttpSource implements ByteSource {
           { retryable: true },
         );
       }
-      const body = Buffer.from(await res.arrayBuffer());
+      const parts: Buffer[] = [];
+      for await (const part of res.body ?? []) {
+        alive();
+        parts.push(Buffer.from(part as Uint8Array));
+      }
+      const body = Buffer.concat(parts);
       if (body.length !== wanted) {
         throw new DiskSourceError(
           'DiskSourceUnavailable',
@@ -227,6 +244,7 @@ export class HttpSource implements ByteSource {
       }
       return { body, total, etag };
     } finally {
+      clearTimeout(timer);
       if (!res.bodyUsed) await res.body?.cancel().catch(() => undefined);
     }
   }

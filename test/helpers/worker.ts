@@ -21,6 +21,8 @@ export interface TestWorkerOptions {
   networkAllow?: string[];
   /** Activities in place of the engine's (a workflow's branches with fakes). */
   activities?: object;
+  /** Activity slots (default: the worker factory's). */
+  maxConcurrentActivities?: number;
 }
 
 export async function startTestWorker(
@@ -46,7 +48,14 @@ export async function startTestWorker(
   }
   // Expected activity failures are logged by the worker at warn level; tests read outcomes, not logs.
   const logger = createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' });
-  const worker = await startWorker({ target, taskQueue, activities, logger, shutdownGraceTime: '2s' });
+  const worker = await startWorker({
+    target,
+    taskQueue,
+    activities,
+    logger,
+    shutdownGraceTime: '2s',
+    ...(options.maxConcurrentActivities ? { maxConcurrentActivities: options.maxConcurrentActivities } : {}),
+  });
   onTeardown(() => worker.shutdown());
   return { ...worker, taskQueue };
 }
