@@ -107,7 +107,7 @@ describe('xenimage CLI', () => {
     );
     assert.equal(created.code, 0, created.stderr);
     const listed = await runCli(['schedule', 'list'], env);
-    assert.match(listed.stdout, new RegExp(`${name}\\s+convertImage\\s+paused`));
+    assert.match(listed.stdout, new RegExp(`${name}\\s+convert\\s+paused`));
 
     assert.equal((await runCli(['schedule', 'trigger', name], env)).code, 0);
     // The triggered build runs on the test worker and finishes.

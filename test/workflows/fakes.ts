@@ -68,6 +68,7 @@ function defaults(): Record<ActivityName, Fake> {
       bridged: false,
     }),
     checkCloud: async () => ({ glance: 'http://glance.invalid' }),
+    rotateGoldenImages: async (i: { imageId: string }) => ({ current: i.imageId, kept: [i.imageId], retired: [] }),
     convertToGlance: async () => published(),
     exportToGlance: async () => published(),
     normalizeVdi: async () => ({ vdi: ref(9), sr: 'Local storage', reused: false }),
@@ -140,6 +141,8 @@ function defaults(): Record<ActivityName, Fake> {
       elapsedMs: 1,
     }),
     shutdownGuest: async () => ({ issued: true }),
+    removeBuildFiles: async () => ({ removed: ['C:\\Windows\\Panther\\unattend.xml'] }),
+    sealGuest: async () => ({ launched: true, removesCertificate: false }),
     collectLogs: async () => ({
       files: [{ guestPath: 'C:\\Windows\\Panther\\setupact.log', lines: ['line'], truncated: false }],
       missing: [],
