@@ -75,6 +75,10 @@ const AttachMediaInputSchema = z
   .strict();
 
 const WaitInputSchema = VmInputSchema.extend({ timeoutMs: z.number().int().positive() });
+const WaitForGuestInputSchema = WaitInputSchema.extend({
+  /** Only a report from another domain than this one counts (the guest rebooted since). */
+  otherThanDomid: z.number().int().optional(),
+});
 const BuildInPoolSchema = z.object({ pool: PoolNameSchema, build: BuildIdSchema }).strict();
 
 export function xenActivities(deps: ActivityDeps) {
@@ -130,10 +134,11 @@ export function xenActivities(deps: ActivityDeps) {
     })),
 
     /** Waits (events, heartbeating) until the guest agent reports a usable IP and PV drivers. */
-    waitForGuest: onPool(deps, 'waitForGuest', WaitInputSchema, async (i, conn, signal) =>
+    waitForGuest: onPool(deps, 'waitForGuest', WaitForGuestInputSchema, async (i, conn, signal) =>
       withProgress('waiting for the guest agent', async () =>
         waitForGuestAgent(conn, i.vm, {
           timeoutMs: i.timeoutMs,
+          otherThanDomid: i.otherThanDomid,
           signal,
           what: 'the guest agent to report an IP and PV drivers',
         }),

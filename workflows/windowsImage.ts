@@ -161,10 +161,13 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       ...(media.winrm.certificatePem ? { certificatePem: media.winrm.certificatePem } : {}),
       username: 'Administrator',
       password: media.adminPassword,
+      // A reboot inside a guest step reads the new address from the agent's report: addresses move at every boot.
+      locate: { pool, vm },
     });
     let guest: GuestConnection = guestAt(installed.ip);
     await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: installTimeoutMs / 1000 }));
-    await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    const tools = await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    if (tools.address && tools.address !== guest.address) guest = guestAt(tools.address);
 
     const deviceId = await build.step(
       'device_id',
