@@ -26,7 +26,7 @@ import {
 } from '../src/xapi/trust.js';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema, RefSchema, VmInputSchema } from './pool.js';
-import { withProgress } from './support.js';
+import { withPoolSlot, withProgress } from './support.js';
 
 const ValidateTargetsInputSchema = z
   .object({
@@ -120,9 +120,12 @@ export function xenActivities(deps: ActivityDeps) {
       attachInstallMedia(conn, i.vm, i.installIso, i.answerIso, signal),
     ),
 
-    startVm: onPool(deps, 'startVm', VmInputSchema, async (i, conn, signal) => ({
-      result: await startVmPower(conn, i.vm, signal),
-    })),
+    /** Starts the VM, holding one of the pool's `starts` slots (a build beyond the limit waits, queued). */
+    startVm: onPool(deps, 'startVm', VmInputSchema, async (i, conn, signal) =>
+      withPoolSlot(deps.pools.slots, i.pool, 'starts', signal, async () => ({
+        result: await startVmPower(conn, i.vm, signal),
+      })),
+    ),
 
     /** A clean shutdown; a VM without PV drivers fails VmLacksPvDrivers (non-retryable), the workflow decides. */
     cleanShutdown: onPool(deps, 'cleanShutdown', VmInputSchema, async (i, conn, signal) =>

@@ -103,7 +103,13 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
   const taskQueue = `build-${suffix}`;
   if ((options.workers ?? 'in-process') === 'in-process') {
     // One set of deps (the pools' connections) for both workers, closed after them.
-    const deps = testDeps({ stateDir: dir, secretsDir, poolsFile, cloudsFile: openstack.cloudsFile });
+    const deps = testDeps({
+      stateDir: dir,
+      secretsDir,
+      poolsFile,
+      cloudsFile: openstack.cloudsFile,
+      sourceDirs: [path.join(dir, 'installers')],
+    });
     await startTestWorker(target, 'build', { taskQueue, deps });
     await startTestWorker(target, 'pool', { taskQueue: poolTaskQueue(pool), deps });
   }
@@ -127,6 +133,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
       XENIMAGE_SECRETS_DIR: secretsDir,
       OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
       XENIMAGE_SHUTDOWN_GRACE: '2s',
+      XENIMAGE_SOURCE_DIRS: path.join(dir, 'installers'),
     },
     installers,
     secretsDir,

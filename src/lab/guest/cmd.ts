@@ -5,16 +5,10 @@
 import nodePath from 'node:path';
 import { WindowsMachine } from './machine.js';
 import { GuestProcess, sleep } from './process.js';
-import { runPowerShellProgram } from './powershell.js';
+import { registeredProgram, type Io } from './io.js';
+import { recordFirewallRule } from './windows/firewall.js';
 
-export interface Io {
-  proc: GuestProcess;
-  out(text: string): void;
-  err(text: string): void;
-  user: string;
-  /** For `[Console]::In`: where stdin comes from (the shell's Send stream). */
-  vars: Record<string, string>;
-}
+export type { Io } from './io.js';
 
 const CRLF = '\r\n';
 
@@ -421,27 +415,27 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
         return 1;
       }
       if (kv.dir.toLowerCase() === 'in' && (kv.action ?? '').toLowerCase() === 'allow') {
-        for (const p of (kv.localport ?? '')
+        const ports = (kv.localport ?? '')
           .split(',')
           .map(Number)
-          .filter((n) => n > 0))
-          if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+          .filter((n) => n > 0);
+        for (const p of ports) if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+        recordFirewallRule(m, { displayName: kv.name, ports });
       }
       await m.env.persist();
       io.out(`Ok.${CRLF}${CRLF}`);
       return 0;
     }
-    case 'powershell':
-    case 'pwsh':
-      return runPowerShellProgram(m, args, io);
     case 'timeout':
     case 'ping': {
       const n = Number(args.find((a) => /^\d+$/.test(a)) ?? '1');
       await sleep(m.env.scaled(n * 1000), io.proc.signal);
       return 0;
     }
-    default:
-      return notRecognized(exe, io);
+    default: {
+      const program = registeredProgram(name);
+      return program ? program(m, args, io) : notRecognized(exe, io);
+    }
   }
 }
 

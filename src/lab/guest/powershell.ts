@@ -1,10 +1,12 @@
 // powershell.exe for the simulated Windows: command-line parsing (-EncodedCommand, -Command, -File), the
 // script run by the PowerShell subset, errors on stderr as CLIXML, exit codes as powershell.exe reports them.
 import nodePath from 'node:path';
-import { Cmd, runProgram, type Io } from './cmd.js';
+import { Cmd, runProgram } from './cmd.js';
+import type { Io } from './io.js';
 import type { WindowsMachine } from './machine.js';
 import { CMDLETS } from './ps/cmdlets.js';
 import { PsRuntime, errorsToClixml } from './ps/run.js';
+import { ACCESS_CMDLETS } from './windows/accessCmdlets.js';
 
 const CMDLET_LIKE = /^[A-Za-z]+-[A-Za-z]+$/;
 
@@ -13,7 +15,7 @@ export async function runPowerShellScript(m: WindowsMachine, script: string, io:
   const rt: PsRuntime = new PsRuntime(
     m,
     io,
-    CMDLETS,
+    { ...CMDLETS, ...ACCESS_CMDLETS },
     async (name, args, runtime) => {
       if (CMDLET_LIKE.test(name)) return null;
       const lower = name.toLowerCase();
