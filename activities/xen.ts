@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { attachInstallMedia, ensureBuildVm } from '../src/xapi/buildVm.js';
 import { findSystemDisk as readSystemDisk } from '../src/xapi/lookup.js';
 import { discardGeneratedIsos } from '../src/xapi/media.js';
-import { removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
+import { applyDeviceIdPolicy, removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
 import {
   cleanShutdown as cleanShutdownVm,
   hardShutdown as hardShutdownVm,
@@ -159,6 +159,14 @@ export function xenActivities(deps: ActivityDeps) {
     /** Removes platform:device_id and says whether it was set (the restart and re-check are the workflow's). */
     removeDeviceId: onPool(deps, 'removeDeviceId', VmInputSchema, async (i, conn) =>
       removePlatformDeviceId(conn, i.vm),
+    ),
+
+    /** platform:device_id by the build's policy (keep, or 0002); `changed` asks the workflow for a restart. */
+    applyDeviceIdPolicy: onPool(
+      deps,
+      'applyDeviceIdPolicy',
+      VmInputSchema.extend({ policy: z.enum(['keep', '0002']) }),
+      async (i, conn) => applyDeviceIdPolicy(conn, i.vm, i.policy),
     ),
 
     snapshot: onPool(

@@ -4,6 +4,7 @@ import { XenimageError } from '../errors.js';
 import type { XapiConnection, WaitOptions } from './connection.js';
 import { hasXapiCode, XapiCallError } from './errors.js';
 import { guestAddresses, reachableAddress, type GuestAddress } from './guestAddress.js';
+import { assessPvTools, type PvToolsAssessment } from './pvDrivers.js';
 import { NULL_REF, type Ref } from './records.js';
 
 export async function startVm(
@@ -66,6 +67,8 @@ async function shutdown(
 export interface GuestReport {
   /** Where the worker reaches the guest now (VIF 0: IPv4, else IPv6; docs/reference/windows-current.md). */
   ip: string;
+  /** The tools' version and whether they predate the XSA-468 fixes. */
+  pvTools: PvToolsAssessment;
   /** Every address the agent reports, all VIFs, IPv4 and IPv6. */
   addresses: GuestAddress[];
   /** The domain the report is from: a reboot makes a new one. */
@@ -113,6 +116,7 @@ export function waitForGuest(
       addresses,
       domid: rec.domid,
       pvDriversVersion: { ...gm.PV_drivers_version },
+      pvTools: assessPvTools(gm.PV_drivers_version),
       pvDriversDetected: gm.PV_drivers_detected,
       osVersion: { ...gm.os_version },
       other: { ...gm.other },
