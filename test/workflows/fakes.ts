@@ -108,6 +108,12 @@ function defaults(): Record<ActivityName, Fake> {
     }),
     waitForHalt: async () => ({ powerState: 'Halted' }),
     removeDeviceId: async () => ({ wasSet: false }),
+    applyDeviceIdPolicy: async (i: { policy: 'keep' | '0002' }) => ({
+      policy: i.policy,
+      action: i.policy === 'keep' ? ('kept' as const) : ('set' as const),
+      ...(i.policy === '0002' ? { value: '0002' } : {}),
+      changed: i.policy === '0002',
+    }),
     snapshot: async () => ({ snapshot: FAKE_SNAPSHOT, reused: false }),
     revert: async () => ({ vm: FAKE_VM, systemDisk: FAKE_DISK }),
     findSystemDisk: async () => ({ vbd: ref(10), vdi: FAKE_DISK, virtualSize: GiB }),
