@@ -3,6 +3,7 @@
 // an input, a result, a command line or an error message.
 import { z } from 'zod';
 import { AnySecretRefSchema, SecretRefSchema } from '../src/contracts/secretRef.js';
+import { GuestRemoteAccessSchema } from '../src/contracts/windowsGuestInput.js';
 import { InvalidInputError } from '../src/errors.js';
 import { scrubKnownSecrets } from '../src/log.js';
 import { DEFAULT_VOLUME_LABEL } from '../src/windows/answerMedia.js';
@@ -100,6 +101,9 @@ const CollectLogsInputSchema = z
   })
   .strict();
 const ShutdownGuestInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
+const CleanImageInputSchema = z
+  .object({ guest: GuestConnectionSchema, remoteAccess: GuestRemoteAccessSchema })
+  .strict();
 
 export type GuestConnection = z.input<typeof GuestConnectionSchema>;
 
@@ -209,6 +213,36 @@ export function guestActivities(deps: ActivityDeps) {
         return withProgress('shutdown', async (r) => ({
           issued: await ops.issueShutdown(await context(i.guest, signal, r)),
         }));
+      });
+    },
+
+    /** Before the pre-sysprep snapshot: Setup's cached answer files, first-logon leftovers, the token filter policy. */
+    async removeBuildFiles(input: z.input<typeof CleanImageInputSchema>): Promise<{ removed: string[] }> {
+      return activity(async (signal) => {
+        const i = parse(CleanImageInputSchema, input, 'removeBuildFiles');
+        return withProgress('removing the build files', async (r) => ({
+          removed: await ops.removeBuildFiles(await context(i.guest, signal, r), i.remoteAccess),
+        }));
+      });
+    },
+
+    /**
+     * The guest's last command: its WinRM listeners, Basic auth, AllowUnencrypted, the listener certificate and key
+     * and the build's firewall rules go, then it shuts down (detached: WinRM stops answering). The workflow waits for
+     * the halt.
+     */
+    async sealGuest(
+      input: z.input<typeof CleanImageInputSchema>,
+    ): Promise<{ launched: true; removesCertificate: boolean }> {
+      return activity(async (signal) => {
+        const i = parse(CleanImageInputSchema, input, 'sealGuest');
+        return withProgress('sealing the image', async (r) => {
+          const sealed = await ops.sealAndShutDown(await context(i.guest, signal, r), {
+            remoteAccess: i.remoteAccess,
+            certificatePem: i.guest.certificatePem,
+          });
+          return { launched: true as const, removesCertificate: sealed.thumbprint !== null };
+        });
       });
     },
 

@@ -26,6 +26,7 @@ import { failureText } from './build/failures.js';
 import { firstPoolCall } from './build/proxies.js';
 import { failBuild } from './build/saga.js';
 import { startPoolBuild } from './build/start.js';
+import { cleanBeforeSnapshot, sealAndHalt, type CleanImageRecord } from './windows/cleanImage.js';
 import { GuestLogBook } from './windows/guestLogs.js';
 import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
 
@@ -48,6 +49,8 @@ export interface WindowsImageResult {
   guestLogs: GuestLogCollection[];
   /** Firmware, Secure Boot, vTPM, the release they were checked against, and the image's properties for them. */
   platform: PlatformResult;
+  /** What the build removed of its own access and files (builds since the clean-image change). */
+  cleanImage?: CleanImageRecord;
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -201,6 +204,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       (a) => (a.created ? `created ${a.name}` : `${a.name} existed`),
     );
     await build.step('cloudbase-init', () => waits.installCloudbaseInit({ guest, volumeLabel: media.volumeLabel }));
+    const cleanSession = { build, xen, waits, pool, vm, id, input };
+    const clean = patched('clean-image') ? await cleanBeforeSnapshot(cleanSession, guest) : undefined;
     const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
     guest = await sysprepUntilGeneralized(
@@ -208,10 +213,13 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       guest,
     );
     await logs.collect('before shutdown', attempts.records.length, guest);
-    await build.step('shutdown', () => waits.shutdownGuest({ guest }));
-    await build.step('wait for halt', () =>
-      waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }),
-    );
+    if (clean) await sealAndHalt(cleanSession, guest, clean);
+    else {
+      await build.step('shutdown', () => waits.shutdownGuest({ guest }));
+      await build.step('wait for halt', () =>
+        waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }),
+      );
+    }
     const disk = await build.step(
       'find system disk',
       () => xen.findSystemDisk({ pool, vm }),
@@ -270,6 +278,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         vtpmUuid: created.vtpm?.uuid ?? null,
         imageProperties: platformProperties,
       },
+      ...(clean ? { cleanImage: clean } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

@@ -7,6 +7,7 @@ import { InstallerSourceSchema } from './installerSource.js';
 import { SecretRefSchema } from './secretRef.js';
 import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
 import { choiceConflicts, WindowsReleaseSchema } from './windowsPlatform.js';
+import { windowsGuestInputFields } from './windowsGuestInput.js';
 
 /** Local account names Windows accepts (≤ 20 characters, no punctuation cmd.exe would interpret). */
 export const WindowsUserNameSchema = z
@@ -104,6 +105,7 @@ export const WindowsImageInputSchema = z
     image: ImageSpecSchema,
     cloud: CloudNameSchema,
     keepOnFailure: z.boolean().default(false),
+    ...windowsGuestInputFields,
     tuning: TuningSchema.default(DEFAULT_TUNING),
   })
   .strict()

@@ -265,7 +265,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.equal(w.called('runSysprep').length, 1);
       assert.deepEqual(
         w.names().filter((n) => (WINDOWS_UNDO as readonly string[]).includes(n)),
-        [...WINDOWS_UNDO],
+        // The clean image's eject before the pre-sysprep snapshot, then the compensations.
+        ['discardAnswerMedia', ...WINDOWS_UNDO],
       );
     });
 
@@ -297,7 +298,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.ok((await workflowHours(handle)) >= 24, 'the 24 h passed on the workflow clock');
       assert.deepEqual(
         w.names().filter((n) => (WINDOWS_UNDO as readonly string[]).includes(n)),
-        [...WINDOWS_UNDO],
+        // The clean image's eject before the pre-sysprep snapshot, then the compensations.
+        ['discardAnswerMedia', ...WINDOWS_UNDO],
       );
       const progress = await handle.query<BuildProgress>('progress');
       assert.equal(progress.state, 'failed');
@@ -323,7 +325,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.equal(w.called('runSysprep').length, 1, 'no attempt after the abandon');
       assert.deepEqual(
         w.names().filter((n) => (WINDOWS_UNDO as readonly string[]).includes(n)),
-        [...WINDOWS_UNDO],
+        // The clean image's eject before the pre-sysprep snapshot, then the compensations.
+        ['discardAnswerMedia', ...WINDOWS_UNDO],
       );
     });
 
@@ -472,7 +475,9 @@ describe('workflow branches (fake activities, time skipping)', () => {
       assert.equal(result.warnings.length, 1);
       assert.match(result.warnings[0]!, /^cleanup: .*VM\.destroy refused/);
       assert.deepEqual(w.called('deleteBuildImage'), [], 'no compensation deleted the image');
-      assert.deepEqual(w.called('discardAnswerMedia'), []);
+      // Once, as the clean image's eject before the snapshot; never as a compensation.
+      assert.equal(w.called('discardAnswerMedia').length, 1);
+      assert.ok(w.names().indexOf('discardAnswerMedia') < w.names().indexOf('snapshot'));
       const progress = await handle.query<BuildProgress>('progress');
       assert.equal(progress.state, 'succeeded');
       assert.deepEqual(progress.warnings, result.warnings);
@@ -650,6 +655,7 @@ describe('workflow branches (fake activities, time skipping)', () => {
           maxRetryInterval: '9s',
           transferTimeout: '11m',
           poolWorkerTimeout: '13s',
+          stallTimeout: '17s',
         },
       };
       const handle = await start(t, w, 'windowsImage', input);
@@ -660,6 +666,7 @@ describe('workflow branches (fake activities, time skipping)', () => {
         sr: 'Fast SR',
         network: 'Build network',
         isos: ['win2022.iso'],
+        platform: { firmware: 'uefi', secureBoot: false, vtpm: false },
       });
       assert.deepEqual(first<{ refs: unknown[] }>('checkSecrets').refs, [
         { secret: 'gold-admin' },
@@ -710,8 +717,9 @@ describe('workflow branches (fake activities, time skipping)', () => {
       const transfer = options.get('exportToGlance');
       assert.deepEqual(
         [transfer?.startToClose, transfer?.heartbeat, transfer?.retry],
-        [11 * 60, 7, [3, 9]],
-        'tuning.transferTimeout, heartbeatTimeout, retryInitialInterval, maxRetryInterval',
+        // A transfer's heartbeat timeout is its stall timeout and a margin (transfers heartbeat when bytes move).
+        [11 * 60, 17 + 30, [3, 9]],
+        'tuning.transferTimeout, stallTimeout + 30 s, retryInitialInterval, maxRetryInterval',
       );
     });
   });

@@ -141,6 +141,8 @@ function defaults(): Record<ActivityName, Fake> {
       elapsedMs: 1,
     }),
     shutdownGuest: async () => ({ issued: true }),
+    removeBuildFiles: async () => ({ removed: ['C:\\Windows\\Panther\\unattend.xml'] }),
+    sealGuest: async () => ({ launched: true, removesCertificate: false }),
     collectLogs: async () => ({
       files: [{ guestPath: 'C:\\Windows\\Panther\\setupact.log', lines: ['line'], truncated: false }],
       missing: [],

@@ -6,6 +6,7 @@ import nodePath from 'node:path';
 import { WindowsMachine } from './machine.js';
 import { GuestProcess, sleep } from './process.js';
 import { registeredProgram, type Io } from './io.js';
+import { recordFirewallRule } from './windows/firewall.js';
 
 export type { Io } from './io.js';
 
@@ -414,11 +415,12 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
         return 1;
       }
       if (kv.dir.toLowerCase() === 'in' && (kv.action ?? '').toLowerCase() === 'allow') {
-        for (const p of (kv.localport ?? '')
+        const ports = (kv.localport ?? '')
           .split(',')
           .map(Number)
-          .filter((n) => n > 0))
-          if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+          .filter((n) => n > 0);
+        for (const p of ports) if (!m.state.winrm.firewall.includes(p)) m.state.winrm.firewall.push(p);
+        recordFirewallRule(m, { displayName: kv.name, ports });
       }
       await m.env.persist();
       io.out(`Ok.${CRLF}${CRLF}`);

@@ -6,6 +6,7 @@ import type { Io } from './io.js';
 import type { WindowsMachine } from './machine.js';
 import { CMDLETS } from './ps/cmdlets.js';
 import { PsRuntime, errorsToClixml } from './ps/run.js';
+import { ACCESS_CMDLETS } from './windows/accessCmdlets.js';
 
 const CMDLET_LIKE = /^[A-Za-z]+-[A-Za-z]+$/;
 
@@ -14,7 +15,7 @@ export async function runPowerShellScript(m: WindowsMachine, script: string, io:
   const rt: PsRuntime = new PsRuntime(
     m,
     io,
-    CMDLETS,
+    { ...CMDLETS, ...ACCESS_CMDLETS },
     async (name, args, runtime) => {
       if (CMDLET_LIKE.test(name)) return null;
       const lower = name.toLowerCase();

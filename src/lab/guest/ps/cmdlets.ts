@@ -7,6 +7,7 @@ import { runProgram, spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
 import { WindowsMachine } from '../machine.js';
 import { sleep } from '../process.js';
 import { ADMINISTRATORS_SID, credentials } from '../state.js';
+import { recordFirewallRule } from '../windows/firewall.js';
 import {
   BoundArgs,
   PsError,
@@ -785,6 +786,11 @@ export const CMDLETS: Record<string, CmdletDef> = {
       s.running = true;
       c.m.state.winrm.http = true;
       if (!c.m.state.winrm.firewall.includes(5985)) c.m.state.winrm.firewall.push(5985);
+      recordFirewallRule(c.m, {
+        id: 'WINRM-HTTP-In-TCP',
+        displayName: 'Windows Remote Management (HTTP-In)',
+        ports: [5985],
+      });
       await persist(c);
       return [];
     },
@@ -799,6 +805,11 @@ export const CMDLETS: Record<string, CmdletDef> = {
       ) {
         for (const p of list(a.get('LocalPort')))
           if (!c.m.state.winrm.firewall.includes(Number(p))) c.m.state.winrm.firewall.push(Number(p));
+        recordFirewallRule(c.m, {
+          id: a.str('Name'),
+          displayName: a.str('DisplayName') ?? a.str('Name') ?? '',
+          ports: list(a.get('LocalPort')).map(Number),
+        });
       }
       await persist(c);
       return [{ __type: 'NetFirewallRule', DisplayName: a.str('DisplayName') ?? '', Enabled: 'True' }];
