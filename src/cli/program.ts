@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerBuildCommand } from './build.js';
 import { registerConvertCommand } from './convert.js';
 import { delegateCommand, installHelpCommand, type DelegatedCommand } from './delegate.js';
+import { registerDeploymentCommand } from './deployment.js';
 import { registerHistoryCommand } from './history.js';
 import { registerScheduleCommand } from './schedule.js';
 import { registerSchemaCommand } from './schema.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerConvertCommand(program);
   registerHistoryCommand(program);
   registerScheduleCommand(program);
+  registerDeploymentCommand(program);
   installHelpCommand(program);
   return program;
 }

@@ -1,7 +1,9 @@
 // `xenimage worker`: runs workers until SIGINT/SIGTERM: one on the general task queue (workflows and the
 // data path) and one per XenServer pool on its pool queue, with many slots for the pool's waits; the pools file's
 // limits bound what loads each pool (docs/decisions/builds-0003-pool-load-and-waits.md). The
-// activities' deps (pool connections, clouds, secrets) are made once for the process and closed at shutdown.
+// activities' deps (pool connections, clouds, secrets) are made once for the process and closed at shutdown. With
+// --deployment and --build-id every worker of the process serves that deployment version, so a build stays on the
+// release that started it (docs/decisions/builds-0005-worker-versioning.md).
 import type { Command } from 'commander';
 import { createActivities, openActivityDeps } from '../../activities/index.js';
 import { loadConfig, type Config } from '../config.js';
@@ -9,7 +11,9 @@ import { poolTaskQueue } from '../contracts/taskQueues.js';
 import type { Logger } from '../log.js';
 import type { SecretResolver } from '../secrets.js';
 import type { TemporalTarget } from '../temporal/connection.js';
-import { startWorker, type RunningWorker } from '../temporal/worker.js';
+import { checkVersion } from '../temporal/deployments.js';
+import { startWorker, type DeploymentVersion, type RunningWorker } from '../temporal/worker.js';
+import { InvalidInputError } from '../errors.js';
 import { adoptLabEndpoints, cliContext, temporalTarget } from './context.js';
 import { prepareHost } from './hostCheck.js';
 
@@ -23,6 +27,7 @@ export async function startWorkers(
   config: Config,
   logger: Logger,
   pools: string[],
+  deployment?: DeploymentVersion,
 ): Promise<WorkerSet> {
   const deps = openActivityDeps(config, { logger });
   await warnWithoutBuildKey(deps.secrets, logger);
@@ -31,6 +36,7 @@ export async function startWorkers(
     activities: createActivities(deps),
     logger,
     shutdownGraceTime: config.worker.shutdownGraceTime,
+    ...(deployment ? { deployment } : {}),
   };
   const workers: RunningWorker[] = [];
   const shutdown = async () => {
@@ -62,7 +68,7 @@ export async function startWorkers(
     throw err;
   }
   logger.info(
-    { taskQueues: [config.temporal.taskQueue, ...pools.map(poolTaskQueue)], address: target.address },
+    { taskQueues: [config.temporal.taskQueue, ...pools.map(poolTaskQueue)], address: target.address, ...deployment },
     'workers running',
   );
   return { workers, shutdown };
@@ -94,19 +100,30 @@ export function untilSignal(logger: Logger): Promise<NodeJS.Signals> {
   });
 }
 
+/** The version --deployment and --build-id name (both or neither), checked before anything starts. */
+function deploymentOption(opts: { deployment?: string; buildId?: string }): DeploymentVersion | undefined {
+  if (opts.deployment === undefined && opts.buildId === undefined) return undefined;
+  if (opts.deployment === undefined || opts.buildId === undefined)
+    throw new InvalidInputError('--deployment and --build-id go together');
+  return checkVersion(opts.deployment, opts.buildId);
+}
+
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('run a worker on the configured task queue (and one per --pool on xen-<pool>)')
     .option('--pool <name...>', "XenServer pools this worker serves (default: the running lab's pool, if any)")
-    .action(async (opts: { pool?: string[] }) => {
+    .option('--deployment <name>', 'serve a version of this worker deployment (with --build-id): builds stay on it')
+    .option('--build-id <id>', "this release's build ID within the deployment (with --deployment)")
+    .action(async (opts: { pool?: string[]; deployment?: string; buildId?: string }) => {
+      const deployment = deploymentOption(opts);
       const ctx = cliContext();
       await prepareHost('worker', ctx);
       const target = await temporalTarget(ctx);
       const labPool = ctx.config.temporal.address ? undefined : await adoptLabEndpoints(ctx);
       // Read again: a running lab's endpoints (secrets folder, pools file) are in the environment now.
       const config = loadConfig();
-      const set = await startWorkers(target, config, ctx.logger, opts.pool ?? (labPool ? [labPool] : []));
+      const set = await startWorkers(target, config, ctx.logger, opts.pool ?? (labPool ? [labPool] : []), deployment);
       await Promise.race([untilSignal(ctx.logger), ...set.workers.map((w) => w.done)]);
       await set.shutdown();
     });

@@ -1,5 +1,6 @@
 // Worker factory: one workflow bundle per process (bundling takes seconds), workers on the configured task
-// queue with a graceful shutdown long enough for a running export to heartbeat its progress.
+// queue with a graceful shutdown long enough for a running export to heartbeat its progress. A worker given a
+// deployment version pins every build it starts to that version (docs/decisions/builds-0005-worker-versioning.md).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
@@ -12,11 +13,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled workflows entry (dist/workflows/index.js). */
 const WORKFLOWS_PATH = path.resolve(here, '../../workflows/index.js');
 
-let bundle: Promise<WorkflowBundle> | undefined;
+const bundles = new Map<string, Promise<WorkflowBundle>>();
 
-export function workflowBundle(logger: Logger): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+/** The bundle of the workflows at `workflowsPath` (default: the engine's), made once per process. */
+export function workflowBundle(logger: Logger, workflowsPath = WORKFLOWS_PATH): Promise<WorkflowBundle> {
+  const known = bundles.get(workflowsPath);
+  if (known) return known;
+  const bundle = bundleWorkflowCode({
+    workflowsPath,
     logger: new (class {
       log() {}
       trace() {}
@@ -32,7 +36,14 @@ export function workflowBundle(logger: Logger): Promise<WorkflowBundle> {
       }
     })(),
   });
+  bundles.set(workflowsPath, bundle);
   return bundle;
+}
+
+/** A worker deployment version: the deployment (one per site, e.g. `xenimage`) and the release's build ID. */
+export interface DeploymentVersion {
+  deploymentName: string;
+  buildId: string;
 }
 
 export interface WorkerOptions {
@@ -44,6 +55,10 @@ export interface WorkerOptions {
   maxConcurrentActivities?: number;
   prometheus?: string | undefined;
   identity?: string;
+  /** Serve this deployment version: builds started on it stay on it (Pinned). Unversioned when absent. */
+  deployment?: DeploymentVersion;
+  /** Another workflows module in place of the engine's (a test's changed release). */
+  workflowsPath?: string;
 }
 
 export interface RunningWorker {
@@ -64,11 +79,21 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     connection,
     namespace: options.target.namespace,
     taskQueue: options.taskQueue,
-    workflowBundle: await workflowBundle(options.logger),
+    workflowBundle: await workflowBundle(options.logger, options.workflowsPath),
     activities: options.activities,
     shutdownGraceTime: durationMs(options.shutdownGraceTime ?? '5m'),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,
     ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.deployment
+      ? {
+          workerDeploymentOptions: {
+            version: options.deployment,
+            useWorkerVersioning: true,
+            // A build's history is only ever replayed by the code that wrote it; builds run for hours.
+            defaultVersioningBehavior: 'PINNED' as const,
+          },
+        }
+      : {}),
   });
   const done = worker.run().finally(() => connection.close().catch(() => undefined));
   return {

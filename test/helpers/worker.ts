@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createActivities, type ActivityDeps } from '../../activities/index.js';
 import { createLogger } from '../../src/log.js';
 import type { TemporalTarget } from '../../src/temporal/connection.js';
-import { startWorker, type RunningWorker } from '../../src/temporal/worker.js';
+import { startWorker, type DeploymentVersion, type RunningWorker } from '../../src/temporal/worker.js';
 import { testDeps } from './deps.js';
 import { onTeardown } from './teardown.js';
 import { uniqueTaskQueue } from './temporal.js';
@@ -23,6 +23,10 @@ export interface TestWorkerOptions {
   activities?: object;
   /** Activity slots (default: the worker factory's). */
   maxConcurrentActivities?: number;
+  /** Serve this worker deployment version (Worker Versioning) instead of running unversioned. */
+  deployment?: DeploymentVersion;
+  /** Another workflows module in place of the engine's (a changed release). */
+  workflowsPath?: string;
 }
 
 export async function startTestWorker(
@@ -55,6 +59,8 @@ export async function startTestWorker(
     logger,
     shutdownGraceTime: '2s',
     ...(options.maxConcurrentActivities ? { maxConcurrentActivities: options.maxConcurrentActivities } : {}),
+    ...(options.deployment ? { deployment: options.deployment } : {}),
+    ...(options.workflowsPath ? { workflowsPath: options.workflowsPath } : {}),
   });
   onTeardown(() => worker.shutdown());
   return { ...worker, taskQueue };

@@ -14,8 +14,8 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startWorkerProcess(env: Record<string, string>, pools: string[]): WorkerProcess {
-  const child = spawn(process.execPath, [CLI, 'worker', ...(pools.length ? ['--pool', ...pools] : [])], {
+export function startWorkerProcess(env: Record<string, string>, pools: string[], args: string[] = []): WorkerProcess {
+  const child = spawn(process.execPath, [CLI, 'worker', ...args, ...(pools.length ? ['--pool', ...pools] : [])], {
     env: { ...process.env, XENIMAGE_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
