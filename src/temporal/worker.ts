@@ -44,6 +44,8 @@ export interface WorkerOptions {
   maxConcurrentActivities?: number;
   prometheus?: string | undefined;
   identity?: string;
+  /** Runs workflows too (default). A pool queue's worker runs activities only: no workflow threads, less memory. */
+  workflows?: boolean;
 }
 
 export interface RunningWorker {
@@ -64,7 +66,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     connection,
     namespace: options.target.namespace,
     taskQueue: options.taskQueue,
-    workflowBundle: await workflowBundle(options.logger),
+    ...(options.workflows === false ? {} : { workflowBundle: await workflowBundle(options.logger) }),
     activities: options.activities,
     shutdownGraceTime: durationMs(options.shutdownGraceTime ?? '5m'),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,

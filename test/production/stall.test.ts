@@ -127,7 +127,7 @@ describe('stalled transfers', () => {
     assert.deepEqual(images, [{ id: result.imageId, status: 'active' }], 'one image of the build, active');
   });
 
-  test('a Glance upload that is held fails TransferStalled within stallTimeout + 30 s, and the build succeeds', async () => {
+  test('a Glance upload that is held fails TransferStalled within stallTimeout + 30 s, and the build succeeds with one image', async () => {
     proxy.hold({ afterBytes: 512 * 1024 });
     const handle = await lab.client.workflow.start('vmImage', {
       taskQueue: lab.taskQueue,
@@ -143,6 +143,8 @@ describe('stalled transfers', () => {
       exportRetries[0]!.msToRetry < BOUND_MS,
       `stalled and retried ${exportRetries[0]!.msToRetry} ms after it was scheduled (bound ${BOUND_MS} ms)`,
     );
+    // Glance keeps the held upload's image `saving` (its far side never closed): the retry cannot upload into it
+    // again, deletes it and makes a new one; nothing of the stalled attempt is left.
     const images = await imagesOf(identityOf(handle));
     assert.deepEqual(images, [{ id: result.imageId, status: 'active' }], 'one image of the build, active');
   });
