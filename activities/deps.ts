@@ -3,6 +3,7 @@
 // resolver, the clock, the logger, and the paths the activities use. Tests build their own.
 import path from 'node:path';
 import type { Config } from '../src/config.js';
+import { inputPolicyOf, type InputPolicy } from '../src/inputs/policy.js';
 import type { Logger } from '../src/log.js';
 import { connectCloud, type OpenStackCloud } from '../src/openstack/index.js';
 import { secretResolverFor, type SecretResolver } from '../src/secrets.js';
@@ -33,6 +34,8 @@ export interface ActivityDeps {
   clock: Clock;
   logger: Logger;
   paths: ActivityPaths;
+  /** Where a workflow input may read and connect. */
+  inputs: InputPolicy;
 }
 
 /** Deps with an owner: `close()` ends what they opened (the pools' connections and their event loops). */
@@ -82,6 +85,7 @@ export function openActivityDeps(config: Config, options: DepsOptions): OwnedAct
     clock: options.clock ?? systemClock,
     logger: options.logger,
     paths,
+    inputs: inputPolicyOf(config, { env, protectedFiles: [poolsFile, cloudsFile] }),
     close: () => pools.closeAll(),
   };
 }

@@ -3,11 +3,14 @@
 // an input, a result, a command line or an error message.
 import { z } from 'zod';
 import { AnySecretRefSchema, SecretRefSchema } from '../src/contracts/secretRef.js';
+import { GuestRemoteAccessSchema } from '../src/contracts/windowsGuestInput.js';
 import { InvalidInputError } from '../src/errors.js';
 import { scrubKnownSecrets } from '../src/log.js';
 import { DEFAULT_VOLUME_LABEL } from '../src/windows/answerMedia.js';
 import * as ops from '../src/windows/guest/index.js';
+import { waitForGuest } from '../src/xapi/power.js';
 import type { ActivityDeps } from './deps.js';
+import { PoolNameSchema, RefSchema } from './pool.js';
 import { activity, parse, withProgress, type ProgressReporter } from './support.js';
 
 const GuestConnectionSchema = z
@@ -22,6 +25,8 @@ const GuestConnectionSchema = z
     password: AnySecretRefSchema,
     /** Basic (local accounts) or NTLMv2. */
     auth: z.enum(['basic', 'ntlm']).default('basic'),
+    /** The build VM: after a reboot the guest's new address is read from its agent's report there. */
+    locate: z.object({ pool: PoolNameSchema, vm: RefSchema }).strict().optional(),
   })
   .strict()
   .refine((g) => !g.https || g.certificatePem !== undefined, {
@@ -100,6 +105,9 @@ const CollectLogsInputSchema = z
   })
   .strict();
 const ShutdownGuestInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
+const CleanImageInputSchema = z
+  .object({ guest: GuestConnectionSchema, remoteAccess: GuestRemoteAccessSchema })
+  .strict();
 
 export type GuestConnection = z.input<typeof GuestConnectionSchema>;
 
@@ -126,6 +134,26 @@ export function guestActivities(deps: ActivityDeps) {
       progress: (p) => reporter.update(p),
       log: deps.logger.child({ component: 'guest-activity' }),
       pollMs: pollSec !== undefined ? pollSec * 1000 : undefined,
+      ...(raw.locate ? { relocate: await relocator(raw.locate, signal) } : {}),
+    };
+  }
+
+  /** Reads the guest's address from the agent's first report of each new boot (addresses move at every boot). */
+  async function relocator(
+    where: { pool: string; vm: string },
+    signal: AbortSignal,
+  ): Promise<(timeoutMs: number) => Promise<string>> {
+    const conn = await deps.pools.get(where.pool);
+    let boot = (await conn.fetch('VM', where.vm)).domid;
+    return async (timeoutMs) => {
+      const report = await waitForGuest(conn, where.vm, {
+        timeoutMs,
+        otherThanDomid: boot,
+        signal,
+        what: 'the guest agent to report an address after the reboot',
+      });
+      boot = report.domid;
+      return report.ip;
     };
   }
 
@@ -143,15 +171,17 @@ export function guestActivities(deps: ActivityDeps) {
       });
     },
 
-    async ensurePvTools(input: z.input<typeof EnsurePvToolsInputSchema>): Promise<ops.PvToolsResult> {
+    /** The tools, installed and running; `address` is where the guest is afterwards (a reboot may move it). */
+    async ensurePvTools(
+      input: z.input<typeof EnsurePvToolsInputSchema>,
+    ): Promise<ops.PvToolsResult & { address: string }> {
       return activity(async (signal) => {
         const i = parse(EnsurePvToolsInputSchema, input, 'ensurePvTools');
-        return withProgress('PV tools', async (r) =>
-          ops.ensurePvTools(await context(i.guest, signal, r, i.pollSec), {
-            volumeLabel: i.volumeLabel,
-            timeoutMs: i.timeoutSec * 1000,
-          }),
-        );
+        return withProgress('PV tools', async (r) => {
+          const ctx = await context(i.guest, signal, r, i.pollSec);
+          const result = await ops.ensurePvTools(ctx, { volumeLabel: i.volumeLabel, timeoutMs: i.timeoutSec * 1000 });
+          return { ...result, address: ctx.guest.address };
+        });
       });
     },
 
@@ -212,6 +242,36 @@ export function guestActivities(deps: ActivityDeps) {
       });
     },
 
+    /** Before the pre-sysprep snapshot: Setup's cached answer files, first-logon leftovers, the token filter policy. */
+    async removeBuildFiles(input: z.input<typeof CleanImageInputSchema>): Promise<{ removed: string[] }> {
+      return activity(async (signal) => {
+        const i = parse(CleanImageInputSchema, input, 'removeBuildFiles');
+        return withProgress('removing the build files', async (r) => ({
+          removed: await ops.removeBuildFiles(await context(i.guest, signal, r), i.remoteAccess),
+        }));
+      });
+    },
+
+    /**
+     * The guest's last command: its WinRM listeners, Basic auth, AllowUnencrypted, the listener certificate and key
+     * and the build's firewall rules go, then it shuts down (detached: WinRM stops answering). The workflow waits for
+     * the halt.
+     */
+    async sealGuest(
+      input: z.input<typeof CleanImageInputSchema>,
+    ): Promise<{ launched: true; removesCertificate: boolean }> {
+      return activity(async (signal) => {
+        const i = parse(CleanImageInputSchema, input, 'sealGuest');
+        return withProgress('sealing the image', async (r) => {
+          const sealed = await ops.sealAndShutDown(await context(i.guest, signal, r), {
+            remoteAccess: i.remoteAccess,
+            certificatePem: i.guest.certificatePem,
+          });
+          return { launched: true as const, removesCertificate: sealed.thumbprint !== null };
+        });
+      });
+    },
+
     /** The tails of the guest's build logs, bounded and scrubbed of the build's secrets, for the build's progress. */
     async collectLogs(
       input: z.input<typeof CollectLogsInputSchema>,
@@ -232,16 +292,17 @@ export function guestActivities(deps: ActivityDeps) {
     },
 
     /** Applies a remedy before the next sysprep attempt (after the revert), e.g. removing the AppX package Panther named. */
-    async applySysprepRemedy(input: z.input<typeof ApplySysprepRemedyInputSchema>): Promise<{ applied: string }> {
+    async applySysprepRemedy(
+      input: z.input<typeof ApplySysprepRemedyInputSchema>,
+    ): Promise<{ applied: string; address: string }> {
       return activity(async (signal) => {
         const i = parse(ApplySysprepRemedyInputSchema, input, 'applySysprepRemedy');
         const remedy = ops.parseRemedy(i.remedy, i.failure);
         return withProgress(`remedy ${ops.describeRemedy(remedy)}`, async (r) => {
-          await ops.applyRemedy(await context(i.guest, signal, r, i.pollSec), remedy, {
-            remediesDir: deps.paths.remediesDir,
-            timeoutMs: i.timeoutSec * 1000,
-          });
-          return { applied: ops.describeRemedy(remedy) };
+          const ctx = await context(i.guest, signal, r, i.pollSec);
+          await ops.applyRemedy(ctx, remedy, { remediesDir: deps.paths.remediesDir, timeoutMs: i.timeoutSec * 1000 });
+          // A reboot remedy may have moved the guest.
+          return { applied: ops.describeRemedy(remedy), address: ctx.guest.address };
         });
       });
     },

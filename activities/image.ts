@@ -3,9 +3,11 @@
 import { Context } from '@temporalio/activity';
 import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
 import { z } from 'zod';
-import { ImageSourceSchema } from '../src/contracts/convertInput.js';
+import { ImageSourceSchema, type ImageSource } from '../src/contracts/convertInput.js';
 import { ImageSpecSchema, type ImageSpec } from '../src/contracts/imageSpec.js';
 import { XenimageError } from '../src/errors.js';
+import { checkLocalInput } from '../src/inputs/localFiles.js';
+import { checkUrl, guardedFetch } from '../src/inputs/network.js';
 import {
   buildTag,
   deleteBuildImages,
@@ -228,12 +230,25 @@ export function imageActivities(deps: ActivityDeps) {
       });
   }
 
+  /** The source as the policy allows it to be read: a local file by its real path, after every check. */
+  async function allowedSource(source: ImageSource): Promise<ImageSource> {
+    if ('path' in source) {
+      const checked = await checkLocalInput(source.path, deps.inputs, 'source');
+      return { ...source, path: checked.path };
+    }
+    checkUrl(source.url, deps.inputs, 'source');
+    return source;
+  }
+  // URL sources connect only where the input policy allows, after DNS and after every redirect.
+  const inputFetch = guardedFetch(deps.inputs);
+  const sourceOptions = { tempDir: deps.paths.tempDir, http: { fetch: inputFetch } };
+
   return {
     /** Opens the source, reads its metadata (format, size, allocation) and closes it: no side effect. */
     async inspectSource(input: z.input<typeof InspectInputSchema>): Promise<SourceReport> {
       return activity(async (signal) => {
         const i = parse(InspectInputSchema, input, 'inspectSource');
-        const image = await openImageSource(i.source, { signal, tempDir: deps.paths.tempDir });
+        const image = await openImageSource(await allowedSource(i.source), { ...sourceOptions, signal });
         try {
           return {
             format: image.format,
@@ -262,11 +277,12 @@ export function imageActivities(deps: ActivityDeps) {
         const i = parse(ConvertInputSchema, input, 'convertToGlance');
         const reporter = transferReporter('open', i, 'the conversion');
         try {
+          const source = await allowedSource(i.source);
           const image = await reporter.guard((signal) =>
-            openImageSource(i.source, {
+            openImageSource(source, {
+              ...sourceOptions,
               signal,
-              tempDir: deps.paths.tempDir,
-              http: { timeoutMs: stallOf(i) + SOCKET_GRACE_MS },
+              http: { ...sourceOptions.http, timeoutMs: stallOf(i) + SOCKET_GRACE_MS },
               onBridgeProgress: (phase, fraction) =>
                 reporter.update({ phase, bytesDone: Math.round(fraction * 1000), bytesTotal: 1000 }),
             }),

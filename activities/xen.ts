@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { attachInstallMedia, ensureBuildVm } from '../src/xapi/buildVm.js';
 import { findSystemDisk as readSystemDisk } from '../src/xapi/lookup.js';
 import { discardGeneratedIsos } from '../src/xapi/media.js';
-import { removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
+import { applyDeviceIdPolicy, removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
 import {
   cleanShutdown as cleanShutdownVm,
   hardShutdown as hardShutdownVm,
@@ -17,6 +17,13 @@ import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo } from '../src/
 import { describeVm } from '../src/xapi/sourceVm.js';
 import { describeTagged } from '../src/xapi/tags.js';
 import { findTargets } from '../src/xapi/targets.js';
+import {
+  assertPoolSupports,
+  ensureVtpm,
+  readPoolPlatform,
+  setSecureBoot,
+  type PoolPlatform,
+} from '../src/xapi/trust.js';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema, RefSchema, VmInputSchema } from './pool.js';
 import { withPoolSlot, withProgress } from './support.js';
@@ -29,6 +36,11 @@ const ValidateTargetsInputSchema = z
     /** ISOs that must exist in an ISO SR (by name). */
     isos: z.array(z.string().min(1)).optional(),
     template: z.string().min(1).optional(),
+    /** Firmware and trust the build will ask of the pool: checked against what it offers. */
+    platform: z
+      .object({ firmware: z.enum(['bios', 'uefi']), secureBoot: z.boolean(), vtpm: z.boolean() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -44,6 +56,10 @@ const CreateVmInputSchema = z
     sr: z.string().min(1).optional(),
     network: z.string().min(1).optional(),
     firmware: z.enum(['bios', 'uefi']).optional(),
+    /** platform:secureboot (UEFI). */
+    secureBoot: z.boolean().optional(),
+    /** A VTPM on the VM (UEFI), created while it is halted. */
+    vtpm: z.boolean().optional(),
   })
   .strict();
 
@@ -59,19 +75,44 @@ const AttachMediaInputSchema = z
   .strict();
 
 const WaitInputSchema = VmInputSchema.extend({ timeoutMs: z.number().int().positive() });
+const WaitForGuestInputSchema = WaitInputSchema.extend({
+  /** Only a report from another domain than this one counts (the guest rebooted since). */
+  otherThanDomid: z.number().int().optional(),
+});
 const BuildInPoolSchema = z.object({ pool: PoolNameSchema, build: BuildIdSchema }).strict();
 
 export function xenActivities(deps: ActivityDeps) {
   return {
-    /** Checks that the SR, network, ISOs and template exist: typed non-retryable errors before anything is made. */
-    validateTargets: onPool(deps, 'validateTargets', ValidateTargetsInputSchema, async (i, conn) => ({
-      pool: i.pool,
-      ...findTargets(conn, i),
-    })),
+    /**
+     * Checks that the SR, network, ISOs and template exist, and that the pool offers the platform asked for
+     * (PlatformUnsupported): typed non-retryable errors before anything is made.
+     */
+    validateTargets: onPool(deps, 'validateTargets', ValidateTargetsInputSchema, async ({ platform, ...i }, conn) => {
+      const targets = findTargets(conn, i);
+      let offered: PoolPlatform | undefined;
+      if (platform) {
+        offered = await readPoolPlatform(conn);
+        assertPoolSupports(offered, platform);
+      }
+      return { pool: i.pool, ...targets, ...(offered ? { platform: offered } : {}) };
+    }),
 
-    /** The build VM (clone of "Other install media", memory, VCPUs, boot order dc, disk, VIF, tag); a retry reuses it. */
-    createVm: onPool(deps, 'createVm', CreateVmInputSchema, async ({ pool: _pool, build, ...spec }, conn, signal) =>
-      withProgress('creating the VM', async () => ensureBuildVm(conn, build, spec, signal)),
+    /**
+     * The build VM (clone of "Other install media", memory, VCPUs, boot order dc, firmware, disk, VIF, tag), then
+     * platform:secureboot and its VTPM; a retry reuses all of it.
+     */
+    createVm: onPool(
+      deps,
+      'createVm',
+      CreateVmInputSchema,
+      async ({ pool: _pool, build, secureBoot, vtpm, ...spec }, conn, signal) =>
+        withProgress('creating the VM', async () => {
+          const made = await ensureBuildVm(conn, build, spec, signal);
+          const wanted = { firmware: spec.firmware ?? 'bios', secureBoot: secureBoot === true, vtpm: vtpm === true };
+          await setSecureBoot(conn, made.vm, wanted);
+          const tpm = wanted.vtpm ? await ensureVtpm(conn, made.vm) : undefined;
+          return { ...made, ...(tpm ? { vtpm: { uuid: tpm.uuid, reused: tpm.reused } } : {}) };
+        }),
     ),
 
     /** Two CD drives: the install ISO (userdevice 3, bootable) and the answer ISO (userdevice 1). Idempotent. */
@@ -96,10 +137,11 @@ export function xenActivities(deps: ActivityDeps) {
     })),
 
     /** Waits (events, heartbeating) until the guest agent reports a usable IP and PV drivers. */
-    waitForGuest: onPool(deps, 'waitForGuest', WaitInputSchema, async (i, conn, signal) =>
+    waitForGuest: onPool(deps, 'waitForGuest', WaitForGuestInputSchema, async (i, conn, signal) =>
       withProgress('waiting for the guest agent', async () =>
         waitForGuestAgent(conn, i.vm, {
           timeoutMs: i.timeoutMs,
+          otherThanDomid: i.otherThanDomid,
           signal,
           what: 'the guest agent to report an IP and PV drivers',
         }),
@@ -117,6 +159,14 @@ export function xenActivities(deps: ActivityDeps) {
     /** Removes platform:device_id and says whether it was set (the restart and re-check are the workflow's). */
     removeDeviceId: onPool(deps, 'removeDeviceId', VmInputSchema, async (i, conn) =>
       removePlatformDeviceId(conn, i.vm),
+    ),
+
+    /** platform:device_id by the build's policy (keep, or 0002); `changed` asks the workflow for a restart. */
+    applyDeviceIdPolicy: onPool(
+      deps,
+      'applyDeviceIdPolicy',
+      VmInputSchema.extend({ policy: z.enum(['keep', '0002']) }),
+      async (i, conn) => applyDeviceIdPolicy(conn, i.vm, i.policy),
     ),
 
     snapshot: onPool(

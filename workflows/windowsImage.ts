@@ -8,16 +8,25 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
 } from '@temporalio/workflow';
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import type { GuestLogCollection, SysprepAttemptRecord } from '../src/contracts/messages.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
+import {
+  detectRelease,
+  missingForRelease,
+  platformImageProperties,
+  type PlatformChoice,
+  type PlatformResult,
+} from '../src/contracts/windowsPlatform.js';
 import { failureText } from './build/failures.js';
 import { firstPoolCall } from './build/proxies.js';
 import { failBuild } from './build/saga.js';
 import { startPoolBuild } from './build/start.js';
+import { cleanBeforeSnapshot, sealAndHalt, type CleanImageRecord } from './windows/cleanImage.js';
 import { GuestLogBook } from './windows/guestLogs.js';
 import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
 
@@ -25,8 +34,13 @@ export interface WindowsImageResult {
   imageId: string;
   reused: boolean;
   vm: string;
+  /** platform:device_id as the PV tools left it. */
   deviceId: { wasSet: boolean; value?: string };
+  /** What the build did with it, by the input's vm.deviceId; `value` is what the image asks nova for. */
+  deviceIdPolicy: { policy: 'remove' | 'keep' | '0002'; action: 'removed' | 'kept' | 'set' | 'none'; value?: string };
   pvDrivers: Record<string, string>;
+  /** The tools' version and whether they predate the XSA-468 fixes (with what to install instead). */
+  pvTools?: { version: string; vendor: string; xsa468Vulnerable: boolean | null; warning?: string };
   sysprepAttempts: SysprepAttemptRecord[];
   virtualSize: number;
   tgzBytes: number;
@@ -38,6 +52,10 @@ export interface WindowsImageResult {
   /** Failures after the image was verified: the image stands. */
   warnings: string[];
   guestLogs: GuestLogCollection[];
+  /** Firmware, Secure Boot, vTPM, the release they were checked against, and the image's properties for them. */
+  platform: PlatformResult;
+  /** What the build removed of its own access and files (builds since the clean-image change). */
+  cleanImage?: CleanImageRecord;
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -51,6 +69,25 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
   const inputSecrets = [input.administrator.password, ...(input.windows.productKey ? [input.windows.productKey] : [])];
   const logs = new GuestLogBook(build, bestEffort, inputSecrets);
   const installTimeoutMs = durationMs(input.timeouts.install);
+  const platform: PlatformChoice = {
+    firmware: input.windows.firmware,
+    secureBoot: input.windows.secureBoot === true,
+    vtpm: input.vm.vtpm === true,
+  };
+  const release = detectRelease({
+    release: input.windows.release,
+    imageName: input.windows.imageName,
+    installIso: input.installIso,
+  });
+  // Checked with the input, before anything exists (docs/decisions/windows-0008-platform-requirements-by-release.md).
+  const missing = missingForRelease(platform, release.release);
+  if (missing.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      `${release.release} (from the ${release.from}) cannot be installed without ${missing.join(', ')}`,
+      'PlatformRequirementsUnmet',
+      { release: release.release, from: release.from, missing },
+    );
+  const platformProperties = platformImageProperties(platform);
 
   try {
     // Nothing below creates anything until every name and secret is known to exist and to be allowed.
@@ -58,11 +95,24 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       'validate targets',
       () =>
         firstPoolCall(pool, input.tuning, (probe) =>
-          probe.validateTargets({ pool, sr: input.sr, network: input.network, isos: [input.installIso] }),
+          probe.validateTargets({
+            pool,
+            sr: input.sr,
+            network: input.network,
+            isos: [input.installIso],
+            // BIOS asks nothing of the pool beyond what every XAPI has.
+            ...(platform.firmware === 'uefi' ? { platform } : {}),
+          }),
         ),
-      (t) => `SR ${t.sr.name}, network ${t.network.name}`,
+      (t) => `SR ${t.sr.name}, network ${t.network.name}${t.platform ? `, ${t.platform.product}` : ''}`,
     );
     await build.step('check secrets', () => xen.checkSecrets({ refs: inputSecrets }));
+    // Builds recorded before this step existed replay without it.
+    if (patched('check-installers')) {
+      await build.step('check installers', () =>
+        xen.checkInstallers({ pvTools: input.pvTools, cloudbaseInit: input.cloudbaseInit }),
+      );
+    }
     await build.step('check cloud', () => general.checkCloud({ cloud }));
 
     saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud, build: id }));
@@ -103,8 +153,10 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           sr: input.sr,
           network: input.network,
           firmware: input.windows.firmware,
+          secureBoot: platform.secureBoot,
+          vtpm: platform.vtpm,
         }),
-      (v) => `VM ${v.uuid}`,
+      (v) => `VM ${v.uuid}${v.vtpm ? `, VTPM ${v.vtpm.uuid}` : ''}`,
     );
     const vm = created.vm;
     await build.step('attach media', () =>
@@ -124,19 +176,44 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       ...(media.winrm.certificatePem ? { certificatePem: media.winrm.certificatePem } : {}),
       username: 'Administrator',
       password: media.adminPassword,
+      // A reboot inside a guest step reads the new address from the agent's report: addresses move at every boot.
+      locate: { pool, vm },
     });
     let guest: GuestConnection = guestAt(installed.ip);
     await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: installTimeoutMs / 1000 }));
-    await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    const tools = await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    if (tools.address && tools.address !== guest.address) guest = guestAt(tools.address);
 
-    const deviceId = await build.step(
-      'device_id',
-      () => xen.removeDeviceId({ pool, vm }),
-      (d) => (d.wasSet ? `removed ${d.value}` : 'not set'),
-    );
+    // platform:device_id by the input's policy (docs/operator-guide.md §3); `remove` keeps its original step.
+    const deviceIdPolicy = input.vm.deviceId ?? 'remove';
+    const removal =
+      deviceIdPolicy === 'remove'
+        ? await build.step(
+            'device_id',
+            () => xen.removeDeviceId({ pool, vm }),
+            (d) => (d.wasSet ? `removed ${d.value}` : 'not set'),
+          )
+        : undefined;
+    const applied =
+      deviceIdPolicy !== 'remove'
+        ? await build.step(
+            'device_id',
+            () => xen.applyDeviceIdPolicy({ pool, vm, policy: deviceIdPolicy }),
+            (d) => `${d.action}${d.value ? ` ${d.value}` : ''}`,
+          )
+        : undefined;
+    const deviceId: WindowsImageResult['deviceId'] =
+      removal ?? (applied?.previous !== undefined ? { wasSet: true, value: applied.previous } : { wasSet: false });
+    const deviceIdOutcome: WindowsImageResult['deviceIdPolicy'] = applied
+      ? { policy: applied.policy, action: applied.action, ...(applied.value ? { value: applied.value } : {}) }
+      : { policy: 'remove', action: removal?.wasSet ? 'removed' : 'none' };
+    const deviceIdProperties: Record<string, string> = deviceIdOutcome.value
+      ? { xenapi_device_id: deviceIdOutcome.value }
+      : {};
     let pvDrivers = installed.pvDriversVersion;
-    if (deviceId.wasSet) {
-      // Platform changes apply at the next start: the drivers must bind again to device 0001.
+    let pvTools = installed.pvTools;
+    if (removal ? removal.wasSet : applied?.changed) {
+      // Platform changes apply at the next start: the drivers must bind again to the new platform device.
       await build.step('restart for device_id', async () => {
         await shutDownCleanly(() => waits.cleanShutdown({ pool, vm }), input.timeouts.shutdown);
         await xen.startVm({ pool, vm });
@@ -147,6 +224,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         (g) => `drivers ${Object.values(g.pvDriversVersion).join('.')}`,
       );
       pvDrivers = again.pvDriversVersion;
+      pvTools = again.pvTools;
       guest = guestAt(again.ip);
       await build.step('WinRM after restart', () => waits.waitForWinrm({ guest }));
     }
@@ -157,6 +235,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       (a) => (a.created ? `created ${a.name}` : `${a.name} existed`),
     );
     await build.step('cloudbase-init', () => waits.installCloudbaseInit({ guest, volumeLabel: media.volumeLabel }));
+    const cleanSession = { build, xen, waits, pool, vm, id, input };
+    const clean = patched('clean-image') ? await cleanBeforeSnapshot(cleanSession, guest) : undefined;
     const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
     guest = await sysprepUntilGeneralized(
@@ -164,10 +244,13 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       guest,
     );
     await logs.collect('before shutdown', attempts.records.length, guest);
-    await build.step('shutdown', () => waits.shutdownGuest({ guest }));
-    await build.step('wait for halt', () =>
-      waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }),
-    );
+    if (clean) await sealAndHalt(cleanSession, guest, clean);
+    else {
+      await build.step('shutdown', () => waits.shutdownGuest({ guest }));
+      await build.step('wait for halt', () =>
+        waits.waitForHalt({ pool, vm, timeoutMs: durationMs(input.timeouts.halt) }),
+      );
+    }
     const disk = await build.step(
       'find system disk',
       () => xen.findSystemDisk({ pool, vm }),
@@ -184,6 +267,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           image: input.image,
           properties: imageProperties(input.image, 'hvm', 'windows', {
             xenimage_windows_image: input.windows.imageName ?? String(input.windows.imageIndex ?? 1),
+            ...platformProperties,
+            ...deviceIdProperties,
           }),
         }),
       (p) => `image ${p.imageId}${p.reused ? ' (reused)' : ''}`,
@@ -209,7 +294,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       reused: published.reused,
       vm: created.uuid,
       deviceId,
+      deviceIdPolicy: deviceIdOutcome,
       pvDrivers,
+      ...(pvTools ? { pvTools } : {}),
       sysprepAttempts: attempts.records,
       virtualSize: verified.virtualSize,
       tgzBytes: published.tgzBytes,
@@ -218,6 +305,14 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       cleanedUp: cleaned ? { vms: cleaned.vms.length, vdis: cleaned.vdis.length } : null,
       warnings: build.warnings,
       guestLogs: logs.all,
+      platform: {
+        ...platform,
+        release: release.release,
+        releaseFrom: release.from,
+        vtpmUuid: created.vtpm?.uuid ?? null,
+        imageProperties: platformProperties,
+      },
+      ...(clean ? { cleanImage: clean } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

@@ -1,6 +1,7 @@
 // An HTTP(S) URL as a positional byte source, through Range requests. The server must honour Range (206) and
 // keep serving the same version (same ETag and size) for the whole read; small reads (qcow2 metadata,
 // compressed clusters) go through a small LRU of aligned pages so they do not become one request each.
+import { XenimageError } from '../errors.js';
 import { DiskCorruptError, DiskSourceError, type DiskSourceErrorType } from './errors.js';
 import type { ByteSource } from './source.js';
 
@@ -15,6 +16,17 @@ export interface HttpSourceOptions {
   timeoutMs?: number;
   /** Attempts per request for transient failures (default 3). */
   attempts?: number;
+  /** The fetch to use (default: the global one, following redirects); activities pass the input policy's. */
+  fetch?: (url: URL, init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<FetchedResponse>;
+}
+
+/** What HttpSource reads of a response (the global fetch's and undici's both qualify). */
+export interface FetchedResponse {
+  status: number;
+  headers: { get(name: string): string | null };
+  body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
+  bodyUsed: boolean;
+  arrayBuffer(): Promise<ArrayBuffer>;
 }
 
 /** The URL without credentials or query string: safe for logs and error messages. */
@@ -133,9 +145,9 @@ export class HttpSource implements ByteSource {
       } catch (err) {
         signal?.throwIfAborted();
         if (this.closer.signal.aborted) throw err;
-        const retryable = err instanceof DiskSourceError ? err.retryable : true;
+        const retryable = err instanceof XenimageError ? err.retryable : true;
         if (!retryable || attempt >= attempts) {
-          if (err instanceof DiskSourceError || err instanceof DiskCorruptError) throw err;
+          if (err instanceof XenimageError) throw err; // typed (a source error, a refused address) as it is
           throw new DiskSourceError('DiskSourceUnavailable', `${this.description}: ${(err as Error).message}`, {
             retryable: true,
             cause: err,
@@ -161,9 +173,12 @@ export class HttpSource implements ByteSource {
     if (signal) signals.push(signal);
     const headers: Record<string, string> = { ...this.headers, range: `bytes=${start}-${end - 1}` };
     if (this.etag && !this.etag.startsWith('W/')) headers['if-range'] = this.etag;
-    let res: Response;
+    const signalAll = AbortSignal.any(signals);
+    let res: FetchedResponse;
     try {
-      res = await fetch(this.url, { headers, signal: AbortSignal.any(signals), redirect: 'follow' });
+      res = this.options.fetch
+        ? await this.options.fetch(this.url, { headers, signal: signalAll })
+        : await fetch(this.url, { headers, signal: signalAll, redirect: 'follow' });
     } catch (err) {
       clearTimeout(timer);
       throw err;
@@ -215,8 +230,18 @@ export class HttpSource implements ByteSource {
         );
       }
       const parts: Buffer[] = [];
+      let received = 0;
       for await (const part of res.body ?? []) {
         alive();
+        received += part.length;
+        // Bounded: a server cannot make a range read hold more than the range asked for.
+        if (received > wanted) {
+          throw new DiskSourceError(
+            'DiskSourceUnavailable',
+            `${this.description}: the server sent more than the ${wanted} bytes asked for`,
+            { retryable: true },
+          );
+        }
         parts.push(Buffer.from(part as Uint8Array));
       }
       const body = Buffer.concat(parts);

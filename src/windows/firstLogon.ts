@@ -13,6 +13,11 @@ export const PV_TOOLS_LOG = 'C:\\Windows\\Temp\\xstools.log';
 
 export type WinrmMode = 'https' | 'http';
 
+/** The firewall rule the first logon adds for WinRM (the clean image removes it by this name). */
+export function winrmFirewallRule(mode: WinrmMode): string {
+  return `xenimage WinRM ${mode.toUpperCase()}`;
+}
+
 /** A command line that runs `script` from the CD labelled `label`. */
 function runFromMedia(label: string, script: string): string {
   return `powershell.exe -NoProfile -ExecutionPolicy Bypass -Command "& ((Get-Volume -FileSystemLabel '${label}').DriveLetter + ':\\${SCRIPT_DIR}\\${script}')"`;
@@ -95,7 +100,7 @@ export function firstLogonPlan(o: {
       description: 'Let local administrators use WinRM (LocalAccountTokenFilterPolicy)',
     },
     {
-      commandLine: `netsh advfirewall firewall add rule name="xenimage WinRM ${o.mode.toUpperCase()}" dir=in action=allow protocol=TCP localport=${port}`,
+      commandLine: `netsh advfirewall firewall add rule name="${winrmFirewallRule(o.mode)}" dir=in action=allow protocol=TCP localport=${port}`,
       description: `Open the firewall for WinRM ${o.mode.toUpperCase()} (${port})`,
     },
     {

@@ -17,8 +17,10 @@ export interface SharedServices {
 const NEEDS: Array<[prefix: string, services: Array<'temporal' | 'openstack'>]> = [
   ['workflows/', ['temporal', 'openstack']],
   ['cli/', ['temporal', 'openstack']],
+  ['schedules/', ['temporal', 'openstack']],
   ['production/', ['temporal', 'openstack']],
   ['activities/image', ['openstack']],
+  ['ui/', ['temporal', 'openstack']],
 ];
 
 export async function startSharedServices(files: string[]): Promise<SharedServices> {
@@ -35,6 +37,7 @@ export async function startSharedServices(files: string[]): Promise<SharedServic
       const server = await startDevServer({ stateDir, namespace: 'default', port: 0, uiPort: 0, logger });
       stops.push(() => server.stop());
       env.XENIMAGE_TEST_TEMPORAL = server.address;
+      env.XENIMAGE_TEST_TEMPORAL_UI = server.uiUrl;
     }
     if (needed.has('openstack')) {
       const lab = await startOpenStack({ stateDir, log: logger });

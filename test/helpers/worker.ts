@@ -16,6 +16,9 @@ export interface TestWorkerOptions {
   /** The activities' deps; default: a fresh state folder of the worker's own and `cloudsFile`. */
   deps?: ActivityDeps;
   cloudsFile?: string;
+  /** Folders inputs may read and networks input URLs may reach (with the default deps). */
+  sourceDirs?: string[];
+  networkAllow?: string[];
   /** Activities in place of the engine's (a workflow's branches with fakes). */
   activities?: object;
   /** Activity slots (default: the worker factory's). */
@@ -34,7 +37,12 @@ export async function startTestWorker(
     if (!deps) {
       const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-worker-'));
       onTeardown(() => rm(stateDir, { recursive: true, force: true }));
-      deps = testDeps({ stateDir, ...(options.cloudsFile ? { cloudsFile: options.cloudsFile } : {}) });
+      deps = testDeps({
+        stateDir,
+        ...(options.cloudsFile ? { cloudsFile: options.cloudsFile } : {}),
+        ...(options.sourceDirs ? { sourceDirs: options.sourceDirs } : {}),
+        ...(options.networkAllow ? { networkAllow: options.networkAllow } : {}),
+      });
     }
     activities = createActivities(deps);
   }

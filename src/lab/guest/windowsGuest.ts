@@ -12,7 +12,7 @@ import { readState, wipeState, writeState, writeSystemBlocks } from './disk.js';
 import { FaultBook, type GuestFault } from './faults.js';
 import { WindowsMachine, type CdDrive } from './machine.js';
 import { GuestProcess, sleep } from './process.js';
-import { AnswerFileError, findAnswerFile, findInstallMedia, planSetup } from './setup.js';
+import { AnswerFileError, findAnswerFile, findInstallMedia, planSetup, setupRefusals } from './setup.js';
 import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
 import { WsmanServer } from './wsman.js';
@@ -190,6 +190,13 @@ export class WindowsGuest {
       return; // no bootable media: the VM sits at "No bootable device"
     }
     this.status = { phase: 'setup' };
+    const refusals = setupRefusals(media, { firmware: vm.firmware, secureBoot: vm.secureBoot, vtpm: vm.vtpm });
+    if (refusals.length > 0) {
+      const setupError = `This PC can't run ${media.product ?? 'Windows'}: ${refusals.join(' ')}`;
+      this.status = { phase: 'setup-failed', setupError };
+      this.log.warn({ reason: setupError }, 'Windows Setup stopped: the VM does not meet the system requirements');
+      return;
+    }
     const answer = findAnswerFile(this.drives);
     let plan;
     try {
@@ -300,7 +307,7 @@ export class WindowsGuest {
     const m = this.machine;
     if (!vm || !m?.state.pvTools) return;
     await this.host.reportGuestMetrics(this.vmRef, {
-      networks: { '0/ip': vm.address, '0/ipv4/0': vm.address },
+      networks: agentNetworks(vm),
       pvDriversVersion: { ...m.state.pvTools },
       pvDriversDetected: true,
       osVersion: {
@@ -382,6 +389,24 @@ export class WindowsGuest {
     const s = this.servers.https ?? this.servers.http;
     return vm && s ? { address: vm.address, port: s.port, https: s.https } : undefined;
   }
+}
+
+/**
+ * The PV agent's `networks` map: per VIF "<n>/ip" (its first IPv4) and "<n>/ipv4/<i>", "<n>/ipv6/<i>" for every
+ * address of this boot (several NICs, IPv6), as xe-guest-utilities and the Windows agent write them.
+ */
+export function agentNetworks(vm: LabVmView): Record<string, string> {
+  const all = [{ device: '0', family: 'ipv4' as const, address: vm.address }, ...vm.extraAddresses];
+  const out: Record<string, string> = {};
+  const count: Record<string, number> = {};
+  for (const a of all) {
+    const key = `${a.device}/${a.family}`;
+    const i = count[key] ?? 0;
+    count[key] = i + 1;
+    out[`${key}/${i}`] = a.address;
+    if (a.family === 'ipv4' && out[`${a.device}/ip`] === undefined) out[`${a.device}/ip`] = a.address;
+  }
+  return out;
 }
 
 export function guestDir(stateDir: string, vmUuid: string): string {

@@ -13,3 +13,11 @@ export { GuestCommandFailed, type GuestContext, type GuestEndpoint } from './ses
 export { classifySysprepLogs, GENERALIZED, issueShutdown, runSysprep, type SysprepResult } from './sysprep.js';
 export { waitForWinrm, type WinrmReady } from './waitForWinrm.js';
 export { applyRemedy, describeRemedy, parseRemedy, type Remedy } from './remedies.js';
+export {
+  removeBuildFiles,
+  sealAndShutDown,
+  removeBuildFilesScript,
+  sealScript,
+  BUILD_FILES,
+  type GuestRemoteAccess,
+} from './cleanImage.js';

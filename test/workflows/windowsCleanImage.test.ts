@@ -1,0 +1,148 @@
+// The clean image end to end (docs/decisions/windows-0007-clean-image.md): a Windows build on the lab, its image
+// downloaded from Glance and the simulated Windows' state read back from the sysprepped disk — none of the build's
+// access (listeners, certificate and key, Basic, AllowUnencrypted, firewall rules, token policy) and none of its
+// files ship. And the branch where the seal fails: the guest never halts, nothing is published.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { before, describe, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import tar from 'tar-stream';
+import type { BuildProgress } from '../../src/contracts/messages.js';
+import { downloadImage, type OpenStackCloud } from '../../src/openstack/index.js';
+import type { WindowsState } from '../../src/lab/guest/state.js';
+import { FIREWALL_RULES_KEY } from '../../src/lab/guest/windows/firewall.js';
+import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
+import { rootFailure, windowsInput } from '../helpers/builds.js';
+import { testClient, testTemporal } from '../helpers/temporal.js';
+import { tempDir } from '../helpers/tmp.js';
+import { fakeWorld } from './fakes.js';
+
+const run = promisify(execFile);
+
+/** The simulated Windows' state on the image's disk (docs/decisions/windows-0004-simulated-windows.md: 1 MiB in). */
+async function imageState(cloud: OpenStackCloud, imageId: string, dir: string): Promise<WindowsState> {
+  const vhd = path.join(dir, `${imageId}.vhd`);
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (_header, stream, next) => {
+      pipeline(stream, createWriteStream(vhd)).then(() => next(), reject);
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  await pipeline(await downloadImage(cloud, imageId), createGunzip(), extract);
+  await done;
+  const raw = path.join(dir, `${imageId}.state`);
+  await run('qemu-img', ['dd', '-f', 'vpc', '-O', 'raw', 'bs=1M', 'skip=1', 'count=7', `if=${vhd}`, `of=${raw}`]);
+  const bytes = await readFile(raw);
+  assert.equal(bytes.subarray(0, 8).toString('ascii'), 'XIMGWIN1', 'the disk holds an installed Windows');
+  const len = bytes.readUInt32LE(8);
+  return JSON.parse(bytes.subarray(44, 44 + len).toString('utf8')) as WindowsState;
+}
+
+describe('windowsImage clean image', () => {
+  let lab: BuildLab;
+  let cloud: OpenStackCloud;
+
+  before(async () => {
+    lab = await startBuildLab();
+    cloud = lab.openstack.open();
+  });
+
+  test('the sysprepped image holds none of the build access or files; the answer ISO went before the snapshot', async (t) => {
+    const handle = await lab.client.workflow.start('windowsImage', {
+      taskQueue: lab.taskQueue,
+      workflowId: `windows-clean-${randomUUID().slice(0, 8)}`,
+      args: [await windowsInput(lab, 'win-clean')],
+    });
+    const result = (await handle.result()) as {
+      imageId: string;
+      cleanImage: { remoteAccess: string; answerMedia: string[]; removed: string[]; sealed: boolean };
+    };
+    assert.equal(result.cleanImage.remoteAccess, 'none');
+    assert.equal(result.cleanImage.answerMedia.length, 1, 'the answer ISO was ejected and destroyed');
+    assert.ok(result.cleanImage.removed.includes('C:\\Windows\\Panther\\unattend.xml'));
+    assert.ok(result.cleanImage.removed.includes('LocalAccountTokenFilterPolicy'));
+    assert.equal(result.cleanImage.sealed, true);
+
+    const steps = (await handle.query<BuildProgress>('progress')).steps.map((s) => s.step);
+    for (const [before, after] of [
+      ['cloudbase-init', 'eject answer ISO'],
+      ['eject answer ISO', 'remove build files'],
+      ['remove build files', 'snapshot'],
+      ['sysprep', 'seal and shut down'],
+      ['seal and shut down', 'wait for halt'],
+      ['wait for halt', 'export and upload'],
+    ])
+      assert.ok(
+        steps.indexOf(before!) >= 0 && steps.indexOf(before!) < steps.indexOf(after!),
+        `${before} before ${after}`,
+      );
+
+    const s = await imageState(cloud, result.imageId, await tempDir(t));
+    const imageState_ =
+      s.registry['HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\SETUP\\STATE']?.ImageState?.data;
+    assert.equal(imageState_, 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE', 'the image is the sysprepped one');
+    assert.deepEqual(s.winrm, {
+      http: false,
+      httpsThumbprint: null,
+      basic: false,
+      allowUnencrypted: false,
+      firewall: [],
+    });
+    assert.deepEqual(s.certificates, {}, 'no certificate, no private key');
+    const rules = Object.values(s.registry[FIREWALL_RULES_KEY.toUpperCase()] ?? {}).map((v) => String(v.data));
+    assert.ok(!rules.some((r) => r.includes('Name=xenimage ')), `no build firewall rule (${rules.join(' ; ')})`);
+    assert.ok(!rules.some((r) => r.includes('Active=TRUE') && /LPort=598[56]\|/.test(r)), 'no open WinRM rule');
+    const policy = s.registry['HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\POLICIES\\SYSTEM'] ?? {};
+    assert.ok(!Object.keys(policy).some((k) => k.toLowerCase() === 'localaccounttokenfilterpolicy'));
+    assert.equal(s.services.winrm?.startType, 'DEMAND_START');
+    for (const file of ['c:\\windows\\panther\\unattend.xml', 'c:\\windows\\temp\\xenimage-pvtools.status'])
+      assert.equal(s.files[file], undefined, `${file} is not in the image`);
+  });
+
+  test('a seal that fails leaves the guest up: the build fails typed (SealFailed), publishes nothing', async () => {
+    const world = await fakeWorld(await testTemporal(), {
+      waitForHalt: async () => {
+        throw ApplicationFailure.nonRetryable('the VM did not halt in time', 'XapiWaitTimeout');
+      },
+    });
+    const client = await testClient(await testTemporal());
+    const handle = await client.workflow.start('windowsImage', {
+      taskQueue: world.taskQueue,
+      workflowId: `seal-fails-${randomUUID().slice(0, 8)}`,
+      args: [
+        {
+          pool: world.pool,
+          installIso: 'install.iso',
+          administrator: { name: 'builder', password: { secret: 'builder-admin' } },
+          pvTools: { path: '/srv/tools.msi', sha256: '0'.repeat(64) },
+          cloudbaseInit: { path: '/srv/cbi.msi', sha256: '0'.repeat(64) },
+          image: { name: 'fake-windows' },
+          cloud: 'fake-cloud',
+          guestRemoteAccess: 'winrm-https',
+        },
+      ],
+    });
+    await assert.rejects(handle.result(), (err: unknown) => {
+      const failure = rootFailure(err);
+      assert.equal(failure?.type, 'SealFailed');
+      assert.match(failure.message, /did not halt .* after the seal/);
+      return true;
+    });
+    const seals = world.called('sealGuest') as Array<{ remoteAccess: string }>;
+    assert.deepEqual(
+      seals.map((x) => x.remoteAccess),
+      ['winrm-https'],
+    );
+    assert.deepEqual(world.called('exportToGlance'), [], 'nothing was published');
+    assert.equal(world.called('cleanupByTag').length, 1, 'the build cleaned up');
+  });
+});
