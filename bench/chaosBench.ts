@@ -5,6 +5,7 @@
 //
 //   XENIMAGE_CHAOS_BUILDS=20 XENIMAGE_CHAOS_SPEED=0.05 XENIMAGE_CHAOS_KILLS=10 npm run chaos
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { buildIdentity } from '../src/contracts/buildIdentity.js';
 import { buildTag, connectCloud } from '../src/openstack/index.js';
@@ -23,7 +24,9 @@ const log = (msg: string, extra: object = {}) =>
 
 const lab = await startBenchLab({ speed, scenario: 'existing-vms' });
 const other = await lab.machine('other');
-const source = path.join(lab.dir, 'chaos-source.qcow2');
+// In the sources folder the workers' input policy allows (bench/buildLab.ts).
+await mkdir(path.join(lab.dir, 'sources'), { recursive: true });
+const source = path.join(lab.dir, 'sources', 'chaos-source.qcow2');
 await makeQcow2(path.join(lab.dir, 'chaos-source.raw'), source, 256 * MiB, 8, 2 * MiB, true);
 const tuning = { retryInitialInterval: '2s', maxRetryInterval: '20s', heartbeatTimeout: '30s' };
 
