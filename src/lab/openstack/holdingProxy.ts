@@ -1,7 +1,7 @@
 // A proxy in front of the lab's Glance that can hold an upload, as a wedged load balancer or a dead network path
 // does: it forwards every request, and when armed it stops reading an image-data PUT's body after `afterBytes`
-// and never answers, until the client gives up; then it drops its connection to Glance (which puts the image back
-// to queued). A cloud reaches Glance through it with clouds.yaml's `image_endpoint_override`.
+// and never answers, until the client gives up; then it drops its connection to Glance. A cloud reaches Glance
+// through it with clouds.yaml's `image_endpoint_override`.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
