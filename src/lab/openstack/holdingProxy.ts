@@ -19,6 +19,8 @@ export interface HoldingProxy {
   hold(rule?: HoldRule): void;
   /** The images whose uploads were held, in order; and the requests forwarded. */
   readonly held: readonly string[];
+  /** The image of every image-data upload that went through, held or not, in order. */
+  readonly uploads: readonly string[];
   readonly forwarded: number;
   close(): Promise<void>;
 }
@@ -29,6 +31,7 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
   const upstreamBase = new URL(target);
   let armed: Required<HoldRule> | undefined;
   const held: string[] = [];
+  const uploads: string[] = [];
   let forwarded = 0;
 
   const server = http.createServer((req, res) => {
@@ -41,7 +44,9 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     upstream.on('error', () => res.destroy());
     // The client went away (it gave up on a held upload): Glance's side goes too.
     res.on('close', () => upstream.destroy());
-    const holdThis = armed !== undefined && req.method === 'PUT' && IMAGE_DATA.test(url.pathname);
+    const imageData = req.method === 'PUT' && IMAGE_DATA.test(url.pathname);
+    if (imageData) uploads.push(decodeURIComponent(url.pathname.split('/')[3] ?? ''));
+    const holdThis = armed !== undefined && imageData;
     if (!holdThis) {
       req.pipe(upstream);
       return;
@@ -74,6 +79,9 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     },
     get held() {
       return held;
+    },
+    get uploads() {
+      return uploads;
     },
     get forwarded() {
       return forwarded;
