@@ -203,6 +203,7 @@ export function imageActivities(deps: ActivityDeps) {
             previous: previousAttempt(),
             idleTimeoutMs,
             onImage: (imageId) => reporter.update({ imageId }),
+            onResumeWait: (waitedMs) => reporter.update({ phase: 'waiting for the stalled upload to end', waitedMs }),
             onProgress: (bytesSent) => reporter.update({ phase: 'upload', tgzBytesSent: bytesSent }),
           },
         );

@@ -128,6 +128,8 @@ export async function startBenchLab(options: { speed: number; scenario?: string 
           XENIMAGE_STATE_DIR: machine.stateDir,
           XENIMAGE_POOLS_FILE: poolsFile,
           XENIMAGE_SECRETS_DIR: machine.secretsDir,
+          // The input policy reads local files only from these folders: the installers and the benchmark's sources.
+          XENIMAGE_SOURCE_DIRS: [path.join(dir, 'installers'), path.join(dir, 'sources')].join(':'),
           OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
           XENIMAGE_SHUTDOWN_GRACE: '2s',
           XENIMAGE_LOG_LEVEL: 'info',

@@ -3,8 +3,9 @@
 // configured secrets only), plus one restart of the Temporal dev server and one of the XAPI lab. Reports active
 // images, duplicates in Glance, tagged objects left in the pool and generated secrets left anywhere.
 //
-//   XENIMAGE_CHAOS_BUILDS=20 XENIMAGE_CHAOS_SPEED=0.05 npm run chaos
+//   XENIMAGE_CHAOS_BUILDS=20 XENIMAGE_CHAOS_SPEED=0.05 XENIMAGE_CHAOS_KILLS=10 npm run chaos
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { buildIdentity } from '../src/contracts/buildIdentity.js';
 import { buildTag, connectCloud } from '../src/openstack/index.js';
@@ -16,12 +17,16 @@ import { makeQcow2, MiB } from './fixtures.js';
 const builds = Number(process.env.XENIMAGE_CHAOS_BUILDS ?? 20);
 const speed = Number(process.env.XENIMAGE_CHAOS_SPEED ?? 0.05);
 const deadlineMs = Number(process.env.XENIMAGE_CHAOS_DEADLINE_S ?? 2400) * 1000;
+/** Kills in the chaos phase; then the last worker serves the builds to their end (or the deadline). */
+const maxKills = Number(process.env.XENIMAGE_CHAOS_KILLS ?? 10);
 const log = (msg: string, extra: object = {}) =>
   console.log(JSON.stringify({ t: new Date().toISOString().slice(11, 19), msg, ...extra }));
 
 const lab = await startBenchLab({ speed, scenario: 'existing-vms' });
 const other = await lab.machine('other');
-const source = path.join(lab.dir, 'chaos-source.qcow2');
+// In the sources folder the workers' input policy allows (bench/buildLab.ts).
+await mkdir(path.join(lab.dir, 'sources'), { recursive: true });
+const source = path.join(lab.dir, 'sources', 'chaos-source.qcow2');
 await makeQcow2(path.join(lab.dir, 'chaos-source.raw'), source, 256 * MiB, 8, 2 * MiB, true);
 const tuning = { retryInitialInterval: '2s', maxRetryInterval: '20s', heartbeatTimeout: '30s' };
 
@@ -65,6 +70,14 @@ log('started', {
   ),
 });
 
+/** The innermost cause's type and message of a failed build. */
+function innermost(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  const type = (e as { type?: string }).type;
+  return `${type ?? (e as Error).name}: ${(e as Error).message}`.slice(0, 300);
+}
+
 async function openBuilds(): Promise<number> {
   let open = 0;
   for (const id of ids) {
@@ -84,9 +97,10 @@ let xapiRestarted = false;
 const machines: Machine[] = [other, lab.home];
 while (Date.now() - started < deadlineMs) {
   const wait = 20_000 + Math.floor(Math.random() * 20_000);
-  await new Promise((r) => setTimeout(r, wait));
+  await new Promise((r) => setTimeout(r, kills >= maxKills ? 10_000 : wait));
   const open = await openBuilds();
   if (open === 0) break;
+  if (kills >= maxKills) continue;
   await worker.kill('SIGKILL');
   kills += 1;
   if (kills === 2 && !temporalRestarted) {
@@ -111,7 +125,19 @@ const outcomes = await Promise.all(
     const handle = lab.client.workflow.getHandle(id);
     const d = await handle.describe();
     const first = (await handle.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
-    return { id, status: d.status.name, identity: buildIdentity(id, first?.firstExecutionRunId ?? d.runId) };
+    const failure =
+      d.status.name === 'FAILED'
+        ? await handle.result().then(
+            () => '',
+            (err: unknown) => innermost(err),
+          )
+        : '';
+    return {
+      id,
+      status: d.status.name,
+      failure,
+      identity: buildIdentity(id, first?.firstExecutionRunId ?? d.runId),
+    };
   }),
 );
 await worker.kill('SIGTERM');
@@ -138,7 +164,7 @@ const report = {
   builds,
   speed,
   succeeded: outcomes.filter((o) => o.status === 'COMPLETED').length,
-  notSucceeded: outcomes.filter((o) => o.status !== 'COMPLETED').map((o) => `${o.id}: ${o.status}`),
+  notSucceeded: outcomes.filter((o) => o.status !== 'COMPLETED').map((o) => `${o.id}: ${o.status} ${o.failure}`.trim()),
   stillOpen: remaining,
   wallS: Math.round((Date.now() - started) / 1000),
   kills,

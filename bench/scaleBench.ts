@@ -3,10 +3,9 @@
 // time, the worker's peak RSS, XAPI calls and history events per build; a second run with other wait lengths shows
 // whether calls and events grow with how long a wait lasts (docs/decisions/builds-0003-pool-load-and-waits.md).
 //
-//   XENIMAGE_SCALE_N=50 XENIMAGE_SCALE_SPEEDS=1,0.25 npm run bench:scale
+//   XENIMAGE_SCALE_RUNS=0.3:50,0.6:50 npm run bench:scale   (lab speed:builds, one run each)
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { BuildProgress, StepRecord } from '../src/contracts/messages.js';
 import { connectCloud } from '../src/openstack/index.js';
 import { startBenchLab, windowsInput } from './buildLab.js';
 
@@ -27,8 +26,21 @@ interface RunReport {
   failures: string[];
 }
 
-function seconds(s: StepRecord): number {
-  return s.startedAt && s.endedAt ? (Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000 : NaN;
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+
+function eventMs(e: HistoryEvent | undefined): number {
+  const t = e?.eventTime;
+  return t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN;
+}
+
+/** Seconds from the first scheduling of `activity` to its completion, from a build's history. */
+function activitySeconds(events: HistoryEvent[], activity: string): number {
+  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity);
+  if (!scheduled) return NaN;
+  const completed = events.find(
+    (e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === String(scheduled.eventId),
+  );
+  return (eventMs(completed) - eventMs(scheduled)) / 1000;
 }
 
 function stats(xs: number[]): { min: number; mean: number; max: number } {
@@ -62,9 +74,8 @@ async function run(speed: number, n: number): Promise<RunReport> {
     const calls = Object.entries(after).map(([m, c]) => [m, c - (before[m] ?? 0)] as const);
     const eventFrom = calls.filter(([m]) => m === 'event.from').reduce((a, [, c]) => a + c, 0);
     const total = calls.reduce((a, [, c]) => a + c, 0);
-    const progress = await Promise.all(handles.map((h) => h.query<BuildProgress>('progress').catch(() => undefined)));
-    const events = await Promise.all(handles.map(async (h) => (await h.fetchHistory()).events?.length ?? 0));
-    const steps = progress.flatMap((p) => p?.steps ?? []);
+    const histories = await Promise.all(handles.map(async (h) => (await h.fetchHistory()).events ?? []));
+    const events = histories.map((h) => h.length);
     const cloud = connectCloud(lab.openstack.cloud, { file: lab.openstack.cloudsFile, env: {} });
     let activeImages = 0;
     try {
@@ -75,8 +86,9 @@ async function run(speed: number, n: number): Promise<RunReport> {
       await cloud.close();
     }
     await worker.kill('SIGTERM');
-    const install = stats(steps.filter((s) => s.step === 'install Windows').map(seconds));
-    const sysprep = stats(steps.filter((s) => s.step === 'sysprep').map(seconds));
+    // The waits: Windows Setup up to the guest agent, and the sysprep run (first attempt).
+    const install = stats(histories.map((h) => activitySeconds(h, 'waitForGuest')));
+    const sysprep = stats(histories.map((h) => activitySeconds(h, 'runSysprep')));
     return {
       speed,
       builds: n,
@@ -96,11 +108,12 @@ async function run(speed: number, n: number): Promise<RunReport> {
   }
 }
 
-const n = Number(process.env.XENIMAGE_SCALE_N ?? 50);
-const speeds = (process.env.XENIMAGE_SCALE_SPEEDS ?? '1,0.25').split(',').map(Number);
+// Runs: "speed:builds" pairs, e.g. 0.3:50,0.6:10 (the lab's latency factor: 0.3 makes Setup about 4 min and
+// sysprep about 65 s).
+const runs = (process.env.XENIMAGE_SCALE_RUNS ?? '0.3:50,0.6:50').split(',').map((r) => r.split(':').map(Number));
 const reports: RunReport[] = [];
-for (const speed of speeds) {
-  const report = await run(speed, n);
+for (const [speed, n] of runs) {
+  const report = await run(speed!, n!);
   reports.push(report);
   console.log(JSON.stringify(report));
 }

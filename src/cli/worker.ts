@@ -60,6 +60,8 @@ export async function startWorkers(
           ...common,
           taskQueue: poolTaskQueue(pool),
           maxConcurrentActivities: config.worker.maxPoolActivities,
+          // Workflows run on the general queue only.
+          workflows: false,
         }),
       );
     }

@@ -44,6 +44,8 @@ export interface PublishOptions {
   onProgress?: (bytesSent: number) => void;
   /** Called with the image the upload goes into (for heartbeats: a retry resumes with the same image). */
   onImage?: (imageId: string) => void;
+  /** Called while a retry waits for its earlier attempt's image to take an upload again (for heartbeats). */
+  onResumeWait?: (waitedMs: number) => void;
   /** Glance taking no body byte for this long fails the upload with the retryable TransferStalled. */
   idleTimeoutMs?: number;
   log?: Logger;
@@ -122,16 +124,15 @@ async function reuseOrClear(
     (prev.checksum === undefined || prev.checksum === img.checksum);
   const keep = active.find(matchesPrevious) ?? active[0];
   // The earlier attempt's image, by the ID its heartbeat carried; a retry without one (its attempt failed before
-  // the throttled heartbeat went out) takes the build's newest image that holds no data: an upload in progress
-  // would be `saving`, so a `queued` one is nobody's.
-  const queued = images.filter((img) => img.status === 'queued');
-  const resume = keep
+  // the throttled heartbeat went out) takes the build's newest image that holds no data.
+  const candidate = keep
     ? undefined
     : prev?.imageId !== undefined
-      ? queued.find((img) => img.id === prev.imageId)
+      ? images.find((img) => img.id === prev.imageId)
       : prev?.retry
-        ? queued.at(-1)
+        ? images.filter((img) => img.status === 'queued' || img.status === 'saving').at(-1)
         : undefined;
+  const resume = candidate ? await backToQueued(cloud, candidate, opts) : undefined;
   for (const img of images) {
     if (img === keep || img === resume) continue;
     // A claimed (protected) image belongs to an attempt settling right now: it is left to that attempt.
@@ -140,6 +141,29 @@ async function reuseOrClear(
     await cloud.glance.deleteImage(img.id, opts.signal);
   }
   return { ...(keep ? { active: keep } : {}), ...(resume ? { resume } : {}) };
+}
+
+/** How long a retry waits for Glance to notice that its earlier attempt's upload died. */
+const RESUME_WAIT_MS = 20_000;
+
+/**
+ * The image, once it holds no data and takes an upload again: `queued`. An upload whose connection died stays
+ * `saving` until Glance notices and restores it to `queued`; past RESUME_WAIT_MS (or in any other status) the
+ * image is not resumable and undefined is returned.
+ */
+async function backToQueued(
+  cloud: OpenStackCloud,
+  image: GlanceImage,
+  opts: PublishOptions,
+): Promise<GlanceImage | undefined> {
+  const started = Date.now();
+  let current = image;
+  while (current.status === 'saving' && Date.now() - started < RESUME_WAIT_MS) {
+    await new Promise((r) => setTimeout(r, 1000));
+    opts.onResumeWait?.(Date.now() - started);
+    current = await cloud.glance.getImage(image.id, opts.signal);
+  }
+  return current.status === 'queued' ? current : undefined;
 }
 
 /** Streams the body once; returns the digests and counts. Throws GlanceUnauthorized (type) on a 401. */

@@ -59,6 +59,8 @@ export interface WorkerOptions {
   deployment?: DeploymentVersion;
   /** Another workflows module in place of the engine's (a test's changed release). */
   workflowsPath?: string;
+  /** Runs workflows too (default). A pool queue's worker runs activities only: no workflow threads, less memory. */
+  workflows?: boolean;
 }
 
 export interface RunningWorker {
@@ -79,7 +81,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     connection,
     namespace: options.target.namespace,
     taskQueue: options.taskQueue,
-    workflowBundle: await workflowBundle(options.logger, options.workflowsPath),
+    ...(options.workflows === false
+      ? {}
+      : { workflowBundle: await workflowBundle(options.logger, options.workflowsPath) }),
     activities: options.activities,
     shutdownGraceTime: durationMs(options.shutdownGraceTime ?? '5m'),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,

@@ -103,14 +103,16 @@ describe('stalled transfers', () => {
     }
   }
 
-  test('an export that stops mid-stream fails TransferStalled within stallTimeout + 30 s, and the build succeeds', async () => {
+  test('an export that stops mid-stream fails TransferStalled within stallTimeout + 30 s, and the retry uploads into the same image', async () => {
     // The export sends 1 MiB, then nothing for 10 minutes (the transfer timeout is 30 minutes).
     lab.xapi.faults.inject({ kind: 'slow', method: 'export_raw_vdi', atByte: 1024 * 1024, delayMs: 600_000 });
     const handle = await lab.client.workflow.start('vmImage', {
       taskQueue: lab.taskQueue,
       workflowId: `stall-export-${randomUUID()}`,
-      args: [input('stalled-export', lab.openstack.cloud)],
+      // Through the proxy (not armed): it records which image each upload went into.
+      args: [input('stalled-export', HELD_CLOUD)],
     });
+    const uploadsBefore = proxy.uploads.length;
     const result = (await handle.result()) as { imageId: string };
     assert.ok(
       lab.xapi.faults.fired.some((f) => f.kind === 'slow' && f.method === 'export_raw_vdi'),
@@ -123,11 +125,17 @@ describe('stalled transfers', () => {
       exportRetries[0]!.msToRetry < BOUND_MS,
       `stalled and retried ${exportRetries[0]!.msToRetry} ms after it was scheduled (bound ${BOUND_MS} ms)`,
     );
+    // The first attempt's heartbeat carried its image: the retry (previousAttempt()) uploaded into that image again.
+    assert.deepEqual(
+      proxy.uploads.slice(uploadsBefore),
+      [result.imageId, result.imageId],
+      'both attempts uploaded into the image the build ended with',
+    );
     const images = await imagesOf(identityOf(handle));
     assert.deepEqual(images, [{ id: result.imageId, status: 'active' }], 'one image of the build, active');
   });
 
-  test('a Glance upload that is held fails TransferStalled within stallTimeout + 30 s, and the build succeeds', async () => {
+  test('a Glance upload that is held fails TransferStalled within stallTimeout + 30 s, and the build succeeds with one image', async () => {
     proxy.hold({ afterBytes: 512 * 1024 });
     const handle = await lab.client.workflow.start('vmImage', {
       taskQueue: lab.taskQueue,
@@ -143,6 +151,8 @@ describe('stalled transfers', () => {
       exportRetries[0]!.msToRetry < BOUND_MS,
       `stalled and retried ${exportRetries[0]!.msToRetry} ms after it was scheduled (bound ${BOUND_MS} ms)`,
     );
+    // Glance keeps the held upload's image `saving` (its far side never closed): the retry cannot upload into it
+    // again, deletes it and makes a new one; nothing of the stalled attempt is left.
     const images = await imagesOf(identityOf(handle));
     assert.deepEqual(images, [{ id: result.imageId, status: 'active' }], 'one image of the build, active');
   });

@@ -1,7 +1,7 @@
 // A proxy in front of the lab's Glance that can hold an upload, as a wedged load balancer or a dead network path
 // does: it forwards every request, and when armed it stops reading an image-data PUT's body after `afterBytes`
-// and never answers, until the client gives up; then it drops its connection to Glance (which puts the image back
-// to queued). A cloud reaches Glance through it with clouds.yaml's `image_endpoint_override`.
+// and never answers, until the client gives up; then it drops its connection to Glance. A cloud reaches Glance
+// through it with clouds.yaml's `image_endpoint_override`.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -19,6 +19,8 @@ export interface HoldingProxy {
   hold(rule?: HoldRule): void;
   /** The images whose uploads were held, in order; and the requests forwarded. */
   readonly held: readonly string[];
+  /** The image of every image-data upload that went through, held or not, in order. */
+  readonly uploads: readonly string[];
   readonly forwarded: number;
   close(): Promise<void>;
 }
@@ -29,6 +31,7 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
   const upstreamBase = new URL(target);
   let armed: Required<HoldRule> | undefined;
   const held: string[] = [];
+  const uploads: string[] = [];
   let forwarded = 0;
 
   const server = http.createServer((req, res) => {
@@ -41,7 +44,9 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     upstream.on('error', () => res.destroy());
     // The client went away (it gave up on a held upload): Glance's side goes too.
     res.on('close', () => upstream.destroy());
-    const holdThis = armed !== undefined && req.method === 'PUT' && IMAGE_DATA.test(url.pathname);
+    const imageData = req.method === 'PUT' && IMAGE_DATA.test(url.pathname);
+    if (imageData) uploads.push(decodeURIComponent(url.pathname.split('/')[3] ?? ''));
+    const holdThis = armed !== undefined && imageData;
     if (!holdThis) {
       req.pipe(upstream);
       return;
@@ -74,6 +79,9 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     },
     get held() {
       return held;
+    },
+    get uploads() {
+      return uploads;
     },
     get forwarded() {
       return forwarded;
