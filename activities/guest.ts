@@ -101,6 +101,15 @@ const CollectLogsInputSchema = z
   })
   .strict();
 const ShutdownGuestInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
+const PreSysprepChecksInputSchema = z
+  .object({
+    guest: GuestConnectionSchema,
+    mode: z.enum(['fix', 'report']),
+    /** Bound of each wait (an update installing, the reboot, the decryption). */
+    timeoutSec: seconds(3600),
+    pollSec: seconds(10),
+  })
+  .strict();
 const CleanImageInputSchema = z
   .object({ guest: GuestConnectionSchema, remoteAccess: GuestRemoteAccessSchema })
   .strict();
@@ -212,6 +221,21 @@ export function guestActivities(deps: ActivityDeps) {
         const i = parse(ShutdownGuestInputSchema, input, 'shutdownGuest');
         return withProgress('shutdown', async (r) => ({
           issued: await ops.issueShutdown(await context(i.guest, signal, r)),
+        }));
+      });
+    },
+
+    /** The states behind the common sysprep failures, found (and with `fix` remedied) before the first attempt. */
+    async preSysprepChecks(
+      input: z.input<typeof PreSysprepChecksInputSchema>,
+    ): Promise<{ checks: ops.CheckOutcome[] }> {
+      return activity(async (signal) => {
+        const i = parse(PreSysprepChecksInputSchema, input, 'preSysprepChecks');
+        return withProgress('pre-sysprep checks', async (r) => ({
+          checks: await ops.preSysprepChecks(await context(i.guest, signal, r, i.pollSec), {
+            mode: i.mode,
+            timeoutMs: i.timeoutSec * 1000,
+          }),
         }));
       });
     },

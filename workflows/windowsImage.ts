@@ -13,7 +13,7 @@ import {
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
-import type { GuestLogCollection, SysprepAttemptRecord } from '../src/contracts/messages.js';
+import type { GuestLogCollection, PreSysprepCheckRecord, SysprepAttemptRecord } from '../src/contracts/messages.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
 import { failureText } from './build/failures.js';
 import { firstPoolCall } from './build/proxies.js';
@@ -21,6 +21,7 @@ import { failBuild } from './build/saga.js';
 import { startPoolBuild } from './build/start.js';
 import { cleanBeforeSnapshot, sealAndHalt, type CleanImageRecord } from './windows/cleanImage.js';
 import { GuestLogBook } from './windows/guestLogs.js';
+import { preSysprepChecks } from './windows/preSysprepChecks.js';
 import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
 
 export interface WindowsImageResult {
@@ -42,6 +43,8 @@ export interface WindowsImageResult {
   guestLogs: GuestLogCollection[];
   /** What the build removed of its own access and files (builds since the clean-image change). */
   cleanImage?: CleanImageRecord;
+  /** The checks before the first sysprep attempt (absent when preSysprep.checks is off). */
+  preSysprepChecks?: PreSysprepCheckRecord[];
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -163,6 +166,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     await build.step('cloudbase-init', () => waits.installCloudbaseInit({ guest, volumeLabel: media.volumeLabel }));
     const cleanSession = { build, xen, waits, pool, vm, id, input };
     const clean = patched('clean-image') ? await cleanBeforeSnapshot(cleanSession, guest) : undefined;
+    const checks = patched('pre-sysprep-checks') ? await preSysprepChecks(build, waits, guest, input) : undefined;
     const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
     guest = await sysprepUntilGeneralized(
@@ -228,6 +232,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       warnings: build.warnings,
       guestLogs: logs.all,
       ...(clean ? { cleanImage: clean } : {}),
+      ...(checks ? { preSysprepChecks: checks } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

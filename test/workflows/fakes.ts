@@ -116,6 +116,7 @@ function defaults(): Record<ActivityName, Fake> {
     }),
     shutdownGuest: async () => ({ issued: true }),
     removeBuildFiles: async () => ({ removed: ['C:\\Windows\\Panther\\unattend.xml'] }),
+    preSysprepChecks: async () => ({ checks: [{ check: 'appx', outcome: 'clear', detail: 'fake' }] }),
     sealGuest: async () => ({ launched: true, removesCertificate: false }),
     collectLogs: async () => ({
       files: [{ guestPath: 'C:\\Windows\\Panther\\setupact.log', lines: ['line'], truncated: false }],

@@ -5,7 +5,7 @@ import { Cmd, runProgram, type Io } from './cmd.js';
 import type { WindowsMachine } from './machine.js';
 import { CMDLETS } from './ps/cmdlets.js';
 import { PsRuntime, errorsToClixml } from './ps/run.js';
-import { ACCESS_CMDLETS } from './windows/accessCmdlets.js';
+import { WINDOWS_CMDLETS } from './windows/cmdlets.js';
 
 const CMDLET_LIKE = /^[A-Za-z]+-[A-Za-z]+$/;
 
@@ -14,7 +14,7 @@ export async function runPowerShellScript(m: WindowsMachine, script: string, io:
   const rt: PsRuntime = new PsRuntime(
     m,
     io,
-    { ...CMDLETS, ...ACCESS_CMDLETS },
+    { ...CMDLETS, ...WINDOWS_CMDLETS },
     async (name, args, runtime) => {
       if (CMDLET_LIKE.test(name)) return null;
       const lower = name.toLowerCase();

@@ -21,3 +21,4 @@ export {
   BUILD_FILES,
   type GuestRemoteAccess,
 } from './cleanImage.js';
+export { preSysprepChecks, type CheckOutcome, type PreSysprepMode } from './preSysprep.js';
