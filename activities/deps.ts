@@ -3,15 +3,16 @@
 // resolver, the clock, the logger, and the paths the activities use. Tests build their own.
 import path from 'node:path';
 import type { Config } from '../src/config.js';
+import { inputPolicyOf, type InputPolicy } from '../src/inputs/policy.js';
 import type { Logger } from '../src/log.js';
 import { connectCloud, type OpenStackCloud } from '../src/openstack/index.js';
 import { secretResolverFor, type SecretResolver } from '../src/secrets.js';
 import { PoolConnections } from '../src/xapi/connect.js';
 import { poolsFilePath, readPoolsFile } from '../src/xapi/pools.js';
 
-/** Opens a cloud of clouds.yaml by name; the caller closes it. */
+/** Opens a cloud of clouds.yaml by name; the caller closes it. `idleTimeoutMs`: a transfer's stall timeout. */
 export interface CloudOpener {
-  open(name: string): OpenStackCloud;
+  open(name: string, options?: { idleTimeoutMs?: number }): OpenStackCloud;
 }
 
 export interface Clock {
@@ -33,6 +34,8 @@ export interface ActivityDeps {
   clock: Clock;
   logger: Logger;
   paths: ActivityPaths;
+  /** Where a workflow input may read and connect. */
+  inputs: InputPolicy;
 }
 
 /** Deps with an owner: `close()` ends what they opened (the pools' connections and their event loops). */
@@ -75,11 +78,14 @@ export function openActivityDeps(config: Config, options: DepsOptions): OwnedAct
   const cloudsFile = options.cloudsFile;
   return {
     pools,
-    clouds: { open: (name) => connectCloud(name, { env, ...(cloudsFile ? { file: cloudsFile } : {}) }) },
+    clouds: {
+      open: (name, opened) => connectCloud(name, { env, ...opened, ...(cloudsFile ? { file: cloudsFile } : {}) }),
+    },
     secrets,
     clock: options.clock ?? systemClock,
     logger: options.logger,
     paths,
+    inputs: inputPolicyOf(config, { env, protectedFiles: [poolsFile, cloudsFile] }),
     close: () => pools.closeAll(),
   };
 }

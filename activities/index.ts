@@ -5,12 +5,14 @@ import { guestActivities } from './guest.js';
 import { hostActivities } from './host.js';
 import { imageActivities } from './image.js';
 import { mediaActivities } from './media.js';
+import { queueActivities } from './queues.js';
 import { secretActivities } from './secrets.js';
 import { xenActivities } from './xen.js';
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...hostActivities(),
+    ...queueActivities(),
     ...secretActivities(deps),
     ...imageActivities(deps),
     ...xenActivities(deps),

@@ -6,12 +6,14 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { generatedSecret, type GeneratedSecretRef, SecretRefSchema } from '../src/contracts/secretRef.js';
 import { InstallerSourceSchema } from '../src/contracts/installerSource.js';
+import { checkInstaller } from '../src/inputs/installers.js';
+import { guardedFetch } from '../src/inputs/network.js';
 import { buildAnswerMedia, removeAnswerMedia } from '../src/windows/answerMedia.js';
 import { importIsoFile } from '../src/xapi/media.js';
 import type { Ref } from '../src/xapi/records.js';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema } from './pool.js';
-import { ProgressReporter } from './support.js';
+import { activity, parse, ProgressReporter, withPoolSlot } from './support.js';
 
 const AnswerMediaRequestSchema = z
   .object({
@@ -37,6 +39,8 @@ const AnswerMediaRequestSchema = z
 
 export type AnswerMediaRequest = z.input<typeof AnswerMediaRequestSchema>;
 
+const InstallersSchema = z.object({ pvTools: InstallerSourceSchema, cloudbaseInit: InstallerSourceSchema }).strict();
+
 export interface PreparedAnswerMedia {
   /** The VDI holding the ISO, for the second CD drive. */
   vdi: Ref;
@@ -53,7 +57,22 @@ function mediaFileName(build: string): string {
 }
 
 export function mediaActivities(deps: ActivityDeps) {
+  // Installer URLs connect only where the input policy allows; downloads are capped like local installers.
+  const artifacts = { fetch: guardedFetch(deps.inputs), maxBytes: deps.inputs.maxInstallerBytes };
   return {
+    /**
+     * The build's installers against the input policy, on a worker of the pool that will read them, before the
+     * build creates anything: a refused one fails the build typed and non-retryable.
+     */
+    async checkInstallers(input: z.input<typeof InstallersSchema>): Promise<{ checked: number }> {
+      return activity(async () => {
+        const i = parse(InstallersSchema, input, 'checkInstallers');
+        await checkInstaller(i.pvTools, deps.inputs);
+        await checkInstaller(i.cloudbaseInit, deps.inputs);
+        return { checked: 2 };
+      });
+    },
+
     prepareAnswerMedia: onPool(
       deps,
       'prepareAnswerMedia',
@@ -76,18 +95,28 @@ export function mediaActivities(deps: ActivityDeps) {
               userLocale: i.locale,
               adminPassword,
               winrm: { transport: i.isolatedNetwork ? 'http' : 'https', isolatedNetwork: i.isolatedNetwork },
-              pvTools: i.pvTools,
-              cloudbaseInit: { msi: i.cloudbaseInit },
+              // Checked again where they are read, and read by their real paths.
+              pvTools: await checkInstaller(i.pvTools, deps.inputs),
+              cloudbaseInit: { msi: await checkInstaller(i.cloudbaseInit, deps.inputs) },
             },
-            { stateDir: deps.paths.stateDir, buildId: mediaFileName(i.build), signal, secrets: deps.secrets },
+            {
+              stateDir: deps.paths.stateDir,
+              buildId: mediaFileName(i.build),
+              signal,
+              secrets: deps.secrets,
+              artifacts,
+            },
           );
           try {
-            reporter.update({ phase: 'importing the answer ISO' });
-            const imported = await importIsoFile(conn, i.build, media.isoPath, {
-              name: `xenimage-answer-${i.build}.iso`,
-              sr: i.sr,
-              signal,
-              onProgress: (bytes) => reporter.update({ bytesDone: bytes }),
+            // An import into the pool's SR: one of its `imports` slots.
+            const imported = await withPoolSlot(deps.pools.slots, i.pool, 'imports', signal, () => {
+              reporter.update({ phase: 'importing the answer ISO' });
+              return importIsoFile(conn, i.build, media.isoPath, {
+                name: `xenimage-answer-${i.build}.iso`,
+                sr: i.sr,
+                signal,
+                onProgress: (bytes) => reporter.update({ bytesDone: bytes }),
+              });
             });
             return {
               vdi: imported.vdi,

@@ -17,9 +17,16 @@ import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo } from '../src/
 import { describeVm } from '../src/xapi/sourceVm.js';
 import { describeTagged } from '../src/xapi/tags.js';
 import { findTargets } from '../src/xapi/targets.js';
+import {
+  assertPoolSupports,
+  ensureVtpm,
+  readPoolPlatform,
+  setSecureBoot,
+  type PoolPlatform,
+} from '../src/xapi/trust.js';
 import type { ActivityDeps } from './deps.js';
 import { BuildIdSchema, onPool, PoolNameSchema, RefSchema, VmInputSchema } from './pool.js';
-import { withProgress } from './support.js';
+import { withPoolSlot, withProgress } from './support.js';
 
 const ValidateTargetsInputSchema = z
   .object({
@@ -29,6 +36,11 @@ const ValidateTargetsInputSchema = z
     /** ISOs that must exist in an ISO SR (by name). */
     isos: z.array(z.string().min(1)).optional(),
     template: z.string().min(1).optional(),
+    /** Firmware and trust the build will ask of the pool: checked against what it offers. */
+    platform: z
+      .object({ firmware: z.enum(['bios', 'uefi']), secureBoot: z.boolean(), vtpm: z.boolean() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -44,6 +56,10 @@ const CreateVmInputSchema = z
     sr: z.string().min(1).optional(),
     network: z.string().min(1).optional(),
     firmware: z.enum(['bios', 'uefi']).optional(),
+    /** platform:secureboot (UEFI). */
+    secureBoot: z.boolean().optional(),
+    /** A VTPM on the VM (UEFI), created while it is halted. */
+    vtpm: z.boolean().optional(),
   })
   .strict();
 
@@ -63,15 +79,36 @@ const BuildInPoolSchema = z.object({ pool: PoolNameSchema, build: BuildIdSchema 
 
 export function xenActivities(deps: ActivityDeps) {
   return {
-    /** Checks that the SR, network, ISOs and template exist: typed non-retryable errors before anything is made. */
-    validateTargets: onPool(deps, 'validateTargets', ValidateTargetsInputSchema, async (i, conn) => ({
-      pool: i.pool,
-      ...findTargets(conn, i),
-    })),
+    /**
+     * Checks that the SR, network, ISOs and template exist, and that the pool offers the platform asked for
+     * (PlatformUnsupported): typed non-retryable errors before anything is made.
+     */
+    validateTargets: onPool(deps, 'validateTargets', ValidateTargetsInputSchema, async ({ platform, ...i }, conn) => {
+      const targets = findTargets(conn, i);
+      let offered: PoolPlatform | undefined;
+      if (platform) {
+        offered = await readPoolPlatform(conn);
+        assertPoolSupports(offered, platform);
+      }
+      return { pool: i.pool, ...targets, ...(offered ? { platform: offered } : {}) };
+    }),
 
-    /** The build VM (clone of "Other install media", memory, VCPUs, boot order dc, disk, VIF, tag); a retry reuses it. */
-    createVm: onPool(deps, 'createVm', CreateVmInputSchema, async ({ pool: _pool, build, ...spec }, conn, signal) =>
-      withProgress('creating the VM', async () => ensureBuildVm(conn, build, spec, signal)),
+    /**
+     * The build VM (clone of "Other install media", memory, VCPUs, boot order dc, firmware, disk, VIF, tag), then
+     * platform:secureboot and its VTPM; a retry reuses all of it.
+     */
+    createVm: onPool(
+      deps,
+      'createVm',
+      CreateVmInputSchema,
+      async ({ pool: _pool, build, secureBoot, vtpm, ...spec }, conn, signal) =>
+        withProgress('creating the VM', async () => {
+          const made = await ensureBuildVm(conn, build, spec, signal);
+          const wanted = { firmware: spec.firmware ?? 'bios', secureBoot: secureBoot === true, vtpm: vtpm === true };
+          await setSecureBoot(conn, made.vm, wanted);
+          const tpm = wanted.vtpm ? await ensureVtpm(conn, made.vm) : undefined;
+          return { ...made, ...(tpm ? { vtpm: { uuid: tpm.uuid, reused: tpm.reused } } : {}) };
+        }),
     ),
 
     /** Two CD drives: the install ISO (userdevice 3, bootable) and the answer ISO (userdevice 1). Idempotent. */
@@ -79,9 +116,12 @@ export function xenActivities(deps: ActivityDeps) {
       attachInstallMedia(conn, i.vm, i.installIso, i.answerIso, signal),
     ),
 
-    startVm: onPool(deps, 'startVm', VmInputSchema, async (i, conn, signal) => ({
-      result: await startVmPower(conn, i.vm, signal),
-    })),
+    /** Starts the VM, holding one of the pool's `starts` slots (a build beyond the limit waits, queued). */
+    startVm: onPool(deps, 'startVm', VmInputSchema, async (i, conn, signal) =>
+      withPoolSlot(deps.pools.slots, i.pool, 'starts', signal, async () => ({
+        result: await startVmPower(conn, i.vm, signal),
+      })),
+    ),
 
     /** A clean shutdown; a VM without PV drivers fails VmLacksPvDrivers (non-retryable), the workflow decides. */
     cleanShutdown: onPool(deps, 'cleanShutdown', VmInputSchema, async (i, conn, signal) =>

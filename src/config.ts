@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { InvalidInputError } from './errors.js';
 import { DurationSchema } from './contracts/duration.js';
 import { SECRET_NAME } from './contracts/secretRef.js';
+import { parseCidr } from './inputs/cidr.js';
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port');
 
@@ -46,6 +47,37 @@ const SecretsConfigSchema = z
   .strict();
 
 export type SecretsConfig = z.infer<typeof SecretsConfigSchema>;
+
+/** Where a workflow input may read (docs/decisions/inputs-0001-where-inputs-may-read-and-connect.md). */
+const InputsConfigSchema = z
+  .object({
+    /** Folders local sources and installers may be read from; default <stateDir>/sources and <stateDir>/samples. */
+    sourceDirs: z.array(z.string().min(1)).min(1).optional(),
+    /** The largest local disk image an input may name (bytes). */
+    maxSourceBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * 2 ** 40),
+    /** The largest installer (PV tools, cloudbase-init) an input may name or download (bytes). */
+    maxInstallerBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(2 * 2 ** 30),
+  })
+  .strict();
+
+/** An IPv4 or IPv6 network in CIDR notation. */
+const CidrSchema = z.string().refine((s) => parseCidr(s) !== undefined, 'a network such as 10.1.0.0/16');
+
+/** Where a workflow input may connect: public addresses, and the networks listed here. */
+const NetworkConfigSchema = z
+  .object({
+    /** Networks an input URL may reach although they are loopback, link-local or private. */
+    allow: z.array(CidrSchema).default([]),
+  })
+  .strict();
 export const DEFAULT_SECRETS_CONFIG: SecretsConfig = SecretsConfigSchema.parse({});
 
 export const ConfigSchema = z
@@ -78,11 +110,16 @@ export const ConfigSchema = z
       .object({
         shutdownGraceTime: DurationSchema.default('5m'),
         maxConcurrentActivities: z.number().int().min(1).max(1000).default(20),
+        /**
+         * Activity slots of each pool's task queue. Waits there are cheap asynchronous polls, so slots are many;
+         * what loads a pool is bounded by the pools file's `limits` (docs/decisions/builds-0003-pool-load-and-waits.md).
+         */
+        maxPoolActivities: z.number().int().min(1).max(2000).default(200),
         /** Prometheus bind address for the worker's metrics, e.g. 127.0.0.1:9464. */
         prometheus: hostPort.optional(),
       })
       .strict()
-      .default({ shutdownGraceTime: '5m', maxConcurrentActivities: 20 }),
+      .default({ shutdownGraceTime: '5m', maxConcurrentActivities: 20, maxPoolActivities: 200 }),
     openstack: z
       .object({ cloud: z.string().min(1).default('xenimage-lab') })
       .strict()
@@ -101,6 +138,8 @@ export const ConfigSchema = z
       .strict()
       .default({ level: 'info' }),
     secrets: SecretsConfigSchema.default(DEFAULT_SECRETS_CONFIG),
+    inputs: InputsConfigSchema.default({ maxSourceBytes: 4 * 2 ** 40, maxInstallerBytes: 2 * 2 ** 30 }),
+    network: NetworkConfigSchema.default({ allow: [] }),
   })
   .strict();
 
@@ -120,6 +159,7 @@ const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_TEMPORAL_UI_PORT: ['temporal', 'uiPort'],
   XENIMAGE_SHUTDOWN_GRACE: ['worker', 'shutdownGraceTime'],
   XENIMAGE_MAX_ACTIVITIES: ['worker', 'maxConcurrentActivities'],
+  XENIMAGE_MAX_POOL_ACTIVITIES: ['worker', 'maxPoolActivities'],
   XENIMAGE_PROMETHEUS: ['worker', 'prometheus'],
   OS_CLOUD: ['openstack', 'cloud'],
   XENIMAGE_LAB_SCENARIO: ['lab', 'scenario'],
@@ -127,12 +167,18 @@ const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_LOG_LEVEL: ['log', 'level'],
   XENIMAGE_SECRETS_DIR: ['secrets', 'dir'],
   XENIMAGE_BUILD_KEY: ['secrets', 'buildKey'],
+  XENIMAGE_SOURCE_DIRS: ['inputs', 'sourceDirs'],
+  XENIMAGE_NETWORK_ALLOW: ['network', 'allow'],
 };
+
+/** Variables that hold a list: XENIMAGE_SOURCE_DIRS is colon-separated (like PATH), networks comma-separated. */
+const LIST_KEYS: Record<string, string> = { XENIMAGE_SOURCE_DIRS: ':', XENIMAGE_NETWORK_ALLOW: ',' };
 
 const NUMERIC_KEYS = new Set([
   'XENIMAGE_TEMPORAL_PORT',
   'XENIMAGE_TEMPORAL_UI_PORT',
   'XENIMAGE_MAX_ACTIVITIES',
+  'XENIMAGE_MAX_POOL_ACTIVITIES',
   'XENIMAGE_LAB_SPEED',
 ]);
 
@@ -166,7 +212,9 @@ function readConfigFile(file: string): Record<string, unknown> {
 /** Names a config path the way the operator set it: the env variable if one did, else the dotted key. */
 function describeField(pathKeys: PropertyKey[], env: NodeJS.ProcessEnv, file?: string): string {
   const dotted = pathKeys.map(String).join('.');
-  const envName = Object.entries(ENV_KEYS).find(([, p]) => p.join('.') === dotted)?.[0];
+  const envName = Object.entries(ENV_KEYS).find(
+    ([, p]) => dotted === p.join('.') || dotted.startsWith(`${p.join('.')}.`), // a list item: its variable
+  )?.[0];
   if (envName && env[envName] !== undefined) return `${dotted} (from $${envName})`;
   return file ? `${dotted} (in ${file})` : dotted;
 }
@@ -177,6 +225,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [name, keys] of Object.entries(ENV_KEYS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
+    const separator = LIST_KEYS[name];
+    if (separator) {
+      setPath(
+        raw,
+        keys,
+        value
+          .split(separator)
+          .map((v) => v.trim())
+          .filter(Boolean),
+      );
+      continue;
+    }
     setPath(raw, keys, NUMERIC_KEYS.has(name) && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
   }
   const result = ConfigSchema.safeParse(raw);

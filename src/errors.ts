@@ -38,3 +38,13 @@ export function isXenimageError(err: unknown): err is XenimageError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A transfer that moved no byte for its stall timeout (tuning.stallTimeout): retryable, the retry starts again. */
+export class TransferStalledError extends XenimageError {
+  constructor(what: string, stallMs: number) {
+    super('TransferStalled', `${what} moved no byte for ${Math.round(stallMs / 1000)} s`, {
+      retryable: true,
+      details: { stallMs },
+    });
+  }
+}

@@ -46,8 +46,8 @@ export async function vmImage(rawInput: unknown): Promise<VmImageResult> {
 
     let shutdown: VmImageResult['shutdown'] = 'already-halted';
     if (vm.powerState !== 'Halted') {
-      // The operator's VM goes back to running whatever happens next.
-      saga.add('start the VM again', () => xen.startVm({ pool, vm: vm.ref }));
+      // The operator's VM goes back to running whatever happens next, even when the build's leftovers are kept.
+      saga.add('start the VM again', () => xen.startVm({ pool, vm: vm.ref }), { evenWhenKept: true });
       shutdown = await build.step(
         'shut down',
         async () => {

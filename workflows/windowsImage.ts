@@ -15,6 +15,13 @@ import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import type { GuestLogCollection, PreSysprepCheckRecord, SysprepAttemptRecord } from '../src/contracts/messages.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
+import {
+  detectRelease,
+  missingForRelease,
+  platformImageProperties,
+  type PlatformChoice,
+  type PlatformResult,
+} from '../src/contracts/windowsPlatform.js';
 import { failureText } from './build/failures.js';
 import { firstPoolCall } from './build/proxies.js';
 import { failBuild } from './build/saga.js';
@@ -45,6 +52,8 @@ export interface WindowsImageResult {
   cleanImage?: CleanImageRecord;
   /** The checks before the first sysprep attempt (absent when preSysprep.checks is off). */
   preSysprepChecks?: PreSysprepCheckRecord[];
+  /** Firmware, Secure Boot, vTPM, the release they were checked against, and the image's properties for them. */
+  platform: PlatformResult;
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -58,6 +67,25 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
   const inputSecrets = [input.administrator.password, ...(input.windows.productKey ? [input.windows.productKey] : [])];
   const logs = new GuestLogBook(build, bestEffort, inputSecrets);
   const installTimeoutMs = durationMs(input.timeouts.install);
+  const platform: PlatformChoice = {
+    firmware: input.windows.firmware,
+    secureBoot: input.windows.secureBoot === true,
+    vtpm: input.vm.vtpm === true,
+  };
+  const release = detectRelease({
+    release: input.windows.release,
+    imageName: input.windows.imageName,
+    installIso: input.installIso,
+  });
+  // Checked with the input, before anything exists (docs/decisions/windows-0008-platform-requirements-by-release.md).
+  const missing = missingForRelease(platform, release.release);
+  if (missing.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      `${release.release} (from the ${release.from}) cannot be installed without ${missing.join(', ')}`,
+      'PlatformRequirementsUnmet',
+      { release: release.release, from: release.from, missing },
+    );
+  const platformProperties = platformImageProperties(platform);
 
   try {
     // Nothing below creates anything until every name and secret is known to exist and to be allowed.
@@ -65,11 +93,24 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       'validate targets',
       () =>
         firstPoolCall(pool, input.tuning, (probe) =>
-          probe.validateTargets({ pool, sr: input.sr, network: input.network, isos: [input.installIso] }),
+          probe.validateTargets({
+            pool,
+            sr: input.sr,
+            network: input.network,
+            isos: [input.installIso],
+            // BIOS asks nothing of the pool beyond what every XAPI has.
+            ...(platform.firmware === 'uefi' ? { platform } : {}),
+          }),
         ),
-      (t) => `SR ${t.sr.name}, network ${t.network.name}`,
+      (t) => `SR ${t.sr.name}, network ${t.network.name}${t.platform ? `, ${t.platform.product}` : ''}`,
     );
     await build.step('check secrets', () => xen.checkSecrets({ refs: inputSecrets }));
+    // Builds recorded before this step existed replay without it.
+    if (patched('check-installers')) {
+      await build.step('check installers', () =>
+        xen.checkInstallers({ pvTools: input.pvTools, cloudbaseInit: input.cloudbaseInit }),
+      );
+    }
     await build.step('check cloud', () => general.checkCloud({ cloud }));
 
     saga.add('delete the Glance image', () => general.deleteBuildImage({ cloud, build: id }));
@@ -110,8 +151,10 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           sr: input.sr,
           network: input.network,
           firmware: input.windows.firmware,
+          secureBoot: platform.secureBoot,
+          vtpm: platform.vtpm,
         }),
-      (v) => `VM ${v.uuid}`,
+      (v) => `VM ${v.uuid}${v.vtpm ? `, VTPM ${v.vtpm.uuid}` : ''}`,
     );
     const vm = created.vm;
     await build.step('attach media', () =>
@@ -197,6 +240,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           image: input.image,
           properties: imageProperties(input.image, 'hvm', 'windows', {
             xenimage_windows_image: input.windows.imageName ?? String(input.windows.imageIndex ?? 1),
+            ...platformProperties,
           }),
         }),
       (p) => `image ${p.imageId}${p.reused ? ' (reused)' : ''}`,
@@ -233,6 +277,13 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       guestLogs: logs.all,
       ...(clean ? { cleanImage: clean } : {}),
       ...(checks ? { preSysprepChecks: checks } : {}),
+      platform: {
+        ...platform,
+        release: release.release,
+        releaseFrom: release.from,
+        vtpmUuid: created.vtpm?.uuid ?? null,
+        imageProperties: platformProperties,
+      },
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

@@ -1,5 +1,6 @@
 // `xenimage worker`: runs workers until SIGINT/SIGTERM: one on the general task queue (workflows and the
-// data path) and one per XenServer pool on its pool queue, which bounds how much each pool is asked at once. The
+// data path) and one per XenServer pool on its pool queue, with many slots for the pool's waits; the pools file's
+// limits bound what loads each pool (docs/decisions/builds-0003-pool-load-and-waits.md). The
 // activities' deps (pool connections, clouds, secrets) are made once for the process and closed at shutdown.
 import type { Command } from 'commander';
 import { createActivities, openActivityDeps } from '../../activities/index.js';
@@ -47,7 +48,14 @@ export async function startWorkers(
       }),
     );
     for (const pool of pools) {
-      workers.push(await startWorker({ ...common, taskQueue: poolTaskQueue(pool), maxConcurrentActivities: 4 }));
+      // Many slots: waits there are cheap polls; the pools file's limits bound what loads the pool.
+      workers.push(
+        await startWorker({
+          ...common,
+          taskQueue: poolTaskQueue(pool),
+          maxConcurrentActivities: config.worker.maxPoolActivities,
+        }),
+      );
     }
   } catch (err) {
     await shutdown();

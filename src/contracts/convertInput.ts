@@ -1,6 +1,7 @@
 // Input of the convertImage workflow: a disk file or URL → tap VHD tarball → Glance.
 import { z } from 'zod';
 import { VmModeSchema } from './imageSpec.js';
+import { InputUrlSchema } from './inputUrl.js';
 import { TarballBuildFields } from './tarballBuild.js';
 
 export const ImageSourceSchema = z.union([
@@ -12,7 +13,7 @@ export const ImageSourceSchema = z.union([
         .refine((p) => p.startsWith('/'), 'an absolute path on the worker host'),
     })
     .strict(),
-  z.object({ url: z.url({ protocol: /^https?$/ }) }).strict(),
+  z.object({ url: InputUrlSchema }).strict(),
 ]);
 export type ImageSource = z.infer<typeof ImageSourceSchema>;
 
@@ -25,4 +26,3 @@ export const ConvertImageInputSchema = z
   .strict();
 
 export type ConvertImageInput = z.input<typeof ConvertImageInputSchema>;
-export type ConvertImageParams = z.infer<typeof ConvertImageInputSchema>;

@@ -13,6 +13,8 @@ export interface StepRecord {
   attempt: number;
   /** Short, secret-free facts about the step's outcome (refs, sizes, flags). */
   note?: string;
+  /** The pool resource (exports, imports, starts) the step waited for, at the pool's limit. */
+  queuedFor?: string;
   /** When the step started and ended (ISO 8601, from the workflow clock). */
   startedAt?: string;
   endedAt?: string;
@@ -55,6 +57,8 @@ export interface BuildProgress {
   steps: StepRecord[];
   bytesDone?: number;
   bytesTotal?: number;
+  /** The pool resource the current step waits for: the pool is at its limit, the build is queued, not failed. */
+  queuedFor?: string;
   sysprepAttempts?: SysprepAttemptRecord[];
   /** What the operator must decide when state is awaiting-operator. */
   waitingFor?: string;
@@ -92,6 +96,8 @@ export interface ActivityProgress {
   phase: string;
   bytesDone?: number;
   bytesTotal?: number;
+  /** Set while the activity waits for a slot of its pool (exports, imports, starts). */
+  queuedFor?: string;
 }
 
 /** Remedies an operator may name in retrySysprep (see src/windows/guest/remedies.ts). */

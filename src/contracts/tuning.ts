@@ -5,8 +5,14 @@ import { DurationSchema } from './duration.js';
 
 export const TuningSchema = z
   .object({
-    /** A streaming activity that stops heartbeating this long is considered lost (dead worker, stalled transfer). */
+    /** A waiting activity that stops heartbeating this long is considered lost (its worker died). */
     heartbeatTimeout: DurationSchema.default('2m'),
+    /**
+     * A transfer (export, upload, URL source, verification download) that moves no byte this long fails with the
+     * retryable TransferStalled; its sockets have the same inactivity timeout. Transfers heartbeat when bytes move,
+     * so their heartbeat timeout is this plus a margin (workflows/build/proxies.ts).
+     */
+    stallTimeout: DurationSchema.default('2m'),
     /** First wait before retrying a failed activity; doubles up to maxRetryInterval. */
     retryInitialInterval: DurationSchema.default('30s'),
     maxRetryInterval: DurationSchema.default('10m'),

@@ -7,7 +7,6 @@ export const VmRefSchema = z.union([
   z.object({ name: z.string().min(1) }).strict(),
   z.object({ uuid: z.uuid() }).strict(),
 ]);
-export type VmRef = z.infer<typeof VmRefSchema>;
 
 export const VmImageInputSchema = z
   .object({
@@ -31,4 +30,3 @@ export const VmImageInputSchema = z
   .strict();
 
 export type VmImageInput = z.input<typeof VmImageInputSchema>;
-export type VmImageParams = z.infer<typeof VmImageInputSchema>;

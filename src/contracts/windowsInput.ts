@@ -6,6 +6,7 @@ import { CloudNameSchema, ImageSpecSchema } from './imageSpec.js';
 import { InstallerSourceSchema } from './installerSource.js';
 import { SecretRefSchema } from './secretRef.js';
 import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
+import { choiceConflicts, WindowsReleaseSchema } from './windowsPlatform.js';
 import { windowsGuestInputFields } from './windowsGuestInput.js';
 
 /** Local account names Windows accepts (≤ 20 characters, no punctuation cmd.exe would interpret). */
@@ -35,6 +36,10 @@ export const WindowsImageInputSchema = z
           .default('en-US'),
         timeZone: z.string().min(1).default('UTC'),
         firmware: z.enum(['bios', 'uefi']).default('bios'),
+        /** platform:secureboot (UEFI only); Windows 11 needs it. */
+        secureBoot: z.boolean().optional(),
+        /** The release being installed; default: read from imageName, then from the ISO's name. */
+        release: WindowsReleaseSchema.optional(),
         computerName: z
           .string()
           .regex(/^[A-Za-z0-9-]{1,15}$/, 'a NetBIOS name, at most 15 letters, digits or "-"')
@@ -51,6 +56,8 @@ export const WindowsImageInputSchema = z
         memoryMiB: z.number().int().min(1024).max(1_048_576).default(4096),
         vcpus: z.number().int().min(1).max(64).default(2),
         diskGiB: z.number().int().min(16).max(2040).default(40),
+        /** A VTPM on the build VM (UEFI only); Windows 11 needs it. */
+        vtpm: z.boolean().optional(),
       })
       .strict()
       .default({ memoryMiB: 4096, vcpus: 2, diskGiB: 40 }),
@@ -101,7 +108,15 @@ export const WindowsImageInputSchema = z
     ...windowsGuestInputFields,
     tuning: TuningSchema.default(DEFAULT_TUNING),
   })
-  .strict();
+  .strict()
+  .superRefine((i, ctx) => {
+    const choice = {
+      firmware: i.windows.firmware,
+      secureBoot: i.windows.secureBoot === true,
+      vtpm: i.vm.vtpm === true,
+    };
+    for (const message of choiceConflicts(choice)) ctx.addIssue({ code: 'custom', path: ['windows'], message });
+  });
 
 export type WindowsImageInput = z.input<typeof WindowsImageInputSchema>;
 export type WindowsImageParams = z.infer<typeof WindowsImageInputSchema>;

@@ -1,6 +1,7 @@
 // An HTTP(S) URL as a positional byte source, through Range requests. The server must honour Range (206) and
 // keep serving the same version (same ETag and size) for the whole read; small reads (qcow2 metadata,
 // compressed clusters) go through a small LRU of aligned pages so they do not become one request each.
+import { XenimageError } from '../errors.js';
 import { DiskCorruptError, DiskSourceError, type DiskSourceErrorType } from './errors.js';
 import type { ByteSource } from './source.js';
 
@@ -11,10 +12,21 @@ export interface HttpSourceOptions {
   pageSize?: number;
   /** Pages kept (default 8). */
   cachePages?: number;
-  /** Per-request timeout (default 60 s). */
+  /** Inactivity timeout of a request: no header or body byte for this long fails it (default 60 s). */
   timeoutMs?: number;
   /** Attempts per request for transient failures (default 3). */
   attempts?: number;
+  /** The fetch to use (default: the global one, following redirects); activities pass the input policy's. */
+  fetch?: (url: URL, init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<FetchedResponse>;
+}
+
+/** What HttpSource reads of a response (the global fetch's and undici's both qualify). */
+export interface FetchedResponse {
+  status: number;
+  headers: { get(name: string): string | null };
+  body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
+  bodyUsed: boolean;
+  arrayBuffer(): Promise<ArrayBuffer>;
 }
 
 /** The URL without credentials or query string: safe for logs and error messages. */
@@ -133,9 +145,9 @@ export class HttpSource implements ByteSource {
       } catch (err) {
         signal?.throwIfAborted();
         if (this.closer.signal.aborted) throw err;
-        const retryable = err instanceof DiskSourceError ? err.retryable : true;
+        const retryable = err instanceof XenimageError ? err.retryable : true;
         if (!retryable || attempt >= attempts) {
-          if (err instanceof DiskSourceError || err instanceof DiskCorruptError) throw err;
+          if (err instanceof XenimageError) throw err; // typed (a source error, a refused address) as it is
           throw new DiskSourceError('DiskSourceUnavailable', `${this.description}: ${(err as Error).message}`, {
             retryable: true,
             cause: err,
@@ -152,11 +164,26 @@ export class HttpSource implements ByteSource {
     signal: AbortSignal | undefined,
     first: boolean,
   ): Promise<{ body: Buffer; total: number; etag?: string }> {
-    const signals = [this.closer.signal, AbortSignal.timeout(this.options.timeoutMs ?? 60_000)];
+    // Inactivity, not duration: the timer restarts whenever the server sends something.
+    const idle = new AbortController();
+    const idleMs = this.options.timeoutMs ?? 60_000;
+    const timer = setTimeout(() => idle.abort(new DOMException('no data', 'TimeoutError')), idleMs);
+    const alive = () => timer.refresh();
+    const signals = [this.closer.signal, idle.signal];
     if (signal) signals.push(signal);
     const headers: Record<string, string> = { ...this.headers, range: `bytes=${start}-${end - 1}` };
     if (this.etag && !this.etag.startsWith('W/')) headers['if-range'] = this.etag;
-    const res = await fetch(this.url, { headers, signal: AbortSignal.any(signals), redirect: 'follow' });
+    const signalAll = AbortSignal.any(signals);
+    let res: FetchedResponse;
+    try {
+      res = this.options.fetch
+        ? await this.options.fetch(this.url, { headers, signal: signalAll })
+        : await fetch(this.url, { headers, signal: signalAll, redirect: 'follow' });
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+    alive();
     try {
       if (res.status === 200) {
         throw first
@@ -202,7 +229,12 @@ export class HttpSource implements ByteSource {
           { retryable: true },
         );
       }
-      const body = Buffer.from(await res.arrayBuffer());
+      const parts: Buffer[] = [];
+      for await (const part of res.body ?? []) {
+        alive();
+        parts.push(Buffer.from(part as Uint8Array));
+      }
+      const body = Buffer.concat(parts);
       if (body.length !== wanted) {
         throw new DiskSourceError(
           'DiskSourceUnavailable',
@@ -212,6 +244,7 @@ export class HttpSource implements ByteSource {
       }
       return { body, total, etag };
     } finally {
+      clearTimeout(timer);
       if (!res.bodyUsed) await res.body?.cancel().catch(() => undefined);
     }
   }

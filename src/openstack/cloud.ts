@@ -12,10 +12,17 @@ export interface OpenStackCloud {
   close(): Promise<void>;
 }
 
-export type OpenCloudOptions = KeystoneSessionOptions & GlanceClientOptions;
+export type OpenCloudOptions = KeystoneSessionOptions &
+  GlanceClientOptions & {
+    /** No response byte for this long fails a request (a transfer's stall timeout); default: no limit. */
+    idleTimeoutMs?: number;
+  };
 
 export function openCloud(config: CloudConfig, options: OpenCloudOptions = {}): OpenStackCloud {
-  const transport = createTransport({ verify: config.verify, ...(config.cacert ? { cacert: config.cacert } : {}) });
+  const transport = createTransport(
+    { verify: config.verify, ...(config.cacert ? { cacert: config.cacert } : {}) },
+    { ...(options.idleTimeoutMs ? { bodyTimeoutMs: options.idleTimeoutMs } : {}) },
+  );
   const session = new KeystoneSession(config, transport, options);
   const glance = new GlanceClient(session, transport, options);
   return { config, session, glance, close: () => transport.close() };

@@ -39,6 +39,8 @@ export interface CloudConfig {
   interface: Interface;
   verify: boolean;
   cacert?: string;
+  /** openstacksdk's `image_endpoint_override`: Glance at this URL instead of the catalog's (e.g. behind a proxy). */
+  imageEndpointOverride?: string;
 }
 
 export interface LoadCloudOptions {
@@ -223,6 +225,12 @@ export function loadCloud(name?: string, options: LoadCloudOptions = {}): CloudC
   }
   const cacert = str(cloud, 'cacert', where);
   const regionName = str(cloud, 'region_name', where);
+  const imageEndpointOverride = str(cloud, 'image_endpoint_override', where);
+  if (imageEndpointOverride !== undefined && !/^https?:\/\/\S+$/.test(imageEndpointOverride)) {
+    throw new CloudConfigError('CloudConfigInvalid', `${where}: image_endpoint_override must be an http(s) URL`, {
+      field: 'image_endpoint_override',
+    });
+  }
   return {
     name: wanted,
     file,
@@ -231,5 +239,6 @@ export function loadCloud(name?: string, options: LoadCloudOptions = {}): CloudC
     interface: normalised as Interface,
     verify: typeof cloud.verify === 'boolean' ? cloud.verify : cloud.insecure !== true,
     ...(cacert ? { cacert: path.resolve(path.dirname(file), cacert) } : {}),
+    ...(imageEndpointOverride ? { imageEndpointOverride } : {}),
   };
 }

@@ -100,7 +100,9 @@ export class GlanceClient {
 
   /** The Glance base URL (catalog type "image"), without /v2. */
   async endpoint(signal?: AbortSignal): Promise<string> {
-    this.baseUrl ??= normaliseImageEndpoint(await this.session.endpoint('image', signal));
+    this.baseUrl ??= normaliseImageEndpoint(
+      this.session.cloud.imageEndpointOverride ?? (await this.session.endpoint('image', signal)),
+    );
     return this.baseUrl;
   }
 

@@ -3,7 +3,7 @@
 // cleaned up (the half-made image is deleted) before a typed error is rethrown.
 import { createHash, getHashes, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { XenimageError, errorMessage, isXenimageError, InvalidInputError } from '../errors.js';
+import { XenimageError, errorMessage, isXenimageError, InvalidInputError, TransferStalledError } from '../errors.js';
 import { log, type Logger } from '../log.js';
 import type { OpenStackCloud } from './cloud.js';
 import { GlanceError } from './errors.js';
@@ -28,13 +28,23 @@ export interface UploadBody {
 export interface PublishOptions {
   signal?: AbortSignal;
   /** What an earlier attempt reported (e.g. from heartbeat details): prefer the image that matches it. */
-  previous?: { imageId?: string; size?: number; checksum?: string };
+  previous?: {
+    imageId?: string;
+    size?: number;
+    checksum?: string;
+    /** This is a retry of the same upload: without an imageId, the build's queued image is the earlier attempt's. */
+    retry?: boolean;
+  };
   /** Send Content-Length instead of chunked transfer (the body must produce exactly this many bytes). */
   contentLength?: number;
   /** Also compute this Glance hash algorithm while streaming (a cloud with os_hash_algo other than sha512). */
   osHashAlgo?: string;
   /** Called as bytes go out (for heartbeats). */
   onProgress?: (bytesSent: number) => void;
+  /** Called with the image the upload goes into (for heartbeats: a retry resumes with the same image). */
+  onImage?: (imageId: string) => void;
+  /** Glance taking no body byte for this long fails the upload with the retryable TransferStalled. */
+  idleTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -111,13 +121,16 @@ async function settleConcurrentAttempts(
   return undefined;
 }
 
-/** The build's images; an active one is kept (the one matching `previous` first), all others are deleted. */
+/**
+ * The build's images; an active one is kept (the one matching `previous` first), and when there is none, the
+ * earlier attempt's image if it is still queued, to upload into again; all others are deleted.
+ */
 async function reuseOrClear(
   cloud: OpenStackCloud,
   spec: PublishSpec,
   opts: PublishOptions,
   logger: Logger,
-): Promise<GlanceImage | undefined> {
+): Promise<{ active?: GlanceImage; resume?: GlanceImage }> {
   const owner = await cloud.session.projectId(opts.signal);
   const images = (await cloud.glance.listImages({ tag: buildTag(spec.buildId), owner }, opts.signal)).sort(byCreation);
   const active = images.filter((img) => img.status === 'active');
@@ -128,12 +141,23 @@ async function reuseOrClear(
     (prev.size === undefined || prev.size === img.size) &&
     (prev.checksum === undefined || prev.checksum === img.checksum);
   const keep = active.find(matchesPrevious) ?? active[0];
+  // The earlier attempt's image, by the ID its heartbeat carried; a retry without one (its attempt failed before
+  // the throttled heartbeat went out) takes the build's newest image that holds no data: an upload in progress
+  // would be `saving`, so a `queued` one is nobody's.
+  const queued = images.filter((img) => img.status === 'queued');
+  const resume = keep
+    ? undefined
+    : prev?.imageId !== undefined
+      ? queued.find((img) => img.id === prev.imageId)
+      : prev?.retry
+        ? queued.at(-1)
+        : undefined;
   for (const img of images) {
-    if (img === keep) continue;
+    if (img === keep || img === resume) continue;
     logger.info({ imageId: img.id, status: img.status }, 'deleting a leftover image of this build');
     await cloud.glance.deleteImage(img.id, opts.signal);
   }
-  return keep;
+  return { ...(keep ? { active: keep } : {}), ...(resume ? { resume } : {}) };
 }
 
 /** Streams the body once; returns the digests and counts. Throws GlanceUnauthorized (type) on a 401. */
@@ -146,6 +170,13 @@ async function uploadOnce(
 ) {
   const { stream, result } = body();
   result.catch(() => undefined); // observed below; a stream failure also surfaces through the upload
+  // Inactivity of the request body: Glance (or a proxy before it) taking no byte for idleTimeoutMs is a stall.
+  const idle = new AbortController();
+  const idleMs = opts.idleTimeoutMs;
+  const timer = idleMs
+    ? setTimeout(() => idle.abort(new TransferStalledError('the Glance upload', idleMs)), idleMs)
+    : undefined;
+  const signal = opts.signal ? AbortSignal.any([opts.signal, idle.signal]) : idle.signal;
   const extra: Hash | undefined =
     opts.osHashAlgo && opts.osHashAlgo !== 'sha512' ? createHash(nodeHashName(opts.osHashAlgo)) : undefined;
   let bytesSent = 0;
@@ -157,6 +188,7 @@ async function uploadOnce(
         extra?.update(chunk);
         opts.onProgress?.(bytesSent);
         yield chunk;
+        timer?.refresh(); // Glance took the chunk
       }
     } catch (err) {
       sourceError = err;
@@ -166,11 +198,12 @@ async function uploadOnce(
   try {
     await cloud.glance.uploadImageData(imageId, tap(), {
       ...(contentLength !== undefined ? { contentLength } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      signal,
     });
   } catch (err) {
     stream.destroy();
     if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (idle.signal.aborted) throw idle.signal.reason as TransferStalledError;
     if (sourceError !== undefined) {
       throw isXenimageError(sourceError)
         ? sourceError
@@ -180,6 +213,8 @@ async function uploadOnce(
           });
     }
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
   const produced = await result;
   const hashes: Record<string, string> = { sha512: produced.sha512, ...produced.hashes };
@@ -236,20 +271,26 @@ export async function publishImage(
   if (opts.signal?.aborted) throw abortError(opts.signal);
 
   let image: GlanceImage;
+  let resumed: boolean;
   try {
     const existing = await reuseOrClear(cloud, spec, opts, logger);
-    if (existing) {
-      logger.info({ imageId: existing.id }, 'reusing the active image of this build');
-      return toResult(existing, true);
+    if (existing.active) {
+      logger.info({ imageId: existing.active.id }, 'reusing the active image of this build');
+      return toResult(existing.active, true);
     }
-    image = await cloud.glance.createImage(create, opts.signal);
+    resumed = existing.resume !== undefined;
+    image = existing.resume ?? (await cloud.glance.createImage(create, opts.signal));
   } catch (err) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
     throw err;
   }
-  logger.info({ imageId: image.id, name: spec.name }, 'image created; uploading');
+  opts.onImage?.(image.id);
+  logger.info(
+    { imageId: image.id, name: spec.name },
+    resumed ? "uploading again into the earlier attempt's image" : 'image created; uploading',
+  );
   try {
-    const finished = await settleConcurrentAttempts(cloud, spec, image, opts, logger);
+    const finished = resumed ? undefined : await settleConcurrentAttempts(cloud, spec, image, opts, logger);
     if (finished) {
       logger.info({ imageId: finished.id }, 'another attempt of this build finished first; reusing its image');
       await deleteQuietly(cloud, image.id, logger);
@@ -286,7 +327,11 @@ export async function publishImage(
     logger.info({ imageId: image.id, size: verified.size }, 'image uploaded and verified');
     return { imageId: image.id, reused: false, status: 'active', ...verified };
   } catch (err) {
-    await deleteQuietly(cloud, image.id, logger);
+    // A stall (ours, or the caller's watchdog aborting with it) keeps the image: the retry uploads into it again.
+    const stalled = err instanceof TransferStalledError || opts.signal?.reason instanceof TransferStalledError;
+    if (stalled) logger.warn({ imageId: image.id }, 'the upload stalled; the image is kept for the retry');
+    else await deleteQuietly(cloud, image.id, logger);
+    if (opts.signal?.reason instanceof TransferStalledError) throw opts.signal.reason;
     if (opts.signal?.aborted) throw abortError(opts.signal);
     throw err;
   }

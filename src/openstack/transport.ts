@@ -30,7 +30,7 @@ export function isAbortError(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
 }
 
-export function createTransport(tls: TlsOptions = {}): Transport {
+export function createTransport(tls: TlsOptions = {}, timeouts: { bodyTimeoutMs?: number } = {}): Transport {
   let ca: string | undefined;
   if (tls.cacert) {
     try {
@@ -41,8 +41,10 @@ export function createTransport(tls: TlsOptions = {}): Transport {
   }
   const agent = new Agent({
     connect: { rejectUnauthorized: tls.verify !== false, ...(ca ? { ca } : {}) },
-    // Uploads of many GB may take long between response bytes; the caller's AbortSignal bounds them instead.
-    bodyTimeout: 0,
+    // bodyTimeout is the silence allowed between response bytes (a download's stall timeout). headersTimeout
+    // would run during a long upload (undici refreshes it only under backpressure), so the upload's own
+    // inactivity timer bounds the request body instead (publish.ts), and the caller's AbortSignal the rest.
+    bodyTimeout: timeouts.bodyTimeoutMs ?? 0,
     headersTimeout: 0,
   });
   return {

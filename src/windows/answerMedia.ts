@@ -9,7 +9,7 @@ import { InvalidInputError } from '../errors.js';
 import { AnySecretRefSchema, SecretRefSchema } from '../contracts/secretRef.js';
 import { log } from '../log.js';
 import type { SecretResolver } from '../secrets.js';
-import { ArtifactSchema, fetchArtifact } from './artifacts.js';
+import { ArtifactSchema, fetchArtifact, type ArtifactFetchOptions } from './artifacts.js';
 import { buildAutounattend } from './autounattend.js';
 import { createListenerCertificate } from './certificate.js';
 import { DEFAULT_METADATA_SERVICES, cloudbaseInitConf, cloudbaseInitUnattendConf } from './cloudbaseInit.js';
@@ -93,7 +93,14 @@ export function parseAnswerMediaInput(input: unknown): z.infer<typeof AnswerMedi
 
 export async function buildAnswerMedia(
   input: unknown,
-  o: { stateDir: string; buildId: string; signal?: AbortSignal; secrets: SecretResolver },
+  o: {
+    stateDir: string;
+    buildId: string;
+    signal?: AbortSignal;
+    secrets: SecretResolver;
+    /** How installers are downloaded and how large they may be (the input policy's, from an activity). */
+    artifacts?: ArtifactFetchOptions;
+  },
 ): Promise<AnswerMedia> {
   const i = parseAnswerMediaInput(input);
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(o.buildId))
@@ -116,11 +123,11 @@ export async function buildAnswerMedia(
     const cert = https ? await createListenerCertificate({ commonName: i.computerName, tmpDir: staging }) : null;
     if (cert) await put(LISTENER_PFX.replace(/\\/g, '/'), cert.pfx);
     if (i.pvTools) {
-      await fetchArtifact(i.pvTools, path.join(staging, PV_TOOLS_MSI), o.signal);
+      await fetchArtifact(i.pvTools, path.join(staging, PV_TOOLS_MSI), o.signal, o.artifacts);
       files.push(PV_TOOLS_MSI);
     }
     if (i.cloudbaseInit) {
-      await fetchArtifact(i.cloudbaseInit.msi, path.join(staging, CLOUDBASE_INIT_MSI), o.signal);
+      await fetchArtifact(i.cloudbaseInit.msi, path.join(staging, CLOUDBASE_INIT_MSI), o.signal, o.artifacts);
       files.push(CLOUDBASE_INIT_MSI);
       const cb = {
         username: i.cloudbaseInit.username,

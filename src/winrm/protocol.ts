@@ -1,5 +1,6 @@
-// WS-Management shell protocol constants shared by the client (src/winrm) and the lab's WinRM server: namespace
-// URIs with the prefixes Windows itself emits, action URIs, and the WSManFault codes the engine reacts to.
+// WS-Management shell protocol constants of the client: namespace URIs with the prefixes Windows itself emits,
+// action URIs, and the WSManFault codes the engine reacts to. The lab's server has its own, written from the
+// specifications (docs/decisions/windows-0006-lab-wsman-server-from-the-specifications.md).
 
 /** Namespace URIs keyed by the prefix Windows uses in its responses (prefix-literal clients depend on these). */
 export const NS = {
@@ -36,9 +37,7 @@ export const ANONYMOUS = 'http://schemas.xmlsoap.org/ws/2004/08/addressing/role/
 export const MAX_ENVELOPE_SIZE = 153600;
 
 export const SIGNAL_TERMINATE = `${SHELL}/signal/terminate`;
-export const SIGNAL_CTRL_C = `${SHELL}/signal/ctrl_c`;
 export const STATE_DONE = `${SHELL}/CommandState/Done`;
-export const STATE_RUNNING = `${SHELL}/CommandState/Running`;
 
 /** WSManFault codes (docs/reference/windows.md §1.7). */
 export const FAULT = {

@@ -6,7 +6,8 @@ import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SecretResolver } from '../secrets.js';
 import { XapiConnection, type ConnectionOptions } from './connection.js';
-import { poolEntry, poolsFilePath } from './pools.js';
+import { PoolSlots } from './poolLimits.js';
+import { DEFAULT_POOL_LIMITS, poolEntry, poolsFilePath, readPoolsFile } from './pools.js';
 
 export interface PoolLocation {
   /** Default pools file: <stateDir>/pools.yaml (XENIMAGE_POOLS_FILE overrides). */
@@ -38,14 +39,24 @@ export async function connectPool(
   return XapiConnection.open({ pool, url: entry.url, username: entry.username, password, ca }, options);
 }
 
-/** One connection per pool, reopened when it broke; for activities of a worker process. */
+/**
+ * One connection per pool, reopened when it broke, and the slots that bound what loads each pool (the pools
+ * file's `limits`); for activities of a worker process.
+ */
 export class PoolConnections {
   private readonly open = new Map<string, Promise<XapiConnection>>();
+  readonly slots: PoolSlots;
 
   constructor(
     private readonly where: PoolLocation,
     private readonly options: ConnectionOptions & { log?: Logger } = {},
-  ) {}
+  ) {
+    const file = where.poolsFile ?? poolsFilePath(where.stateDir ?? '.xenimage');
+    this.slots = new PoolSlots(async (pool) => ({
+      ...DEFAULT_POOL_LIMITS,
+      ...(await readPoolsFile(file)).pools[pool]?.limits,
+    }));
+  }
 
   async get(pool: string): Promise<XapiConnection> {
     const existing = this.open.get(pool);

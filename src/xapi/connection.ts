@@ -7,7 +7,7 @@ import https from 'node:https';
 import { Transform, type Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { createClient, type Xapi, type XapiObject } from 'xen-api';
-import { XenimageError } from '../errors.js';
+import { TransferStalledError, XenimageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { hasXapiCode, toXapiError, XapiConnectionError } from './errors.js';
 import { NULL_REF, type RecordClass, type RecordTypes, type Ref, type WithRef } from './records.js';
@@ -342,6 +342,7 @@ export class XapiConnection {
     pathname: string,
     query: Record<string, string>,
     signal: AbortSignal | undefined,
+    idleTimeoutMs?: number,
   ): Promise<http.IncomingMessage> {
     let url = await this.masterUrl();
     url.pathname = pathname;
@@ -354,6 +355,9 @@ export class XapiConnection {
           { method: 'GET', signal, ...(url.protocol === 'https:' && this.target.ca ? { ca: this.target.ca } : {}) },
           resolve,
         );
+        // Socket inactivity (headers or body): a wedged host or a stalled stream ends as a retryable stall.
+        if (idleTimeoutMs)
+          req.setTimeout(idleTimeoutMs, () => req.destroy(new TransferStalledError(`GET ${pathname}`, idleTimeoutMs)));
         req.on('error', reject);
         req.end();
       });
@@ -376,9 +380,9 @@ export class XapiConnection {
   async exportVdi(
     vdi: Ref,
     format: 'vhd' | 'raw',
-    options: { signal?: AbortSignal | undefined } = {},
+    options: { signal?: AbortSignal | undefined; idleTimeoutMs?: number | undefined } = {},
   ): Promise<{ stream: Readable; task: Promise<void> }> {
-    const { signal } = options;
+    const { signal, idleTimeoutMs } = options;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw abortError(signal, 'the export');
       const task = await this.xapi.createTask('xenimage export', `export_raw_vdi ${format}`).catch((err: unknown) => {
@@ -397,10 +401,12 @@ export class XapiConnection {
           '/export_raw_vdi',
           { format, vdi, session_id: this.xapi.sessionId, task_id: task },
           signal,
+          idleTimeoutMs,
         );
       } catch (err) {
         this.abandonTask(task);
         if (signal?.aborted) throw abortError(signal, 'the export');
+        if (err instanceof TransferStalledError) throw err;
         throw new XapiConnectionError(`export of ${vdi} failed: ${(err as Error).message}`, err);
       }
       if (res.statusCode === 401 && attempt === 0) {

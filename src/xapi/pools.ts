@@ -6,6 +6,7 @@
 //       username: root
 //       password: { secret: xapi-xenimage-lab }
 //       ca: /etc/xenimage/xs-ca.pem         # optional: trust this CA (TLS verification is always on)
+//       limits: { exports: 2, imports: 2, starts: 3 }   # optional: at most this many at once per worker process
 //
 // Passwords are secret references, resolved only when a connection is made.
 import { mkdir, readFile } from 'node:fs/promises';
@@ -16,12 +17,29 @@ import { InvalidInputError } from '../errors.js';
 import { SecretRefSchema } from '../secrets.js';
 import { writeFileAtomic } from '../fs/atomicFile.js';
 
+/**
+ * What loads a pool, bounded (docs/decisions/builds-0003-pool-load-and-waits.md): VDI exports and imports stream
+ * through the host's storage and network, VM starts take the host's memory and boot I/O. Defaults suit one host.
+ */
+export const PoolLimitsSchema = z
+  .object({
+    exports: z.number().int().min(1).max(100).default(2),
+    imports: z.number().int().min(1).max(100).default(2),
+    starts: z.number().int().min(1).max(100).default(3),
+  })
+  .strict();
+
+export type PoolLimits = z.infer<typeof PoolLimitsSchema>;
+export type PoolResource = keyof PoolLimits;
+export const DEFAULT_POOL_LIMITS: PoolLimits = PoolLimitsSchema.parse({});
+
 export const PoolEntrySchema = z
   .object({
     url: z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'an http:// or https:// URL'),
     username: z.string().min(1),
     password: SecretRefSchema,
     ca: z.string().min(1).optional(),
+    limits: PoolLimitsSchema.optional(),
   })
   .strict();
 

@@ -15,6 +15,10 @@ export interface PoolRecord extends Common {
   name_label: string;
   master: Ref;
   default_SR: Ref;
+  /** Licence restrictions, e.g. restrict_vtpm ("false" = allowed). */
+  restrictions: Record<string, string>;
+  /** Base64 tar of the Secure Boot *.auth files VMs are seeded from (empty: none). */
+  uefi_certificates: string;
 }
 
 export interface HostRecord extends Common {
@@ -22,6 +26,7 @@ export interface HostRecord extends Common {
   address: string;
   API_version_major: number;
   API_version_minor: number;
+  software_version: Record<string, string>;
 }
 
 export interface VmRecord extends Common {
@@ -48,6 +53,8 @@ export interface VmRecord extends Common {
   HVM_boot_policy: string;
   HVM_boot_params: Record<string, string>;
   platform: Record<string, string>;
+  VTPMs: Ref[];
+  has_vendor_device: boolean;
   domain_type: 'hvm' | 'pv' | 'pv_in_pvh' | 'pvh' | 'unspecified';
   allowed_operations: string[];
   current_operations: Record<string, string>;

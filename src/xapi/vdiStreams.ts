@@ -10,9 +10,17 @@ import { BUILD_TAG, findTagged } from './tags.js';
 
 const NORMALIZED_KEY = 'xenimage-normalized';
 
-/** `export_raw_vdi?format=vhd` as a stream; the task's failure reaches the stream as an early end. */
-export async function exportVhd(conn: XapiConnection, vdi: Ref, signal?: AbortSignal): Promise<Readable> {
-  const exported = await conn.exportVdi(vdi, 'vhd', { signal });
+/**
+ * `export_raw_vdi?format=vhd` as a stream; the task's failure reaches the stream as an early end. With
+ * `idleTimeoutMs`, a host that sends nothing for that long fails the export with TransferStalled.
+ */
+export async function exportVhd(
+  conn: XapiConnection,
+  vdi: Ref,
+  signal?: AbortSignal,
+  idleTimeoutMs?: number,
+): Promise<Readable> {
+  const exported = await conn.exportVdi(vdi, 'vhd', { signal, idleTimeoutMs });
   exported.task.catch(() => undefined);
   return exported.stream;
 }
@@ -40,7 +48,12 @@ export async function normalizeVdi(
   conn: XapiConnection,
   buildId: string,
   vdi: Ref,
-  options: { sr?: string | undefined; signal?: AbortSignal; onProgress?: (bytes: number, total: number) => void },
+  options: {
+    sr?: string | undefined;
+    signal?: AbortSignal;
+    onProgress?: (bytes: number, total: number) => void;
+    idleTimeoutMs?: number;
+  },
 ): Promise<NormalizedVdi> {
   const source = await conn.fetch('VDI', vdi);
   const sr = findExtSr(conn, options.sr);
@@ -49,7 +62,7 @@ export async function normalizeVdi(
   const mine = findTagged(conn, buildId).vdis.filter((v) => v.name_label === name);
   const done = mine.find((v) => v.other_config[NORMALIZED_KEY] === 'done');
   if (done) return { vdi: done.$ref, sr: sr.name_label, reused: true };
-  const tap = await rewriteVhdStream(await exportVhd(conn, vdi, options.signal), {
+  const tap = await rewriteVhdStream(await exportVhd(conn, vdi, options.signal, options.idleTimeoutMs), {
     signal: options.signal,
     what: 'XAPI VHD export',
   });

@@ -25,15 +25,15 @@ describe('xenimage CLI', () => {
 
   before(async () => {
     const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
-    const worker = await startTestWorker(target, 'cli', { cloudsFile: openstack.cloudsFile });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-cli-'));
+    onTeardown(() => rm(dir, { recursive: true, force: true }));
+    const worker = await startTestWorker(target, 'cli', { cloudsFile: openstack.cloudsFile, sourceDirs: [dir] });
     client = await testClient(target);
     env = {
       TEMPORAL_ADDRESS: target.address,
       XENIMAGE_TASK_QUEUE: worker.taskQueue,
       OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
     };
-    dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-cli-'));
-    onTeardown(() => rm(dir, { recursive: true, force: true }));
     const disk = path.join(dir, 'disk.qcow2');
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '32M']);
     await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x33 1M 1M', disk]);

@@ -10,6 +10,7 @@ import type { InstallerSource } from '../../src/contracts/installerSource.js';
 import { attachWindowsGuests, type WindowsGuests } from '../../src/lab/guest/attach.js';
 import { writeLabInstallers } from '../../src/lab/guest/labInstallers.js';
 import { startXapiLab, type XapiLab } from '../../src/lab/xapi/index.js';
+import type { ProductId } from '../../src/lab/xapi/setup/products.js';
 import { poolTaskQueue } from '../../src/contracts/taskQueues.js';
 import { ensureBuildKey } from '../../src/secrets.js';
 import type { TemporalTarget } from '../../src/temporal/connection.js';
@@ -45,6 +46,8 @@ export interface BuildLab {
 
 export interface BuildLabOptions {
   scenario?: string;
+  /** The pool's product (a scenario's `pool` is replaced, not merged, by the lab's own pool name). */
+  product?: ProductId;
   faults?: { xapi?: unknown[]; guest?: unknown[] };
   speed?: number;
   /** Workers in this test process (default), or none: the test runs `xenimage worker` processes itself. */
@@ -69,7 +72,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
       scenario: {
         name: `test-${suffix}`,
         extends: options.scenario ?? 'default',
-        pool: { name: pool },
+        pool: { name: pool, ...(options.product ? { product: options.product } : {}) },
         ...(options.faults ? { faults: { xapi: options.faults.xapi ?? [], guest: options.faults.guest ?? [] } } : {}),
       },
       speed: options.speed ?? 0.01,
@@ -100,7 +103,13 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
   const taskQueue = `build-${suffix}`;
   if ((options.workers ?? 'in-process') === 'in-process') {
     // One set of deps (the pools' connections) for both workers, closed after them.
-    const deps = testDeps({ stateDir: dir, secretsDir, poolsFile, cloudsFile: openstack.cloudsFile });
+    const deps = testDeps({
+      stateDir: dir,
+      secretsDir,
+      poolsFile,
+      cloudsFile: openstack.cloudsFile,
+      sourceDirs: [path.join(dir, 'installers')],
+    });
     await startTestWorker(target, 'build', { taskQueue, deps });
     await startTestWorker(target, 'pool', { taskQueue: poolTaskQueue(pool), deps });
   }
@@ -124,6 +133,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
       XENIMAGE_SECRETS_DIR: secretsDir,
       OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
       XENIMAGE_SHUTDOWN_GRACE: '2s',
+      XENIMAGE_SOURCE_DIRS: path.join(dir, 'installers'),
     },
     installers,
     secretsDir,

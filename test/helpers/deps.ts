@@ -17,12 +17,18 @@ export interface TestDepsOptions {
   env?: Record<string, string>;
   /** Secret scopes of the test's configuration. */
   scopes?: { pool?: string[]; cloud?: string[]; buildInput?: string[] };
+  /** Folders inputs may read (default <stateDir>/sources and <stateDir>/samples). */
+  sourceDirs?: string[];
+  /** Networks input URLs may reach beyond public addresses (e.g. a test's own loopback server). */
+  networkAllow?: string[];
 }
 
 export function testDeps(o: TestDepsOptions): OwnedActivityDeps {
   const config = ConfigSchema.parse({
     stateDir: o.stateDir,
     secrets: { dir: o.secretsDir ?? path.join(o.stateDir, 'secrets'), ...(o.scopes ? { scopes: o.scopes } : {}) },
+    ...(o.sourceDirs ? { inputs: { sourceDirs: o.sourceDirs } } : {}),
+    ...(o.networkAllow ? { network: { allow: o.networkAllow } } : {}),
   });
   const deps = openActivityDeps(config, {
     // Expected activity failures are logged at warn level; tests read outcomes, not logs.

@@ -19,6 +19,7 @@ const NEEDS: Array<[prefix: string, services: Array<'temporal' | 'openstack'>]> 
   ['cli/', ['temporal', 'openstack']],
   ['production/', ['temporal', 'openstack']],
   ['activities/image', ['openstack']],
+  ['ui/', ['temporal', 'openstack']],
 ];
 
 export async function startSharedServices(files: string[]): Promise<SharedServices> {
@@ -35,6 +36,7 @@ export async function startSharedServices(files: string[]): Promise<SharedServic
       const server = await startDevServer({ stateDir, namespace: 'default', port: 0, uiPort: 0, logger });
       stops.push(() => server.stop());
       env.XENIMAGE_TEST_TEMPORAL = server.address;
+      env.XENIMAGE_TEST_TEMPORAL_UI = server.uiUrl;
     }
     if (needed.has('openstack')) {
       const lab = await startOpenStack({ stateDir, log: logger });

@@ -19,21 +19,32 @@ export async function startPrivateDevServer(stateDir?: string, port = 0): Promis
   return { ...server, stateDir: dir };
 }
 
-let shared: Promise<TemporalTarget> | undefined;
+let shared: Promise<TemporalTarget & { uiUrl: string }> | undefined;
 
-/** The Temporal target tests run workflows on. */
-export function testTemporal(): Promise<TemporalTarget> {
+function sharedTemporal(): Promise<TemporalTarget & { uiUrl: string }> {
   shared ??= (async () => {
     const address = process.env.XENIMAGE_TEST_TEMPORAL;
-    if (address) return { address, namespace: 'default' };
+    const uiUrl = process.env.XENIMAGE_TEST_TEMPORAL_UI;
+    if (address && uiUrl) return { address, namespace: 'default', uiUrl };
     const server = await startPrivateDevServer();
     onTeardown(async () => {
       await server.stop();
       await rm(server.stateDir, { recursive: true, force: true });
     });
-    return { address: server.address, namespace: server.namespace };
+    return { address: server.address, namespace: server.namespace, uiUrl: server.uiUrl };
   })();
   return shared;
+}
+
+/** The Temporal target tests run workflows on. */
+export async function testTemporal(): Promise<TemporalTarget> {
+  const { address, namespace } = await sharedTemporal();
+  return { address, namespace };
+}
+
+/** The Web UI of the dev server testTemporal() answers with. */
+export async function testTemporalUi(): Promise<string> {
+  return (await sharedTemporal()).uiUrl;
 }
 
 export async function testClient(target: TemporalTarget): Promise<Client> {

@@ -16,8 +16,13 @@ export interface TestWorkerOptions {
   /** The activities' deps; default: a fresh state folder of the worker's own and `cloudsFile`. */
   deps?: ActivityDeps;
   cloudsFile?: string;
+  /** Folders inputs may read and networks input URLs may reach (with the default deps). */
+  sourceDirs?: string[];
+  networkAllow?: string[];
   /** Activities in place of the engine's (a workflow's branches with fakes). */
   activities?: object;
+  /** Activity slots (default: the worker factory's). */
+  maxConcurrentActivities?: number;
 }
 
 export async function startTestWorker(
@@ -32,13 +37,25 @@ export async function startTestWorker(
     if (!deps) {
       const stateDir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-worker-'));
       onTeardown(() => rm(stateDir, { recursive: true, force: true }));
-      deps = testDeps({ stateDir, ...(options.cloudsFile ? { cloudsFile: options.cloudsFile } : {}) });
+      deps = testDeps({
+        stateDir,
+        ...(options.cloudsFile ? { cloudsFile: options.cloudsFile } : {}),
+        ...(options.sourceDirs ? { sourceDirs: options.sourceDirs } : {}),
+        ...(options.networkAllow ? { networkAllow: options.networkAllow } : {}),
+      });
     }
     activities = createActivities(deps);
   }
   // Expected activity failures are logged by the worker at warn level; tests read outcomes, not logs.
   const logger = createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' });
-  const worker = await startWorker({ target, taskQueue, activities, logger, shutdownGraceTime: '2s' });
+  const worker = await startWorker({
+    target,
+    taskQueue,
+    activities,
+    logger,
+    shutdownGraceTime: '2s',
+    ...(options.maxConcurrentActivities ? { maxConcurrentActivities: options.maxConcurrentActivities } : {}),
+  });
   onTeardown(() => worker.shutdown());
   return { ...worker, taskQueue };
 }

@@ -46,11 +46,18 @@ describe('convertImage workflow', () => {
   before(async () => {
     const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
     client = await testClient(target);
-    taskQueue = (await startTestWorker(target, 'convert', { cloudsFile: openstack.cloudsFile })).taskQueue;
-    cloud = openstack.open();
-    cloudName = openstack.cloud;
     dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-convert-'));
     onTeardown(() => rm(dir, { recursive: true, force: true }));
+    // The test's folder is where inputs may read; its own HTTP server on loopback is where they may connect.
+    taskQueue = (
+      await startTestWorker(target, 'convert', {
+        cloudsFile: openstack.cloudsFile,
+        sourceDirs: [dir],
+        networkAllow: ['127.0.0.0/8'],
+      })
+    ).taskQueue;
+    cloud = openstack.open();
+    cloudName = openstack.cloud;
     // 100 MiB + 1 MiB virtual (not a multiple of 2 MiB), data in three places, one zero cluster.
     qcow2 = path.join(dir, 'source.qcow2');
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2, String(101 * 1024 * 1024)]);

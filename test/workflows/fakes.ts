@@ -1,7 +1,8 @@
 // Fake activities for the workflows' branches: every activity of the engine answers like its real one would on a
-// good day, records how it was called, and can be replaced by a test to fail, wait or answer otherwise. Run on the
-// real dev server (workers on the build's and the pool's task queues), so each branch is tested in isolation.
-import { Context } from '@temporalio/activity';
+// good day, records how it was called, and can be replaced by a test to fail, wait or answer otherwise. Workers on
+// the build's and the pool's task queues serve them (on the time-skipping test server: test/helpers/timeSkipping.ts),
+// so each branch is tested in isolation.
+import { CancelledFailure, Context } from '@temporalio/activity';
 import { randomUUID } from 'node:crypto';
 import type { Activities } from '../../activities/index.js';
 import { poolTaskQueue } from '../../src/contracts/taskQueues.js';
@@ -19,6 +20,28 @@ export const FAKE_ANSWER = ref(3);
 export const FAKE_SNAPSHOT = ref(4);
 const GiB = 2 ** 30;
 
+/**
+ * A fake that runs until its activity is cancelled. `started` tells whether it ran; `reason`, the reason the worker
+ * gave it to stop (CANCELLED when the workflow cancelled it; NOT_FOUND, TIMED_OUT, WORKER_SHUTDOWN otherwise).
+ */
+export function blocking(): { fake: Fake; started(): boolean; reason(): string | undefined } {
+  let started = false;
+  let reason: string | undefined;
+  return {
+    started: () => started,
+    reason: () => reason,
+    fake: async () => {
+      started = true;
+      try {
+        return await untilCancelled();
+      } catch (err) {
+        if (err instanceof CancelledFailure) reason = err.message;
+        throw err;
+      }
+    },
+  };
+}
+
 /** Waits until the activity is cancelled (heartbeating, so the cancellation reaches it), then throws it. */
 export async function untilCancelled(): Promise<never> {
   const context = Context.current();
@@ -34,7 +57,9 @@ export async function untilCancelled(): Promise<never> {
 function defaults(): Record<ActivityName, Fake> {
   return {
     describeWorkerHost: async () => ({}),
+    queuePollers: async () => ({ pollers: 1, identities: ['fake-worker'] }),
     checkSecrets: async (i: { refs: Array<{ secret: string }> }) => ({ checked: i.refs.map((r) => r.secret) }),
+    checkInstallers: async () => ({ checked: 2 }),
     inspectSource: async () => ({
       format: 'qcow2',
       virtualSize: GiB,
@@ -143,35 +168,55 @@ function published() {
   };
 }
 
+type Fakes = Partial<Record<ActivityName, Fake>>;
+
 export interface FakeWorld {
   taskQueue: string;
   pool: string;
   /** Activity names in the order they were called (every attempt). */
   calls: Array<{ name: ActivityName; input: unknown }>;
   called(name: ActivityName): unknown[];
+  /** Activity names in call order. */
+  names(): ActivityName[];
+  /** Serves `overrides` from now on (over the defaults), with an empty call list: the next test's world. */
+  use(overrides: Fakes): FakeWorld;
+  /** Stops both workers. */
+  close(): Promise<void>;
 }
 
-/** Workers on a build queue and a pool queue of their own, serving the fakes with `overrides`. */
-export async function fakeWorld(target: TemporalTarget, overrides: Partial<Record<ActivityName, Fake>> = {}) {
-  const calls: FakeWorld['calls'] = [];
-  const all = { ...defaults(), ...overrides };
+/**
+ * Workers on a build queue and a pool queue of their own, serving the fakes with `overrides`. Starting workers
+ * takes a second or two, so a file of tests that run one after the other shares one world through `use`.
+ */
+export async function fakeWorld(target: TemporalTarget, overrides: Fakes = {}): Promise<FakeWorld> {
+  const base = defaults();
+  let current = overrides;
   const activities = Object.fromEntries(
-    Object.entries(all).map(([name, fn]) => [
+    (Object.keys(base) as ActivityName[]).map((name) => [
       name,
       async (input: unknown) => {
-        calls.push({ name: name as ActivityName, input });
-        return fn(input);
+        world.calls.push({ name, input });
+        return (current[name] ?? base[name])(input);
       },
     ]),
   );
   const pool = `fake-${randomUUID().slice(0, 8)}`;
-  const { taskQueue } = await startTestWorker(target, 'branches', { activities });
-  await startTestWorker(target, 'branches-pool', { taskQueue: poolTaskQueue(pool), activities });
+  const build = await startTestWorker(target, 'branches', { activities });
+  const poolWorker = await startTestWorker(target, 'branches-pool', { taskQueue: poolTaskQueue(pool), activities });
   const world: FakeWorld = {
-    taskQueue,
+    taskQueue: build.taskQueue,
     pool,
-    calls,
-    called: (name) => calls.filter((c) => c.name === name).map((c) => c.input),
+    calls: [],
+    called: (name) => world.calls.filter((c) => c.name === name).map((c) => c.input),
+    names: () => world.calls.map((c) => c.name),
+    use: (next) => {
+      current = next;
+      world.calls = [];
+      return world;
+    },
+    close: async () => {
+      await Promise.all([build.shutdown(), poolWorker.shutdown()]);
+    },
   };
   return world;
 }

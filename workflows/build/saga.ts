@@ -1,7 +1,7 @@
 // The undo side of a build (samples-typescript `saga`): compensations registered as things are made, run newest
 // first when the build fails or is cancelled. The verified image is the commit point: from then on nothing
 // undoes anything. A build that keeps its leftovers for debugging still runs the compensations that remove its
-// secrets (the answer ISO).
+// secrets (the answer ISO) or give the operator back what is theirs (a source VM started again).
 import { ApplicationFailure, CancellationScope, isCancellation, log } from '@temporalio/workflow';
 import { failureText, rootCause } from './failures.js';
 import type { BuildTracker } from './tracker.js';
@@ -15,7 +15,7 @@ export interface CompensationOutcome {
 interface Compensation {
   name: string;
   undo: () => Promise<unknown>;
-  /** Runs even when the operator keeps the leftovers (it removes a secret, not a piece of evidence). */
+  /** Runs even when the operator keeps the leftovers (it removes a secret or restores the operator's VM, not evidence). */
   evenWhenKept: boolean;
 }
 

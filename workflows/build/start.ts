@@ -3,7 +3,7 @@
 import type { z } from 'zod';
 import type { Tuning } from '../../src/contracts/tuning.js';
 import { currentBuildIdentity } from './identity.js';
-import { poolActivities, quickActivities, streamingActivities } from './proxies.js';
+import { generalActivities, generalStreamingActivities, poolActivities } from './proxies.js';
 import { Compensations } from './saga.js';
 import { BuildTracker } from './tracker.js';
 import { validateInput } from './validate.js';
@@ -20,8 +20,8 @@ export function startBuild<S extends z.ZodType<BuildInput>>(kind: string, schema
     build,
     input,
     id,
-    general: quickActivities(),
-    streaming: streamingActivities(input.tuning),
+    general: generalActivities(input.tuning),
+    streaming: generalStreamingActivities(input.tuning),
     saga: new Compensations(),
   };
 }
@@ -40,7 +40,7 @@ export function startPoolBuild<S extends z.ZodType<BuildInput & { pool: string }
     build,
     input,
     id,
-    general: quickActivities(),
+    general: generalActivities(input.tuning),
     ...poolActivities(input.pool, input.tuning),
     saga: new Compensations(),
   };

@@ -21,6 +21,10 @@ export class BuildTracker {
       this.progress.attempt = p.attempt;
       this.progress.bytesDone = p.bytesDone;
       this.progress.bytesTotal = p.bytesTotal;
+      this.progress.queuedFor = p.queuedFor;
+      // The step keeps what it waited for: a build beyond the pool's limit was queued, not failed.
+      const current = this.progress.steps.at(-1);
+      if (p.queuedFor && current?.status === 'running') current.queuedFor = p.queuedFor;
     });
     upsertSearchAttributes([
       { key: XenimageKind, value: kind },
@@ -44,6 +48,7 @@ export class BuildTracker {
     this.progress.attempt = attempt;
     this.progress.bytesDone = undefined;
     this.progress.bytesTotal = undefined;
+    this.progress.queuedFor = undefined;
     upsertSearchAttributes([{ key: XenimageStep, value: step }]);
     log.info('step started', { step, attempt });
     return record;

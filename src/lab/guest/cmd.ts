@@ -5,17 +5,10 @@
 import nodePath from 'node:path';
 import { WindowsMachine } from './machine.js';
 import { GuestProcess, sleep } from './process.js';
-import { runPowerShellProgram } from './powershell.js';
+import { registeredProgram, type Io } from './io.js';
 import { recordFirewallRule } from './windows/firewall.js';
 
-export interface Io {
-  proc: GuestProcess;
-  out(text: string): void;
-  err(text: string): void;
-  user: string;
-  /** For `[Console]::In`: where stdin comes from (the shell's Send stream). */
-  vars: Record<string, string>;
-}
+export type { Io } from './io.js';
 
 const CRLF = '\r\n';
 
@@ -433,17 +426,16 @@ export async function runProgram(m: WindowsMachine, exe: string, args: string[],
       io.out(`Ok.${CRLF}${CRLF}`);
       return 0;
     }
-    case 'powershell':
-    case 'pwsh':
-      return runPowerShellProgram(m, args, io);
     case 'timeout':
     case 'ping': {
       const n = Number(args.find((a) => /^\d+$/.test(a)) ?? '1');
       await sleep(m.env.scaled(n * 1000), io.proc.signal);
       return 0;
     }
-    default:
-      return notRecognized(exe, io);
+    default: {
+      const program = registeredProgram(name);
+      return program ? program(m, args, io) : notRecognized(exe, io);
+    }
   }
 }
 

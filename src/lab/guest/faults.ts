@@ -1,7 +1,7 @@
 // Faults a simulated Windows can be told to produce, from a scenario's `faults.guest` list or injected by a
 // test at run time. Each names what real Windows would return (docs/reference/windows.md §8).
 import { z } from 'zod';
-import { PreSysprepStateSchema } from './windows/servicing.js';
+import { PreSysprepStateSchema } from './windows/preSysprepState.js';
 
 const vm = z.string().min(1).optional().describe('VM name_label or ref; all Windows guests when absent');
 const times = z.number().int().positive().default(1);

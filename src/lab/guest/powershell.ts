@@ -1,7 +1,8 @@
 // powershell.exe for the simulated Windows: command-line parsing (-EncodedCommand, -Command, -File), the
 // script run by the PowerShell subset, errors on stderr as CLIXML, exit codes as powershell.exe reports them.
 import nodePath from 'node:path';
-import { Cmd, runProgram, type Io } from './cmd.js';
+import { Cmd, runProgram } from './cmd.js';
+import type { Io } from './io.js';
 import type { WindowsMachine } from './machine.js';
 import { CMDLETS } from './ps/cmdlets.js';
 import { PsRuntime, errorsToClixml } from './ps/run.js';

@@ -10,6 +10,8 @@ import { WindowsMachine } from './machine.js';
 export interface InstallMedia {
   drive: CdDrive;
   images: string[];
+  /** The product the media installs ("Windows 11", "Windows Server 2025"), from the media's manifest. */
+  product?: string;
 }
 
 export interface AnswerFile {
@@ -45,9 +47,13 @@ export function findInstallMedia(drives: CdDrive[]): InstallMedia | undefined {
   for (const drive of drives) {
     const manifest = findCi(drive.dir, 'sources/lab-media.json');
     if (manifest) {
-      const data = JSON.parse(readFileSync(manifest, 'utf8')) as { images?: unknown };
+      const data = JSON.parse(readFileSync(manifest, 'utf8')) as { images?: unknown; product?: unknown };
       if (Array.isArray(data.images) && data.images.every((i) => typeof i === 'string'))
-        return { drive, images: data.images as string[] };
+        return {
+          drive,
+          images: data.images as string[],
+          ...(typeof data.product === 'string' ? { product: data.product } : {}),
+        };
     }
   }
   return undefined;
@@ -84,6 +90,27 @@ function decodePassword(el: El | undefined, suffix: string, where: string): stri
   if (!decoded.endsWith(suffix))
     throw new AnswerFileError(`[Shell Unattend] Failed to decode password (0x8007000d) in ${where}`);
   return decoded.slice(0, -suffix.length);
+}
+
+/** What the VM offers Setup's compatibility check: firmware, Secure Boot as enforced, a TPM 2.0. */
+export interface SetupHardware {
+  firmware: 'bios' | 'uefi';
+  secureBoot: boolean;
+  vtpm: boolean;
+}
+
+/**
+ * Windows 11 Setup's compatibility check, before it touches the disk: no UEFI, no Secure Boot or no TPM 2.0 and it
+ * stops with "This PC can't run Windows 11" and the reasons (docs/reference/windows-current.md §1.6). Other media
+ * install on anything the VM offers. Empty when Setup goes on.
+ */
+export function setupRefusals(media: InstallMedia, hw: SetupHardware): string[] {
+  if (!/^windows 11\b/i.test(media.product ?? '')) return [];
+  const reasons: string[] = [];
+  if (hw.firmware !== 'uefi') reasons.push('The PC must support UEFI firmware.');
+  if (!hw.secureBoot) reasons.push('The PC must support Secure Boot.');
+  if (!hw.vtpm) reasons.push('The PC must support TPM 2.0.');
+  return reasons;
 }
 
 /** Parses and checks Autounattend.xml against the media and the VM; throws AnswerFileError with Setup's reason. */

@@ -1,10 +1,15 @@
 // Connects the WinRM service to the command interpreter: each Command starts a cmd.exe-style process on the
 // machine, fed by the shell's environment, logged in the machine's command log.
 import nodePath from 'node:path';
-import { Cmd, splitArgs, type Io } from './cmd.js';
+import { Cmd, splitArgs } from './cmd.js';
+import { registerProgram, type Io } from './io.js';
 import type { WindowsMachine } from './machine.js';
+import { runPowerShellProgram } from './powershell.js';
 import { GuestProcess } from './process.js';
 import type { WsmanShell } from './wsman.js';
+
+// cmd.exe finds powershell.exe here (io.ts), so the two interpreters do not import each other.
+registerProgram(['powershell', 'pwsh'], runPowerShellProgram);
 
 export function shellProcessStarter(m: WindowsMachine, onStart?: (commandLine: string, proc: GuestProcess) => void) {
   return (commandLine: string, shell: WsmanShell): GuestProcess => {

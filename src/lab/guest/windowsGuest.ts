@@ -12,7 +12,7 @@ import { readState, wipeState, writeState, writeSystemBlocks } from './disk.js';
 import { FaultBook, type GuestFault } from './faults.js';
 import { WindowsMachine, type CdDrive } from './machine.js';
 import { GuestProcess, sleep } from './process.js';
-import { AnswerFileError, findAnswerFile, findInstallMedia, planSetup } from './setup.js';
+import { AnswerFileError, findAnswerFile, findInstallMedia, planSetup, setupRefusals } from './setup.js';
 import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
 import { WsmanServer } from './wsman.js';
@@ -194,6 +194,13 @@ export class WindowsGuest {
       return; // no bootable media: the VM sits at "No bootable device"
     }
     this.status = { phase: 'setup' };
+    const refusals = setupRefusals(media, { firmware: vm.firmware, secureBoot: vm.secureBoot, vtpm: vm.vtpm });
+    if (refusals.length > 0) {
+      const setupError = `This PC can't run ${media.product ?? 'Windows'}: ${refusals.join(' ')}`;
+      this.status = { phase: 'setup-failed', setupError };
+      this.log.warn({ reason: setupError }, 'Windows Setup stopped: the VM does not meet the system requirements');
+      return;
+    }
     const answer = findAnswerFile(this.drives);
     let plan;
     try {

@@ -1,24 +1,29 @@
 // The WS-Management shell service of a simulated Windows: Windows' exact prefixes (s, a, x, w, rsp, p, f),
 // RelatesTo on every answer, HTTP 401 with Windows' headers, SOAP faults with HTTP 500 and real WSManFault codes,
 // Receive long-polls that end in the OperationTimeout fault (2150858793), output split across Receives, shells
-// that vanish with the service (2150858843), and the per-user shell quota (2150859173).
+// that vanish with the service (2150858843), and the per-user shell quota (2150859173). Written from the
+// specifications with the lab's own XML, sharing nothing with the client it checks
+// (docs/decisions/windows-0006-lab-wsman-server-from-the-specifications.md).
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import {
-  ACTION,
-  FAULT,
-  NS,
-  RESOURCE_URI_CMD,
-  SIGNAL_CTRL_C,
-  SIGNAL_TERMINATE,
-  STATE_DONE,
-  STATE_RUNNING,
-} from '../../winrm/protocol.js';
-import { buildXml, child, childrenOf, parseXml, path, type BuildNode, type XNode } from '../../winrm/xml.js';
 import type { GuestProcess } from './process.js';
+import {
+  ANONYMOUS_ROLE,
+  CMD_SHELL_URI,
+  COMMAND_STATE,
+  FAULT_ACTION,
+  SHELL_OPERATIONS,
+  SIGNALS_THAT_END,
+  WINDOWS_PREFIX,
+  WSMAN_FAULT_CODE as CODE,
+  WSMAN_NS as NS,
+  type ShellOperation,
+} from './wsmanSpec.js';
+import { isNtlm, ntlmChallenge, ntlmType, readNtlmAuthenticate } from './wsmanNtlm.js';
+import { childOf, childrenOf, parseSoap, writeXml, type SoapElement, type XmlOut } from './wsmanXml.js';
 
 export interface WsmanShell {
   id: string;
@@ -28,7 +33,7 @@ export interface WsmanShell {
   commands: Map<string, GuestProcess>;
 }
 
-export type WsmanOperation = 'Create' | 'Command' | 'Receive' | 'Send' | 'Signal' | 'Delete';
+export type WsmanOperation = ShellOperation;
 
 export interface WsmanServerOptions {
   address: string;
@@ -56,10 +61,8 @@ export interface WsmanServerOptions {
   maxReceiveBytes?: number;
 }
 
-const FAULT_TEXT: Record<number, string> = {
-  [FAULT.operationTimeout]:
-    'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ',
-};
+const OPERATION_TIMEOUT_TEXT =
+  'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ';
 
 // Code page 437, bytes 0x80–0xFF (for shells created with WINRS_CODEPAGE=437, the Windows default).
 const CP437_HIGH =
@@ -78,42 +81,6 @@ function encodeOutput(data: Buffer, codepage: number): Buffer {
     }
   }
   return Buffer.from(out);
-}
-
-/** An NTLM CHALLENGE message (type 2) with NTLMv2 extended session security and the target info Windows sends. */
-function ntlmChallenge(challenge: Buffer, machine: string): Buffer {
-  const name = Buffer.from(machine.toUpperCase(), 'utf16le');
-  const av = (id: number, value: Buffer): Buffer => {
-    const head = Buffer.alloc(4);
-    head.writeUInt16LE(id, 0);
-    head.writeUInt16LE(value.length, 2);
-    return Buffer.concat([head, value]);
-  };
-  const filetime = Buffer.alloc(8);
-  filetime.writeBigUInt64LE((BigInt(Date.now()) + 11644473600000n) * 10000n);
-  const info = Buffer.concat([
-    av(2, name),
-    av(1, name),
-    av(4, name),
-    av(3, name),
-    av(7, filetime),
-    av(0, Buffer.alloc(0)),
-  ]);
-  // UNICODE | REQUEST_TARGET | NTLM | ALWAYS_SIGN | TARGET_TYPE_SERVER | EXTENDED_SESSIONSECURITY | TARGET_INFO | VERSION | 128 | 56
-  const flags = (0x1 | 0x4 | 0x200 | 0x8000 | 0x20000 | 0x80000 | 0x800000 | 0x2000000 | 0x20000000 | 0x80000000) >>> 0;
-  const head = Buffer.alloc(56);
-  head.write('NTLMSSP\0', 0, 'latin1');
-  head.writeUInt32LE(2, 8);
-  head.writeUInt16LE(name.length, 12);
-  head.writeUInt16LE(name.length, 14);
-  head.writeUInt32LE(56, 16);
-  head.writeUInt32LE(flags, 20);
-  challenge.copy(head, 24);
-  head.writeUInt16LE(info.length, 40);
-  head.writeUInt16LE(info.length, 42);
-  head.writeUInt32LE(56 + name.length, 44);
-  Buffer.from([10, 0, 0x4f, 0x45, 0, 0, 0, 15]).copy(head, 48); // Windows 10.0 build 17743, NTLM revision 15
-  return Buffer.concat([head, name, info]);
 }
 
 class SoapFault {
@@ -202,22 +169,17 @@ export class WsmanServer {
       res.end();
       return;
     }
-    let env: XNode | undefined;
+    let env: SoapElement | undefined;
     try {
-      env = await parseXml(body);
+      env = parseSoap(body);
     } catch {
-      env = undefined;
+      env = undefined; // not well-formed: answered with the schema validation fault below
     }
-    const header = child(env, NS.s, 'Header');
-    const action = child(header, NS.a, 'Action')?.text.trim() ?? '';
-    const op = (Object.entries({
-      Create: ACTION.create,
-      Command: ACTION.command,
-      Receive: ACTION.receive,
-      Send: ACTION.send,
-      Signal: ACTION.signal,
-      Delete: ACTION.delete,
-    }).find(([, a]) => a === action)?.[0] ?? 'Unknown') as WsmanOperation | 'Unknown';
+    const header = childOf(env, NS.soap, 'Header');
+    const action = childOf(header, NS.addressing, 'Action')?.text.trim() ?? '';
+    const op = ((Object.keys(SHELL_OPERATIONS) as ShellOperation[]).find(
+      (name) => SHELL_OPERATIONS[name].request === action,
+    ) ?? 'Unknown') as WsmanOperation | 'Unknown';
     const injected = this.o.fault?.(op);
     if (injected === 'timeout') {
       this.o.log.debug({ op }, 'WinRM request blackholed (injected fault)');
@@ -237,14 +199,14 @@ export class WsmanServer {
       return;
     }
     const user = auth.user;
-    const messageId = child(header, NS.a, 'MessageID')?.text.trim() ?? '';
+    const messageId = childOf(header, NS.addressing, 'MessageID')?.text.trim() ?? '';
     if (op !== 'Unknown') this.requests.push(op);
     try {
-      if (!env || env.uri !== NS.s || env.local !== 'Envelope') {
+      if (!env || env.ns !== NS.soap || env.local !== 'Envelope') {
         throw new SoapFault(
           's:Sender',
           'w:SchemaValidationError',
-          FAULT.schemaValidation,
+          CODE.schemaValidation,
           'The SOAP XML in the message does not match the corresponding XML schema definition. Change the XML and retry.',
         );
       }
@@ -255,14 +217,16 @@ export class WsmanServer {
       const f =
         err instanceof SoapFault
           ? err
-          : new SoapFault('s:Receiver', 'w:InternalError', 2147942402, (err as Error).message);
-      this.send(res, 500, ACTION.fault, messageId, {
+          : new SoapFault('s:Receiver', 'w:InternalError', CODE.internalError, (err as Error).message);
+      this.send(res, 500, FAULT_ACTION, messageId, {
         's:Fault': {
           's:Code': { 's:Value': f.code, 's:Subcode': { 's:Value': f.subcode } },
-          's:Reason': { 's:Text': { $: { 'xml:lang': 'en-US' }, _: f.message } },
+          's:Reason': { 's:Text': { '@_xml:lang': 'en-US', '#text': f.message } },
           's:Detail': {
             'f:WSManFault': {
-              $: { 'xmlns:f': NS.f, Code: String(f.wsmanCode), Machine: this.o.machineName },
+              '@_xmlns:f': NS.fault,
+              '@_Code': String(f.wsmanCode),
+              '@_Machine': this.o.machineName,
               'f:Message': f.message,
             },
           },
@@ -294,30 +258,21 @@ export class WsmanServer {
     token: Buffer,
     conn: { challenge?: Buffer; user?: string },
   ): { user: string } | { challenge: string } | undefined {
-    if (token.length < 12 || token.toString('latin1', 0, 8) !== 'NTLMSSP\0' || !this.o.authenticateNtlm)
-      return undefined;
+    if (!isNtlm(token) || !this.o.authenticateNtlm) return undefined;
     // Without message sealing, NTLM over plain HTTP needs AllowUnencrypted, like Basic.
     if (!this.o.tls && !this.o.allowUnencrypted()) return undefined;
-    const type = token.readUInt32LE(8);
-    if (type === 1) {
+    if (ntlmType(token) === 1) {
       conn.challenge = randomBytes(8);
       return { challenge: ntlmChallenge(conn.challenge, this.o.machineName).toString('base64') };
     }
-    if (type !== 3 || !conn.challenge || token.length < 64) return undefined;
-    const field = (at: number): Buffer => {
-      const len = token.readUInt16LE(at);
-      const off = token.readUInt32LE(at + 4);
-      return off + len <= token.length ? token.subarray(off, off + len) : Buffer.alloc(0);
-    };
-    const unicode = (token.readUInt32LE(60) & 1) === 1;
-    const text = (b: Buffer): string => b.toString(unicode ? 'utf16le' : 'latin1');
+    const message = readNtlmAuthenticate(token);
+    if (!message || !conn.challenge) return undefined;
     const challenge = conn.challenge;
     conn.challenge = undefined;
-    const user = text(field(36));
-    const result = this.o.authenticateNtlm(user, text(field(28)), challenge, field(20));
+    const result = this.o.authenticateNtlm(message.user, message.domain, challenge, message.ntResponse);
     if (result !== 'ok') return undefined;
-    conn.user = user;
-    return { user };
+    conn.user = message.user;
+    return { user: message.user };
   }
 
   private send(
@@ -325,24 +280,18 @@ export class WsmanServer {
     status: number,
     action: string,
     relatesTo: string,
-    body: BuildNode | string,
+    body: XmlOut | string,
   ): void {
     if (res.destroyed || !this.server) return;
-    const xml = buildXml({
+    const declarations = Object.fromEntries(Object.entries(WINDOWS_PREFIX).map(([p, uri]) => [`@_xmlns:${p}`, uri]));
+    const xml = writeXml({
       's:Envelope': {
-        $: {
-          'xml:lang': 'en-US',
-          'xmlns:s': NS.s,
-          'xmlns:a': NS.a,
-          'xmlns:x': NS.x,
-          'xmlns:w': NS.w,
-          'xmlns:rsp': NS.rsp,
-          'xmlns:p': NS.p,
-        },
+        '@_xml:lang': 'en-US',
+        ...declarations,
         's:Header': {
           'a:Action': action,
           'a:MessageID': `uuid:${randomUUID().toUpperCase()}`,
-          'a:To': 'http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous',
+          'a:To': ANONYMOUS_ROLE,
           'a:RelatesTo': relatesTo,
         },
         's:Body': body,
@@ -357,13 +306,13 @@ export class WsmanServer {
     return new SoapFault(
       's:Sender',
       'w:InvalidSelectors',
-      FAULT.shellNotFound,
+      CODE.shellNotFound,
       `The request for the Windows Remote Shell with ShellId ${id} failed because the shell was not found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer exists on the server. Provide the correct ShellId or create a new shell and retry the operation. `,
     );
   }
 
-  private shellFor(header: XNode | undefined): WsmanShell {
-    const sel = childrenOf(child(header, NS.w, 'SelectorSet'), NS.w, 'Selector').find(
+  private shellFor(header: SoapElement | undefined): WsmanShell {
+    const sel = childrenOf(childOf(header, NS.wsman, 'SelectorSet'), NS.wsman, 'Selector').find(
       (s) => s.attrs.Name === 'ShellId',
     );
     const id = sel?.text.trim() ?? '';
@@ -372,27 +321,27 @@ export class WsmanServer {
     return shell;
   }
 
-  private options(header: XNode | undefined): Record<string, string> {
+  private options(header: SoapElement | undefined): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const o of childrenOf(child(header, NS.w, 'OptionSet'), NS.w, 'Option'))
+    for (const o of childrenOf(childOf(header, NS.wsman, 'OptionSet'), NS.wsman, 'Option'))
       if (o.attrs.Name) out[o.attrs.Name] = o.text.trim();
     return out;
   }
 
   private async dispatch(
     op: WsmanOperation | 'Unknown',
-    env: XNode,
-    header: XNode | undefined,
+    env: SoapElement,
+    header: SoapElement | undefined,
     user: string,
     req: http.IncomingMessage,
-  ): Promise<{ action: string; body: BuildNode | string }> {
-    const body = child(env, NS.s, 'Body');
-    const resource = child(header, NS.w, 'ResourceURI')?.text.trim();
-    if (op !== 'Unknown' && resource !== RESOURCE_URI_CMD) {
+  ): Promise<{ action: string; body: XmlOut | string }> {
+    const body = childOf(env, NS.soap, 'Body');
+    const resource = childOf(header, NS.wsman, 'ResourceURI')?.text.trim();
+    if (op !== 'Unknown' && resource !== CMD_SHELL_URI) {
       throw new SoapFault(
         's:Sender',
         'w:DestinationUnreachable',
-        2150858770,
+        CODE.destinationUnreachable,
         'The WS-Management service cannot process the request because the resource URI is not valid or the resource is not available.',
       );
     }
@@ -404,14 +353,14 @@ export class WsmanServer {
           throw new SoapFault(
             's:Receiver',
             'w:InternalError',
-            FAULT.quotaMaxShells,
+            CODE.maxShellsExceeded,
             `The WS-Management service cannot process the request. This user is allowed a maximum number of ${max} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. `,
           );
         }
         const opts = this.options(header);
         const envVars: Record<string, string> = {};
-        for (const v of childrenOf(path(body, [NS.rsp, 'Shell'], [NS.rsp, 'Environment']), NS.rsp, 'Variable'))
-          if (v.attrs.Name) envVars[v.attrs.Name] = v.text;
+        const environment = childOf(childOf(body, NS.shell, 'Shell'), NS.shell, 'Environment');
+        for (const v of childrenOf(environment, NS.shell, 'Variable')) if (v.attrs.Name) envVars[v.attrs.Name] = v.text;
         const id = randomUUID().toUpperCase();
         this.shells.set(id, {
           id,
@@ -422,19 +371,19 @@ export class WsmanServer {
         });
         const proto = this.o.tls ? 'https' : 'http';
         return {
-          action: ACTION.createResponse,
+          action: SHELL_OPERATIONS.Create.response,
           body: {
             'x:ResourceCreated': {
               'a:Address': `${proto}://${this.o.address}:${this.o.port}/wsman`,
               'a:ReferenceParameters': {
-                'w:ResourceURI': RESOURCE_URI_CMD,
-                'w:SelectorSet': { 'w:Selector': { $: { Name: 'ShellId' }, _: id } },
+                'w:ResourceURI': CMD_SHELL_URI,
+                'w:SelectorSet': { 'w:Selector': { '@_Name': 'ShellId', '#text': id } },
               },
             },
             'rsp:Shell': {
-              $: { 'xmlns:rsp': NS.rsp },
+              '@_xmlns:rsp': NS.shell,
               'rsp:ShellId': id,
-              'rsp:ResourceUri': RESOURCE_URI_CMD,
+              'rsp:ResourceUri': CMD_SHELL_URI,
               'rsp:Owner': user,
               'rsp:ClientIP': req.socket.remoteAddress ?? '',
               'rsp:IdleTimeOut': 'PT7200.000S',
@@ -448,43 +397,46 @@ export class WsmanServer {
       }
       case 'Command': {
         const shell = this.shellFor(header);
-        const line = path(body, [NS.rsp, 'CommandLine']);
-        const command = child(line, NS.rsp, 'Command')?.text ?? '';
-        const args = childrenOf(line, NS.rsp, 'Arguments').map((a) => a.text);
+        const line = childOf(body, NS.shell, 'CommandLine');
+        const command = childOf(line, NS.shell, 'Command')?.text ?? '';
+        const args = childrenOf(line, NS.shell, 'Arguments').map((a) => a.text);
         const commandLine = [command.trim(), ...args].join(' ');
         const proc = this.o.startProcess(commandLine, shell);
         const id = randomUUID().toUpperCase();
         shell.commands.set(id, proc);
-        return { action: ACTION.commandResponse, body: { 'rsp:CommandResponse': { 'rsp:CommandId': id } } };
+        return {
+          action: SHELL_OPERATIONS.Command.response,
+          body: { 'rsp:CommandResponse': { 'rsp:CommandId': id } },
+        };
       }
       case 'Send': {
         const shell = this.shellFor(header);
-        for (const s of childrenOf(child(body, NS.rsp, 'Send'), NS.rsp, 'Stream')) {
+        for (const s of childrenOf(childOf(body, NS.shell, 'Send'), NS.shell, 'Stream')) {
           const proc = shell.commands.get((s.attrs.CommandId ?? '').toUpperCase());
           if (!proc)
             throw new SoapFault(
               's:Sender',
               'w:InvalidParameter',
-              2150858882,
+              CODE.invalidCommandId,
               'The WS-Management service cannot process the request because the CommandId is not valid.',
             );
           proc.feedStdin(Buffer.from(s.text.trim(), 'base64'), s.attrs.End === 'true');
         }
-        return { action: ACTION.sendResponse, body: { 'rsp:SendResponse': '' } };
+        return { action: SHELL_OPERATIONS.Send.response, body: { 'rsp:SendResponse': '' } };
       }
       case 'Receive': {
         const shell = this.shellFor(header);
-        const ds = path(body, [NS.rsp, 'Receive'], [NS.rsp, 'DesiredStream']);
+        const ds = childOf(childOf(body, NS.shell, 'Receive'), NS.shell, 'DesiredStream');
         const commandId = (ds?.attrs.CommandId ?? '').toUpperCase();
         const proc = shell.commands.get(commandId);
         if (!proc)
           throw new SoapFault(
             's:Sender',
             'w:InvalidParameter',
-            2150858882,
+            CODE.invalidCommandId,
             'The WS-Management service cannot process the request because the CommandId is not valid.',
           );
-        const timeout = parseDuration(child(header, NS.w, 'OperationTimeout')?.text);
+        const timeout = parseDuration(childOf(header, NS.wsman, 'OperationTimeout')?.text);
         const gone = new AbortController();
         req.socket.once('close', () => gone.abort());
         await proc.waitForOutput(timeout, gone.signal);
@@ -492,51 +444,51 @@ export class WsmanServer {
         const chunks = proc.take(this.o.maxReceiveBytes ?? 96 * 1024);
         const done = proc.exitCode !== undefined && !proc.hasOutput;
         if (chunks.length === 0 && !done) {
-          throw new SoapFault('s:Receiver', 'w:TimedOut', FAULT.operationTimeout, FAULT_TEXT[FAULT.operationTimeout]!);
+          throw new SoapFault('s:Receiver', 'w:TimedOut', CODE.operationTimeout, OPERATION_TIMEOUT_TEXT);
         }
-        const streams: BuildNode[] = chunks.map((c) => ({
-          $: { Name: c.stream, CommandId: commandId },
-          _: encodeOutput(c.data, shell.codepage).toString('base64'),
+        const streams: XmlOut[] = chunks.map((c) => ({
+          '@_Name': c.stream,
+          '@_CommandId': commandId,
+          '#text': encodeOutput(c.data, shell.codepage).toString('base64'),
         }));
-        const resp: BuildNode = {};
         if (done) {
           streams.push(
-            { $: { Name: 'stdout', CommandId: commandId, End: 'true' } },
-            { $: { Name: 'stderr', CommandId: commandId, End: 'true' } },
+            { '@_Name': 'stdout', '@_CommandId': commandId, '@_End': 'true' },
+            { '@_Name': 'stderr', '@_CommandId': commandId, '@_End': 'true' },
           );
-          resp['rsp:CommandState'] = {
-            $: { CommandId: commandId, State: STATE_DONE },
-            'rsp:ExitCode': String(proc.exitCode),
-          };
-        } else {
-          resp['rsp:CommandState'] = { $: { CommandId: commandId, State: STATE_RUNNING } };
         }
-        return { action: ACTION.receiveResponse, body: { 'rsp:ReceiveResponse': { 'rsp:Stream': streams, ...resp } } };
+        const state: XmlOut = done
+          ? { '@_CommandId': commandId, '@_State': COMMAND_STATE.done, 'rsp:ExitCode': String(proc.exitCode) }
+          : { '@_CommandId': commandId, '@_State': COMMAND_STATE.running };
+        return {
+          action: SHELL_OPERATIONS.Receive.response,
+          body: { 'rsp:ReceiveResponse': { 'rsp:Stream': streams, 'rsp:CommandState': state } },
+        };
       }
       case 'Signal': {
         const shell = this.shellFor(header);
-        const sig = child(body, NS.rsp, 'Signal');
+        const sig = childOf(body, NS.shell, 'Signal');
         const id = (sig?.attrs.CommandId ?? '').toUpperCase();
-        const code = child(sig, NS.rsp, 'Code')?.text.trim();
+        const code = childOf(sig, NS.shell, 'Code')?.text.trim() ?? '';
         const proc = shell.commands.get(id);
-        if (proc && (code === SIGNAL_TERMINATE || code === SIGNAL_CTRL_C)) {
+        if (proc && SIGNALS_THAT_END.includes(code)) {
           proc.terminate();
           shell.commands.delete(id);
         }
-        return { action: ACTION.signalResponse, body: { 'rsp:SignalResponse': '' } };
+        return { action: SHELL_OPERATIONS.Signal.response, body: { 'rsp:SignalResponse': '' } };
       }
       case 'Delete': {
         const shell = this.shellFor(header);
         for (const p of shell.commands.values()) p.terminate();
         this.shells.delete(shell.id);
-        return { action: ACTION.deleteResponse, body: '' };
+        return { action: SHELL_OPERATIONS.Delete.response, body: '' };
       }
       default:
         throw new SoapFault(
           's:Sender',
           'a:ActionNotSupported',
-          2150858892,
-          `The action is not supported by the service: ${child(header, NS.a, 'Action')?.text ?? '(none)'}`,
+          CODE.actionNotSupported,
+          `The action is not supported by the service: ${childOf(header, NS.addressing, 'Action')?.text ?? '(none)'}`,
         );
     }
   }

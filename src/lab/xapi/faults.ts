@@ -73,6 +73,8 @@ export class FaultPlan {
   private readonly started = Date.now();
   /** Every fault that fired, in order (tests read it to prove a fault happened). */
   readonly fired: FiredFault[] = [];
+  /** RPC calls received, by method (benchmarks read how much a build asks of the pool). */
+  readonly calls = new Map<string, number>();
 
   constructor(faults: readonly XapiFault[] = []) {
     for (const f of faults) this.inject(f);
@@ -90,6 +92,11 @@ export class FaultPlan {
    * Counts this call against every armed fault of the given kinds and returns the first one whose schedule fires.
    * `method` is the RPC method name or the HTTP handler name.
    */
+  /** Counts one RPC call of `method` (every call passes the plan once, faults or not). */
+  count(method: string): void {
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+  }
+
   take(kinds: ReadonlyArray<XapiFault['kind']>, method: string): XapiFault | undefined {
     let hit: XapiFault | undefined;
     for (const a of this.armed) {

@@ -132,6 +132,8 @@ export interface XapiLab {
   /** The scenario as validated (its `guests` and `faults.guest` are for the simulated guests). */
   readonly scenario: Scenario;
   readonly faults: { inject(fault: XapiFault): void; clear(): void; readonly fired: readonly FiredFault[] };
+  /** RPC calls received since the lab started, by method. */
+  calls(): Record<string, number>;
   /** Ends every session now (clients then see SESSION_INVALID). */
   expireSessions(): void;
   describe(): LabDescription;
@@ -383,6 +385,7 @@ export async function startXapiLab(options: StartXapiLabOptions): Promise<XapiLa
         return faults.fired;
       },
     },
+    calls: () => Object.fromEntries(faults.calls),
     expireSessions: () => core.sessions.expireAll(),
     describe: () => describe(core, hostInfos()),
     async stop() {

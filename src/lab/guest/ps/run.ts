@@ -1,7 +1,7 @@
 // Evaluates the parsed PowerShell subset against a simulated Windows: variables, pipelines, error records with
 // $ErrorActionPreference / -ErrorAction semantics, try/catch, exit codes as powershell.exe reports them, and
 // native programs through the cmd.exe layer. Cmdlets live in cmdlets.ts.
-import type { Io } from '../cmd.js';
+import type { Io } from '../io.js';
 import type { WindowsMachine } from '../machine.js';
 import { Parser, PsParseError, type Command, type Expr, type Pipeline, type Stmt } from './parse.js';
 

@@ -2,31 +2,15 @@
 // (docs/reference/windows.md §4.4): a reboot pending (Component Based Servicing, Windows Update, pending file
 // renames), updates still installing (TiWorker.exe running), BitLocker on the system volume, reserved storage.
 // Kept on the disk with the rest of the state; a reboot completes what waits for one.
-import { z } from 'zod';
 import type { WindowsMachine } from '../machine.js';
 import type { WindowsState } from '../state.js';
+import type { PreSysprepState } from './preSysprepState.js';
 
 export const CBS_REBOOT_PENDING =
   'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending';
 export const WU_REBOOT_REQUIRED =
   'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\RebootRequired';
 export const SESSION_MANAGER = 'HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager';
-
-/** What a scenario or test can put on a guest before sysprep (the `pre-sysprep-state` guest fault). */
-export const PreSysprepStateSchema = z
-  .object({
-    /** Files Windows replaces at the next boot (PendingFileRenameOperations). */
-    pendingFileRenames: z.array(z.string().min(3)).optional(),
-    /** Windows Update asks for a reboot (its RebootRequired key). */
-    updateRebootRequired: z.boolean().optional(),
-    /** An update still installs (TiWorker.exe) for this long from when the guest is first asked. */
-    updatesInstallingMs: z.number().int().positive().optional(),
-    /** BitLocker (device encryption) on C:. */
-    bitlocker: z.boolean().optional(),
-    reservedStorage: z.enum(['Enabled', 'Disabled']).optional(),
-  })
-  .strict();
-export type PreSysprepState = z.infer<typeof PreSysprepStateSchema>;
 
 declare module '../state.js' {
   interface WindowsState {

@@ -66,6 +66,7 @@ async function withTransportFaults(
   method: string,
   run: () => Promise<string>,
 ): Promise<string | undefined> {
+  core.faults.count(method);
   const fault = core.faults.take(['connectionReset', 'http500', 'slow'], method);
   if (fault?.kind === 'slow') await hold(fault.delayMs ?? 5000, core.stopping);
   if (fault?.kind === 'http500') {
