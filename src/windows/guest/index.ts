@@ -22,3 +22,4 @@ export {
   type GuestRemoteAccess,
 } from './cleanImage.js';
 export { preSysprepChecks, type CheckOutcome, type PreSysprepMode } from './preSysprep.js';
+export { findHook, runHook, MAX_HOOK_BYTES } from './hooks.js';
