@@ -13,7 +13,9 @@ import { InvalidInputError } from '../src/errors.js';
 import { scrubKnownSecrets } from '../src/log.js';
 import { DEFAULT_VOLUME_LABEL } from '../src/windows/answerMedia.js';
 import * as ops from '../src/windows/guest/index.js';
+import { waitForGuest } from '../src/xapi/power.js';
 import type { ActivityDeps } from './deps.js';
+import { PoolNameSchema, RefSchema } from './pool.js';
 import { activity, parse, withProgress, type ProgressReporter } from './support.js';
 
 const GuestConnectionSchema = z
@@ -28,6 +30,8 @@ const GuestConnectionSchema = z
     password: AnySecretRefSchema,
     /** Basic (local accounts) or NTLMv2. */
     auth: z.enum(['basic', 'ntlm']).default('basic'),
+    /** The build VM: after a reboot the guest's new address is read from its agent's report there. */
+    locate: z.object({ pool: PoolNameSchema, vm: RefSchema }).strict().optional(),
   })
   .strict()
   .refine((g) => !g.https || g.certificatePem !== undefined, {
@@ -154,6 +158,26 @@ export function guestActivities(deps: ActivityDeps) {
       progress: (p) => reporter.update(p),
       log: deps.logger.child({ component: 'guest-activity' }),
       pollMs: pollSec !== undefined ? pollSec * 1000 : undefined,
+      ...(raw.locate ? { relocate: await relocator(raw.locate, signal) } : {}),
+    };
+  }
+
+  /** Reads the guest's address from the agent's first report of each new boot (addresses move at every boot). */
+  async function relocator(
+    where: { pool: string; vm: string },
+    signal: AbortSignal,
+  ): Promise<(timeoutMs: number) => Promise<string>> {
+    const conn = await deps.pools.get(where.pool);
+    let boot = (await conn.fetch('VM', where.vm)).domid;
+    return async (timeoutMs) => {
+      const report = await waitForGuest(conn, where.vm, {
+        timeoutMs,
+        otherThanDomid: boot,
+        signal,
+        what: 'the guest agent to report an address after the reboot',
+      });
+      boot = report.domid;
+      return report.ip;
     };
   }
 
@@ -171,15 +195,17 @@ export function guestActivities(deps: ActivityDeps) {
       });
     },
 
-    async ensurePvTools(input: z.input<typeof EnsurePvToolsInputSchema>): Promise<ops.PvToolsResult> {
+    /** The tools, installed and running; `address` is where the guest is afterwards (a reboot may move it). */
+    async ensurePvTools(
+      input: z.input<typeof EnsurePvToolsInputSchema>,
+    ): Promise<ops.PvToolsResult & { address: string }> {
       return activity(async (signal) => {
         const i = parse(EnsurePvToolsInputSchema, input, 'ensurePvTools');
-        return withProgress('PV tools', async (r) =>
-          ops.ensurePvTools(await context(i.guest, signal, r, i.pollSec), {
-            volumeLabel: i.volumeLabel,
-            timeoutMs: i.timeoutSec * 1000,
-          }),
-        );
+        return withProgress('PV tools', async (r) => {
+          const ctx = await context(i.guest, signal, r, i.pollSec);
+          const result = await ops.ensurePvTools(ctx, { volumeLabel: i.volumeLabel, timeoutMs: i.timeoutSec * 1000 });
+          return { ...result, address: ctx.guest.address };
+        });
       });
     },
 
@@ -335,16 +361,17 @@ export function guestActivities(deps: ActivityDeps) {
     },
 
     /** Applies a remedy before the next sysprep attempt (after the revert), e.g. removing the AppX package Panther named. */
-    async applySysprepRemedy(input: z.input<typeof ApplySysprepRemedyInputSchema>): Promise<{ applied: string }> {
+    async applySysprepRemedy(
+      input: z.input<typeof ApplySysprepRemedyInputSchema>,
+    ): Promise<{ applied: string; address: string }> {
       return activity(async (signal) => {
         const i = parse(ApplySysprepRemedyInputSchema, input, 'applySysprepRemedy');
         const remedy = ops.parseRemedy(i.remedy, i.failure);
         return withProgress(`remedy ${ops.describeRemedy(remedy)}`, async (r) => {
-          await ops.applyRemedy(await context(i.guest, signal, r, i.pollSec), remedy, {
-            remediesDir: deps.paths.remediesDir,
-            timeoutMs: i.timeoutSec * 1000,
-          });
-          return { applied: ops.describeRemedy(remedy) };
+          const ctx = await context(i.guest, signal, r, i.pollSec);
+          await ops.applyRemedy(ctx, remedy, { remediesDir: deps.paths.remediesDir, timeoutMs: i.timeoutSec * 1000 });
+          // A reboot remedy may have moved the guest.
+          return { applied: ops.describeRemedy(remedy), address: ctx.guest.address };
         });
       });
     },

@@ -1,6 +1,7 @@
 // Every activity the worker registers, made from the worker's deps (the Temporal samples' `createActivities`).
 // Workflows import this module as types only: `proxyActivities<Activities>`.
 import type { ActivityDeps } from './deps.js';
+import { goldenActivities } from './golden.js';
 import { guestActivities } from './guest.js';
 import { hostActivities } from './host.js';
 import { imageActivities } from './image.js';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...xenActivities(deps),
     ...mediaActivities(deps),
     ...guestActivities(deps),
+    ...goldenActivities(deps),
   };
 }
 
@@ -25,5 +27,6 @@ export type Activities = ReturnType<typeof createActivities>;
 
 export { openActivityDeps, type ActivityDeps, type OwnedActivityDeps } from './deps.js';
 export type { GuestConnection } from './guest.js';
+export type { Rotation } from '../src/openstack/golden.js';
 export type { ImageVerification, PublishedImage, SourceReport, VerificationCheck } from './image.js';
 export type { AnswerMediaRequest, PreparedAnswerMedia } from './media.js';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { attachInstallMedia, ensureBuildVm } from '../src/xapi/buildVm.js';
 import { findSystemDisk as readSystemDisk } from '../src/xapi/lookup.js';
 import { discardGeneratedIsos } from '../src/xapi/media.js';
-import { removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
+import { applyDeviceIdPolicy, removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
 import {
   cleanShutdown as cleanShutdownVm,
   hardShutdown as hardShutdownVm,
@@ -75,6 +75,10 @@ const AttachMediaInputSchema = z
   .strict();
 
 const WaitInputSchema = VmInputSchema.extend({ timeoutMs: z.number().int().positive() });
+const WaitForGuestInputSchema = WaitInputSchema.extend({
+  /** Only a report from another domain than this one counts (the guest rebooted since). */
+  otherThanDomid: z.number().int().optional(),
+});
 const BuildInPoolSchema = z.object({ pool: PoolNameSchema, build: BuildIdSchema }).strict();
 
 export function xenActivities(deps: ActivityDeps) {
@@ -133,10 +137,11 @@ export function xenActivities(deps: ActivityDeps) {
     })),
 
     /** Waits (events, heartbeating) until the guest agent reports a usable IP and PV drivers. */
-    waitForGuest: onPool(deps, 'waitForGuest', WaitInputSchema, async (i, conn, signal) =>
+    waitForGuest: onPool(deps, 'waitForGuest', WaitForGuestInputSchema, async (i, conn, signal) =>
       withProgress('waiting for the guest agent', async () =>
         waitForGuestAgent(conn, i.vm, {
           timeoutMs: i.timeoutMs,
+          otherThanDomid: i.otherThanDomid,
           signal,
           what: 'the guest agent to report an IP and PV drivers',
         }),
@@ -154,6 +159,14 @@ export function xenActivities(deps: ActivityDeps) {
     /** Removes platform:device_id and says whether it was set (the restart and re-check are the workflow's). */
     removeDeviceId: onPool(deps, 'removeDeviceId', VmInputSchema, async (i, conn) =>
       removePlatformDeviceId(conn, i.vm),
+    ),
+
+    /** platform:device_id by the build's policy (keep, or 0002); `changed` asks the workflow for a restart. */
+    applyDeviceIdPolicy: onPool(
+      deps,
+      'applyDeviceIdPolicy',
+      VmInputSchema.extend({ policy: z.enum(['keep', '0002']) }),
+      async (i, conn) => applyDeviceIdPolicy(conn, i.vm, i.policy),
     ),
 
     snapshot: onPool(

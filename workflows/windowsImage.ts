@@ -37,8 +37,13 @@ export interface WindowsImageResult {
   imageId: string;
   reused: boolean;
   vm: string;
+  /** platform:device_id as the PV tools left it. */
   deviceId: { wasSet: boolean; value?: string };
+  /** What the build did with it, by the input's vm.deviceId; `value` is what the image asks nova for. */
+  deviceIdPolicy: { policy: 'remove' | 'keep' | '0002'; action: 'removed' | 'kept' | 'set' | 'none'; value?: string };
   pvDrivers: Record<string, string>;
+  /** The tools' version and whether they predate the XSA-468 fixes (with what to install instead). */
+  pvTools?: { version: string; vendor: string; xsa468Vulnerable: boolean | null; warning?: string };
   sysprepAttempts: SysprepAttemptRecord[];
   virtualSize: number;
   tgzBytes: number;
@@ -50,14 +55,14 @@ export interface WindowsImageResult {
   /** Failures after the image was verified: the image stands. */
   warnings: string[];
   guestLogs: GuestLogCollection[];
+  /** Firmware, Secure Boot, vTPM, the release they were checked against, and the image's properties for them. */
+  platform: PlatformResult;
   /** What the build removed of its own access and files (builds since the clean-image change). */
   cleanImage?: CleanImageRecord;
   /** The checks before the first sysprep attempt (absent when preSysprep.checks is off). */
   preSysprepChecks?: PreSysprepCheckRecord[];
   /** The operator's hooks that ran, with the last lines of their output. */
   hooks?: HookRunRecord[];
-  /** Firmware, Secure Boot, vTPM, the release they were checked against, and the image's properties for them. */
-  platform: PlatformResult;
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -181,19 +186,44 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       ...(media.winrm.certificatePem ? { certificatePem: media.winrm.certificatePem } : {}),
       username: 'Administrator',
       password: media.adminPassword,
+      // A reboot inside a guest step reads the new address from the agent's report: addresses move at every boot.
+      locate: { pool, vm },
     });
     let guest: GuestConnection = guestAt(installed.ip);
     await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: installTimeoutMs / 1000 }));
-    await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    const tools = await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    if (tools.address && tools.address !== guest.address) guest = guestAt(tools.address);
 
-    const deviceId = await build.step(
-      'device_id',
-      () => xen.removeDeviceId({ pool, vm }),
-      (d) => (d.wasSet ? `removed ${d.value}` : 'not set'),
-    );
+    // platform:device_id by the input's policy (docs/operator-guide.md §3); `remove` keeps its original step.
+    const deviceIdPolicy = input.vm.deviceId ?? 'remove';
+    const removal =
+      deviceIdPolicy === 'remove'
+        ? await build.step(
+            'device_id',
+            () => xen.removeDeviceId({ pool, vm }),
+            (d) => (d.wasSet ? `removed ${d.value}` : 'not set'),
+          )
+        : undefined;
+    const applied =
+      deviceIdPolicy !== 'remove'
+        ? await build.step(
+            'device_id',
+            () => xen.applyDeviceIdPolicy({ pool, vm, policy: deviceIdPolicy }),
+            (d) => `${d.action}${d.value ? ` ${d.value}` : ''}`,
+          )
+        : undefined;
+    const deviceId: WindowsImageResult['deviceId'] =
+      removal ?? (applied?.previous !== undefined ? { wasSet: true, value: applied.previous } : { wasSet: false });
+    const deviceIdOutcome: WindowsImageResult['deviceIdPolicy'] = applied
+      ? { policy: applied.policy, action: applied.action, ...(applied.value ? { value: applied.value } : {}) }
+      : { policy: 'remove', action: removal?.wasSet ? 'removed' : 'none' };
+    const deviceIdProperties: Record<string, string> = deviceIdOutcome.value
+      ? { xenapi_device_id: deviceIdOutcome.value }
+      : {};
     let pvDrivers = installed.pvDriversVersion;
-    if (deviceId.wasSet) {
-      // Platform changes apply at the next start: the drivers must bind again to device 0001.
+    let pvTools = installed.pvTools;
+    if (removal ? removal.wasSet : applied?.changed) {
+      // Platform changes apply at the next start: the drivers must bind again to the new platform device.
       await build.step('restart for device_id', async () => {
         await shutDownCleanly(() => waits.cleanShutdown({ pool, vm }), input.timeouts.shutdown);
         await xen.startVm({ pool, vm });
@@ -204,6 +234,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         (g) => `drivers ${Object.values(g.pvDriversVersion).join('.')}`,
       );
       pvDrivers = again.pvDriversVersion;
+      pvTools = again.pvTools;
       guest = guestAt(again.ip);
       await build.step('WinRM after restart', () => waits.waitForWinrm({ guest }));
     }
@@ -251,6 +282,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           properties: imageProperties(input.image, 'hvm', 'windows', {
             xenimage_windows_image: input.windows.imageName ?? String(input.windows.imageIndex ?? 1),
             ...platformProperties,
+            ...deviceIdProperties,
           }),
         }),
       (p) => `image ${p.imageId}${p.reused ? ' (reused)' : ''}`,
@@ -276,7 +308,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       reused: published.reused,
       vm: created.uuid,
       deviceId,
+      deviceIdPolicy: deviceIdOutcome,
       pvDrivers,
+      ...(pvTools ? { pvTools } : {}),
       sysprepAttempts: attempts.records,
       virtualSize: verified.virtualSize,
       tgzBytes: published.tgzBytes,
@@ -285,9 +319,6 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       cleanedUp: cleaned ? { vms: cleaned.vms.length, vdis: cleaned.vdis.length } : null,
       warnings: build.warnings,
       guestLogs: logs.all,
-      ...(clean ? { cleanImage: clean } : {}),
-      ...(checks ? { preSysprepChecks: checks } : {}),
-      ...(hooks.runs.length ? { hooks: hooks.runs } : {}),
       platform: {
         ...platform,
         release: release.release,
@@ -295,6 +326,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         vtpmUuid: created.vtpm?.uuid ?? null,
         imageProperties: platformProperties,
       },
+      ...(clean ? { cleanImage: clean } : {}),
+      ...(checks ? { preSysprepChecks: checks } : {}),
+      ...(hooks.runs.length ? { hooks: hooks.runs } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

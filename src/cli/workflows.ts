@@ -1,25 +1,42 @@
-// Commands that look at or act on builds: status, list, cancel, the operator's answers to a build that waits
+// Commands that look at or act on builds: status, list, logs, cancel, the operator's answers to a build that waits
 // after a failed sysprep (retry-sysprep, abandon), and check (a worker round trip). They run in
 // src/cli/actions/workflows.ts.
 import type { Command } from 'commander';
+import type { ListOptions } from './actions/workflows.js';
+import { BUILD_KIND_NAMES } from './buildKinds.js';
 
 export function registerWorkflowCommands(program: Command): void {
   const actions = () => import('./actions/workflows.js');
 
   program
     .command('status')
-    .description('show a build: state, current step, progress and result')
+    .description('show a build: its steps with durations, the current step, attempt and transfer progress, the result')
     .argument('<id>', 'workflow ID')
-    .option('--json', 'print JSON')
-    .action(async (id: string, opts: { json?: boolean }) => (await actions()).showStatus(id, opts));
+    .option('--watch', 'follow the build until it ends (exit code 1 unless it completed)')
+    .option('--json', 'print JSON (with --watch: one line per change)')
+    .action(async (id: string, opts: { json?: boolean; watch?: boolean }) => (await actions()).showStatus(id, opts));
 
   program
     .command('list')
     .description('list builds (newest first)')
-    .option('--query <visibility query>', 'a Temporal list filter', 'XenimageKind IS NOT NULL')
+    .option('--running', 'only builds that are running')
+    .option('--image <name>', 'only builds of this image name')
+    .option('--kind <kind>', `only builds of this kind: ${BUILD_KIND_NAMES.join(' | ')}`)
+    .option(
+      '--query <visibility query>',
+      'a Temporal list filter (combined with the options above)',
+      'XenimageKind IS NOT NULL',
+    )
     .option('--limit <n>', 'at most this many', '20')
     .option('--json', 'print JSON lines')
-    .action(async (opts: { query: string; limit: string; json?: boolean }) => (await actions()).listBuilds(opts));
+    .action(async (opts: ListOptions) => (await actions()).listBuilds(opts));
+
+  program
+    .command('logs')
+    .description('print the guest logs a build collected (Panther, setupact, cloudbase-init, the PV tools log)')
+    .argument('<id>', 'workflow ID')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }) => (await actions()).showLogs(id, opts));
 
   program
     .command('cancel')

@@ -58,6 +58,8 @@ export const WindowsImageInputSchema = z
         diskGiB: z.number().int().min(16).max(2040).default(40),
         /** A VTPM on the build VM (UEFI only); Windows 11 needs it. */
         vtpm: z.boolean().optional(),
+        /** platform:device_id after the PV tools: remove it (default, nova's 0001), keep it, or set 0002. */
+        deviceId: z.enum(['remove', 'keep', '0002']).optional(),
       })
       .strict()
       .default({ memoryMiB: 4096, vcpus: 2, diskGiB: 40 }),

@@ -50,6 +50,10 @@ export interface ListImagesQuery {
   owner?: string;
   status?: string;
   name?: string;
+  /** 'true': hidden images only (Glance lists the visible ones by default). */
+  os_hidden?: 'true' | 'false';
+  /** Custom property filters: images whose property equals the value. */
+  properties?: Record<string, string>;
 }
 
 export interface UploadOptions {
@@ -130,7 +134,8 @@ export class GlanceClient {
   /** All images matching the query, following Glance's pagination (visibility=all: community ones too). */
   async listImages(query: ListImagesQuery, signal?: AbortSignal): Promise<GlanceImage[]> {
     const params = new URLSearchParams({ visibility: 'all', limit: '100' });
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, v);
+    const { properties, ...fields } = query;
+    for (const [k, v] of Object.entries({ ...fields, ...properties })) if (v !== undefined) params.set(k, v);
     let next: string | undefined = `/v2/images?${params.toString()}`;
     const images: GlanceImage[] = [];
     while (next) {
@@ -142,6 +147,41 @@ export class GlanceClient {
       next = page.next;
     }
     return images;
+  }
+
+  /**
+   * PATCH the image record with JSON patch operations (custom properties, os_hidden). Properties that exist are
+   * replaced, new ones added, `null` removes one; values must be strings, or booleans for Glance's own fields.
+   */
+  async updateImage(
+    id: string,
+    changes: Record<string, string | boolean | null>,
+    signal?: AbortSignal,
+  ): Promise<GlanceImage> {
+    const current = await this.getImage(id, signal);
+    const ops = Object.entries(changes).flatMap(([key, value]) => {
+      const path = `/${key}`;
+      if (value === null) return key in current ? [{ op: 'remove', path }] : [];
+      if (current[key] === value) return [];
+      return [{ op: key in current ? 'replace' : 'add', path, value }];
+    });
+    if (ops.length === 0) return current;
+    return (await this.json('PATCH', `/v2/images/${encodeURIComponent(id)}`, `update image ${id}`, [200], {
+      json: ops,
+      contentType: 'application/openstack-images-v2.1-json-patch',
+      signal,
+    })) as GlanceImage;
+  }
+
+  /** POST /actions/deactivate: the image stays, but no new instance can be made from it (204, also when already). */
+  async deactivateImage(id: string, signal?: AbortSignal): Promise<void> {
+    await this.json(
+      'POST',
+      `/v2/images/${encodeURIComponent(id)}/actions/deactivate`,
+      `deactivate image ${id}`,
+      [204],
+      { signal },
+    );
   }
 
   /** DELETE; an image already gone (404) counts as deleted. Returns whether it existed. */

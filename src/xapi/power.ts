@@ -3,6 +3,8 @@
 import { XenimageError } from '../errors.js';
 import type { XapiConnection, WaitOptions } from './connection.js';
 import { hasXapiCode, XapiCallError } from './errors.js';
+import { guestAddresses, reachableAddress, type GuestAddress } from './guestAddress.js';
+import { assessPvTools, type PvToolsAssessment } from './pvDrivers.js';
 import { NULL_REF, type Ref } from './records.js';
 
 export async function startVm(
@@ -63,7 +65,14 @@ async function shutdown(
 }
 
 export interface GuestReport {
+  /** Where the worker reaches the guest now (VIF 0: IPv4, else IPv6; docs/reference/windows-current.md). */
   ip: string;
+  /** The tools' version and whether they predate the XSA-468 fixes. */
+  pvTools: PvToolsAssessment;
+  /** Every address the agent reports, all VIFs, IPv4 and IPv6. */
+  addresses: GuestAddress[];
+  /** The domain the report is from: a reboot makes a new one. */
+  domid: number;
   pvDriversVersion: Record<string, string>;
   pvDriversDetected: boolean;
   osVersion: Record<string, string>;
@@ -79,34 +88,35 @@ export class GuestStoppedError extends XenimageError {
   }
 }
 
-/** The first IPv4 the agent reports for VIF 0 that is not link-local (169.254/16 is what Windows uses before DHCP). */
-function usableIp(networks: Record<string, string>): string | undefined {
-  const candidates = [
-    networks['0/ip'],
-    ...Object.entries(networks)
-      .filter(([k]) => /^0\/ipv4\/\d+$/.test(k))
-      .map(([, v]) => v),
-  ];
-  return candidates.find((ip) => ip !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(ip) && !ip.startsWith('169.254.'));
-}
-
-/** Waits (on events) until the running VM's guest agent reports a usable IP and PV drivers. */
-export function waitForGuest(conn: XapiConnection, vm: Ref, options: WaitOptions): Promise<GuestReport> {
+/**
+ * Waits (on events) until the running VM's guest agent reports a usable IP and PV drivers; with `otherThanDomid`,
+ * only a report of a later domain counts (the guest rebooted since: its address may have moved).
+ */
+export function waitForGuest(
+  conn: XapiConnection,
+  vm: Ref,
+  options: WaitOptions & { otherThanDomid?: number | undefined },
+): Promise<GuestReport> {
   return conn.waitFor((get) => {
     const rec = get('VM', vm);
     if (!rec) throw new XapiCallError('HANDLE_INVALID', ['VM', vm], { method: 'wait for the guest', retryable: false });
     if (rec.power_state !== 'Running') throw new GuestStoppedError(vm, rec.power_state);
     if (rec.guest_metrics === NULL_REF) return undefined;
+    if (options.otherThanDomid !== undefined && rec.domid === options.otherThanDomid) return undefined;
     const gm = get('VM_guest_metrics', rec.guest_metrics);
     if (!gm) return undefined;
-    const ip = usableIp(gm.networks);
+    const addresses = guestAddresses(gm.networks);
+    const ip = reachableAddress(addresses);
     const drivers =
       gm.PV_drivers_detected ||
       (gm.PV_drivers_version.major !== undefined && gm.PV_drivers_version.minor !== undefined);
     if (!ip || !drivers) return undefined;
     return {
       ip,
+      addresses,
+      domid: rec.domid,
       pvDriversVersion: { ...gm.PV_drivers_version },
+      pvTools: assessPvTools(gm.PV_drivers_version),
       pvDriversDetected: gm.PV_drivers_detected,
       osVersion: { ...gm.os_version },
       other: { ...gm.other },

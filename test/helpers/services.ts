@@ -17,6 +17,7 @@ export interface SharedServices {
 const NEEDS: Array<[prefix: string, services: Array<'temporal' | 'openstack'>]> = [
   ['workflows/', ['temporal', 'openstack']],
   ['cli/', ['temporal', 'openstack']],
+  ['schedules/', ['temporal', 'openstack']],
   ['production/', ['temporal', 'openstack']],
   ['activities/image', ['openstack']],
   ['ui/', ['temporal', 'openstack']],

@@ -76,6 +76,7 @@ describe('windowsImage on UEFI, Secure Boot and a vTPM (XCP-ng 8.3)', () => {
     const input = await windowsInput(lab, 'win11-golden', {
       ...WIN11,
       image: { name: 'win11-golden', properties: { os_distro: 'windows', os_version: '11' } },
+      vm: { vtpm: true, deviceId: '0002' },
     });
     const handle = await lab.client.workflow.start('windowsImage', {
       taskQueue: lab.taskQueue,
@@ -92,7 +93,23 @@ describe('windowsImage on UEFI, Secure Boot and a vTPM (XCP-ng 8.3)', () => {
     assert.equal(during.HVM_boot_params.firmware, 'uefi');
     assert.equal(during.platform.secureboot, 'true');
 
-    const result = (await handle.result()) as { imageId: string; platform: PlatformResult; warnings: string[] };
+    const result = (await handle.result()) as {
+      imageId: string;
+      platform: PlatformResult;
+      warnings: string[];
+      deviceId: { wasSet: boolean };
+      deviceIdPolicy: { policy: string; action: string; value?: string };
+      pvTools: { version: string; xsa468Vulnerable: boolean | null; warning?: string };
+    };
+    // device_id 0002 by policy: set on the VM (the lab's tools leave none), asked of nova through the image.
+    assert.deepEqual(result.deviceId, { wasSet: false });
+    assert.deepEqual(result.deviceIdPolicy, { policy: '0002', action: 'set', value: '0002' });
+    // The lab's tools are XenServer VM Tools 9.4.0: older than the XSA-468 fixes, and the result says so.
+    assert.equal(result.pvTools.xsa468Vulnerable, true);
+    assert.match(
+      result.pvTools.warning ?? '',
+      /^the PV tools \(9\.4\.0\.146\) are older than the XSA-468 fixes.*9\.4\.1/,
+    );
     assert.deepEqual(
       { ...result.platform, vtpmUuid: typeof result.platform.vtpmUuid },
       {
@@ -112,11 +129,14 @@ describe('windowsImage on UEFI, Secure Boot and a vTPM (XCP-ng 8.3)', () => {
     assert.equal(image.os_secure_boot, 'required');
     assert.equal(image.hw_tpm_version, '2.0');
     assert.equal(image.os_version, '11');
+    assert.equal(image.xenapi_device_id, '0002');
 
     const progress = await handle.query<BuildProgress>('progress');
     const step = (name: string) => progress.steps.find((s) => s.step === name);
     assert.match(step('validate targets')?.note ?? '', /XCP-ng 8\.3\.0/);
     assert.match(step('create VM')?.note ?? '', new RegExp(`VTPM ${result.platform.vtpmUuid!}`));
+    assert.equal(step('device_id')?.note, 'set 0002');
+    assert.equal(step('restart for device_id')?.status, 'done');
     // The VTPM went with the VM at the cleanup.
     await conn.barrier();
     assert.equal(

@@ -8,6 +8,8 @@ import { SecretResolver } from '../../src/secrets.js';
 import { ensureBuildVm } from '../../src/xapi/buildVm.js';
 import { connectPool } from '../../src/xapi/connect.js';
 import type { XapiConnection } from '../../src/xapi/connection.js';
+import { applyDeviceIdPolicy } from '../../src/xapi/platform.js';
+import { assessPvTools } from '../../src/xapi/pvDrivers.js';
 import { ensureSnapshot, revertTo } from '../../src/xapi/snapshots.js';
 import { findTagged } from '../../src/xapi/tags.js';
 import {
@@ -123,4 +125,67 @@ test('BIOS leaves platform:secureboot alone', async (t) => {
   const before = (await conn.fetch('VM', made.vm)).platform;
   await setSecureBoot(conn, made.vm, { firmware: 'bios', secureBoot: false, vtpm: false });
   assert.deepEqual((await conn.fetch('VM', made.vm)).platform, before);
+});
+
+test('platform:device_id by policy: keep what the tools left, set 0002 once, remove; each says what it did', async (t) => {
+  const lab = await startTestLab(t, { scenario: 'default' });
+  const conn = await connect(lab);
+  const { vm } = await ensureBuildVm(conn, 'device-id@run-1', { name: 'dev', memoryMiB: 2048, vcpus: 1, diskGiB: 16 });
+  await conn.call('VM.remove_from_platform', vm, 'device_id');
+  assert.deepEqual(await applyDeviceIdPolicy(conn, vm, 'keep'), { policy: 'keep', action: 'kept', changed: false });
+  assert.deepEqual(await applyDeviceIdPolicy(conn, vm, '0002'), {
+    policy: '0002',
+    action: 'set',
+    value: '0002',
+    changed: true,
+  });
+  assert.equal((await conn.fetch('VM', vm)).platform.device_id, '0002');
+  assert.deepEqual(await applyDeviceIdPolicy(conn, vm, '0002'), {
+    policy: '0002',
+    action: 'none',
+    value: '0002',
+    previous: '0002',
+    changed: false,
+  });
+  assert.deepEqual(await applyDeviceIdPolicy(conn, vm, 'keep'), {
+    policy: 'keep',
+    action: 'kept',
+    value: '0002',
+    previous: '0002',
+    changed: false,
+  });
+  assert.deepEqual(await applyDeviceIdPolicy(conn, vm, 'remove'), {
+    policy: 'remove',
+    action: 'removed',
+    changed: true,
+  });
+  assert.equal((await conn.fetch('VM', vm)).platform.device_id, undefined);
+});
+
+test('PV tools against the XSA-468 fixes: per-driver entries by vendor, else the XenServer tools version', () => {
+  const old = assessPvTools({ major: '9', minor: '4', micro: '0', build: '146' });
+  assert.deepEqual([old.version, old.vendor, old.xsa468Vulnerable], ['9.4.0.146', 'unknown', true]);
+  assert.match(old.warning ?? '', /XSA-468.*XenServer VM Tools 9\.4\.1/);
+  const fixed = assessPvTools({ major: '9', minor: '4', micro: '1', build: '12' });
+  assert.deepEqual([fixed.xsa468Vulnerable, fixed.warning], [false, undefined]);
+  const xsDrivers = assessPvTools({
+    major: '9',
+    minor: '4',
+    micro: '2',
+    build: '1',
+    xenbus: 'XenServer 9.1.11.115 ',
+    xeniface: 'XenServer 9.1.12.93 ',
+  });
+  assert.deepEqual([xsDrivers.vendor, xsDrivers.xsa468Vulnerable], ['XenServer', true], 'xeniface below 9.1.12.94');
+  const xcp = assessPvTools({
+    major: '9',
+    minor: '0',
+    micro: '9137',
+    xenbus: 'XCP_ng 9.0.9137 ',
+    xeniface: 'XCP_ng 9.0.9137 ',
+  });
+  assert.deepEqual([xcp.vendor, xcp.xsa468Vulnerable], ['XCP-ng', false]);
+  const xcpOld = assessPvTools({ xenbus: 'XCP_ng 9.0.9060 ' });
+  assert.match(xcpOld.warning ?? '', /XCP-ng Windows PV Tools 9\.0\.9137/);
+  assert.equal(assessPvTools({}).xsa468Vulnerable, null, 'no report: unknown');
 });

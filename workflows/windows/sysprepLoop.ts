@@ -222,7 +222,7 @@ export async function sysprepUntilGeneralized(s: SysprepSession, first: GuestCon
       const chosen = remedy;
       const last = attempts.lastSysprepFailure;
       try {
-        await build.step(
+        const applied = await build.step(
           'remedy',
           () =>
             waits.applySysprepRemedy({
@@ -233,6 +233,8 @@ export async function sysprepUntilGeneralized(s: SysprepSession, first: GuestCon
           (r) => r.applied,
           attempt,
         );
+        // A reboot remedy may have moved the guest to a new address.
+        if (applied.address && applied.address !== guest.address) guest = s.guestAt(applied.address);
       } catch (err) {
         failure = remedyFailure(err, chosen);
       }

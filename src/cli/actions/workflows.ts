@@ -1,4 +1,4 @@
-// What status, list, cancel, retry-sysprep, abandon and check do, over the Temporal client.
+// What status, list, logs, cancel, retry-sysprep, abandon and check do, over the Temporal client.
 import { randomUUID } from 'node:crypto';
 import { TimeoutFailure, WorkflowFailedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import {
@@ -8,11 +8,14 @@ import {
   RETRY_SYSPREP_UPDATE,
   type AbandonRequest,
   type BuildProgress,
+  type GuestLogCollection,
   type RetrySysprepRequest,
 } from '../../contracts/messages.js';
 import { InvalidInputError, XenimageError } from '../../errors.js';
 import type { HostReport } from '../../host/tools.js';
+import { BUILD_KIND_NAMES, isBuildKindName } from '../buildKinds.js';
 import { cliContext, temporalClient, type CliContext } from '../context.js';
+import { renderGuestLogs, renderStatus, type BuildStatus } from '../statusView.js';
 
 async function withClient<T>(fn: (client: Client, ctx: CliContext) => Promise<T>): Promise<T> {
   const ctx = cliContext();
@@ -24,34 +27,106 @@ async function withClient<T>(fn: (client: Client, ctx: CliContext) => Promise<T>
   }
 }
 
-export async function showStatus(id: string, opts: { json?: boolean }): Promise<void> {
+/** What a build is now: its execution, its progress (when a worker answers), its result or failure. */
+async function readStatus(client: Client, id: string): Promise<BuildStatus> {
+  const handle = client.workflow.getHandle(id);
+  const description = await handle.describe();
+  const status = description.status.name;
+  // A closed build answers queries too (a worker replays it); bounded, as no worker may be running.
+  const progress = await client.connection
+    .withDeadline(Date.now() + (status === 'RUNNING' ? 10_000 : 5_000), () =>
+      handle.query<BuildProgress>(PROGRESS_QUERY),
+    )
+    .catch(() => undefined);
+  let result: unknown;
+  let failure: string | undefined;
+  if (status === 'COMPLETED') result = await handle.result();
+  else if (status !== 'RUNNING') failure = await handle.result().then(() => undefined, failureMessage);
+  return {
+    id,
+    type: description.type,
+    status,
+    started: description.startTime.toISOString(),
+    closed: description.closeTime?.toISOString(),
+    step: description.searchAttributes.XenimageStep?.[0] as string | undefined,
+    progress,
+    result,
+    failure,
+  };
+}
+
+function failureMessage(err: unknown): string {
+  let cause: unknown = err instanceof WorkflowFailedError ? (err.cause ?? err) : err;
+  const parts: string[] = [];
+  while (cause instanceof Error && parts.length < 4) {
+    parts.push(cause.message);
+    cause = cause.cause;
+  }
+  return parts.filter((m) => m).join(': ') || String(err);
+}
+
+const WATCH_INTERVAL_MS = 1000;
+
+export async function showStatus(id: string, opts: { json?: boolean; watch?: boolean }): Promise<void> {
+  const out = process.stdout;
   await withClient(async (client) => {
-    const handle = client.workflow.getHandle(id);
-    const description = await handle.describe();
-    let progress: BuildProgress | undefined;
-    if (description.status.name === 'RUNNING') {
-      progress = await handle.query<BuildProgress>(PROGRESS_QUERY).catch(() => undefined);
+    let last = '';
+    for (;;) {
+      const status = await readStatus(client, id);
+      const text = opts.json
+        ? JSON.stringify(status)
+        : renderStatus(status, { tty: Boolean(out.isTTY), now: new Date() }).join('\n');
+      if (!opts.watch) {
+        console.log(text);
+        return;
+      }
+      if (text !== last) {
+        // A terminal redraws in place; a pipe gets each change once (JSON: one line per change).
+        if (out.isTTY && !opts.json) out.write(`\x1b[H\x1b[2J${text}\n`);
+        else out.write(`${text}\n`);
+        last = text;
+      }
+      if (status.status !== 'RUNNING') {
+        if (status.status !== 'COMPLETED') process.exitCode = 1;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, WATCH_INTERVAL_MS));
     }
-    const result = description.status.name === 'COMPLETED' ? await handle.result() : undefined;
-    const summary = {
-      id,
-      type: description.type,
-      status: description.status.name,
-      started: description.startTime.toISOString(),
-      closed: description.closeTime?.toISOString(),
-      step: description.searchAttributes.XenimageStep?.[0],
-      progress,
-      result,
-    };
-    if (opts.json) console.log(JSON.stringify(summary));
-    else printStatus(summary);
   });
 }
 
-export async function listBuilds(opts: { query: string; limit: string; json?: boolean }): Promise<void> {
+export interface ListOptions {
+  query: string;
+  limit: string;
+  running?: boolean;
+  image?: string;
+  kind?: string;
+  json?: boolean;
+}
+
+/** The visibility query of `xenimage list`'s filters (values are checked: a quote would end the string). */
+export function listQuery(opts: ListOptions): string {
+  const clauses = [opts.query];
+  if (opts.running) clauses.push(`ExecutionStatus = "Running"`);
+  if (opts.kind !== undefined) {
+    if (!isBuildKindName(opts.kind))
+      throw new InvalidInputError(`unknown kind "${opts.kind}": one of ${BUILD_KIND_NAMES.join(', ')}`);
+    clauses.push(`XenimageKind = "${opts.kind}"`);
+  }
+  if (opts.image !== undefined) {
+    if (!/^[^"'\\]+$/.test(opts.image)) throw new InvalidInputError('--image must not contain quotes or backslashes');
+    clauses.push(`XenimageImage = "${opts.image}"`);
+  }
+  return clauses.map((c) => `(${c})`).join(' AND ');
+}
+
+export async function listBuilds(opts: ListOptions): Promise<void> {
+  const limit = Number(opts.limit);
+  if (!Number.isInteger(limit) || limit <= 0) throw new InvalidInputError('--limit must be a positive integer');
+  const query = listQuery(opts);
   await withClient(async (client) => {
     let count = 0;
-    for await (const wf of client.workflow.list({ query: opts.query })) {
+    for await (const wf of client.workflow.list({ query })) {
       const row = {
         id: wf.workflowId,
         type: wf.type,
@@ -66,9 +141,36 @@ export async function listBuilds(opts: { query: string; limit: string; json?: bo
         console.log(
           `${row.started}  ${String(row.status).padEnd(10)} ${String(row.kind ?? '').padEnd(10)} ${String(row.step ?? '').padEnd(16)} ${row.id}${row.image ? `  (${String(row.image)})` : ''}`,
         );
-      if (++count >= Number(opts.limit)) break;
+      if (++count >= limit) break;
     }
     if (count === 0 && !opts.json) console.log('no builds');
+  });
+}
+
+/**
+ * The guest logs a build collected (Windows builds: Panther, setupact, cloudbase-init, the tools' MSI log): from
+ * its result once it succeeded, else from its progress (a closed build's progress needs a running worker).
+ */
+export async function showLogs(id: string, opts: { json?: boolean }): Promise<void> {
+  await withClient(async (client) => {
+    const status = await readStatus(client, id);
+    const fromResult = (status.result as { guestLogs?: GuestLogCollection[] } | undefined)?.guestLogs;
+    const logs = fromResult ?? status.progress?.guestLogs;
+    if (logs === undefined && status.progress === undefined && status.result === undefined)
+      throw new XenimageError(
+        'ProgressUnavailable',
+        `${id} (${status.status}) did not answer its progress query: is a worker running ("xenimage worker")?`,
+        { retryable: true },
+      );
+    if (opts.json) {
+      console.log(JSON.stringify({ id, status: status.status, guestLogs: logs ?? [] }));
+      return;
+    }
+    if (!logs || logs.length === 0) {
+      console.log(`${id} (${status.type}, ${status.status}) has collected no guest logs`);
+      return;
+    }
+    console.log(renderGuestLogs(logs).join('\n'));
   });
 }
 
@@ -156,18 +258,4 @@ export async function checkWorker(opts: { timeout: string; json?: boolean }): Pr
     }
     if (missing.length > 0) process.exitCode = 1;
   });
-}
-
-function printStatus(s: Record<string, unknown> & { progress?: BuildProgress }): void {
-  console.log(`${String(s.id)}  ${String(s.type)}  ${String(s.status)}`);
-  console.log(`  started ${String(s.started)}${s.closed ? `, closed ${String(s.closed)}` : ''}`);
-  if (s.step) console.log(`  step    ${String(s.step)}`);
-  if (s.progress) {
-    const p = s.progress;
-    console.log(`  state   ${p.state} (attempt ${p.attempt})${p.waitingFor ? ` — waiting for: ${p.waitingFor}` : ''}`);
-    if (p.bytesTotal) console.log(`  bytes   ${p.bytesDone ?? 0} / ${p.bytesTotal}`);
-    for (const step of p.steps)
-      console.log(`    ${step.status.padEnd(7)} ${step.step}${step.note ? ` — ${step.note}` : ''}`);
-  }
-  if (s.result !== undefined) console.log(`  result  ${JSON.stringify(s.result)}`);
 }

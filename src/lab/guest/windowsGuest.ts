@@ -311,7 +311,7 @@ export class WindowsGuest {
     const m = this.machine;
     if (!vm || !m?.state.pvTools) return;
     await this.host.reportGuestMetrics(this.vmRef, {
-      networks: { '0/ip': vm.address, '0/ipv4/0': vm.address },
+      networks: agentNetworks(vm),
       pvDriversVersion: { ...m.state.pvTools },
       pvDriversDetected: true,
       osVersion: {
@@ -393,6 +393,24 @@ export class WindowsGuest {
     const s = this.servers.https ?? this.servers.http;
     return vm && s ? { address: vm.address, port: s.port, https: s.https } : undefined;
   }
+}
+
+/**
+ * The PV agent's `networks` map: per VIF "<n>/ip" (its first IPv4) and "<n>/ipv4/<i>", "<n>/ipv6/<i>" for every
+ * address of this boot (several NICs, IPv6), as xe-guest-utilities and the Windows agent write them.
+ */
+export function agentNetworks(vm: LabVmView): Record<string, string> {
+  const all = [{ device: '0', family: 'ipv4' as const, address: vm.address }, ...vm.extraAddresses];
+  const out: Record<string, string> = {};
+  const count: Record<string, number> = {};
+  for (const a of all) {
+    const key = `${a.device}/${a.family}`;
+    const i = count[key] ?? 0;
+    count[key] = i + 1;
+    out[`${key}/${i}`] = a.address;
+    if (a.family === 'ipv4' && out[`${a.device}/ip`] === undefined) out[`${a.device}/ip`] = a.address;
+  }
+  return out;
 }
 
 export function guestDir(stateDir: string, vmUuid: string): string {

@@ -41,5 +41,10 @@ export async function rebootAndWait(ctx: GuestContext, o: { timeoutMs: number; i
   } finally {
     client.close();
   }
+  // The new boot may have a new address: read it from the agent's report before waiting for WinRM there.
+  if (ctx.relocate) {
+    ctx.progress?.({ phase: 'reading the guest address after the reboot' });
+    ctx.guest = { ...ctx.guest, address: await ctx.relocate(Math.max(1000, o.timeoutMs - (Date.now() - started))) };
+  }
   await waitForWinrm(ctx, Math.max(1000, o.timeoutMs - (Date.now() - started)));
 }

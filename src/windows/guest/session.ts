@@ -29,6 +29,11 @@ export interface GuestContext {
   operationTimeoutSec?: number;
   /** Added to OperationTimeout for each HTTP request's own timeout. */
   requestMarginMs?: number;
+  /**
+   * Where the guest is after it rebooted: waits for its agent's report from the new boot and returns the address
+   * (addresses move at every boot). Without it a reboot is assumed to keep the address.
+   */
+  relocate?: (timeoutMs: number) => Promise<string>;
 }
 
 export function openClient(
