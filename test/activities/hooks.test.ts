@@ -3,10 +3,11 @@
 // lines, an unknown one HookMissing — both non-retryable.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import { MAX_HOOK_BYTES } from '../../src/windows/guest/hooks.js';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { guestActivities as makeGuestActivities } from '../../activities/guest.js';
 import { startStandaloneWindows } from '../../src/lab/guest/standalone.js';
@@ -34,6 +35,14 @@ async function setup(t: TestContext) {
     ].join('\r\n'),
   );
   await writeFile(path.join(hooks, 'fails.ps1'), ["Write-Output 'about to fail'", 'exit 3'].join('\r\n'));
+  // What the hook folder must not hand out: a link leading out of it, a folder, a file over the size cap.
+  await writeFile(path.join(stateDir, 'outside.ps1'), "Write-Output 'outside'");
+  await symlink(path.join(stateDir, 'outside.ps1'), path.join(hooks, 'escape.ps1'));
+  await mkdir(path.join(hooks, 'folder.ps1'));
+  await writeFile(path.join(hooks, 'huge.ps1'), '');
+  await truncate(path.join(hooks, 'huge.ps1'), MAX_HOOK_BYTES + 1);
+  await writeFile(path.join(hooks, 'linked-inside.ps1'), "Write-Output 'inside'");
+  await symlink(path.join(hooks, 'linked-inside.ps1'), path.join(hooks, 'alias.ps1'));
   const adminPassword = `Adm!n-${randomBytes(6).toString('hex')}`;
   const w = await startStandaloneWindows({ adminPassword, scale: 0.01 });
   t.after(() => w.stop());
@@ -76,6 +85,33 @@ test('checkHooks finds the named scripts; an unknown name is HookMissing, non-re
   assert.equal(missing.type, 'HookMissing');
   assert.equal(missing.nonRetryable, true);
   assert.match(missing.message, /nope\.ps1/);
+});
+
+test('a hook is a plain name whose file stays a regular file under its hook folder (HookRefused otherwise)', async (t) => {
+  const { activities } = await setup(t);
+  const check = (name: string) => run(() => activities.checkHooks({ hooks: { beforeSysprep: [name] } }));
+  assert.deepEqual(await check('alias'), { found: ['alias'] }, 'a link that stays inside the folder is fine');
+  for (const [name, why] of [
+    ['escape', /leads outside that hook folder/],
+    ['folder', /not a regular file/],
+    ['huge', /larger than/],
+  ] as const) {
+    const refused = await failure(check(name));
+    assert.equal(refused.type, 'HookRefused', name);
+    assert.equal(refused.nonRetryable, true, name);
+    assert.match(refused.message, why);
+  }
+  const dots = await failure(
+    run(() =>
+      activities.runHooks({
+        guest: { address: '192.0.2.1', port: 5985, https: false, username: 'a', password: { secret: 'x' } },
+        point: 'afterInstall',
+        names: ['a..b'],
+      }),
+    ),
+  );
+  assert.equal(dots.type, 'InvalidInput');
+  assert.equal(dots.nonRetryable, true);
 });
 
 test('runHooks runs the script in the guest, keeps its output scrubbed of the build secrets and leaves no copy', async (t) => {

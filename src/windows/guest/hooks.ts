@@ -2,7 +2,7 @@
 // the guest at afterInstall, beforeCloudbaseInit and beforeSysprep. The script travels over stdin into a file under
 // C:\Windows\Temp (a command line holds only a few KB), runs with `powershell -File`, and is deleted. Every output
 // line goes to the worker's log, scrubbed; the last lines are kept, and a failure is HookFailed with them.
-import { lstat, readFile } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HOOK_NAME, type HookPoint, type HookRunRecord } from '../../contracts/windowsGuestInput.js';
 import { XenimageError } from '../../errors.js';
@@ -15,23 +15,36 @@ export const MAX_HOOK_BYTES = 1024 * 1024;
 /** Output lines kept per hook in the result and in a failure. */
 export const HOOK_TAIL_LINES = 20;
 
-/** The script file of hook `name`: the first `<dir>/<name>.ps1` that exists; HookMissing (non-retryable) when none. */
+function inside(file: string, dir: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+function refused(name: string, why: string): XenimageError {
+  return new XenimageError('HookRefused', `hook "${name}": ${why}`, { retryable: false, details: { name } });
+}
+
+/**
+ * The script file of hook `name`: the first `<dir>/<name>.ps1` that exists, checked as the input policy checks a
+ * local input (docs/decisions/inputs-0001-where-inputs-may-read-and-connect.md): a plain name, still under its hook
+ * folder once every link is resolved, a regular file within MAX_HOOK_BYTES (HookRefused otherwise); HookMissing
+ * when no folder has it. All non-retryable: the same input fails the same way.
+ */
 export async function findHook(dirs: string[], name: string): Promise<string> {
-  if (!HOOK_NAME.test(name))
+  if (!HOOK_NAME.test(name) || name.includes('..'))
     throw new XenimageError('InvalidInput', `"${name}" is not a hook name (letters, digits, ".", "_", "-")`, {
       retryable: false,
     });
   for (const dir of dirs) {
-    const file = path.join(dir, `${name}.ps1`);
-    const st = await lstat(file).catch(() => undefined);
-    if (!st) continue;
-    if (!st.isFile() || st.size > MAX_HOOK_BYTES)
-      throw new XenimageError(
-        'HookMissing',
-        `hook "${name}": ${file} is not a regular file of at most ${MAX_HOOK_BYTES} bytes`,
-        { retryable: false, details: { name } },
-      );
-    return file;
+    const root = await realpath(dir).catch(() => undefined);
+    if (!root) continue;
+    const resolved = await realpath(path.join(root, `${name}.ps1`)).catch(() => undefined);
+    if (!resolved) continue;
+    if (!inside(resolved, root)) throw refused(name, `${name}.ps1 in ${dir} leads outside that hook folder`);
+    const st = await stat(resolved);
+    if (!st.isFile()) throw refused(name, `${name}.ps1 in ${dir} is not a regular file`);
+    if (st.size > MAX_HOOK_BYTES) throw refused(name, `${name}.ps1 is larger than ${MAX_HOOK_BYTES} bytes`);
+    return resolved;
   }
   throw new XenimageError(
     'HookMissing',
@@ -47,6 +60,8 @@ export async function runHook(
 ): Promise<HookRunRecord> {
   const started = Date.now();
   const text = await readFile(o.file, 'utf8');
+  // The file may have changed since findHook looked at it.
+  if (Buffer.byteLength(text) > MAX_HOOK_BYTES) throw refused(o.name, `larger than ${MAX_HOOK_BYTES} bytes`);
   const guestFile = `C:\\Windows\\Temp\\xenimage-hook-${o.name}.ps1`;
   const log = logger(ctx).child({ hook: o.name, point: o.point });
   const client = openClient(ctx);
