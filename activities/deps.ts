@@ -25,6 +25,8 @@ export interface ActivityPaths {
   remediesDir: string;
   /** Big temporary files (the qemu-img bridge): on the state disk, not /tmp. */
   tempDir: string;
+  /** Operators' hook scripts (<dir>/<name>.ps1), searched in order (config hooks.dirs). */
+  hookDirs: string[];
 }
 
 export interface ActivityDeps {
@@ -45,9 +47,14 @@ export interface OwnedActivityDeps extends ActivityDeps {
 
 const systemClock: Clock = { now: () => new Date() };
 
-function activityPaths(stateDir: string): ActivityPaths {
-  const dir = path.resolve(stateDir);
-  return { stateDir: dir, remediesDir: path.join(dir, 'remedies'), tempDir: path.join(dir, 'tmp') };
+function activityPaths(config: Config): ActivityPaths {
+  const dir = path.resolve(config.stateDir);
+  return {
+    stateDir: dir,
+    remediesDir: path.join(dir, 'remedies'),
+    tempDir: path.join(dir, 'tmp'),
+    hookDirs: (config.hooks.dirs ?? [path.join(dir, 'hooks')]).map((d) => path.resolve(d)),
+  };
 }
 
 export interface DepsOptions {
@@ -63,7 +70,7 @@ export interface DepsOptions {
 /** A worker's deps from its configuration. */
 export function openActivityDeps(config: Config, options: DepsOptions): OwnedActivityDeps {
   const env = options.env ?? process.env;
-  const paths = activityPaths(config.stateDir);
+  const paths = activityPaths(config);
   const poolsFile = options.poolsFile ?? poolsFilePath(paths.stateDir, env);
   const secrets = secretResolverFor(config, {
     env,

@@ -3,7 +3,12 @@
 // an input, a result, a command line or an error message.
 import { z } from 'zod';
 import { AnySecretRefSchema, SecretRefSchema } from '../src/contracts/secretRef.js';
-import { GuestRemoteAccessSchema } from '../src/contracts/windowsGuestInput.js';
+import {
+  GuestRemoteAccessSchema,
+  HOOK_POINTS,
+  HooksSchema,
+  type HookRunRecord,
+} from '../src/contracts/windowsGuestInput.js';
 import { InvalidInputError } from '../src/errors.js';
 import { scrubKnownSecrets } from '../src/log.js';
 import { DEFAULT_VOLUME_LABEL } from '../src/windows/answerMedia.js';
@@ -105,6 +110,25 @@ const CollectLogsInputSchema = z
   })
   .strict();
 const ShutdownGuestInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
+const PreSysprepChecksInputSchema = z
+  .object({
+    guest: GuestConnectionSchema,
+    mode: z.enum(['fix', 'report']),
+    /** Bound of each wait (an update installing, the reboot, the decryption). */
+    timeoutSec: seconds(3600),
+    pollSec: seconds(10),
+  })
+  .strict();
+const CheckHooksInputSchema = z.object({ hooks: HooksSchema }).strict();
+const RunHooksInputSchema = z
+  .object({
+    guest: GuestConnectionSchema,
+    point: z.enum(HOOK_POINTS),
+    names: z.array(z.string().min(1)).min(1).max(16),
+    /** The build's input secrets: their values are scrubbed from the hooks' output. */
+    scrub: z.array(SecretRefSchema).max(16).default([]),
+  })
+  .strict();
 const CleanImageInputSchema = z
   .object({ guest: GuestConnectionSchema, remoteAccess: GuestRemoteAccessSchema })
   .strict();
@@ -238,6 +262,51 @@ export function guestActivities(deps: ActivityDeps) {
         const i = parse(ShutdownGuestInputSchema, input, 'shutdownGuest');
         return withProgress('shutdown', async (r) => ({
           issued: await ops.issueShutdown(await context(i.guest, signal, r)),
+        }));
+      });
+    },
+
+    /** Every hook the input names exists in the hook folders (HookMissing, non-retryable, before anything is made). */
+    async checkHooks(input: z.input<typeof CheckHooksInputSchema>): Promise<{ found: string[] }> {
+      return activity(async () => {
+        const i = parse(CheckHooksInputSchema, input, 'checkHooks');
+        const names = [...new Set(HOOK_POINTS.flatMap((p) => i.hooks[p] ?? []))];
+        for (const name of names) await ops.findHook(deps.paths.hookDirs, name);
+        return { found: names };
+      });
+    },
+
+    /** Runs the hooks of one point in order; the first that fails stops the build (HookFailed with its last lines). */
+    async runHooks(input: z.input<typeof RunHooksInputSchema>): Promise<{ runs: HookRunRecord[] }> {
+      return activity(async (signal) => {
+        const i = parse(RunHooksInputSchema, input, 'runHooks');
+        // Resolving registers the values with the scrubber, whichever worker resolved them first.
+        for (const ref of i.scrub) await deps.secrets.resolve(ref, 'build-input');
+        const files: Array<{ name: string; file: string }> = [];
+        for (const name of i.names) files.push({ name, file: await ops.findHook(deps.paths.hookDirs, name) });
+        return withProgress(`hooks ${i.point}`, async (r) => {
+          const ctx = await context(i.guest, signal, r);
+          const runs: HookRunRecord[] = [];
+          for (const f of files) {
+            r.update({ hook: f.name });
+            runs.push(await ops.runHook(ctx, { point: i.point, ...f, scrub: scrubKnownSecrets }));
+          }
+          return { runs };
+        });
+      });
+    },
+
+    /** The states behind the common sysprep failures, found (and with `fix` remedied) before the first attempt. */
+    async preSysprepChecks(
+      input: z.input<typeof PreSysprepChecksInputSchema>,
+    ): Promise<{ checks: ops.CheckOutcome[] }> {
+      return activity(async (signal) => {
+        const i = parse(PreSysprepChecksInputSchema, input, 'preSysprepChecks');
+        return withProgress('pre-sysprep checks', async (r) => ({
+          checks: await ops.preSysprepChecks(await context(i.guest, signal, r, i.pollSec), {
+            mode: i.mode,
+            timeoutMs: i.timeoutSec * 1000,
+          }),
         }));
       });
     },

@@ -140,6 +140,13 @@ export const ConfigSchema = z
     secrets: SecretsConfigSchema.default(DEFAULT_SECRETS_CONFIG),
     inputs: InputsConfigSchema.default({ maxSourceBytes: 4 * 2 ** 40, maxInstallerBytes: 2 * 2 ** 30 }),
     network: NetworkConfigSchema.default({ allow: [] }),
+    hooks: z
+      .object({
+        /** Folders of operators' hook scripts (<dir>/<name>.ps1), searched in order; default <stateDir>/hooks. */
+        dirs: z.array(z.string().min(1)).optional(),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -169,10 +176,15 @@ const ENV_KEYS: Record<string, string[]> = {
   XENIMAGE_BUILD_KEY: ['secrets', 'buildKey'],
   XENIMAGE_SOURCE_DIRS: ['inputs', 'sourceDirs'],
   XENIMAGE_NETWORK_ALLOW: ['network', 'allow'],
+  XENIMAGE_HOOK_DIRS: ['hooks', 'dirs'],
 };
 
-/** Variables that hold a list: XENIMAGE_SOURCE_DIRS is colon-separated (like PATH), networks comma-separated. */
-const LIST_KEYS: Record<string, string> = { XENIMAGE_SOURCE_DIRS: ':', XENIMAGE_NETWORK_ALLOW: ',' };
+/** Variables that hold a list: folders are colon-separated (like PATH), networks comma-separated. */
+const LIST_KEYS: Record<string, string> = {
+  XENIMAGE_SOURCE_DIRS: ':',
+  XENIMAGE_NETWORK_ALLOW: ',',
+  XENIMAGE_HOOK_DIRS: ':',
+};
 
 const NUMERIC_KEYS = new Set([
   'XENIMAGE_TEMPORAL_PORT',

@@ -13,7 +13,8 @@ import {
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
-import type { GuestLogCollection, SysprepAttemptRecord } from '../src/contracts/messages.js';
+import type { GuestLogCollection, PreSysprepCheckRecord, SysprepAttemptRecord } from '../src/contracts/messages.js';
+import type { HookRunRecord } from '../src/contracts/windowsGuestInput.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
 import {
   detectRelease,
@@ -28,6 +29,8 @@ import { failBuild } from './build/saga.js';
 import { startPoolBuild } from './build/start.js';
 import { cleanBeforeSnapshot, sealAndHalt, type CleanImageRecord } from './windows/cleanImage.js';
 import { GuestLogBook } from './windows/guestLogs.js';
+import { Hooks } from './windows/hooks.js';
+import { preSysprepChecks } from './windows/preSysprepChecks.js';
 import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
 
 export interface WindowsImageResult {
@@ -56,6 +59,10 @@ export interface WindowsImageResult {
   platform: PlatformResult;
   /** What the build removed of its own access and files (builds since the clean-image change). */
   cleanImage?: CleanImageRecord;
+  /** The checks before the first sysprep attempt (absent when preSysprep.checks is off). */
+  preSysprepChecks?: PreSysprepCheckRecord[];
+  /** The operator's hooks that ran, with the last lines of their output. */
+  hooks?: HookRunRecord[];
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -67,6 +74,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
   const { pool, cloud } = input;
   const attempts = new SysprepAttempts(build);
   const inputSecrets = [input.administrator.password, ...(input.windows.productKey ? [input.windows.productKey] : [])];
+  const hooks = new Hooks(build, general, waits, input.hooks, inputSecrets);
   const logs = new GuestLogBook(build, bestEffort, inputSecrets);
   const installTimeoutMs = durationMs(input.timeouts.install);
   const platform: PlatformChoice = {
@@ -107,6 +115,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       (t) => `SR ${t.sr.name}, network ${t.network.name}${t.platform ? `, ${t.platform.product}` : ''}`,
     );
     await build.step('check secrets', () => xen.checkSecrets({ refs: inputSecrets }));
+    const hooksOn = patched('hooks');
+    if (hooksOn) await hooks.check();
     // Builds recorded before this step existed replay without it.
     if (patched('check-installers')) {
       await build.step('check installers', () =>
@@ -229,14 +239,18 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       await build.step('WinRM after restart', () => waits.waitForWinrm({ guest }));
     }
 
+    if (hooksOn) await hooks.run('afterInstall', guest);
     await build.step(
       'administrator',
       () => waits.addAdministrator({ guest, name: input.administrator.name, password: input.administrator.password }),
       (a) => (a.created ? `created ${a.name}` : `${a.name} existed`),
     );
+    if (hooksOn) await hooks.run('beforeCloudbaseInit', guest);
     await build.step('cloudbase-init', () => waits.installCloudbaseInit({ guest, volumeLabel: media.volumeLabel }));
     const cleanSession = { build, xen, waits, pool, vm, id, input };
     const clean = patched('clean-image') ? await cleanBeforeSnapshot(cleanSession, guest) : undefined;
+    if (hooksOn) await hooks.run('beforeSysprep', guest);
+    const checks = patched('pre-sysprep-checks') ? await preSysprepChecks(build, waits, guest, input) : undefined;
     const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
     guest = await sysprepUntilGeneralized(
@@ -313,6 +327,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         imageProperties: platformProperties,
       },
       ...(clean ? { cleanImage: clean } : {}),
+      ...(checks ? { preSysprepChecks: checks } : {}),
+      ...(hooks.runs.length ? { hooks: hooks.runs } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

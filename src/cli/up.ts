@@ -13,7 +13,7 @@ export function registerUpCommand(program: Command): void {
     .option('--no-samples', 'start everything but run no sample build')
     .option(
       '--scenario <name|file>',
-      'lab scenario: demo, or e.g. sysprep-appx (an automatic revert-and-retry of sysprep)',
+      'lab scenario: demo, or e.g. sysprep-appx (an AppX package the pre-sysprep checks remove)',
       'demo',
     )
     .option('--fresh', "start the XenServer lab from an empty pool (deletes the lab's pool, VMs and disks first)")

@@ -66,6 +66,15 @@ export interface BuildProgress {
   warnings?: string[];
   /** Guest logs an operator needs (Windows builds), bounded and scrubbed. */
   guestLogs?: GuestLogCollection[];
+  /** The checks before the first sysprep attempt (Windows builds), one record per check. */
+  preSysprepChecks?: PreSysprepCheckRecord[];
+}
+
+export interface PreSysprepCheckRecord {
+  check: 'updates-installing' | 'pending-reboot' | 'appx' | 'bitlocker' | 'reserved-storage';
+  /** clear: nothing found; fixed: found and remedied; found: found and left (report mode, or the fix did not hold). */
+  outcome: 'clear' | 'fixed' | 'found';
+  detail: string;
 }
 
 export interface RetrySysprepRequest {

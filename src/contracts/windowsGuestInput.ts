@@ -5,6 +5,39 @@ import { z } from 'zod';
 /** Remote access the image keeps for its operator; the build's own (listener, key, rules) never ships. */
 export const GuestRemoteAccessSchema = z.enum(['none', 'winrm-https']);
 
+/** Checks before the first sysprep attempt: fix what they find, only report it, or skip them. */
+export const PreSysprepSchema = z
+  .object({ checks: z.enum(['fix', 'report', 'off']).default('fix') })
+  .strict()
+  .default({ checks: 'fix' });
+
+/** A hook script's name: <name>.ps1 in one of the configured hook folders. */
+export const HOOK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const HOOK_POINTS = ['afterInstall', 'beforeCloudbaseInit', 'beforeSysprep'] as const;
+export type HookPoint = (typeof HOOK_POINTS)[number];
+
+const hookNames = z
+  .array(z.string().regex(HOOK_NAME, 'a hook name: letters, digits, ".", "_" or "-" (the script is <name>.ps1)'))
+  .max(16)
+  .optional();
+
+/** Operators' PowerShell scripts, by name, run in the guest at three points of the build. */
+export const HooksSchema = z
+  .object({ afterInstall: hookNames, beforeCloudbaseInit: hookNames, beforeSysprep: hookNames })
+  .strict()
+  .default({});
+
+/** One hook that ran: its exit code and the last lines of its output (scrubbed of the build's secrets). */
+export interface HookRunRecord {
+  point: HookPoint;
+  name: string;
+  exitCode: number;
+  lines: string[];
+  elapsedMs: number;
+}
+
 export const windowsGuestInputFields = {
   guestRemoteAccess: GuestRemoteAccessSchema.default('none'),
+  preSysprep: PreSysprepSchema,
+  hooks: HooksSchema,
 };

@@ -148,6 +148,11 @@ function defaults(): Record<ActivityName, Fake> {
     }),
     shutdownGuest: async () => ({ issued: true }),
     removeBuildFiles: async () => ({ removed: ['C:\\Windows\\Panther\\unattend.xml'] }),
+    preSysprepChecks: async () => ({ checks: [{ check: 'appx', outcome: 'clear', detail: 'fake' }] }),
+    checkHooks: async () => ({ found: [] }),
+    runHooks: async (i: { point: string; names: string[] }) => ({
+      runs: i.names.map((name) => ({ point: i.point, name, exitCode: 0, lines: ['ok'], elapsedMs: 1 })),
+    }),
     sealGuest: async () => ({ launched: true, removesCertificate: false }),
     collectLogs: async () => ({
       files: [{ guestPath: 'C:\\Windows\\Panther\\setupact.log', lines: ['line'], truncated: false }],

@@ -1,7 +1,8 @@
 // The clean image end to end (docs/decisions/windows-0007-clean-image.md): a Windows build on the lab, its image
 // downloaded from Glance and the simulated Windows' state read back from the sysprepped disk — none of the build's
 // access (listeners, certificate and key, Basic, AllowUnencrypted, firewall rules, token policy) and none of its
-// files ship. And the branch where the seal fails: the guest never halts, nothing is published.
+// files ship. The same build meets every state the pre-sysprep checks look for (put on the guest once it runs) and
+// generalizes at the first attempt. And the branch where the seal fails: the guest never halts, nothing is published.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -19,12 +20,13 @@ import { downloadImage, type OpenStackCloud } from '../../src/openstack/index.js
 import type { WindowsState } from '../../src/lab/guest/state.js';
 import { FIREWALL_RULES_KEY } from '../../src/lab/guest/windows/firewall.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
-import { rootFailure, windowsInput } from '../helpers/builds.js';
+import { buildVm, identityOf, labConnection, rootFailure, waitForProgress, windowsInput } from '../helpers/builds.js';
 import { testClient, testTemporal } from '../helpers/temporal.js';
 import { tempDir } from '../helpers/tmp.js';
 import { fakeWorld } from './fakes.js';
 
 const run = promisify(execFile);
+const APPX = 'Contoso.Notes_1.2.3.0_x64__8wekyb3d8bbwe';
 
 /** The simulated Windows' state on the image's disk (docs/decisions/windows-0004-simulated-windows.md: 1 MiB in). */
 async function imageState(cloud: OpenStackCloud, imageId: string, dir: string): Promise<WindowsState> {
@@ -56,27 +58,63 @@ describe('windowsImage clean image', () => {
     cloud = lab.openstack.open();
   });
 
-  test('the sysprepped image holds none of the build access or files; the answer ISO went before the snapshot', async (t) => {
+  test('the sysprepped image holds none of the build access or files, the answer ISO went before the snapshot; every pre-sysprep check fired and was fixed', async (t) => {
     const handle = await lab.client.workflow.start('windowsImage', {
       taskQueue: lab.taskQueue,
       workflowId: `windows-clean-${randomUUID().slice(0, 8)}`,
       args: [await windowsInput(lab, 'win-clean')],
     });
+    // Once the guest runs its last reboot-free steps: every state behind a common sysprep failure.
+    const vm = await buildVm(await labConnection(lab), identityOf(handle));
+    await waitForProgress(handle, (p) => p.steps.some((x) => x.step === 'administrator' && x.status === 'done'));
+    lab.guests.inject({ kind: 'sysprep-appx', vm, package: APPX });
+    lab.guests.inject({ kind: 'sysprep-reserved-storage', vm });
+    lab.guests.inject({
+      kind: 'pre-sysprep-state',
+      vm,
+      state: {
+        pendingFileRenames: ['C:\\Windows\\System32\\drivers\\xenvif.sys'],
+        updateRebootRequired: true,
+        updatesInstallingMs: 20_000,
+        bitlocker: true,
+      },
+    });
     const result = (await handle.result()) as {
       imageId: string;
       cleanImage: { remoteAccess: string; answerMedia: string[]; removed: string[]; sealed: boolean };
+      preSysprepChecks: Array<{ check: string; outcome: string; detail: string }>;
+      sysprepAttempts: Array<{ outcome: string }>;
     };
+    assert.deepEqual(
+      Object.fromEntries(result.preSysprepChecks.map((c) => [c.check, c.outcome])),
+      {
+        'updates-installing': 'fixed',
+        'pending-reboot': 'fixed',
+        appx: 'fixed',
+        bitlocker: 'fixed',
+        'reserved-storage': 'clear',
+      },
+      JSON.stringify(result.preSysprepChecks),
+    );
+    assert.deepEqual(
+      result.sysprepAttempts.map((a) => a.outcome),
+      ['succeeded'],
+      'sysprep generalized at the first attempt',
+    );
     assert.equal(result.cleanImage.remoteAccess, 'none');
     assert.equal(result.cleanImage.answerMedia.length, 1, 'the answer ISO was ejected and destroyed');
     assert.ok(result.cleanImage.removed.includes('C:\\Windows\\Panther\\unattend.xml'));
     assert.ok(result.cleanImage.removed.includes('LocalAccountTokenFilterPolicy'));
     assert.equal(result.cleanImage.sealed, true);
 
-    const steps = (await handle.query<BuildProgress>('progress')).steps.map((s) => s.step);
+    const progress = await handle.query<BuildProgress>('progress');
+    assert.deepEqual(progress.preSysprepChecks, result.preSysprepChecks, 'the checks are in the progress');
+    const steps = progress.steps.map((s) => s.step);
     for (const [before, after] of [
       ['cloudbase-init', 'eject answer ISO'],
       ['eject answer ISO', 'remove build files'],
-      ['remove build files', 'snapshot'],
+      ['remove build files', 'pre-sysprep checks'],
+      ['pre-sysprep checks', 'snapshot'],
       ['sysprep', 'seal and shut down'],
       ['seal and shut down', 'wait for halt'],
       ['wait for halt', 'export and upload'],
@@ -104,6 +142,8 @@ describe('windowsImage clean image', () => {
     const policy = s.registry['HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\POLICIES\\SYSTEM'] ?? {};
     assert.ok(!Object.keys(policy).some((k) => k.toLowerCase() === 'localaccounttokenfilterpolicy'));
     assert.equal(s.services.winrm?.startType, 'DEMAND_START');
+    assert.ok(!s.appx.some((p) => p.fullName === APPX), 'the unprovisioned package is gone');
+    assert.equal(s.bitlocker, undefined, 'C: is decrypted');
     for (const file of ['c:\\windows\\panther\\unattend.xml', 'c:\\windows\\temp\\xenimage-pvtools.status'])
       assert.equal(s.files[file], undefined, `${file} is not in the image`);
   });

@@ -1,6 +1,7 @@
 // Faults a simulated Windows can be told to produce, from a scenario's `faults.guest` list or injected by a
 // test at run time. Each names what real Windows would return (docs/reference/windows.md §8).
 import { z } from 'zod';
+import { PreSysprepStateSchema } from './windows/preSysprepState.js';
 
 const vm = z.string().min(1).optional().describe('VM name_label or ref; all Windows guests when absent');
 const times = z.number().int().positive().default(1);
@@ -42,6 +43,8 @@ export const GuestFaultSchema = z.discriminatedUnion('kind', [
     .strict(),
   /** Servicing pending / reserved storage in use: sysprep fails with 0x800F0975 until the next reboot. */
   z.object({ kind: z.literal('sysprep-reserved-storage'), vm }).strict(),
+  /** Servicing and volume states the pre-sysprep checks find (pending reboot, updates installing, BitLocker…). */
+  z.object({ kind: z.literal('pre-sysprep-state'), vm, state: PreSysprepStateSchema }).strict(),
   /** sysprep.exe never finishes (a dialog in session 0). */
   z.object({ kind: z.literal('sysprep-hang'), vm, times }).strict(),
 ]);

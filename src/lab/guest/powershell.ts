@@ -8,10 +8,10 @@ import type { WindowsMachine } from './machine.js';
 import { CMDLETS } from './ps/cmdlets.js';
 import { PIPELINE_CMDLETS } from './ps/pipelineCmdlets.js';
 import { PsRuntime, errorsToClixml } from './ps/run.js';
-import { ACCESS_CMDLETS } from './windows/accessCmdlets.js';
+import { WINDOWS_CMDLETS } from './windows/cmdlets.js';
 
 const CMDLET_LIKE = /^[A-Za-z]+-[A-Za-z]+$/;
-const ALL_CMDLETS = { ...CMDLETS, ...PIPELINE_CMDLETS, ...ACCESS_CMDLETS };
+const ALL_CMDLETS = { ...CMDLETS, ...PIPELINE_CMDLETS, ...WINDOWS_CMDLETS };
 
 export async function runPowerShellScript(m: WindowsMachine, script: string, io: Io): Promise<number> {
   m.commandLog.push(script);

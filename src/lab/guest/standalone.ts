@@ -8,6 +8,7 @@ import { WindowsMachine, type CdDrive } from './machine.js';
 import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
 import { WsmanServer, type WsmanOperation } from './wsman.js';
+import { applyPreSysprepState, completePendingOnBoot } from './windows/servicing.js';
 
 export interface StandaloneOptions {
   address?: string;
@@ -60,6 +61,7 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
       for (const p of machine.processes) p.terminate();
       for (const svc of Object.values(machine.state.services)) svc.running = svc.startType === 'AUTO_START';
       machine.state.servicingPending = false;
+      completePendingOnBoot(machine.state);
       if (machine.state.pvTools) machine.state.pvDriversActive = true;
       setTimeout(() => void (stopped ? undefined : ref.server?.start()), 200).unref();
     },
@@ -111,6 +113,7 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
       // State faults are facts of the installed system, as on a lab VM's disk.
       if (f.kind === 'sysprep-appx') machine.state.appx.push({ fullName: f.package, user: f.user, provisioned: false });
       else if (f.kind === 'sysprep-reserved-storage') machine.state.servicingPending = true;
+      else if (f.kind === 'pre-sysprep-state') applyPreSysprepState(machine.state, f.state);
       else faults.add(f);
     },
     stop: () => {

@@ -16,6 +16,7 @@ import { AnswerFileError, findAnswerFile, findInstallMedia, planSetup, setupRefu
 import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
 import { WsmanServer } from './wsman.js';
+import { applyPreSysprepState, completePendingOnBoot } from './windows/servicing.js';
 
 export interface GuestPorts {
   http: number;
@@ -70,7 +71,7 @@ export class WindowsGuest {
   }
 
   inject(f: GuestFault): void {
-    if (f.kind === 'sysprep-appx' || f.kind === 'sysprep-reserved-storage') {
+    if (f.kind === 'sysprep-appx' || f.kind === 'sysprep-reserved-storage' || f.kind === 'pre-sysprep-state') {
       // State faults: they are facts of the installed system, kept on its disk.
       if (this.machine) {
         this.applyStateFault(this.machine.state, f);
@@ -84,6 +85,7 @@ export class WindowsGuest {
   private applyStateFault(state: WindowsState, f: GuestFault): void {
     if (f.kind === 'sysprep-appx') state.appx.push({ fullName: f.package, user: f.user, provisioned: false });
     if (f.kind === 'sysprep-reserved-storage') state.servicingPending = true;
+    if (f.kind === 'pre-sysprep-state') applyPreSysprepState(state, f.state);
   }
 
   /** Writes the machine state to the VM's current system disk, in order. */
@@ -136,6 +138,7 @@ export class WindowsGuest {
       this.attach(state);
       for (const f of this.faults.drain('sysprep-appx')) this.applyStateFault(state, f);
       for (const f of this.faults.drain('sysprep-reserved-storage')) this.applyStateFault(state, f);
+      for (const f of this.faults.drain('pre-sysprep-state')) this.applyStateFault(state, f);
       if (state.setupPhase !== 'complete') {
         await this.specializeAndOobe(boot);
         return;
@@ -149,6 +152,7 @@ export class WindowsGuest {
   private attach(state: WindowsState): void {
     // A reboot completes pending servicing (reserved storage released) and binds freshly installed PV drivers.
     state.servicingPending = false;
+    completePendingOnBoot(state);
     if (state.pvTools) state.pvDriversActive = true;
     for (const s of Object.values(state.services)) s.running = s.startType === 'AUTO_START';
     this.machine = new WindowsMachine(state, {

@@ -21,3 +21,5 @@ export {
   BUILD_FILES,
   type GuestRemoteAccess,
 } from './cleanImage.js';
+export { preSysprepChecks, type CheckOutcome, type PreSysprepMode } from './preSysprep.js';
+export { findHook, runHook, MAX_HOOK_BYTES } from './hooks.js';

@@ -13,6 +13,7 @@ import {
   type CmdletDef,
   type PsObject,
 } from '../ps/run.js';
+import { cbsRebootPending } from './servicing.js';
 import { changeFirewallRules, firewallRules, type FirewallRule } from './firewall.js';
 
 const LISTENER_URI = /^(http:\/\/schemas\.microsoft\.com\/wbem\/wsman\/1\/config\/listener|winrm\/config\/listener)$/i;
@@ -160,6 +161,8 @@ export const ACCESS_CMDLETS: Record<string, CmdletDef> = {
     run: (a, c) => {
       const cert = CERT_PATH.exec(a.str('LiteralPath') ?? a.str('Path') ?? '');
       if (cert) return [c.m.state.certificates[cert[1]!.toUpperCase()] !== undefined];
+      if (/^HKLM:\\.*\\Component Based Servicing\\RebootPending$/i.test(a.str('LiteralPath') ?? a.str('Path') ?? ''))
+        return [cbsRebootPending(c.m)];
       return base('test-path').run(a, c);
     },
   },
