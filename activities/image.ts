@@ -231,7 +231,10 @@ export function imageActivities(deps: ActivityDeps) {
 
   /** The source as the policy allows it to be read: a local file by its real path, after every check. */
   async function allowedSource(source: ImageSource): Promise<ImageSource> {
-    if ('path' in source) return { path: (await checkLocalInput(source.path, deps.inputs, 'source')).path };
+    if ('path' in source) {
+      const checked = await checkLocalInput(source.path, deps.inputs, 'source');
+      return { ...source, path: checked.path };
+    }
     checkUrl(source.url, deps.inputs, 'source');
     return source;
   }

@@ -1,5 +1,5 @@
 // Format detection by magic bytes. qcow2 and VHD are read natively; the other known magics are formats the
-// qemu-img bridge converts; a file is raw only when nothing matches (and, for local files, qemu-img agrees).
+// qemu-img bridge converts; what a file without a known header is, src/disk/formatProof.ts decides.
 import type { NativeFormat } from './reader.js';
 
 export type Detected =

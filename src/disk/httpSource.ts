@@ -230,8 +230,18 @@ export class HttpSource implements ByteSource {
         );
       }
       const parts: Buffer[] = [];
+      let received = 0;
       for await (const part of res.body ?? []) {
         alive();
+        received += part.length;
+        // Bounded: a server cannot make a range read hold more than the range asked for.
+        if (received > wanted) {
+          throw new DiskSourceError(
+            'DiskSourceUnavailable',
+            `${this.description}: the server sent more than the ${wanted} bytes asked for`,
+            { retryable: true },
+          );
+        }
         parts.push(Buffer.from(part as Uint8Array));
       }
       const body = Buffer.concat(parts);

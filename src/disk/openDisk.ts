@@ -8,7 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { InvalidInputError } from '../errors.js';
 import { detectFormat } from './detect.js';
-import { DiskFormatUnsupportedError } from './errors.js';
+import { proveFormat } from './formatProof.js';
+import { checkVmdk } from './vmdkCheck.js';
 import { FileSource } from './fileSource.js';
 import { HttpSource, describeUrl, type HttpSourceOptions } from './httpSource.js';
 import { assertBridgeable, convertToTempQcow2, qemuImgInfo, rawDataExtents, type TempImage } from './qemuImg.js';
@@ -55,22 +56,18 @@ export async function openDisk(spec: ImageSourceSpec, options: OpenDiskOptions =
     : await FileSource.open(spec.path);
   let handedOver = false;
   try {
-    const forced = spec.format === 'vpc' ? 'vhd' : spec.format;
-    let format = forced;
-    if (!format) {
-      const head = await readAt(source, 0, Math.min(source.size, 4096), 'image header', signal);
-      const tail =
-        source.size >= 512 ? await readAt(source, source.size - 512, 512, 'image footer', signal) : Buffer.alloc(0);
-      const detected = detectFormat(head, tail);
-      if (detected.kind === 'encrypted')
-        throw new DiskFormatUnsupportedError(
-          `${source.description}: ${detected.format} image is encrypted; decrypt it first`,
-        );
-      if (detected.kind === 'native' || detected.kind === 'foreign') format = detected.format;
-      else if (isUrl) format = 'raw';
-      else format = (await qemuImgInfo(spec.path, signal)).format; // qemu-img probes formats we have no magic for
-      if (format === 'vpc') format = 'vhd';
-    }
+    // The header decides; what the input declares must agree (src/disk/formatProof.ts). Nothing is probed.
+    const head = await readAt(source, 0, Math.min(source.size, 4096), 'image header', signal);
+    const tail =
+      source.size >= 512 ? await readAt(source, source.size - 512, 512, 'image footer', signal) : Buffer.alloc(0);
+    let format = proveFormat({
+      detected: detectFormat(head, tail),
+      declared: spec.format,
+      name: isUrl ? new URL(spec.url).pathname : spec.path,
+      size: source.size,
+      description: source.description,
+    });
+    if (format === 'vpc') format = 'vhd';
     if (NATIVE.includes(format)) {
       const reader = await openNative(source, format as NativeFormat, isUrl ? undefined : spec.path, signal);
       handedOver = true;
@@ -111,6 +108,7 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
   };
   try {
     let file: string;
+    const label = 'url' in spec ? describeUrl(new URL(spec.url)) : spec.path;
     if ('url' in spec) {
       // qemu-img needs a file: download the image first (streamed, with the same Range/ETag checks).
       const dir = await mkdtemp(path.join(options.tempDir ?? os.tmpdir(), 'xenimage-download-'));
@@ -120,8 +118,10 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
     } else {
       file = spec.path;
     }
-    const info = await qemuImgInfo(file, signal, format);
-    assertBridgeable(info, file, 'url' in spec ? describeUrl(new URL(spec.url)) : file);
+    // The project reads what qemu-img would open before qemu-img runs: a vmdk's extents, its parent.
+    if (format === 'vmdk') await checkVmdk(file, label);
+    const info = await qemuImgInfo(file, format, signal);
+    assertBridgeable(info, file, label);
     temp = await convertToTempQcow2(file, format, {
       tempDir: options.tempDir,
       signal,

@@ -1,6 +1,6 @@
-// The qemu-img bridge: format detection for what our readers do not parse (vmdk, vhdx, vdi, qed…), the data
-// extents of raw files (their holes), and conversion of foreign formats into a temporary qcow2 that our reader
-// then reads. Every child is killed on abort and every temporary file is removed. Decision:
+// The qemu-img bridge: facts about formats our readers do not parse (vmdk, vhdx, vdi, qed…; always with `-f`),
+// the data extents of raw files (their holes), and conversion of foreign formats into a temporary qcow2 that our
+// reader then reads. Every child is killed on abort and every temporary file is removed. Decision:
 // docs/decisions/disk-0002-qemu-img-bridge.md.
 import { spawnTool } from '../host/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +12,15 @@ import { DiskFormatUnsupportedError, DiskToolError } from './errors.js';
 export const QEMU_IMG = process.env.XENIMAGE_QEMU_IMG ?? 'qemu-img';
 const MAX_OUTPUT = 4 * 1024 * 1024;
 
+/**
+ * qemu-img's whole environment: where to find itself, and a fixed locale. No secret variable of the worker
+ * (XENIMAGE_SECRET_*, OS_PASSWORD, …) reaches it. Files are always absolute paths with `-f`, so no name is read
+ * as a protocol (nbd:, http:, json:).
+ */
+function qemuEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' };
+}
+
 interface RunOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -22,7 +31,7 @@ interface RunOptions {
 /** Runs qemu-img and returns its stdout; a non-zero exit is a DiskToolFailed error carrying stderr's first line. */
 export async function runQemuImg(args: string[], options: RunOptions = {}): Promise<string> {
   options.signal?.throwIfAborted();
-  const child = spawnTool(QEMU_IMG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTool(QEMU_IMG, args, { stdio: ['ignore', 'pipe', 'pipe'], env: qemuEnv() });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => {
@@ -74,8 +83,9 @@ export interface QemuImageInfo {
   extentFiles: string[];
 }
 
-export async function qemuImgInfo(file: string, signal?: AbortSignal, format?: string): Promise<QemuImageInfo> {
-  const args = ['info', '--output=json', ...(format ? ['-f', format] : []), path.resolve(file)];
+/** `qemu-img info` of a file whose format the project has proven (never a probe: `-f` always). */
+export async function qemuImgInfo(file: string, format: string, signal?: AbortSignal): Promise<QemuImageInfo> {
+  const args = ['info', '--output=json', '-f', format, path.resolve(file)];
   const json = JSON.parse(await runQemuImg(args, { signal, timeoutMs: 60_000 })) as Record<string, unknown>;
   const specific = (json['format-specific'] as { data?: { extents?: Array<{ filename?: string }> } } | undefined)?.data;
   return {
@@ -92,6 +102,7 @@ export async function rawDataExtents(file: string, signal?: AbortSignal): Promis
   signal?.throwIfAborted();
   const child = spawnTool(QEMU_IMG, ['map', '-f', 'raw', '--output=json', path.resolve(file)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: qemuEnv(),
   });
   const onAbort = () => child.kill('SIGKILL');
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -145,11 +156,12 @@ export function assertBridgeable(info: QemuImageInfo, file: string, label = file
       },
     );
   }
-  const self = path.resolve(file);
-  const foreign = info.extentFiles.filter((f) => path.resolve(f) !== self);
+  // Extents beside the image only (checkVmdk proved them regular files before qemu-img ran).
+  const dir = path.dirname(path.resolve(file));
+  const foreign = info.extentFiles.filter((f) => path.dirname(path.resolve(dir, f)) !== dir);
   if (foreign.length > 0) {
     throw new DiskFormatUnsupportedError(
-      `${label}: ${info.format} image keeps data in other files (${foreign.join(', ')}); only single-file images are supported`,
+      `${label}: ${info.format} image keeps data in other files outside its folder (${foreign.join(', ')})`,
     );
   }
 }

@@ -7,6 +7,7 @@ import { XenimageError, errorMessage, isXenimageError, InvalidInputError, Transf
 import { log, type Logger } from '../log.js';
 import type { OpenStackCloud } from './cloud.js';
 import { GlanceError } from './errors.js';
+import { byCreation, claimAndSettle, removeImage } from './attemptClaims.js';
 import type { GlanceImage } from './glance.js';
 import { buildTag, toCreateRequest, type PublishSpec } from './publishSpec.js';
 import { verifyUploadedImage } from './uploadVerification.js';
@@ -75,11 +76,6 @@ function abortError(signal: AbortSignal): XenimageError {
   });
 }
 
-/** Creation order; Glance's created_at has one-second resolution, so the ID breaks ties the same way for everyone. */
-function byCreation(a: GlanceImage, b: GlanceImage): number {
-  return a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id);
-}
-
 function toResult(image: GlanceImage, reused: boolean): PublishResult {
   return {
     imageId: image.id,
@@ -93,32 +89,16 @@ function toResult(image: GlanceImage, reused: boolean): PublishResult {
 }
 
 /**
- * Two attempts of one build can both find nothing and both create (a retry racing a attempt that is still
- * alive). Rule: the newest attempt wins. Right after our create, an older image of the build that is already
- * active is returned instead of ours; older unfinished ones are deleted (their uploads then fail). Newer
- * images are left to their own attempt, which applies the same rule to ours.
+ * Right after our create: an older image of the build that is already active (another attempt finished first) is
+ * returned instead of uploading ours. Everything else is settled once ours is verified (claimAndSettle).
  */
-async function settleConcurrentAttempts(
-  cloud: OpenStackCloud,
-  spec: PublishSpec,
+async function olderActiveImage(
+  listBuildImages: () => Promise<GlanceImage[]>,
   ours: GlanceImage,
-  opts: PublishOptions,
-  logger: Logger,
 ): Promise<GlanceImage | undefined> {
-  const owner = await cloud.session.projectId(opts.signal);
-  const older = (await cloud.glance.listImages({ tag: buildTag(spec.buildId), owner }, opts.signal)).filter(
-    (img) => img.id !== ours.id && byCreation(img, ours) < 0,
-  );
-  const done = older.find((img) => img.status === 'active');
-  if (done) return done;
-  for (const img of older) {
-    logger.warn(
-      { imageId: img.id, status: img.status },
-      'another attempt of this build is uploading an older image; deleting it (the newest attempt wins)',
-    );
-    await cloud.glance.deleteImage(img.id, opts.signal);
-  }
-  return undefined;
+  return (await listBuildImages())
+    .filter((img) => img.id !== ours.id && img.status === 'active' && byCreation(img, ours) < 0)
+    .sort(byCreation)[0];
 }
 
 /**
@@ -154,6 +134,8 @@ async function reuseOrClear(
         : undefined;
   for (const img of images) {
     if (img === keep || img === resume) continue;
+    // A claimed (protected) image belongs to an attempt settling right now: it is left to that attempt.
+    if (img.protected === true) continue;
     logger.info({ imageId: img.id, status: img.status }, 'deleting a leftover image of this build');
     await cloud.glance.deleteImage(img.id, opts.signal);
   }
@@ -290,7 +272,12 @@ export async function publishImage(
     resumed ? "uploading again into the earlier attempt's image" : 'image created; uploading',
   );
   try {
-    const finished = resumed ? undefined : await settleConcurrentAttempts(cloud, spec, image, opts, logger);
+    const listBuildImages = async () =>
+      cloud.glance.listImages(
+        { tag: buildTag(spec.buildId), owner: await cloud.session.projectId(opts.signal) },
+        opts.signal,
+      );
+    const finished = resumed ? undefined : await olderActiveImage(listBuildImages, image);
     if (finished) {
       logger.info({ imageId: finished.id }, 'another attempt of this build finished first; reusing its image');
       await deleteQuietly(cloud, image.id, logger);
@@ -325,6 +312,8 @@ export async function publishImage(
     }
     const verified = verifyUploadedImage(await cloud.glance.getImage(image.id, opts.signal), sent);
     logger.info({ imageId: image.id, size: verified.size }, 'image uploaded and verified');
+    const survivor = await claimAndSettle(cloud, listBuildImages, image, logger, opts.signal);
+    if (survivor.id !== image.id) return toResult(survivor, true);
     return { imageId: image.id, reused: false, status: 'active', ...verified };
   } catch (err) {
     // A stall (ours, or the caller's watchdog aborting with it) keeps the image: the retry uploads into it again.
@@ -339,7 +328,7 @@ export async function publishImage(
 
 async function deleteQuietly(cloud: OpenStackCloud, imageId: string, logger: Logger): Promise<void> {
   try {
-    await cloud.glance.deleteImage(imageId, AbortSignal.timeout(CLEANUP_TIMEOUT_MS));
+    await removeImage(cloud, imageId, AbortSignal.timeout(CLEANUP_TIMEOUT_MS));
     logger.info({ imageId }, 'deleted the image of this attempt');
   } catch (err) {
     // The original failure matters more; the build tag lets deleteBuildImages find this image later.
@@ -356,7 +345,7 @@ export async function deleteBuildImages(
   const owner = await cloud.session.projectId(signal);
   const images = await cloud.glance.listImages({ tag: buildTag(buildId), owner }, signal);
   const deleted: string[] = [];
-  for (const img of images) if (await cloud.glance.deleteImage(img.id, signal)) deleted.push(img.id);
+  for (const img of images) if (await removeImage(cloud, img.id, signal)) deleted.push(img.id);
   return deleted;
 }
 

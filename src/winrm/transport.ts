@@ -58,6 +58,8 @@ export interface SoapResponse {
 class StaleSocketError extends Error {}
 
 const STALE_WINDOW_MS = 200;
+/** The largest answer read: far above any envelope the client allows (MaxEnvelopeSize, src/winrm/protocol.ts). */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export function endpointUrl(e: Pick<WinrmEndpoint, 'host' | 'port' | 'https' | 'path'>): string {
   return `${e.https ? 'https' : 'http'}://${e.host}:${e.port}${e.path ?? '/wsman'}`;
@@ -251,7 +253,23 @@ export class SoapTransport {
       req.on('response', (res) => {
         gotResponse = true;
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let received = 0;
+        res.on('data', (c: Buffer) => {
+          received += c.length;
+          if (received > MAX_RESPONSE_BYTES) {
+            // A guest (or whatever answers at its address) cannot make the worker hold an unbounded answer.
+            req.destroy();
+            finish(() =>
+              reject(
+                new WinrmProtocolError(this.url, action, `answer larger than ${MAX_RESPONSE_BYTES} bytes`, {
+                  limit: MAX_RESPONSE_BYTES,
+                }),
+              ),
+            );
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('error', (err: NodeJS.ErrnoException) =>
           finish(() => reject(new WinrmConnectionError(this.url, action, err.code ?? 'ECONNRESET', err))),
         );

@@ -13,6 +13,7 @@ import { runCli } from '../helpers/cli.js';
 import { testOpenStack } from '../helpers/openstack.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { testClient, testTemporal } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/waitFor.js';
 import { startTestWorker } from '../helpers/worker.js';
 
 const run = promisify(execFile);
@@ -68,13 +69,16 @@ describe('xenimage CLI', () => {
     assert.equal(summary.type, 'convertImage');
     assert.equal(summary.step, 'succeeded');
 
-    let listed = false;
-    for (let i = 0; i < 50 && !listed; i++) {
-      const list = await runCli(['list', '--json', '--query', `WorkflowId = "${id}"`], env);
-      listed = list.stdout.split('\n').some((l) => l.includes(id));
-      if (!listed) await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.ok(listed, 'list shows the build');
+    // Visibility is eventually consistent: list shows the build once the server has indexed it.
+    await waitFor(
+      'list to show the build',
+      async () => {
+        const list = await runCli(['list', '--json', '--query', `WorkflowId = "${id}"`], env);
+        return list.stdout.split('\n').some((l) => l.includes(id));
+      },
+      30_000,
+      200,
+    );
   });
 
   test('bad input: exit code 2, one line naming the fields, no workflow started', async () => {
@@ -111,14 +115,16 @@ describe('xenimage CLI', () => {
 
     assert.equal((await runCli(['schedule', 'trigger', name], env)).code, 0);
     // The triggered build runs on the test worker and finishes.
-    let finished: string | undefined;
-    for (let i = 0; i < 150 && !finished; i++) {
-      for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "golden-${name}"` })) {
-        if (wf.status.name === 'COMPLETED') finished = wf.workflowId;
-      }
-      if (!finished) await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.ok(finished, 'the triggered build completed');
+    await waitFor(
+      'the triggered build to complete',
+      async () => {
+        for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "golden-${name}"` }))
+          if (wf.status.name === 'COMPLETED') return wf.workflowId;
+        return undefined;
+      },
+      60_000,
+      200,
+    );
 
     assert.equal((await runCli(['schedule', 'unpause', name], env)).code, 0);
     const described = await client.schedule.getHandle(name).describe();

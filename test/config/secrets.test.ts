@@ -1,11 +1,12 @@
 // The one resolver of secrets: where configured secrets come from (the folder, then the variables), the scopes that
 // say which purpose may use which name, and the derivation of a build's generated secrets from the build key.
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { ConfigSchema, loadConfig } from '../../src/config.js';
+import { secretEnvName } from '../../src/contracts/secretRef.js';
 import { createLogger } from '../../src/log.js';
 import {
   ensureBuildKey,
@@ -49,9 +50,16 @@ test('a missing secret is a typed, non-retryable error that names it and where i
   });
 });
 
-test('a malformed reference is refused before any lookup', async () => {
+test('a malformed reference is refused before any lookup', async (t) => {
+  // Both lookups would find a value: the file the name reaches out of the folder, and its variable.
+  const root = await tempDir(t);
+  const dir = path.join(root, 'secrets');
+  await mkdir(dir);
+  await mkdir(path.join(root, 'etc'));
+  await writeFile(path.join(root, 'etc', 'passwd'), 'outside the secrets folder');
+  const env = { [secretEnvName('../etc/passwd')]: 'from the environment' };
   await assert.rejects(
-    new SecretResolver({ dir: '/nonexistent', env: {} }).resolve({ secret: '../etc/passwd' }, 'build-input'),
+    new SecretResolver({ dir, env }).resolve({ secret: '../etc/passwd' }, 'build-input'),
     /secret names use letters/,
   );
 });

@@ -56,6 +56,11 @@ export interface BuildLabOptions {
   temporal?: TemporalTarget;
 }
 
+/** Where a lab's inputs may read: its installers and, as an operator keeps them, its sources/ folder. */
+function labSourceDirs(dir: string): string[] {
+  return [path.join(dir, 'installers'), path.join(dir, 'sources')];
+}
+
 export async function startBuildLab(options: BuildLabOptions = {}): Promise<BuildLab> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'xenimage-build-'));
   onTeardown(() => rm(dir, { recursive: true, force: true }));
@@ -108,7 +113,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
       secretsDir,
       poolsFile,
       cloudsFile: openstack.cloudsFile,
-      sourceDirs: [path.join(dir, 'installers')],
+      sourceDirs: labSourceDirs(dir),
     });
     await startTestWorker(target, 'build', { taskQueue, deps });
     await startTestWorker(target, 'pool', { taskQueue: poolTaskQueue(pool), deps });
@@ -133,7 +138,7 @@ export async function startBuildLab(options: BuildLabOptions = {}): Promise<Buil
       XENIMAGE_SECRETS_DIR: secretsDir,
       OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
       XENIMAGE_SHUTDOWN_GRACE: '2s',
-      XENIMAGE_SOURCE_DIRS: path.join(dir, 'installers'),
+      XENIMAGE_SOURCE_DIRS: labSourceDirs(dir).join(':'),
     },
     installers,
     secretsDir,

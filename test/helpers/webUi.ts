@@ -2,7 +2,7 @@
 // Workflow form, a workflow's page, its Queries tab and the filtered workflow list. Pages are read by their visible
 // text and the form fields' test IDs, as a person finds them.
 import { execFileSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { onTeardown } from './teardown.js';
 import { waitFor } from './waitFor.js';
 
@@ -28,6 +28,18 @@ export async function launchBrowser(): Promise<Browser> {
   return browser;
 }
 
+/**
+ * Opens a UI page and waits for an element that shows it has rendered. Not `networkidle`: a running workflow's page
+ * keeps polling, so the network need never go quiet.
+ */
+async function openUiPage(page: Page, url: string, ready: (page: Page) => Locator): Promise<void> {
+  await page.goto(url, { waitUntil: 'domcontentloaded' });
+  await ready(page).first().waitFor({ timeout: 30_000 });
+}
+
+/** A workflow's own page has rendered once it names the workflow. */
+const namesWorkflow = (workflowId: string) => (p: Page) => p.locator('main').getByText(workflowId);
+
 export interface StartForm {
   workflowId: string;
   taskQueue: string;
@@ -37,7 +49,7 @@ export interface StartForm {
 
 /** Fills the Start Workflow form and submits it; resolves once the UI's start request has been answered 200. */
 export async function startThroughForm(page: Page, ui: string, form: StartForm): Promise<void> {
-  await page.goto(`${ui}/namespaces/default/workflows/start-workflow`, { waitUntil: 'networkidle' });
+  await openUiPage(page, `${ui}/namespaces/default/workflows/start-workflow`, (p) => p.getByTestId('workflowId'));
   await page.getByTestId('workflowId').fill(form.workflowId);
   await page.getByTestId('taskQueue').fill(form.taskQueue);
   await page.getByTestId('workflowType').fill(form.workflowType);
@@ -64,9 +76,11 @@ export async function waitForStatus(page: Page, ui: string, workflowId: string, 
   await waitFor(
     `the UI to show ${workflowId} as ${expected}`,
     async () => {
-      await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, {
-        waitUntil: 'networkidle',
-      });
+      await openUiPage(
+        page,
+        `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`,
+        namesWorkflow(workflowId),
+      );
       const status = (await page.locator('main').innerText()).match(
         /\b(Running|Completed|Failed|Canceled|Terminated|TimedOut|Timed Out|ContinuedAsNew)\b/,
       )?.[1];
@@ -82,7 +96,11 @@ export async function waitForStatus(page: Page, ui: string, workflowId: string, 
 
 /** Runs a query from the workflow's Queries tab and returns the answer the UI shows, parsed. */
 export async function queryThroughUi(page: Page, ui: string, workflowId: string, query: string): Promise<unknown> {
-  await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, { waitUntil: 'networkidle' });
+  await openUiPage(
+    page,
+    `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`,
+    namesWorkflow(workflowId),
+  );
   await page.getByText('Queries', { exact: true }).first().click();
   await page.getByText('Query Type').waitFor();
   const select = page.getByRole('combobox').filter({ hasText: '' }).first();
@@ -112,11 +130,16 @@ export async function queryThroughUi(page: Page, ui: string, workflowId: string,
   return JSON.parse(shown);
 }
 
-/** The workflow IDs the workflow list shows for a list filter (the query the UI's filter bar writes). */
-export async function listThroughUi(page: Page, ui: string, query: string): Promise<string> {
-  await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, {
-    waitUntil: 'networkidle',
-  });
+/**
+ * The text of the workflow list for a list filter (the query the UI's filter bar writes), once the list shows
+ * `expectedId`.
+ */
+export async function listThroughUi(page: Page, ui: string, query: string, expectedId: string): Promise<string> {
+  await openUiPage(
+    page,
+    `${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`,
+    namesWorkflow(expectedId),
+  );
   return page.locator('main').innerText();
 }
 
@@ -132,7 +155,11 @@ export async function updateThroughUi(
   arg: unknown,
   beforeSubmit?: () => Promise<void>,
 ): Promise<{ status: number; body: string }> {
-  await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, { waitUntil: 'networkidle' });
+  await openUiPage(
+    page,
+    `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`,
+    namesWorkflow(workflowId),
+  );
   await page.getByRole('button', { name: 'More Actions' }).click();
   await page.getByRole('menuitem', { name: 'Send an Update' }).click();
   const dialog = page.locator('dialog[open]').filter({ hasText: 'Send an Update' });

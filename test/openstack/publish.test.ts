@@ -5,7 +5,6 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidInputError, XenimageError } from '../../src/errors.js';
 import {
   BUILD_ID_PROPERTY,
@@ -19,6 +18,7 @@ import {
   type PublishSpec,
 } from '../../src/openstack/index.js';
 import { identityV3Url } from '../../src/openstack/keystone.js';
+import { waitFor } from '../helpers/waitFor.js';
 import { bufferBody } from './support/body.js';
 import { startTestLab, type TestLab } from './support/lab.js';
 
@@ -143,7 +143,7 @@ test('abort mid-upload leaves no image', async () => {
   const ac = new AbortController();
   const body = bufferBody(randomBytes(4 * 1024 * 1024), { chunkSize: 64 * 1024, delayMs: 20 });
   const publishing = publishImage(cloud, s, body, { signal: ac.signal });
-  while (body.produced < 512 * 1024) await sleep(10);
+  await waitFor('half a MiB of the body read', () => body.produced >= 512 * 1024, 30_000, 10);
   ac.abort();
   const err = await rejection(publishing);
   assert.equal(err.type, 'PublishAborted');

@@ -64,7 +64,8 @@ describe('golden schedules', () => {
 
   before(async () => {
     const [target, openstack] = await Promise.all([testTemporal(), testOpenStack()]);
-    const worker = await startTestWorker(target, 'golden', { cloudsFile: openstack.cloudsFile });
+    const dir = await tempDir({ after: onTeardown }, 'xenimage-golden-');
+    const worker = await startTestWorker(target, 'golden', { cloudsFile: openstack.cloudsFile, sourceDirs: [dir] });
     client = await testClient(target);
     cloud = openstack.open();
     env = {
@@ -72,7 +73,6 @@ describe('golden schedules', () => {
       XENIMAGE_TASK_QUEUE: worker.taskQueue,
       OS_CLIENT_CONFIG_FILE: openstack.cloudsFile,
     };
-    const dir = await tempDir({ after: onTeardown }, 'xenimage-golden-');
     const disk = path.join(dir, 'disk.qcow2');
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
     await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 1M', disk]);

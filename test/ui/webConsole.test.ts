@@ -108,7 +108,7 @@ describe('the Temporal Web UI as the console', () => {
       300_000,
       500,
     );
-    const waitingList = await listThroughUi(page, ui, 'XenimageStep = "awaiting-operator"');
+    const waitingList = await listThroughUi(page, ui, 'XenimageStep = "awaiting-operator"', windowsId);
     assert.match(waitingList, new RegExp(windowsId));
     assert.doesNotMatch(waitingList, new RegExp(convertId));
     await shot('awaiting-operator-list');
@@ -130,8 +130,9 @@ describe('the Temporal Web UI as the console', () => {
       'the UI to show the accepted update in the history',
       async () => {
         await page.goto(`${ui}/namespaces/default/workflows/${windowsId}/${runId}/history`, {
-          waitUntil: 'networkidle',
+          waitUntil: 'domcontentloaded',
         });
+        await page.locator('main').getByText(windowsId).first().waitFor({ timeout: 30_000 });
         return /Update ?Accepted/i.test(await page.locator('main').innerText());
       },
       60_000,
@@ -150,7 +151,7 @@ describe('the Temporal Web UI as the console', () => {
     );
 
     // The list filtered by the image's name shows that build alone.
-    const byImage = await listThroughUi(page, ui, `XenimageImage = "${convertImage}"`);
+    const byImage = await listThroughUi(page, ui, `XenimageImage = "${convertImage}"`, convertId);
     assert.match(byImage, new RegExp(convertId));
     assert.doesNotMatch(byImage, new RegExp(windowsId));
     await shot('list-filtered-by-image');

@@ -402,10 +402,13 @@ describe('workflow branches (fake activities, time skipping)', () => {
     // A quick call is cancelled without waiting for it (TRY_CANCEL): the server forgets it, so the activity hears
     // NOT_FOUND on its next heartbeat; waits and transfers hear CANCELLED and the workflow waits for them to stop.
     const points: Array<[kind: string, activity: ActivityName, reason: string]> = [
+      ['the answer media', 'prepareAnswerMedia', 'CANCELLED'],
       ['create (a quick XAPI call)', 'createVm', 'NOT_FOUND'],
       ['the install wait', 'waitForGuest', 'CANCELLED'],
       ['a guest step', 'addAdministrator', 'CANCELLED'],
       ['sysprep', 'runSysprep', 'CANCELLED'],
+      ['the seal and shutdown', 'sealGuest', 'CANCELLED'],
+      ['the halt wait', 'waitForHalt', 'CANCELLED'],
       ['the export and upload', 'exportToGlance', 'CANCELLED'],
     ];
     for (const [kind, activity, reason] of points) {
@@ -508,6 +511,23 @@ describe('workflow branches (fake activities, time skipping)', () => {
         return true;
       });
       assert.deepEqual(w.calls, []);
+    });
+
+    test('a pool no worker polls: UnknownPool after tuning.poolWorkerTimeout, nothing made', async (t) => {
+      const w = world({ queuePollers: async () => ({ pollers: 0, identities: [] }) });
+      // A scheduled activity holds the test server's clock like a running one: the bound is a real second.
+      const input = windows(w, {
+        pool: `nowhere-${randomUUID().slice(0, 8)}`,
+        tuning: { ...TUNING, poolWorkerTimeout: '1s' },
+      });
+      const handle = await start(t, w, 'windowsImage', input);
+      await assert.rejects(handle.result(), (err: unknown) => {
+        const failure = rootFailure(err);
+        assert.equal(failure?.type, 'UnknownPool');
+        assert.match(failure.message, /no worker serves pool "nowhere-.*within 1s/);
+        return true;
+      });
+      assert.deepEqual(w.names(), ['queuePollers'], 'nothing ran on any pool, nothing to undo');
     });
 
     test('a failure before anything is made (secrets missing) undoes nothing', async (t) => {
@@ -633,13 +653,16 @@ describe('workflow branches (fake activities, time skipping)', () => {
           locale: 'de-DE',
           timeZone: 'W. Europe Standard Time',
           firmware: 'uefi',
+          secureBoot: true,
+          release: 'server-2025',
           computerName: 'GOLD-01',
         },
-        vm: { memoryMiB: 8192, vcpus: 4, diskGiB: 64 },
+        vm: { memoryMiB: 8192, vcpus: 4, diskGiB: 64, vtpm: true },
         administrator: { name: 'gold.admin', password: { secret: 'gold-admin' } },
         pvTools: { url: 'https://tools.invalid/managementagent.msi', sha256: SHA },
         cloudbaseInit: { path: '/srv/CloudbaseInitSetup.msi', sha256: SHA },
         winrm: { isolatedNetwork: true },
+        guestRemoteAccess: 'winrm-https',
         timeouts: { install: '2h', sysprep: '20m', halt: '40m', shutdown: '5m' },
         image: {
           name: 'gold-2022',
@@ -659,14 +682,14 @@ describe('workflow branches (fake activities, time skipping)', () => {
         },
       };
       const handle = await start(t, w, 'windowsImage', input);
-      await handle.result();
+      const result = (await handle.result()) as WindowsResult & { platform: { release: string; releaseFrom: string } };
       const first = <T>(name: ActivityName) => w.called(name)[0] as T;
       assert.deepEqual(first<object>('validateTargets'), {
         pool: w.pool,
         sr: 'Fast SR',
         network: 'Build network',
         isos: ['win2022.iso'],
-        platform: { firmware: 'uefi', secureBoot: false, vtpm: false },
+        platform: { firmware: 'uefi', secureBoot: true, vtpm: true },
       });
       assert.deepEqual(first<{ refs: unknown[] }>('checkSecrets').refs, [
         { secret: 'gold-admin' },
@@ -692,8 +715,8 @@ describe('workflow branches (fake activities, time skipping)', () => {
       );
       const vm = first<Record<string, unknown>>('createVm');
       assert.deepEqual(
-        [vm.memoryMiB, vm.vcpus, vm.diskGiB, vm.sr, vm.network, vm.firmware, vm.name],
-        [8192, 4, 64, 'Fast SR', 'Build network', 'uefi', 'xenimage gold-2022'],
+        [vm.memoryMiB, vm.vcpus, vm.diskGiB, vm.sr, vm.network, vm.firmware, vm.secureBoot, vm.vtpm, vm.name],
+        [8192, 4, 64, 'Fast SR', 'Build network', 'uefi', true, true, 'xenimage gold-2022'],
       );
       assert.equal(first<{ installIso: string }>('attachMedia').installIso, 'win2022.iso');
       assert.equal(first<{ timeoutMs: number }>('waitForGuest').timeoutMs, 2 * 3_600_000);
@@ -704,8 +727,21 @@ describe('workflow branches (fake activities, time skipping)', () => {
       });
       assert.equal(first<{ timeoutSec: number }>('runSysprep').timeoutSec, 20 * 60);
       assert.equal(first<{ timeoutMs: number }>('waitForHalt').timeoutMs, 40 * 60_000);
-      const exported = first<{ cloud: string; image: object; properties: Record<string, string> }>('exportToGlance');
+      for (const name of ['removeBuildFiles', 'sealGuest'] as const)
+        assert.equal(first<{ remoteAccess: string }>(name).remoteAccess, 'winrm-https', `guestRemoteAccess (${name})`);
+      const exported = first<{
+        cloud: string;
+        image: object;
+        properties: Record<string, string>;
+        stallTimeoutMs: number;
+      }>('exportToGlance');
       assert.equal(exported.cloud, 'production');
+      assert.equal(exported.stallTimeoutMs, 17_000, 'tuning.stallTimeout');
+      assert.deepEqual(
+        [result.platform.release, result.platform.releaseFrom],
+        ['server-2025', 'input'],
+        'windows.release',
+      );
       assert.deepEqual(exported.image, input.image);
       assert.deepEqual(
         [exported.properties.os_distro, exported.properties.xenimage_windows_image, exported.properties.vm_mode],
@@ -717,10 +753,10 @@ describe('workflow branches (fake activities, time skipping)', () => {
       const transfer = options.get('exportToGlance');
       assert.deepEqual(
         [transfer?.startToClose, transfer?.heartbeat, transfer?.retry],
-        // A transfer's heartbeat timeout is its stall timeout and a margin (transfers heartbeat when bytes move).
         [11 * 60, 17 + 30, [3, 9]],
-        'tuning.transferTimeout, stallTimeout + 30 s, retryInitialInterval, maxRetryInterval',
+        'tuning.transferTimeout, stallTimeout (plus the margin), retryInitialInterval, maxRetryInterval',
       );
+      assert.equal(options.get('waitForGuest')?.heartbeat, 7, 'tuning.heartbeatTimeout');
     });
   });
 

@@ -4,6 +4,7 @@
 // when no worker polls the pool's task queue (docs/decisions/builds-0003-pool-load-and-waits.md).
 import {
   type ActivityInterfaceFor,
+  type ActivityOptions,
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
@@ -15,8 +16,14 @@ import type { Activities } from '../../activities/index.js';
 import { durationMs } from '../../src/contracts/duration.js';
 import { poolTaskQueue } from '../../src/contracts/taskQueues.js';
 import type { Tuning } from '../../src/contracts/tuning.js';
+import { withStepSummaries } from './console.js';
 
 export type BuildActivities = ActivityInterfaceFor<Activities>;
+
+/** Every proxy of a build: each call's summary names the step that made it (the UI lists activities by it). */
+function proxy(options: ActivityOptions): BuildActivities {
+  return withStepSummaries(proxyActivities<Activities>(options));
+}
 
 /** Failure types that no retry can fix (typed errors of src/ with retryable=false are already non-retryable). */
 const NON_RETRYABLE = ['InvalidInput', 'SecretMissing', 'SecretOutOfScope'];
@@ -60,7 +67,7 @@ export function generalStreamingActivities(tuning: Tuning): BuildActivities {
 
 /** Short calls: lookups, checks, XAPI operations. */
 export function quickActivities(taskQueue?: string): BuildActivities {
-  return proxyActivities<Activities>({
+  return proxy({
     ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: '5m',
     retry: {
@@ -75,7 +82,7 @@ export function quickActivities(taskQueue?: string): BuildActivities {
 
 /** Long calls that heartbeat: data transfers and bounded waits. */
 export function streamingActivities(tuning: Tuning, taskQueue?: string): BuildActivities {
-  return proxyActivities<Activities>({
+  return proxy({
     ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: durationMs(tuning.transferTimeout),
     heartbeatTimeout: durationMs(tuning.heartbeatTimeout),
@@ -95,7 +102,7 @@ export function streamingActivities(tuning: Tuning, taskQueue?: string): BuildAc
  * server's heartbeat timeout is a little longer, so it fires only for a worker that died.
  */
 function transferActivities(tuning: Tuning, taskQueue?: string): BuildActivities {
-  return proxyActivities<Activities>({
+  return proxy({
     ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: durationMs(tuning.transferTimeout),
     heartbeatTimeout: durationMs(tuning.stallTimeout) + STALL_MARGIN_MS,
@@ -112,7 +119,7 @@ function transferActivities(tuning: Tuning, taskQueue?: string): BuildActivities
 
 /** Calls whose failure the build survives (collecting guest logs): few attempts, bounded. */
 function bestEffortActivities(tuning: Tuning, taskQueue?: string): BuildActivities {
-  return proxyActivities<Activities>({
+  return proxy({
     ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: '10m',
     heartbeatTimeout: durationMs(tuning.heartbeatTimeout),
@@ -141,7 +148,7 @@ export async function firstPoolCall<T>(
   call: (probe: BuildActivities) => Promise<T>,
 ): Promise<T> {
   const queue = poolTaskQueue(pool);
-  const probe = proxyActivities<Activities>({
+  const probe = proxy({
     taskQueue: queue,
     scheduleToStartTimeout: durationMs(tuning.poolWorkerTimeout),
     startToCloseTimeout: '5m',

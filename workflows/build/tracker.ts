@@ -5,6 +5,7 @@ import { CancellationScope, log, setHandler, upsertSearchAttributes } from '@tem
 import type { BuildProgress, BuildState, StepRecord } from '../../src/contracts/messages.js';
 import { XenimageImage, XenimageKind, XenimagePool, XenimageStep } from '../../src/contracts/searchAttributes.js';
 import { activityProgressSignal, progressQuery } from '../messages.js';
+import { enterStep, showDetails } from './console.js';
 import { failureText } from './failures.js';
 
 function now(): string {
@@ -16,16 +17,24 @@ export class BuildTracker {
 
   constructor(kind: string) {
     this.progress = { kind, state: 'running', step: 'validate', attempt: 1, steps: [] };
-    setHandler(progressQuery, () => this.progress);
-    setHandler(activityProgressSignal, (p) => {
-      this.progress.attempt = p.attempt;
-      this.progress.bytesDone = p.bytesDone;
-      this.progress.bytesTotal = p.bytesTotal;
-      this.progress.queuedFor = p.queuedFor;
-      // The step keeps what it waited for: a build beyond the pool's limit was queued, not failed.
-      const current = this.progress.steps.at(-1);
-      if (p.queuedFor && current?.status === 'running') current.queuedFor = p.queuedFor;
+    setHandler(progressQuery, () => this.progress, {
+      description: 'The build: state, steps with start/end times, bytes of a transfer, sysprep attempts, guest logs',
     });
+    showDetails(this.progress);
+    setHandler(
+      activityProgressSignal,
+      (p) => {
+        this.progress.attempt = p.attempt;
+        this.progress.bytesDone = p.bytesDone;
+        this.progress.bytesTotal = p.bytesTotal;
+        this.progress.queuedFor = p.queuedFor;
+        // The step keeps what it waited for: a build beyond the pool's limit was queued, not failed.
+        const current = this.progress.steps.at(-1);
+        if (p.queuedFor && current?.status === 'running') current.queuedFor = p.queuedFor;
+        showDetails(this.progress);
+      },
+      { description: "Sent by the build's own long activities: bytes done, attempt, queueing" },
+    );
     upsertSearchAttributes([
       { key: XenimageKind, value: kind },
       { key: XenimageStep, value: 'validate' },
@@ -50,6 +59,8 @@ export class BuildTracker {
     this.progress.bytesTotal = undefined;
     this.progress.queuedFor = undefined;
     upsertSearchAttributes([{ key: XenimageStep, value: step }]);
+    enterStep(step);
+    showDetails(this.progress);
     log.info('step started', { step, attempt });
     return record;
   }
@@ -92,6 +103,7 @@ export class BuildTracker {
 
   warn(message: string): void {
     (this.progress.warnings ??= []).push(message);
+    showDetails(this.progress);
     log.warn('build warning', { warning: message });
   }
 
@@ -108,5 +120,6 @@ export class BuildTracker {
     this.progress.state = state;
     this.progress.waitingFor = waitingFor;
     if (state !== 'running') upsertSearchAttributes([{ key: XenimageStep, value: state }]);
+    showDetails(this.progress);
   }
 }

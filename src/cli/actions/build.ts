@@ -1,6 +1,7 @@
 // `xenimage build <kind> INPUT.json`: validates the input, starts the workflow on the configured task queue,
 // and optionally follows it to the end.
 import { randomUUID } from 'node:crypto';
+import { buildSummary } from '../../contracts/buildSummary.js';
 import { BUILD_KINDS, type BuildKindName } from '../buildKinds.js';
 import { cliContext, temporalClient } from '../context.js';
 import { followBuild } from '../progressView.js';
@@ -11,6 +12,7 @@ export async function startBuild(kindName: BuildKindName, file: string, opts: { 
   const ctx = cliContext();
   const input = await readInputFile(file);
   const params = validateBuildInput(kindName, input);
+  const summary = buildSummary(kind.workflowType, input);
   const client = await temporalClient(ctx);
   try {
     const workflowId =
@@ -20,6 +22,9 @@ export async function startBuild(kindName: BuildKindName, file: string, opts: { 
       workflowId,
       args: [input],
       workflowIdConflictPolicy: 'FAIL',
+      // What the Web UI shows before the build runs (never secrets: src/contracts/buildSummary.ts).
+      staticSummary: summary.summary,
+      staticDetails: summary.details,
     });
     console.log(JSON.stringify({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }));
     if (opts.wait) {

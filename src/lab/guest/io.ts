@@ -12,6 +12,8 @@ export interface Io {
   user: string;
   /** The process's environment variables (upper-case names). */
   vars: Record<string, string>;
+  /** Standard input piped from the previous command of a cmd.exe pipeline. */
+  stdin?: string;
 }
 
 /** An executable the interpreters can start by image name: its exit code. */
@@ -26,4 +28,9 @@ export function registerProgram(names: string[], run: ProgramRunner): void {
 
 export function registeredProgram(name: string): ProgramRunner | undefined {
   return programs.get(name.toLowerCase());
+}
+
+/** Runs a .cmd/.bat file's text (cmd.exe does; programs.ts starts batch files through it). */
+export interface BatchRunner {
+  script(text: string): Promise<number>;
 }

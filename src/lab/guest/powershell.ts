@@ -1,21 +1,24 @@
 // powershell.exe for the simulated Windows: command-line parsing (-EncodedCommand, -Command, -File), the
 // script run by the PowerShell subset, errors on stderr as CLIXML, exit codes as powershell.exe reports them.
 import nodePath from 'node:path';
-import { Cmd, runProgram } from './cmd.js';
+import { Cmd, quoteArg } from './cmd.js';
+import { runProgram } from './programs.js';
 import type { Io } from './io.js';
 import type { WindowsMachine } from './machine.js';
 import { CMDLETS } from './ps/cmdlets.js';
+import { PIPELINE_CMDLETS } from './ps/pipelineCmdlets.js';
 import { PsRuntime, errorsToClixml } from './ps/run.js';
 import { ACCESS_CMDLETS } from './windows/accessCmdlets.js';
 
 const CMDLET_LIKE = /^[A-Za-z]+-[A-Za-z]+$/;
+const ALL_CMDLETS = { ...CMDLETS, ...PIPELINE_CMDLETS, ...ACCESS_CMDLETS };
 
 export async function runPowerShellScript(m: WindowsMachine, script: string, io: Io): Promise<number> {
   m.commandLog.push(script);
   const rt: PsRuntime = new PsRuntime(
     m,
     io,
-    { ...CMDLETS, ...ACCESS_CMDLETS },
+    ALL_CMDLETS,
     async (name, args, runtime) => {
       if (CMDLET_LIKE.test(name)) return null;
       const lower = name.toLowerCase();
@@ -27,7 +30,11 @@ export async function runPowerShellScript(m: WindowsMachine, script: string, io:
       }
       const chunks: string[] = [];
       const sub: Io = { ...io, out: (s) => void chunks.push(s), err: (s) => io.err(s) };
-      const code = await runProgram(m, name, args, sub, new Cmd(m, sub));
+      const cmd = new Cmd(m, sub);
+      // cmd.exe is the interpreter itself, not one of its programs.
+      const code = /^cmd(\.exe)?$/i.test(nodePath.win32.basename(name))
+        ? await cmd.run(['cmd', ...args.map(quoteArg)].join(' '))
+        : await runProgram(m, name, args, sub, cmd);
       if (
         code === 9009 &&
         !/^(net|reg|sc|msiexec|sysprep|shutdown|tasklist|taskkill|hostname|whoami|ipconfig|cmd)(\.exe)?$/i.test(

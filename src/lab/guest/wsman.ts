@@ -437,9 +437,16 @@ export class WsmanServer {
             'The WS-Management service cannot process the request because the CommandId is not valid.',
           );
         const timeout = parseDuration(childOf(header, NS.wsman, 'OperationTimeout')?.text);
+        // The poll ends early when the client goes away; the listener goes with the poll, since a keep-alive
+        // connection carries many Receives.
         const gone = new AbortController();
-        req.socket.once('close', () => gone.abort());
-        await proc.waitForOutput(timeout, gone.signal);
+        const abort = (): void => gone.abort();
+        req.socket.once('close', abort);
+        try {
+          await proc.waitForOutput(timeout, gone.signal);
+        } finally {
+          req.socket.off('close', abort);
+        }
         if (!this.shells.has(shell.id)) throw this.shellNotFound(shell.id);
         const chunks = proc.take(this.o.maxReceiveBytes ?? 96 * 1024);
         const done = proc.exitCode !== undefined && !proc.hasOutput;

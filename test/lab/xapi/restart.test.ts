@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { contentBytes } from '../../../src/lab/scenarios/content.js';
+import { waitFor } from '../../helpers/waitFor.js';
 import { labClient, labStateDir, startTestLab } from '../../helpers/xapiLab.js';
 
 const MiB = 1024 * 1024;
@@ -54,8 +55,14 @@ test('an operation cut by a restart leaves no half-made objects behind', async (
   const vdisBefore = (await xapi.call<string[]>('VDI.get_all')).length;
   const copying = xapi.callAsync('VM.copy', vm, 'mid-copy', sr);
   copying.catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 1100));
-  assert.equal((await xapi.call<string[]>('VM.get_by_name_label', 'mid-copy')).length, 1, 'the copy is under way');
+  await waitFor(
+    'the copy under way',
+    async () => (await xapi.call<string[]>('VM.get_by_name_label', 'mid-copy')).length === 1,
+    30_000,
+  );
+  const tasks = await xapi.call<string[]>('task.get_all');
+  const statuses = await Promise.all(tasks.map((task) => xapi.call<string>('task.get_status', task)));
+  assert.ok(statuses.includes('pending'), 'the copy has not finished');
   await first.stop();
   const second = await startTestLab(t, { stateDir, scenario: 'existing-vms' });
   const fresh = await labClient(second);

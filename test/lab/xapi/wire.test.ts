@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startTestLab } from '../../helpers/xapiLab.js';
+import { waitFor } from '../../helpers/waitFor.js';
 import type { XapiLab } from '../../../src/lab/xapi/index.js';
 
 interface Reply {
@@ -280,23 +281,25 @@ test('Async calls return a task whose result is XML-RPC text, also under JSON-RP
   const [tpl] = (await call('VM.get_by_name_label', [session, 'Other install media'])) as string[];
   const task = (await call('Async.VM.clone', [session, tpl, 'async-clone'])) as string;
   assert.match(task, /^OpaqueRef:/);
-  let record: Record<string, unknown>;
-  for (;;) {
-    record = (await call('task.get_record', [session, task])) as Record<string, unknown>;
-    if (record.status !== 'pending') break;
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  /** The task's record once it is no longer pending. */
+  const finished = (ref: string) =>
+    waitFor(
+      `task ${ref} to finish`,
+      async () => {
+        const r = (await call('task.get_record', [session, ref])) as Record<string, unknown>;
+        return r.status !== 'pending' && r;
+      },
+      10_000,
+      5,
+    );
+  let record = await finished(task);
   assert.equal(record.status, 'success');
   assert.equal(record.name_label, 'Async.VM.clone');
   assert.equal(record.progress, 1);
   assert.match(record.result as string, /^<value>OpaqueRef:[0-9a-f-]{36}<\/value>$/);
   assert.deepEqual(record.error_info, []);
   const failing = (await call('Async.VM.start', [session, tpl, false, false])) as string;
-  for (;;) {
-    record = (await call('task.get_record', [session, failing])) as Record<string, unknown>;
-    if (record.status !== 'pending') break;
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  record = await finished(failing);
   assert.equal(record.status, 'failure');
   assert.deepEqual(record.error_info, ['VM_IS_TEMPLATE', tpl, 'start']);
 });

@@ -3,10 +3,12 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import nodePath from 'node:path';
-import { runProgram, spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
+import { spawnDetached, splitArgs, Cmd, quoteArg } from '../cmd.js';
+import { runProgram } from '../programs.js';
 import { WindowsMachine } from '../machine.js';
 import { sleep } from '../process.js';
 import { ADMINISTRATORS_SID, credentials } from '../state.js';
+import { PsEncoding, fileEncoding, readText } from './encodings.js';
 import { recordFirewallRule } from '../windows/firewall.js';
 import {
   BoundArgs,
@@ -510,7 +512,9 @@ export const CMDLETS: Record<string, CmdletDef> = {
       const p = a.str('LiteralPath') ?? a.str('Path') ?? '';
       const data = c.m.readFile(p);
       if (!data) throw notFoundPath(p, 'get-content');
-      const text = data.toString('utf8');
+      const enc = encodingArg(a, 'get-content', new PsEncoding('cp1252'));
+      if (enc === 'byte') return a.flag('Raw') ? [[...data]] : [...data];
+      const text = readText(data, a.has('Encoding') ? enc : undefined);
       if (a.flag('Raw')) return [text];
       let lines = text.replace(/\r?\n$/, '').split(/\r?\n/);
       if (text === '') lines = [];
@@ -888,11 +892,36 @@ async function setProperty(a: BoundArgs, c: CmdletContext, key: string, type: st
   return [];
 }
 
+/** `-Encoding` of the file cmdlets; unknown names fail parameter binding as on Windows. */
+function encodingArg(a: BoundArgs, key: string, fallback: PsEncoding): PsEncoding | 'byte' {
+  const enc = fileEncoding(a.str('Encoding'), fallback);
+  if (enc === undefined)
+    throw new PsError(
+      `Cannot bind parameter 'Encoding'. Cannot convert value "${a.str('Encoding')}" to type "Microsoft.PowerShell.Commands.FileSystemCmdletProviderEncoding". Error: "Unable to match the identifier name ${a.str('Encoding')} to a valid enumerator name. Specify one of the following enumerator names and try again:\r\nUnknown, String, Unicode, Byte, BigEndianUnicode, UTF8, UTF7, UTF32, Ascii, Default, Oem, BigEndianUTF32"`,
+      {
+        category: 'InvalidArgument',
+        reason: 'ParameterBindingException',
+        fqid: `CannotConvertArgumentNoMessage,${commandClass(key)}`,
+        target: '',
+      },
+    );
+  return enc;
+}
+
 async function writeContent(a: BoundArgs, c: CmdletContext, append: boolean): Promise<unknown[]> {
   const p = a.str('Path') ?? '';
   const value = a.has('Value') ? a.get('Value') : (c.input ?? []);
-  const text = list(value).join(CRLF) + (a.flag('NoNewline') ? '' : CRLF);
-  if (!c.m.writeFile(p, text, append)) {
+  // Windows PowerShell 5.1 writes the ANSI code page unless told otherwise (docs/lab.md, PowerShell).
+  const enc = encodingArg(a, append ? 'add-content' : 'set-content', new PsEncoding('cp1252'));
+  const items = Array.isArray(value) ? value : value === null || value === undefined ? [] : [value];
+  let data: Buffer;
+  if (enc === 'byte') data = Buffer.from(items.map((x) => Number(x) & 0xff));
+  else {
+    const text = items.map(toStr).join(a.flag('NoNewline') ? '' : CRLF) + (a.flag('NoNewline') ? '' : CRLF);
+    const bom = append && c.m.isFile(p) ? Buffer.alloc(0) : enc.preamble();
+    data = Buffer.concat([bom, enc.encode(text)]);
+  }
+  if (!c.m.writeFile(p, data, append)) {
     throw new PsError(`Could not find a part of the path '${WindowsMachine.normalize(p)}'.`, {
       category: 'ObjectNotFound',
       reason: 'DirectoryNotFoundException',

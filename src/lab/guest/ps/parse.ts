@@ -1,7 +1,9 @@
 // Lexer and parser for the subset of PowerShell the engine sends and the answer media runs: statements,
-// assignments, pipelines of commands with parameters, the call operator, if/elseif/else, try/catch/finally,
-// foreach, exit/throw/return, strings with $var interpolation, arrays, hashtables, member and static access,
-// comparison and logical operators. Anything else is a ParseError, reported the way PowerShell reports it.
+// assignments, pipelines of commands with parameters, script blocks, the call operator, if/elseif/else,
+// try/catch (typed)/finally, foreach, exit/throw/return, strings and here-strings with $var interpolation,
+// arrays, hashtables, member and static access, casts, and the operators with PowerShell's precedence (cast,
+// comma, range, -f, * / %, + -, comparison, logical). Anything else is a ParseError, reported as PowerShell
+// reports it.
 
 export class PsParseError extends Error {
   constructor(
@@ -22,28 +24,9 @@ export interface Tok {
   col: number;
   /** Whitespace precedes this token (separates command arguments). */
   space: boolean;
+  /** Offset in the source. */
+  pos: number;
 }
-
-const OPERATORS = [
-  '-eq',
-  '-ne',
-  '-gt',
-  '-ge',
-  '-lt',
-  '-le',
-  '-like',
-  '-notlike',
-  '-match',
-  '-notmatch',
-  '-and',
-  '-or',
-  '-not',
-  '-join',
-  '-contains',
-  '-notcontains',
-  '-ieq',
-  '-ine',
-];
 
 export function lex(src: string): Tok[] {
   const toks: Tok[] = [];
@@ -52,7 +35,7 @@ export function lex(src: string): Tok[] {
   let lineStart = 0;
   let space = true;
   const push = (kind: TokKind, value: string, start: number): void => {
-    toks.push({ kind, value, line, col: start - lineStart + 1, space });
+    toks.push({ kind, value, line, col: start - lineStart + 1, space, pos: start });
     space = false;
   };
   while (i < src.length) {
@@ -212,6 +195,62 @@ export function lex(src: string): Tok[] {
         continue;
       }
     }
+    const here = c === '@' ? /^@(["'])[ \t]*\r?\n/.exec(src.slice(i)) : null;
+    if (here) {
+      // A here-string: from the line after @" to the line that starts with "@ (about_Quoting_Rules).
+      const q = here[1]!;
+      const bodyStart = i + here[0].length;
+      const close = new RegExp(`\\r?\\n${q}@`).exec(src.slice(bodyStart - 1));
+      if (!close)
+        throw new PsParseError(
+          `The string is missing the terminator: ${q}@.`,
+          line,
+          start - lineStart + 1,
+          'TerminatorExpectedAtEndOfString',
+        );
+      const end = bodyStart - 1 + close.index;
+      const body = end < bodyStart ? '' : src.slice(bodyStart, end);
+      push(q === '"' ? 'xstr' : 'str', q === '"' ? body.replace(/"/g, '`"') : body, start);
+      const stop = end + close[0].length;
+      for (let k = i; k < stop; k++) {
+        if (src[k] === '\n') {
+          line++;
+          lineStart = k + 1;
+        }
+      }
+      i = stop;
+      continue;
+    }
+    if (c === '.' && src[i + 1] === '.') {
+      push('op', '..', start);
+      i += 2;
+      continue;
+    }
+    // * / % - between values are operators; elsewhere they start words (paths, switches like /c, the % alias).
+    const prev = toks[toks.length - 1];
+    const afterValue =
+      !!prev &&
+      (prev.kind === 'var' ||
+        prev.kind === 'num' ||
+        prev.kind === 'str' ||
+        prev.kind === 'xstr' ||
+        (prev.kind === 'op' && (prev.value === ')' || prev.value === ']')));
+    // (`& 'x.exe' /quiet` passes /quiet: an operator is followed by a space or an operand, not a letter.)
+    if ('*/%'.includes(c) && afterValue && /[\s\d$('"[-]/.test(src[i + 1] ?? '')) {
+      push('op', c, start);
+      i++;
+      continue;
+    }
+    if (c === '-' && afterValue && /[\s($]/.test(src[i + 1] ?? '')) {
+      push('op', '-', start);
+      i++;
+      continue;
+    }
+    if (c === '-' && /[\s($[]/.test(src[i + 1] ?? '') && (!prev || prev.kind === 'op' || prev.kind === 'eol')) {
+      push('op', '-', start);
+      i++;
+      continue;
+    }
     if (c === '@' && (src[i + 1] === '(' || src[i + 1] === '{')) {
       push('op', '@' + src[i + 1], start);
       i += 2;
@@ -226,6 +265,25 @@ export function lex(src: string): Tok[] {
       push('op', '+=', start);
       i += 2;
       continue;
+    }
+    if (c === '+' && src[i + 1] === '+') {
+      push('op', '++', start);
+      i += 2;
+      continue;
+    }
+    {
+      const p = toks[toks.length - 1];
+      const afterVar = !!p && (p.kind === 'var' || (p.kind === 'op' && (p.value === ')' || p.value === ']')));
+      if (afterVar && '-*/%'.includes(c) && src[i + 1] === '=') {
+        push('op', c + '=', start);
+        i += 2;
+        continue;
+      }
+      if (afterVar && c === '-' && src[i + 1] === '-') {
+        push('op', '--', start);
+        i += 2;
+        continue;
+      }
     }
     if ('(){}[],|=+!&.'.includes(c)) {
       // A '.' that starts a path or a bare word is not member access.
@@ -244,7 +302,9 @@ export function lex(src: string): Tok[] {
       continue;
     }
     if (/[0-9]/.test(c) || (c === '-' && /[0-9]/.test(src[i + 1] ?? ''))) {
-      const m = /^-?(0x[0-9A-Fa-f]+|[0-9]+(\.[0-9]+)?)(?=$|[\s;)}\],|=+])/.exec(src.slice(i));
+      const m = /^-?(0x[0-9A-Fa-f]+|[0-9]+(\.[0-9]+)?)(kb|mb|gb|tb|pb)?(?=$|[\s;)}\],|=+*/%-]|\.\.)/i.exec(
+        src.slice(i),
+      );
       if (m) {
         i += m[0].length;
         push('num', m[0], start);
@@ -270,9 +330,57 @@ export function lex(src: string): Tok[] {
     if (!w) throw new PsParseError(`Unexpected token '${c}' in expression or statement.`, line, start - lineStart + 1);
     push('word', w, start);
   }
-  toks.push({ kind: 'eof', value: '', line, col: i - lineStart + 1, space: true });
+  toks.push({ kind: 'eof', value: '', line, col: i - lineStart + 1, space: true, pos: i });
   return toks;
 }
+
+const MULTIPLIERS: Record<string, number> = { kb: 2 ** 10, mb: 2 ** 20, gb: 2 ** 30, tb: 2 ** 40, pb: 2 ** 50 };
+
+/** A numeric literal: decimal, 0x hex, with an optional kb/mb/gb/tb/pb multiplier (about_Numeric_Literals). */
+export function numberLiteral(text: string): number {
+  const m = /^(-?)(0x[0-9a-f]+|[0-9]+(?:\.[0-9]+)?)(kb|mb|gb|tb|pb)?$/i.exec(text);
+  if (!m) return Number.NaN;
+  const n = m[2]!.toLowerCase().startsWith('0x') ? Number.parseInt(m[2]!.slice(2), 16) : Number(m[2]);
+  return (m[1] ? -1 : 1) * n * (m[3] ? MULTIPLIERS[m[3].toLowerCase()]! : 1);
+}
+
+/** The comparison operators (each also with the c… and i… case prefixes). */
+export const COMPARISON = new Set([
+  'eq',
+  'ne',
+  'gt',
+  'ge',
+  'lt',
+  'le',
+  'like',
+  'notlike',
+  'match',
+  'notmatch',
+  'contains',
+  'notcontains',
+  'in',
+  'notin',
+  'replace',
+  'split',
+]);
+
+/** Every binary operator the parser accepts after '-' (with the c/i case prefixes where they exist). */
+export const BINARY_OPERATORS = new Set([
+  ...[...COMPARISON].flatMap((o) => [o, `c${o}`, `i${o}`]),
+  'join',
+  'is',
+  'isnot',
+  'as',
+  'f',
+  'band',
+  'bor',
+  'bxor',
+  'shl',
+  'shr',
+  'and',
+  'or',
+  'xor',
+]);
 
 // ---- AST ----
 export type Expr =
@@ -288,7 +396,8 @@ export type Expr =
   | { t: 'cast'; type: string; value: Expr }
   | { t: 'unary'; op: string; value: Expr }
   | { t: 'bin'; op: string; left: Expr; right: Expr }
-  | { t: 'pipe'; pipe: Pipeline };
+  | { t: 'pipe'; pipe: Pipeline }
+  | { t: 'block'; body: Stmt[]; text: string };
 
 export interface CommandArg {
   param?: string;
@@ -307,15 +416,36 @@ export interface Pipeline {
   elements: Element[];
 }
 
+export type AssignOp = '=' | '+=' | '-=' | '*=' | '/=' | '%=';
+
+/** `catch [T1], [T2] { … }`; no types catches everything. */
+export interface CatchClause {
+  types: string[];
+  body: Stmt[];
+}
+
 export type Stmt =
   | { t: 'pipeline'; pipe: Pipeline; line: number }
-  | { t: 'assign'; target: Expr; op: '=' | '+='; value: Pipeline | Expr; line: number }
+  | { t: 'assign'; target: Expr; op: AssignOp; value: Pipeline | Expr; line: number }
   | { t: 'if'; branches: Array<{ cond: Pipeline; body: Stmt[] }>; otherwise: Stmt[] | null; line: number }
-  | { t: 'try'; body: Stmt[]; catchBody: Stmt[] | null; finallyBody: Stmt[] | null; line: number }
+  | { t: 'try'; body: Stmt[]; catches: CatchClause[]; finallyBody: Stmt[] | null; line: number }
   | { t: 'foreach'; variable: string; items: Expr; body: Stmt[]; line: number }
-  | { t: 'exit' | 'throw' | 'return'; value: Expr | null; line: number };
+  | { t: 'exit' | 'throw' | 'return'; value: Expr | null; line: number }
+  | { t: 'while'; cond: Pipeline; body: Stmt[]; line: number }
+  | { t: 'do'; body: Stmt[]; cond: Pipeline; until: boolean; line: number }
+  | { t: 'for'; init: Stmt | null; cond: Pipeline | null; step: Stmt | null; body: Stmt[]; line: number }
+  | { t: 'break' | 'continue'; line: number }
+  | { t: 'function'; name: string; params: ParamDef[]; body: Stmt[]; line: number };
+
+/** A parameter of a function: `[type]$Name = default`. */
+export interface ParamDef {
+  name: string;
+  type: string | null;
+  default: Expr | null;
+}
 
 const KEYWORDS = new Set([
+  'filter',
   'if',
   'elseif',
   'else',
@@ -341,24 +471,11 @@ const KEYWORDS = new Set([
   'enum',
   'in',
 ]);
-const UNSUPPORTED = new Set([
-  'function',
-  'while',
-  'do',
-  'for',
-  'switch',
-  'param',
-  'trap',
-  'class',
-  'enum',
-  'begin',
-  'process',
-  'end',
-  'until',
-]);
+const UNSUPPORTED = new Set(['switch', 'filter', 'trap', 'class', 'enum', 'begin', 'process', 'end', 'until']);
 
 export class Parser {
   private i = 0;
+  private noComma = false;
   constructor(
     private readonly toks: Tok[],
     private readonly src: string,
@@ -478,13 +595,22 @@ export class Parser {
     if (kw === 'try') {
       this.next();
       const body = this.block();
-      let catchBody: Stmt[] | null = null;
+      const catches: CatchClause[] = [];
       let finallyBody: Stmt[] | null = null;
-      this.skipEol();
-      if (this.isWord('catch')) {
+      for (;;) {
+        const before = this.i;
+        this.skipEol();
+        if (!this.isWord('catch')) {
+          this.i = before;
+          break;
+        }
         this.next();
-        if (this.peek().kind === 'type') this.next();
-        catchBody = this.block();
+        const types: string[] = [];
+        while (this.peek().kind === 'type') {
+          types.push(this.next().value);
+          if (this.isOp(',')) this.next();
+        }
+        catches.push({ types, body: this.block() });
       }
       const save = this.i;
       this.skipEol();
@@ -494,14 +620,14 @@ export class Parser {
       } else {
         this.i = save;
       }
-      if (!catchBody && !finallyBody)
+      if (!catches.length && !finallyBody)
         throw new PsParseError(
           'The Try statement is missing its Catch or Finally block.',
           t.line,
           t.col,
           'MissingCatchOrFinally',
         );
-      return { t: 'try', body, catchBody, finallyBody, line: t.line };
+      return { t: 'try', body, catches, finallyBody, line: t.line };
     }
     if (kw === 'foreach') {
       this.next();
@@ -514,6 +640,60 @@ export class Parser {
       this.expectOp(')');
       return { t: 'foreach', variable: v.value, items, body: this.block(), line: t.line };
     }
+    if (kw === 'while') {
+      this.next();
+      const cond = this.condition();
+      return { t: 'while', cond, body: this.block(), line: t.line };
+    }
+    if (kw === 'do') {
+      this.next();
+      const body = this.block();
+      this.skipEol();
+      const word = this.peek();
+      const which = word.kind === 'word' ? word.value.toLowerCase() : '';
+      if (which !== 'while' && which !== 'until')
+        throw new PsParseError(
+          'Missing while or until keyword in do loop.',
+          word.line,
+          word.col,
+          'MissingWhileOrUntilInDoWhile',
+        );
+      this.next();
+      return { t: 'do', body, cond: this.condition(), until: which === 'until', line: t.line };
+    }
+    if (kw === 'for') {
+      this.next();
+      this.expectOp('(');
+      const part = (end: string): Stmt | null => (this.isOp(end) ? null : this.statement());
+      const init = part(';');
+      this.expectSeparator();
+      const cond = this.isOp(';') ? null : this.pipeline();
+      this.expectSeparator();
+      const step = part(')');
+      this.expectOp(')');
+      return { t: 'for', init, cond, step, body: this.block(), line: t.line };
+    }
+    if (kw === 'break' || kw === 'continue') {
+      this.next();
+      return { t: kw, line: t.line };
+    }
+    if (kw === 'function') {
+      this.next();
+      const name = this.next();
+      if (name.kind !== 'word')
+        throw new PsParseError('Missing name after function keyword.', name.line, name.col, 'MissingNameAfterFunction');
+      let params: ParamDef[] = this.isOp('(') ? this.paramList() : [];
+      this.skipEol();
+      this.expectOp('{');
+      this.skipEol();
+      if (this.isWord('param')) {
+        this.next();
+        params = this.paramList();
+      }
+      const body = this.statements('}');
+      this.expectOp('}');
+      return { t: 'function', name: name.value, params, body, line: t.line };
+    }
     if (kw === 'exit' || kw === 'throw' || kw === 'return') {
       this.next();
       const n = this.peek();
@@ -524,14 +704,64 @@ export class Parser {
     if (t.kind === 'var') {
       const save = this.i;
       const target = this.postfix(this.primary());
-      if (this.isOp('=') || this.isOp('+=')) {
-        const op = this.next().value as '=' | '+=';
+      if (['=', '+=', '-=', '*=', '/=', '%='].some((o) => this.isOp(o))) {
+        const op = this.next().value as AssignOp;
         this.skipEol();
         return { t: 'assign', target, op, value: this.pipeline(), line: t.line };
+      }
+      if (this.isOp('++') || this.isOp('--')) {
+        const op = this.next().value === '++' ? '+=' : '-=';
+        return { t: 'assign', target, op, value: { t: 'lit', v: 1 }, line: t.line };
       }
       this.i = save;
     }
     return { t: 'pipeline', pipe: this.pipeline(), line: t.line };
+  }
+
+  /** `( pipeline )` of while / do … while|until. */
+  private condition(): Pipeline {
+    this.expectOp('(');
+    this.skipEol();
+    const cond = this.pipeline();
+    this.skipEol();
+    this.expectOp(')');
+    return cond;
+  }
+
+  /** The `;` (or line break) between the parts of a for statement. */
+  private expectSeparator(): void {
+    const t = this.peek();
+    if (t.kind !== 'eol') this.unexpected();
+    this.next();
+    this.skipWhile(() => this.peek().kind === 'eol' && this.peek().value === '\n');
+  }
+
+  private skipWhile(f: () => boolean): void {
+    while (f()) this.next();
+  }
+
+  /** `( [type]$a = default, $b )`. */
+  private paramList(): ParamDef[] {
+    this.expectOp('(');
+    const params: ParamDef[] = [];
+    this.skipEol();
+    while (!this.isOp(')')) {
+      const type = this.peek().kind === 'type' ? this.next().value : null;
+      const v = this.next();
+      if (v.kind !== 'var')
+        throw new PsParseError('Missing variable name in parameter list.', v.line, v.col, 'InvalidFunctionParameter');
+      let def: Expr | null = null;
+      if (this.isOp('=')) {
+        this.next();
+        def = this.argument();
+      }
+      params.push({ name: v.value, type, default: def });
+      this.skipEol();
+      if (this.isOp(',')) this.next();
+      this.skipEol();
+    }
+    this.expectOp(')');
+    return params;
   }
 
   pipeline(): Pipeline {
@@ -598,74 +828,158 @@ export class Parser {
     }
     if (t.kind === 'num') {
       this.next();
-      return { t: 'lit', v: Number(t.value) };
+      return { t: 'lit', v: numberLiteral(t.value) };
     }
     return this.postfix(this.primary());
   }
 
   expression(): Expr {
-    const first = this.logical();
-    if (!this.isOp(',')) return first;
-    const items = [first];
-    while (this.isOp(',')) {
-      this.next();
-      items.push(this.logical());
+    return this.logical();
+  }
+
+  /** An expression without the comma operator (method arguments). */
+  private argument(): Expr {
+    const saved = this.noComma;
+    this.noComma = true;
+    try {
+      return this.logical();
+    } finally {
+      this.noComma = saved;
     }
-    return { t: 'array', items };
+  }
+
+  /** Parses `f` with the comma operator available again (inside parentheses, blocks, literals). */
+  private grouped<T>(f: () => T): T {
+    const saved = this.noComma;
+    this.noComma = false;
+    try {
+      return f();
+    } finally {
+      this.noComma = saved;
+    }
+  }
+
+  private paramOp(...names: string[]): string | undefined {
+    const t = this.peek();
+    if (t.kind !== 'param' || t.value.endsWith(':')) return undefined;
+    const op = t.value.slice(1).toLowerCase();
+    return names.includes(op) ? op : undefined;
   }
 
   private logical(): Expr {
     let left = this.comparison();
-    for (;;) {
-      const t = this.peek();
-      if (t.kind === 'param' && (t.value.toLowerCase() === '-and' || t.value.toLowerCase() === '-or')) {
-        this.next();
-        this.skipEol();
-        left = { t: 'bin', op: t.value.toLowerCase(), left, right: this.comparison() };
-      } else return left;
+    for (let op = this.paramOp('and', 'or', 'xor'); op; op = this.paramOp('and', 'or', 'xor')) {
+      this.next();
+      this.skipEol();
+      left = { t: 'bin', op: `-${op}`, left, right: this.comparison() };
     }
+    return left;
   }
 
   private comparison(): Expr {
     let left = this.additive();
     for (;;) {
       const t = this.peek();
-      const op = t.kind === 'param' ? t.value.toLowerCase() : '';
-      if (t.kind === 'param' && OPERATORS.includes(op) && op !== '-and' && op !== '-or' && op !== '-not') {
-        this.next();
-        left = { t: 'bin', op, left, right: this.additive() };
-      } else if (t.kind === 'param' && !OPERATORS.includes(op)) {
+      if (t.kind !== 'param') return left;
+      const op = t.value.slice(1).toLowerCase();
+      if (!BINARY_OPERATORS.has(op))
         throw new PsParseError(`Unexpected token '${t.value}' in expression or statement.`, t.line, t.col);
-      } else return left;
+      if (op === 'and' || op === 'or' || op === 'xor' || op === 'f') return left;
+      this.next();
+      this.skipEol();
+      left = { t: 'bin', op: `-${op}`, left, right: this.additive() };
     }
   }
 
   private additive(): Expr {
-    let left = this.unary();
-    while (this.isOp('+') || (this.peek().kind === 'num' && this.peek().value.startsWith('-') && this.peek().space)) {
-      if (this.isOp('+')) {
-        this.next();
-        left = { t: 'bin', op: '+', left, right: this.unary() };
-      } else {
+    let left = this.multiplicative();
+    for (;;) {
+      if (this.isOp('+') || this.isOp('-')) {
+        const op = this.next().value;
+        this.skipEol();
+        left = { t: 'bin', op, left, right: this.multiplicative() };
+      } else if (this.peek().kind === 'num' && this.peek().value.startsWith('-') && this.peek().space) {
+        // `5 -3`: a negative literal after a value subtracts.
         const n = this.next();
-        left = { t: 'bin', op: '+', left, right: { t: 'lit', v: Number(n.value) } };
-      }
+        left = { t: 'bin', op: '+', left, right: { t: 'lit', v: numberLiteral(n.value) } };
+      } else return left;
+    }
+  }
+
+  private multiplicative(): Expr {
+    let left = this.format();
+    while (this.isOp('*') || this.isOp('/') || this.isOp('%')) {
+      const op = this.next().value;
+      this.skipEol();
+      left = { t: 'bin', op, left, right: this.format() };
     }
     return left;
   }
 
+  private format(): Expr {
+    let left = this.range();
+    while (this.paramOp('f')) {
+      this.next();
+      this.skipEol();
+      left = { t: 'bin', op: '-f', left, right: this.range() };
+    }
+    return left;
+  }
+
+  private range(): Expr {
+    const left = this.arrayLiteral();
+    if (!this.isOp('..')) return left;
+    this.next();
+    return { t: 'bin', op: '..', left, right: this.arrayLiteral() };
+  }
+
+  /** The comma operator binds tighter than every binary operator (about_Operator_Precedence). */
+  private arrayLiteral(): Expr {
+    if (this.isOp(',') && !this.noComma) {
+      this.next();
+      return { t: 'array', items: [this.unary()] };
+    }
+    const first = this.unary();
+    if (this.noComma || !this.isOp(',')) return first;
+    const items = [first];
+    while (this.isOp(',')) {
+      this.next();
+      this.skipEol();
+      items.push(this.unary());
+    }
+    return { t: 'array', items };
+  }
+
   private unary(): Expr {
     const t = this.peek();
-    if (this.isOp('!') || (t.kind === 'param' && t.value.toLowerCase() === '-not')) {
+    if (this.isOp('!') || this.paramOp('not')) {
       this.next();
       return { t: 'unary', op: '!', value: this.unary() };
+    }
+    if (this.isOp('-')) {
+      this.next();
+      return { t: 'unary', op: '-', value: this.unary() };
+    }
+    const prefix = this.paramOp('join', 'split');
+    if (prefix) {
+      this.next();
+      return { t: 'unary', op: `-${prefix}`, value: this.unary() };
     }
     if (t.kind === 'type') {
       this.next();
       if (this.isOp('::')) return this.postfix({ t: 'type', name: t.value });
-      return { t: 'cast', type: t.value, value: this.unary() };
+      if (this.startsValue()) return { t: 'cast', type: t.value, value: this.unary() };
+      return this.postfix({ t: 'type', name: t.value });
     }
     return this.postfix(this.primary());
+  }
+
+  /** Does the next token start an operand (so a type before it is a cast, not a type literal)? */
+  private startsValue(): boolean {
+    const t = this.peek();
+    if (t.kind === 'var' || t.kind === 'str' || t.kind === 'xstr' || t.kind === 'num' || t.kind === 'type') return true;
+    if (t.kind === 'param') return ['-not', '-join', '-split'].includes(t.value.toLowerCase());
+    return t.kind === 'op' && ['(', '$(', '@(', '@{', '!', '-', '{'].includes(t.value);
   }
 
   private postfix(e: Expr): Expr {
@@ -684,11 +998,15 @@ export class Parser {
         if (this.isOp('(') && !this.peek().space) {
           this.next();
           args = [];
+          this.skipEol();
           if (!this.isOp(')')) {
-            args.push(this.logical());
+            args.push(this.argument());
+            this.skipEol();
             while (this.isOp(',')) {
               this.next();
-              args.push(this.logical());
+              this.skipEol();
+              args.push(this.argument());
+              this.skipEol();
             }
           }
           this.expectOp(')');
@@ -696,18 +1014,34 @@ export class Parser {
         e = { t: 'member', target: e, name: n.value, args, isStatic };
       } else if (this.isOp('[') && !this.peek().space) {
         this.next();
-        const index = this.expression();
+        const index = this.grouped(() => this.expression());
         this.expectOp(']');
         e = { t: 'index', target: e, index };
       } else return e;
     }
   }
 
+  private hashLiteral(): Expr {
+    const entries: Array<[string, Expr]> = [];
+    for (;;) {
+      this.skipEol();
+      if (this.isOp('}')) break;
+      const k = this.next();
+      if (k.kind !== 'word' && k.kind !== 'str')
+        throw new PsParseError("Missing key before '=' in hash literal.", k.line, k.col, 'MissingEqualsInHashLiteral');
+      this.expectOp('=');
+      entries.push([k.value, this.expression()]);
+      if (this.peek().kind === 'eol') this.next();
+    }
+    this.expectOp('}');
+    return { t: 'hash', entries };
+  }
+
   private primary(): Expr {
     const t = this.next();
     switch (t.kind) {
       case 'num':
-        return { t: 'lit', v: Number(t.value) };
+        return { t: 'lit', v: numberLiteral(t.value) };
       case 'str':
         return { t: 'lit', v: t.value };
       case 'xstr':
@@ -718,37 +1052,30 @@ export class Parser {
         return { t: 'type', name: t.value };
       case 'op':
         if (t.value === '(') {
-          this.skipEol();
-          const p = this.pipeline();
-          this.skipEol();
-          this.expectOp(')');
-          return p.elements.length === 1 && p.elements[0]!.t === 'expr' ? p.elements[0]!.e : { t: 'pipe', pipe: p };
+          return this.grouped(() => {
+            this.skipEol();
+            const p = this.pipeline();
+            this.skipEol();
+            this.expectOp(')');
+            return p.elements.length === 1 && p.elements[0]!.t === 'expr' ? p.elements[0]!.e : { t: 'pipe', pipe: p };
+          });
         }
         if (t.value === '$(' || t.value === '@(') {
-          const body = this.statements(')');
-          this.expectOp(')');
-          return { t: 'sub', body, array: t.value === '@(' };
+          return this.grouped(() => {
+            const body = this.statements(')');
+            this.expectOp(')');
+            return { t: 'sub', body, array: t.value === '@(' };
+          });
         }
-        if (t.value === '@{') {
-          const entries: Array<[string, Expr]> = [];
-          for (;;) {
-            this.skipEol();
-            if (this.isOp('}')) break;
-            const k = this.next();
-            if (k.kind !== 'word' && k.kind !== 'str')
-              throw new PsParseError(
-                "Missing key before '=' in hash literal.",
-                k.line,
-                k.col,
-                'MissingEqualsInHashLiteral',
-              );
-            this.expectOp('=');
-            entries.push([k.value, this.expression()]);
-            if (this.peek().kind === 'eol') this.next();
-          }
-          this.expectOp('}');
-          return { t: 'hash', entries };
+        if (t.value === '{') {
+          return this.grouped(() => {
+            const body = this.statements('}');
+            const close = this.peek();
+            this.expectOp('}');
+            return { t: 'block', body, text: this.src.slice(t.pos + 1, close.pos) };
+          });
         }
+        if (t.value === '@{') return this.grouped(() => this.hashLiteral());
         break;
       default:
         break;

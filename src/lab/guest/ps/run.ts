@@ -1,9 +1,31 @@
-// Evaluates the parsed PowerShell subset against a simulated Windows: variables, pipelines, error records with
-// $ErrorActionPreference / -ErrorAction semantics, try/catch, exit codes as powershell.exe reports them, and
-// native programs through the cmd.exe layer. Cmdlets live in cmdlets.ts.
+// Evaluates the parsed PowerShell subset against a simulated Windows: variables, pipelines, script blocks,
+// error records with $ErrorActionPreference / -ErrorAction semantics, statement- and script-terminating errors,
+// typed try/catch, exit codes as powershell.exe reports them, and native programs through the cmd.exe layer.
+// Values live in values.ts, members in members.ts, operators in operators.ts, output in format.ts, cmdlets in
+// cmdlets.ts and pipelineCmdlets.ts.
 import type { Io } from '../io.js';
 import type { WindowsMachine } from '../machine.js';
+import { outDefault } from './format.js';
+import { callMethod, callStatic, getMember, getStatic, setMember, type MemberHost } from './members.js';
+import { binary } from './operators.js';
 import { Parser, PsParseError, type Command, type Expr, type Pipeline, type Stmt } from './parse.js';
+import { cast, exceptionMatches, exceptionTypeOf, resolveType, toNumber, typeNotFound } from './types.js';
+import {
+  DotNetError,
+  HASHTABLE,
+  PsChar,
+  PsType,
+  ScriptBlock,
+  isDictionary,
+  isObject,
+  keysOf,
+  toStr,
+  truthy,
+  type PsObject,
+} from './values.js';
+
+export { SecureString, toStr, truthy, type PsObject } from './values.js';
+export { getMember } from './members.js';
 
 export interface ErrorRecord {
   message: string;
@@ -14,6 +36,8 @@ export interface ErrorRecord {
   fqid: string;
   command: string;
   target: string;
+  /** The full .NET type of the exception (what a typed catch matches); derived from `reason` when absent. */
+  exceptionType?: string;
   line?: number;
   col?: number;
   lineText?: string;
@@ -28,26 +52,46 @@ export class PsError extends Error {
   }
 }
 
+/**
+ * A terminating error. `script` errors (throw, -ErrorAction Stop) end the script unless caught; the others
+ * (exceptions in expressions, unknown types) end only their statement.
+ */
 class Terminating extends Error {
-  constructor(readonly record: ErrorRecord) {
+  /** Output written before the error left its blocks (output streams out before the error). */
+  pending: unknown[] = [];
+  constructor(
+    readonly record: ErrorRecord,
+    readonly script = true,
+  ) {
     super(record.message);
   }
 }
 class ExitSignal {
+  pending: unknown[] = [];
   constructor(readonly code: number) {}
 }
 class ReturnSignal {
+  pending: unknown[] = [];
   constructor(readonly value: unknown[]) {}
 }
-
-export class SecureString {
-  constructor(readonly plain: string) {}
-  toString(): string {
-    return 'System.Security.SecureString';
-  }
+/** `break` / `continue`: leave or go round the innermost loop. */
+class LoopSignal {
+  pending: unknown[] = [];
+  constructor(readonly kind: 'break' | 'continue') {}
 }
 
-export type PsObject = Record<string, unknown> & { __type?: string };
+/** Keeps `out` (output produced before `err` interrupted a block) with the error on its way out. */
+function carry(err: unknown, out: unknown[]): unknown {
+  if (
+    (err instanceof Terminating ||
+      err instanceof ExitSignal ||
+      err instanceof ReturnSignal ||
+      err instanceof LoopSignal) &&
+    out.length
+  )
+    err.pending = [...out, ...err.pending];
+  return err;
+}
 
 export interface CmdletContext {
   m: WindowsMachine;
@@ -83,44 +127,6 @@ export class BoundArgs {
   }
 }
 
-export function toStr(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'boolean') return v ? 'True' : 'False';
-  if (Array.isArray(v)) return v.map(toStr).join(' ');
-  if (v instanceof SecureString) return v.toString();
-  if (typeof v === 'object') {
-    const o = v as PsObject;
-    if (o.__type === 'ErrorRecord') return toStr(o.Message ?? (o.Exception as PsObject | undefined)?.Message);
-    return o.__type ?? 'System.Collections.Hashtable';
-  }
-  return String(v);
-}
-
-export function truthy(v: unknown): boolean {
-  if (Array.isArray(v)) return v.length > 1 || (v.length === 1 && truthy(v[0]));
-  if (v instanceof SecureString) return true;
-  return v !== null && v !== undefined && v !== false && v !== 0 && v !== '';
-}
-
-export function getMember(target: unknown, name: string): unknown {
-  const lower = name.toLowerCase();
-  if (typeof target === 'string') {
-    if (lower === 'length') return target.length;
-    return undefined;
-  }
-  if (Array.isArray(target)) {
-    if (lower === 'count' || lower === 'length') return target.length;
-    // Member enumeration: $list.Name gives every item's Name.
-    const vals = target.map((t) => getMember(t, name)).filter((v) => v !== undefined);
-    return vals.length === 1 ? vals[0] : vals;
-  }
-  if (target && typeof target === 'object') {
-    const key = Object.keys(target).find((k) => k.toLowerCase() === lower);
-    return key === undefined ? undefined : (target as Record<string, unknown>)[key];
-  }
-  return undefined;
-}
-
 function flatten(values: unknown[]): unknown[] {
   return values.flatMap((v) => (Array.isArray(v) ? v : [v]));
 }
@@ -130,26 +136,25 @@ function unwrap(values: unknown[]): unknown {
   return values.length === 1 ? values[0] : values;
 }
 
-function likeToRegex(pattern: string): RegExp {
-  const esc = pattern
-    .replace(/[.+^${}()|\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${esc}$`, 'i');
+function versionObject(major: number, minor: number, build: number, revision: number): PsObject {
+  return {
+    __type: 'System.Version',
+    Major: major,
+    Minor: minor,
+    Build: build,
+    Revision: revision,
+    __string: `${major}.${minor}.${build}.${revision}`,
+  };
 }
 
-function eq(a: unknown, b: unknown): boolean {
-  if (typeof a === 'string' && typeof b !== 'object') return a.toLowerCase() === toStr(b).toLowerCase();
-  if (typeof a === 'number') return a === Number(b);
-  if (typeof a === 'boolean') return a === truthy(b);
-  return a === b;
-}
-
-export class PsRuntime {
+export class PsRuntime implements MemberHost {
   private readonly vars = new Map<string, unknown>();
   lastSuccess = true;
   readonly errors: ErrorRecord[] = [];
   private readonly lines: string[];
+  /** try blocks being run: statement-terminating errors go to their catch instead of the error stream. */
+  private tryDepth = 0;
+  private readonly functions = new Map<string, Extract<Stmt, { t: 'function' }>>();
 
   constructor(
     readonly m: WindowsMachine,
@@ -168,8 +173,19 @@ export class PsRuntime {
     this.vars.set('true', true);
     this.vars.set('false', false);
     this.vars.set('null', null);
-    this.vars.set('lastexitcode', 0);
-    this.vars.set('env:computername', m.state.computerName);
+    this.vars.set('home', `C:\\Users\\${io.user}`);
+    this.vars.set('pshome', 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0');
+    this.vars.set('psversiontable', {
+      __type: HASHTABLE,
+      PSVersion: versionObject(5, 1, 20348, 2340),
+      PSEdition: 'Desktop',
+      BuildVersion: versionObject(10, 0, 20348, 2340),
+      CLRVersion: versionObject(4, 0, 30319, 42000),
+      PSCompatibleVersions: ['1.0', '2.0', '3.0', '4.0', '5.0', '5.1.20348.2340'],
+      SerializationVersion: versionObject(1, 1, 0, 1),
+      PSRemotingProtocolVersion: versionObject(2, 3, 0, 0),
+      WSManStackVersion: versionObject(3, 0, 0, 0),
+    });
   }
 
   /** Runs a whole script; returns powershell.exe's exit code. Output goes to io.out, errors to this.errors. */
@@ -194,13 +210,25 @@ export class PsRuntime {
     }
     try {
       for (const s of stmts) {
-        const out = await this.stmt(s);
+        const out = await this.guarded(s);
         this.emit(out);
       }
       return this.lastSuccess ? 0 : 1;
     } catch (err) {
+      if (
+        err instanceof ExitSignal ||
+        err instanceof ReturnSignal ||
+        err instanceof Terminating ||
+        err instanceof LoopSignal
+      )
+        this.emit(err.pending);
       if (err instanceof ExitSignal) return err.code;
-      if (err instanceof ReturnSignal) return this.lastSuccess ? 0 : 1;
+      // break or continue outside a loop ends the script.
+      if (err instanceof LoopSignal) return this.lastSuccess ? 0 : 1;
+      if (err instanceof ReturnSignal) {
+        this.emit(err.value);
+        return this.lastSuccess ? 0 : 1;
+      }
       if (err instanceof Terminating) {
         this.errors.push(err.record);
         return 1;
@@ -210,20 +238,14 @@ export class PsRuntime {
   }
 
   emit(values: unknown[]): void {
-    for (const v of flatten(values)) {
-      if (v === null || v === undefined) continue;
-      if (typeof v === 'object' && !(v instanceof SecureString)) {
-        const o = v as PsObject;
-        const keys = Object.keys(o).filter((k) => !k.startsWith('__'));
-        const width = Math.max(0, ...keys.map((k) => k.length));
-        this.io.out('\r\n' + keys.map((k) => `${k.padEnd(width)} : ${toStr(o[k])}\r\n`).join('') + '\r\n');
-      } else this.io.out(toStr(v) + '\r\n');
-    }
+    const text = outDefault(flatten(values));
+    if (text) this.io.out(text);
   }
 
   getVar(name: string): unknown {
     const lower = name.toLowerCase();
     if (lower === '?') return this.lastSuccess;
+    if (lower === 'psitem') return this.vars.get('_') ?? null;
     if (lower.startsWith('env:')) {
       const env = this.io.vars[lower.slice(4).toUpperCase()];
       return env ?? null;
@@ -237,20 +259,92 @@ export class PsRuntime {
     else this.vars.set(lower, v);
   }
 
+  /** Runs a script block with `$_` bound to `input` (in the caller's scope, as ForEach-Object does). */
+  async invoke(block: ScriptBlock, input: unknown): Promise<unknown[]> {
+    const saved = this.vars.get('_');
+    this.vars.set('_', input);
+    try {
+      return flatten(await this.block(block.body));
+    } catch (err) {
+      if (err instanceof ReturnSignal) return flatten([...err.pending, ...err.value]);
+      throw err;
+    } finally {
+      this.vars.set('_', saved);
+    }
+  }
+
+  private stopPreference(): boolean {
+    return /^stop$/i.test(toStr(this.getVar('ErrorActionPreference')));
+  }
+
+  /** One statement; a statement-terminating error outside try is written to the error stream and the script goes on. */
+  private async guarded(s: Stmt): Promise<unknown[]> {
+    try {
+      return await this.stmt(s);
+    } catch (err) {
+      if (err instanceof Terminating && !err.script && this.tryDepth === 0 && !this.stopPreference()) {
+        this.errors.push(err.record);
+        this.lastSuccess = false;
+        return err.pending;
+      }
+      throw err;
+    }
+  }
+
   private async block(stmts: Stmt[]): Promise<unknown[]> {
     const out: unknown[] = [];
-    for (const s of stmts) out.push(...(await this.stmt(s)));
+    try {
+      for (const s of stmts) out.push(...(await this.guarded(s)));
+    } catch (err) {
+      throw carry(err, out);
+    }
     return out;
+  }
+
+  private position(line: number): Pick<ErrorRecord, 'line' | 'col' | 'lineText'> {
+    const text = this.lines[line - 1]?.replace(/\r$/, '');
+    return { line, col: 1 + (text ? text.length - text.trimStart().length : 0), lineText: text?.trim() };
   }
 
   private async stmt(s: Stmt): Promise<unknown[]> {
     if (this.io.proc.killed) throw new ExitSignal(0xc000013a);
+    try {
+      return await this.statement(s);
+    } catch (err) {
+      if (!(err instanceof DotNetError)) throw err;
+      throw new Terminating(
+        {
+          message: err.message,
+          category: err.category,
+          reason: err.exceptionType.slice(err.exceptionType.lastIndexOf('.') + 1),
+          exceptionType: err.exceptionType,
+          fqid: err.fqid,
+          command: '',
+          target: '',
+          ...this.position(s.line),
+        },
+        false,
+      );
+    }
+  }
+
+  private async statement(s: Stmt): Promise<unknown[]> {
     switch (s.t) {
       case 'pipeline':
         return this.pipeline(s.pipe);
       case 'assign': {
-        const value = 'elements' in s.value ? unwrap(await this.pipeline(s.value)) : await this.eval(s.value);
-        await this.assign(s.target, s.op === '+=' ? this.add(await this.eval(s.target), value) : value);
+        let value: unknown;
+        if ('elements' in s.value) {
+          const only = s.value.elements.length === 1 ? s.value.elements[0]! : undefined;
+          // An expression keeps its value (arrays stay arrays); a pipeline's output is collected.
+          value = only?.t === 'expr' ? await this.eval(only.e) : unwrap(await this.pipeline(s.value));
+          // $? after an assignment is the success of the command that produced the value.
+          if (only?.t === 'expr') this.lastSuccess = true;
+        } else value = await this.eval(s.value);
+        await this.assign(
+          s.target,
+          s.op === '=' ? value : binary(s.op.slice(0, 1), await this.eval(s.target), value, this),
+        );
         return [];
       }
       case 'if': {
@@ -262,40 +356,55 @@ export class PsRuntime {
         }
         return s.otherwise ? this.block(s.otherwise) : [];
       }
-      case 'try': {
-        try {
-          return await this.block(s.body);
-        } catch (err) {
-          if (!(err instanceof Terminating) || !s.catchBody) throw err;
-          const saved = this.vars.get('_');
-          this.vars.set('_', {
-            __type: 'ErrorRecord',
-            __record: err.record,
-            Exception: { __type: 'Exception', Message: err.record.message },
-            FullyQualifiedErrorId: err.record.fqid,
-            Message: err.record.message,
-          });
-          try {
-            return await this.block(s.catchBody);
-          } finally {
-            this.vars.set('_', saved);
-          }
-        } finally {
-          if (s.finallyBody) await this.block(s.finallyBody);
-        }
-      }
+      case 'try':
+        return this.tryStatement(s);
       case 'foreach': {
+        const items = await this.eval(s.items);
+        const list = items === null ? [] : flatten([items]);
+        let i = 0;
+        return this.loop(
+          async () => {
+            if (i >= list.length) return false;
+            this.setVar(s.variable, list[i++]);
+            return true;
+          },
+          s.body,
+          null,
+        );
+      }
+      case 'while':
+        return this.loop(async () => truthy(unwrap(await this.pipeline(s.cond))), s.body, null);
+      case 'do': {
+        let first = true;
+        return this.loop(
+          async () => {
+            if (first) return !(first = false);
+            const v = truthy(unwrap(await this.pipeline(s.cond)));
+            return s.until ? !v : v;
+          },
+          s.body,
+          null,
+        );
+      }
+      case 'for': {
         const out: unknown[] = [];
-        for (const item of flatten([await this.eval(s.items)])) {
-          this.setVar(s.variable, item);
-          out.push(...(await this.block(s.body)));
-        }
+        if (s.init) out.push(...(await this.stmt(s.init)));
+        const cond = s.cond;
+        out.push(
+          ...(await this.loop(async () => (cond ? truthy(unwrap(await this.pipeline(cond))) : true), s.body, s.step)),
+        );
         return out;
       }
+      case 'break':
+      case 'continue':
+        throw new LoopSignal(s.t);
+      case 'function':
+        this.functions.set(s.name.toLowerCase(), s);
+        return [];
       case 'exit': {
         const v = s.value ? await this.eval(s.value) : 0;
-        const n = Number(toStr(v));
-        throw new ExitSignal(Number.isFinite(n) ? n : 0);
+        const n = toNumber(v);
+        throw new ExitSignal(Number.isFinite(n) ? Math.trunc(n) : 0);
       }
       case 'return':
         throw new ReturnSignal(s.value ? [await this.eval(s.value)] : []);
@@ -313,21 +422,190 @@ export class PsRuntime {
           fqid: msg,
           command: '',
           target: msg,
-          line: s.line,
-          col: 1,
-          lineText: this.lines[s.line - 1]?.replace(/\r$/, ''),
+          ...this.position(s.line),
         });
       }
     }
   }
 
+  /** Runs `body` while `next()` says so, honouring break and continue; `step` runs after each pass (for). */
+  private async loop(next: () => Promise<boolean>, body: Stmt[], step: Stmt | null): Promise<unknown[]> {
+    const out: unknown[] = [];
+    try {
+      while (await next()) {
+        try {
+          out.push(...(await this.block(body)));
+        } catch (err) {
+          if (!(err instanceof LoopSignal)) throw err;
+          out.push(...err.pending);
+          if (err.kind === 'break') break;
+        }
+        if (step) await this.stmt(step);
+      }
+    } catch (err) {
+      throw carry(err, out);
+    }
+    return out;
+  }
+
+  /** Calls a script function: parameters bound by name (-Name value) then by position, the rest in $args. */
+  private async callFunction(
+    f: Extract<Stmt, { t: 'function' }>,
+    c: Command,
+    input: unknown[] | undefined,
+  ): Promise<unknown[]> {
+    const named = new Map<string, unknown>();
+    const positional: unknown[] = [];
+    for (let i = 0; i < c.args.length; i++) {
+      const a = c.args[i]!;
+      if (a.param !== undefined) {
+        const p = f.params.find((x) => x.name.toLowerCase() === a.param!.toLowerCase());
+        if (!p)
+          throw new PsError(`A parameter cannot be found that matches parameter name '${a.param}'.`, {
+            category: 'InvalidArgument',
+            reason: 'ParameterBindingException',
+            fqid: `NamedParameterNotFound,${f.name}`,
+            target: '',
+          });
+        if (a.value) named.set(p.name.toLowerCase(), await this.eval(a.value));
+        else if (p.type?.toLowerCase() === 'switch') named.set(p.name.toLowerCase(), true);
+        else {
+          const nextArg = c.args[++i];
+          named.set(p.name.toLowerCase(), nextArg?.value ? await this.eval(nextArg.value) : null);
+        }
+      } else if (a.value) positional.push(await this.eval(a.value));
+    }
+    const saved = new Map<string, unknown>();
+    const bind = (name: string, v: unknown): void => {
+      const lower = name.toLowerCase();
+      if (!saved.has(lower)) saved.set(lower, this.vars.get(lower));
+      this.vars.set(lower, v);
+    };
+    for (const p of f.params) {
+      const lower = p.name.toLowerCase();
+      let v: unknown;
+      if (named.has(lower)) v = named.get(lower);
+      else if (positional.length && p.type?.toLowerCase() !== 'switch') v = positional.shift();
+      else if (p.default) v = await this.eval(p.default);
+      else v = p.type?.toLowerCase() === 'switch' ? false : null;
+      const type = p.type && p.type.toLowerCase() !== 'switch' ? resolveType(p.type) : undefined;
+      bind(p.name, type ? cast(type, p.type!, v) : v);
+    }
+    bind('args', positional);
+    bind('input', input ?? []);
+    try {
+      return flatten(await this.block(f.body));
+    } catch (err) {
+      if (err instanceof ReturnSignal) return flatten([...err.pending, ...err.value]);
+      throw err;
+    } finally {
+      for (const [k, v] of saved) {
+        if (v === undefined) this.vars.delete(k);
+        else this.vars.set(k, v);
+      }
+    }
+  }
+
+  private async tryStatement(s: Extract<Stmt, { t: 'try' }>): Promise<unknown[]> {
+    const out: unknown[] = [];
+    const runFinally = async (): Promise<void> => {
+      if (s.finallyBody) out.push(...(await this.block(s.finallyBody)));
+    };
+    // Output the failed block wrote comes before what catch and finally write.
+    const absorb = (err: unknown): void => {
+      if (
+        err instanceof Terminating ||
+        err instanceof ExitSignal ||
+        err instanceof ReturnSignal ||
+        err instanceof LoopSignal
+      ) {
+        out.push(...err.pending);
+        err.pending = [];
+      }
+    };
+    try {
+      this.tryDepth++;
+      try {
+        out.push(...(await this.block(s.body)));
+      } finally {
+        this.tryDepth--;
+      }
+    } catch (err) {
+      absorb(err);
+      if (!(err instanceof Terminating)) {
+        await runFinally();
+        throw carry(err, out);
+      }
+      const type = err.record.exceptionType ?? exceptionTypeOf(err.record.reason);
+      const clause = s.catches.find(
+        (c) =>
+          c.types.length === 0 ||
+          c.types.some((t) => {
+            const resolved = resolveType(t);
+            if (!resolved) throw typeNotFound(t);
+            return exceptionMatches(type, resolved.fullName);
+          }),
+      );
+      if (!clause) {
+        await runFinally();
+        throw carry(err, out);
+      }
+      const saved = this.vars.get('_');
+      this.vars.set('_', {
+        __type: 'ErrorRecord',
+        __record: err.record,
+        Exception: { __type: type, Message: err.record.message, __string: `${type}: ${err.record.message}` },
+        FullyQualifiedErrorId: err.record.fqid,
+        CategoryInfo: {
+          __type: 'System.Management.Automation.ErrorCategoryInfo',
+          Category: err.record.category,
+          Reason: err.record.reason,
+          __string: `${err.record.category}: (${err.record.target}) [${err.record.command}], ${err.record.reason}`,
+        },
+        Message: err.record.message,
+      });
+      try {
+        out.push(...(await this.block(clause.body)));
+      } catch (inner) {
+        absorb(inner);
+        await runFinally();
+        throw carry(inner, out);
+      } finally {
+        this.vars.set('_', saved);
+      }
+    }
+    await runFinally();
+    return out;
+  }
+
   private async assign(target: Expr, value: unknown): Promise<void> {
     if (target.t === 'var') return this.setVar(target.name, value);
-    if (target.t === 'member') {
+    if (target.t === 'member' && !target.args) {
       const obj = await this.eval(target.target);
-      if (obj && typeof obj === 'object') {
-        const key = Object.keys(obj).find((k) => k.toLowerCase() === target.name.toLowerCase()) ?? target.name;
-        (obj as Record<string, unknown>)[key] = value;
+      if (setMember(obj, target.name, value)) return;
+      throw new DotNetError(
+        `The property '${target.name}' cannot be found on this object. Verify that the property exists and can be set.`,
+        'System.Management.Automation.RuntimeException',
+        'PropertyAssignmentException',
+      );
+    }
+    if (target.t === 'index') {
+      const obj = await this.eval(target.target);
+      const index = await this.eval(target.index);
+      if (isObject(obj)) {
+        const key = keysOf(obj).find((k) => k.toLowerCase() === toStr(index).toLowerCase()) ?? toStr(index);
+        obj[key] = value;
+        return;
+      }
+      if (Array.isArray(obj)) {
+        const i = toNumber(index);
+        if (i < 0 || i >= obj.length)
+          throw new DotNetError(
+            'Index was outside the bounds of the array.',
+            'System.IndexOutOfRangeException',
+            'System.IndexOutOfRangeException',
+          );
+        obj[i] = value;
         return;
       }
     }
@@ -341,13 +619,6 @@ export class PsRuntime {
     });
   }
 
-  private add(a: unknown, b: unknown): unknown {
-    if (Array.isArray(a)) return [...a, ...(Array.isArray(b) ? b : [b])];
-    if (typeof a === 'number') return a + Number(toStr(b));
-    if (a === null || a === undefined) return b;
-    return toStr(a) + toStr(b);
-  }
-
   async pipeline(p: Pipeline): Promise<unknown[]> {
     let input: unknown[] | undefined;
     for (const el of p.elements) {
@@ -356,7 +627,7 @@ export class PsRuntime {
         input = Array.isArray(v) ? v : v === null && el.e.t === 'pipe' ? [] : [v];
         this.lastSuccess = true;
       } else {
-        input = await this.invoke(el, input);
+        input = await this.invokeCommand(el, input);
       }
     }
     return input ?? [];
@@ -368,7 +639,22 @@ export class PsRuntime {
       const c = raw[i]!;
       if (c === '`') {
         const n = raw[++i] ?? '';
-        out += ({ n: '\n', r: '\r', t: '\t', '0': '\0', '`': '`', '"': '"', $: '$' } as Record<string, string>)[n] ?? n;
+        out +=
+          (
+            {
+              n: '\n',
+              r: '\r',
+              t: '\t',
+              '0': '\0',
+              a: '\x07',
+              b: '\b',
+              f: '\f',
+              v: '\v',
+              '`': '`',
+              '"': '"',
+              $: '$',
+            } as Record<string, string>
+          )[n] ?? n;
         continue;
       }
       if (c === '$') {
@@ -386,11 +672,11 @@ export class PsRuntime {
             else if (raw[j] === ')' && --depth === 0) break;
           }
           const inner = Parser.parse(raw.slice(i + 2, j));
-          out += toStr(unwrap(await this.block(inner)));
+          out += toStr(unwrap(flatten(await this.block(inner))));
           i = j;
           continue;
         }
-        const m = /^\$([A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][A-Za-z0-9_]*)?)/.exec(raw.slice(i));
+        const m = /^\$([A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][A-Za-z0-9_]*)?|\?|_)/.exec(raw.slice(i));
         if (m) {
           out += toStr(this.getVar(m[1]!));
           i += m[0].length - 1;
@@ -400,6 +686,12 @@ export class PsRuntime {
       out += c;
     }
     return out;
+  }
+
+  private type(written: string): PsType {
+    const t = resolveType(written);
+    if (!t) throw typeNotFound(written);
+    return t;
   }
 
   async eval(e: Expr): Promise<unknown> {
@@ -416,146 +708,107 @@ export class PsRuntime {
         return items;
       }
       case 'sub': {
-        const out = await this.block(e.body);
-        return e.array ? flatten(out) : unwrap(out);
+        const out = flatten(await this.block(e.body));
+        return e.array ? out : unwrap(out);
       }
       case 'pipe':
         return unwrap(await this.pipeline(e.pipe));
+      case 'block':
+        return new ScriptBlock(e.body, e.text);
       case 'hash': {
-        const o: PsObject = { __type: 'System.Collections.Hashtable' };
-        for (const [k, v] of e.entries) o[k] = await this.eval(v);
+        const o: PsObject = { __type: HASHTABLE };
+        for (const [k, v] of e.entries) {
+          if (keysOf(o).some((x) => x.toLowerCase() === k.toLowerCase()))
+            throw new DotNetError(
+              `Duplicate keys '${k}' are not allowed in hash literals.`,
+              'System.Management.Automation.RuntimeException',
+              'DuplicateKeyInHashLiteral',
+            );
+          o[k] = await this.eval(v);
+        }
         return o;
       }
       case 'type':
-        return { __type: `[${e.name}]`, __typeName: e.name.toLowerCase().replace(/^system\./, '') };
-      case 'cast': {
+        return this.type(e.name);
+      case 'cast':
+        return cast(this.type(e.type), e.type, await this.eval(e.value));
+      case 'unary': {
         const v = await this.eval(e.value);
-        const type = e.type.toLowerCase().replace(/^system\./, '');
-        if (type === 'int' || type === 'int32' || type === 'long') return Math.trunc(Number(toStr(v)));
-        if (type === 'string') return toStr(v);
-        if (type === 'bool') return truthy(v);
-        if (type === 'void') return null;
-        return this.fail(`Unable to find type [${e.type}].`, 'InvalidOperation', 'RuntimeException', 'TypeNotFound');
+        if (e.op === '!') return !truthy(v);
+        if (e.op === '-join') return (Array.isArray(v) ? v : [v]).map(toStr).join('');
+        if (e.op === '-split') return toStr(v).trim().split(/\s+/);
+        return binary('-', 0, v, this);
       }
-      case 'unary':
-        return !truthy(await this.eval(e.value));
       case 'bin':
-        return this.binary(e.op, e.left, e.right);
+        return this.binaryExpr(e.op, e.left, e.right);
       case 'index': {
         const t = await this.eval(e.target);
         const i = await this.eval(e.index);
-        if (Array.isArray(t)) return t[Number(i) < 0 ? t.length + Number(i) : Number(i)] ?? null;
-        if (typeof t === 'string') return t[Number(i)] ?? null;
-        return getMember(t, toStr(i)) ?? null;
+        if (t === null || t === undefined)
+          throw new DotNetError(
+            'Cannot index into a null array.',
+            'System.Management.Automation.RuntimeException',
+            'NullArray',
+          );
+        const at = (k: unknown): unknown => {
+          if (Array.isArray(t)) {
+            const n = toNumber(k);
+            return t[n < 0 ? t.length + n : n] ?? null;
+          }
+          if (typeof t === 'string') {
+            const n = toNumber(k);
+            const ch = t[n < 0 ? t.length + n : n];
+            return ch === undefined ? null : new PsChar(ch.charCodeAt(0));
+          }
+          if (isDictionary(t)) return getMember(t, toStr(k)) ?? null;
+          return toNumber(k) === 0 ? t : null;
+        };
+        return Array.isArray(i) ? i.map(at) : at(i);
       }
       case 'member':
         return this.member(e);
     }
   }
 
-  private async binary(op: string, l: Expr, r: Expr): Promise<unknown> {
+  private async binaryExpr(op: string, l: Expr, r: Expr): Promise<unknown> {
     if (op === '-and') return truthy(await this.eval(l)) && truthy(await this.eval(r));
     if (op === '-or') return truthy(await this.eval(l)) || truthy(await this.eval(r));
     const a = await this.eval(l);
     const b = await this.eval(r);
-    switch (op) {
-      case '+':
-        return this.add(a, b);
-      case '-eq':
-      case '-ieq':
-        return Array.isArray(a) ? a.filter((x) => eq(x, b)) : eq(a, b);
-      case '-ne':
-      case '-ine':
-        return Array.isArray(a) ? a.filter((x) => !eq(x, b)) : !eq(a, b);
-      case '-gt':
-        return Number(a) > Number(b);
-      case '-ge':
-        return Number(a) >= Number(b);
-      case '-lt':
-        return Number(a) < Number(b);
-      case '-le':
-        return Number(a) <= Number(b);
-      case '-like':
-        return likeToRegex(toStr(b)).test(toStr(a));
-      case '-notlike':
-        return !likeToRegex(toStr(b)).test(toStr(a));
-      case '-match':
-        return new RegExp(toStr(b), 'i').test(toStr(a));
-      case '-notmatch':
-        return !new RegExp(toStr(b), 'i').test(toStr(a));
-      case '-join':
-        return flatten([a]).map(toStr).join(toStr(b));
-      case '-contains':
-        return flatten([a]).some((x) => eq(x, b));
-      case '-notcontains':
-        return !flatten([a]).some((x) => eq(x, b));
-    }
-    return this.fail(
-      `The operator '${op}' is not supported by this host.`,
-      'ParserError',
-      'ParseException',
-      'UnsupportedOperator',
-    );
+    return binary(op.replace(/^-(?=[a-z])/, ''), a, b, this);
+  }
+
+  setMatches(m: PsObject): void {
+    this.vars.set('matches', m);
   }
 
   private async member(e: Extract<Expr, { t: 'member' }>): Promise<unknown> {
     const target = await this.eval(e.target);
-    const name = e.name.toLowerCase();
+    const args: unknown[] = [];
+    for (const a of e.args ?? []) args.push(await this.eval(a));
     if (e.isStatic) {
-      const type = (target as { __typeName?: string }).__typeName;
-      if (type === 'console' && name === 'in') return { __type: 'System.IO.TextReader', __stdin: true };
-      if (type === 'environment' && name === 'machinename') return this.m.state.computerName;
-      return this.fail(
-        `Method invocation failed because [${type}] does not contain a method named '${e.name}'.`,
-        'InvalidOperation',
-        'RuntimeException',
-        'MethodNotFound',
-      );
+      if (!(target instanceof PsType))
+        throw new DotNetError(
+          `Unable to find type [${toStr(target)}].`,
+          'System.Management.Automation.RuntimeException',
+          'TypeNotFound',
+        );
+      return e.args ? callStatic(target, e.name, args, this) : (getStatic(target, e.name, this) ?? null);
     }
     if (e.args) {
-      const args: unknown[] = [];
-      for (const a of e.args) args.push(await this.eval(a));
+      const name = e.name.toLowerCase();
       if ((target as { __stdin?: boolean })?.__stdin) {
         if (name === 'readline') return this.io.proc.readLine();
         if (name === 'readtoend') return this.io.proc.readToEnd();
       }
-      if (typeof target === 'string') {
-        switch (name) {
-          case 'trim':
-            return target.trim();
-          case 'tolower':
-            return target.toLowerCase();
-          case 'toupper':
-            return target.toUpperCase();
-          case 'contains':
-            return target.includes(toStr(args[0]));
-          case 'startswith':
-            return target.toLowerCase().startsWith(toStr(args[0]).toLowerCase());
-          case 'endswith':
-            return target.toLowerCase().endsWith(toStr(args[0]).toLowerCase());
-          case 'replace':
-            return target.split(toStr(args[0])).join(toStr(args[1]));
-          case 'split':
-            return target.split(toStr(args[0]));
-          case 'tostring':
-            return target;
-        }
-      }
-      if (name === 'tostring') return toStr(target);
-      return this.fail(
-        `Method invocation failed because [${typeof target === 'string' ? 'System.String' : ((target as PsObject)?.__type ?? 'System.Object')}] does not contain a method named '${e.name}'.`,
-        'InvalidOperation',
-        'RuntimeException',
-        'MethodNotFound',
-      );
+      return callMethod(target, e.name, args, this);
     }
-    const v = getMember(target, e.name);
-    return v === undefined ? null : v;
+    return getMember(target, e.name) ?? null;
   }
 
   /** Raises a terminating runtime error (errors in expressions always terminate the statement). */
   fail(message: string, category: string, reason: string, fqid: string): never {
-    throw new Terminating({ message, category, reason, fqid, command: '', target: '' });
+    throw new Terminating({ message, category, reason, fqid, command: '', target: '' }, false);
   }
 
   private resolveCmdlet(name: string): [string, CmdletDef] | undefined {
@@ -576,14 +829,51 @@ export class PsRuntime {
       saps: 'start-process',
       start: 'start-process',
       ni: 'new-item',
+      '%': 'foreach-object',
+      foreach: 'foreach-object',
+      '?': 'where-object',
+      where: 'where-object',
+      select: 'select-object',
+      sort: 'sort-object',
+      measure: 'measure-object',
+      ft: 'format-table',
+      fl: 'format-list',
+      sc: 'set-content',
+      ac: 'add-content',
     };
     const key = alias[lower] ?? lower;
     const def = this.cmdlets[key];
     return def ? [key, def] : undefined;
   }
 
-  private async invoke(c: Command, input: unknown[] | undefined): Promise<unknown[]> {
-    const name = typeof c.name === 'string' ? c.name : toStr(await this.eval(c.name));
+  private async invokeCommand(c: Command, input: unknown[] | undefined): Promise<unknown[]> {
+    const target = typeof c.name === 'string' ? c.name : await this.eval(c.name);
+    if (target instanceof ScriptBlock) {
+      const out = await this.invoke(target, input === undefined ? null : unwrap(input));
+      this.lastSuccess = true;
+      return out;
+    }
+    const name = toStr(target);
+    const fn = this.functions.get(name.toLowerCase());
+    if (fn) {
+      try {
+        const out = await this.callFunction(fn, c, input);
+        this.lastSuccess = true;
+        return out;
+      } catch (err) {
+        if (!(err instanceof PsError)) throw err;
+        this.errors.push({
+          message: err.message,
+          command: fn.name,
+          ...err.rec,
+          line: c.line,
+          col: c.col,
+          lineText: c.text,
+        });
+        this.lastSuccess = false;
+        return [];
+      }
+    }
     const found = this.resolveCmdlet(name);
     let ea = toStr(this.getVar('ErrorActionPreference'));
     const position = { line: c.line, col: c.col, lineText: c.text };
