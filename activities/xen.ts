@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { attachInstallMedia, ensureBuildVm } from '../src/xapi/buildVm.js';
 import { findSystemDisk as readSystemDisk } from '../src/xapi/lookup.js';
 import { discardGeneratedIsos } from '../src/xapi/media.js';
+import { ensureVendorDevice } from '../src/xapi/pvDrivers.js';
 import { applyDeviceIdPolicy, removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
 import {
   cleanShutdown as cleanShutdownVm,
@@ -60,6 +61,8 @@ const CreateVmInputSchema = z
     secureBoot: z.boolean().optional(),
     /** A VTPM on the VM (UEFI), created while it is halted. */
     vtpm: z.boolean().optional(),
+    /** VM.has_vendor_device before the first boot, as the PV tools need it (absent: the template's). */
+    vendorDevice: z.boolean().optional(),
   })
   .strict();
 
@@ -105,9 +108,10 @@ export function xenActivities(deps: ActivityDeps) {
       deps,
       'createVm',
       CreateVmInputSchema,
-      async ({ pool: _pool, build, secureBoot, vtpm, ...spec }, conn, signal) =>
+      async ({ pool: _pool, build, secureBoot, vtpm, vendorDevice, ...spec }, conn, signal) =>
         withProgress('creating the VM', async () => {
           const made = await ensureBuildVm(conn, build, spec, signal);
+          if (vendorDevice !== undefined) await ensureVendorDevice(conn, made.vm, vendorDevice);
           const wanted = { firmware: spec.firmware ?? 'bios', secureBoot: secureBoot === true, vtpm: vtpm === true };
           await setSecureBoot(conn, made.vm, wanted);
           const tpm = wanted.vtpm ? await ensureVtpm(conn, made.vm) : undefined;

@@ -11,9 +11,11 @@ import {
   patched,
 } from '@temporalio/workflow';
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
+import type { PvToolsInstaller } from '../src/windows/guest/pvTools.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import type { GuestLogCollection, SysprepAttemptRecord } from '../src/contracts/messages.js';
+import { pvToolsInstaller, pvToolsKindFor } from '../src/contracts/pvToolsInput.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
 import {
   detectRelease,
@@ -41,6 +43,8 @@ export interface WindowsImageResult {
   pvDrivers: Record<string, string>;
   /** The tools' version and whether they predate the XSA-468 fixes (with what to install instead). */
   pvTools?: { version: string; vendor: string; xsa468Vulnerable: boolean | null; warning?: string };
+  /** The MSI the build installed the tools from, its kind and the properties it passed. */
+  pvToolsInstaller?: PvToolsInstaller;
   sysprepAttempts: SysprepAttemptRecord[];
   virtualSize: number;
   tgzBytes: number;
@@ -88,6 +92,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       { release: release.release, from: release.from, missing },
     );
   const platformProperties = platformImageProperties(platform);
+  const windowsUpdateDrivers = input.pvTools.windowsUpdateDrivers === true;
 
   try {
     // Nothing below creates anything until every name and secret is known to exist and to be allowed.
@@ -110,7 +115,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     // Builds recorded before this step existed replay without it.
     if (patched('check-installers')) {
       await build.step('check installers', () =>
-        xen.checkInstallers({ pvTools: input.pvTools, cloudbaseInit: input.cloudbaseInit }),
+        xen.checkInstallers({ pvTools: pvToolsInstaller(input.pvTools), cloudbaseInit: input.cloudbaseInit }),
       );
     }
     await build.step('check cloud', () => general.checkCloud({ cloud }));
@@ -135,7 +140,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         timeZone: input.windows.timeZone,
         locale: input.windows.locale,
         isolatedNetwork: input.winrm.isolatedNetwork,
-        pvTools: input.pvTools,
+        pvTools: pvToolsInstaller(input.pvTools),
+        pvToolsKind: pvToolsKindFor(input.pvTools),
+        windowsUpdateDrivers,
         cloudbaseInit: input.cloudbaseInit,
       }),
     );
@@ -155,6 +162,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           firmware: input.windows.firmware,
           secureBoot: platform.secureBoot,
           vtpm: platform.vtpm,
+          // Off before the first boot unless XenServer's Windows Update driver delivery is asked for.
+          vendorDevice: windowsUpdateDrivers,
         }),
       (v) => `VM ${v.uuid}${v.vtpm ? `, VTPM ${v.vtpm.uuid}` : ''}`,
     );
@@ -181,7 +190,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     });
     let guest: GuestConnection = guestAt(installed.ip);
     await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: installTimeoutMs / 1000 }));
-    const tools = await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    const tools = await build.step('PV tools', () =>
+      waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel, windowsUpdateDrivers }),
+    );
     if (tools.address && tools.address !== guest.address) guest = guestAt(tools.address);
 
     // platform:device_id by the input's policy (docs/operator-guide.md §3); `remove` keeps its original step.
@@ -297,6 +308,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       deviceIdPolicy: deviceIdOutcome,
       pvDrivers,
       ...(pvTools ? { pvTools } : {}),
+      ...(tools.installer ? { pvToolsInstaller: tools.installer } : {}),
       sysprepAttempts: attempts.records,
       virtualSize: verified.virtualSize,
       tgzBytes: published.tgzBytes,
