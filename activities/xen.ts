@@ -18,6 +18,7 @@ import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo } from '../src/
 import { describeVm } from '../src/xapi/sourceVm.js';
 import { describeTagged } from '../src/xapi/tags.js';
 import { findTargets } from '../src/xapi/targets.js';
+import { findToolsIso } from '../src/xapi/toolsIso.js';
 import {
   assertPoolSupports,
   ensureVtpm,
@@ -42,6 +43,8 @@ const ValidateTargetsInputSchema = z
       .object({ firmware: z.enum(['bios', 'uefi']), secureBoot: z.boolean(), vtpm: z.boolean() })
       .strict()
       .optional(),
+    /** Find the pool's Windows PV tools ISO (the build has no tools installer): PvToolsIsoNotFound without. */
+    toolsIso: z.boolean().optional(),
   })
   .strict();
 
@@ -74,6 +77,8 @@ const AttachMediaInputSchema = z
     installIso: z.string().min(1),
     /** The answer ISO: the VDI prepareAnswerMedia made. */
     answerIso: RefSchema,
+    /** The pool's PV tools ISO (validateTargets found it), in a third drive. */
+    toolsIso: RefSchema.optional(),
   })
   .strict();
 
@@ -90,15 +95,26 @@ export function xenActivities(deps: ActivityDeps) {
      * Checks that the SR, network, ISOs and template exist, and that the pool offers the platform asked for
      * (PlatformUnsupported): typed non-retryable errors before anything is made.
      */
-    validateTargets: onPool(deps, 'validateTargets', ValidateTargetsInputSchema, async ({ platform, ...i }, conn) => {
-      const targets = findTargets(conn, i);
-      let offered: PoolPlatform | undefined;
-      if (platform) {
-        offered = await readPoolPlatform(conn);
-        assertPoolSupports(offered, platform);
-      }
-      return { pool: i.pool, ...targets, ...(offered ? { platform: offered } : {}) };
-    }),
+    validateTargets: onPool(
+      deps,
+      'validateTargets',
+      ValidateTargetsInputSchema,
+      async ({ platform, toolsIso, ...i }, conn) => {
+        const targets = findTargets(conn, i);
+        const tools = toolsIso ? await findToolsIso(conn) : undefined;
+        let offered: PoolPlatform | undefined;
+        if (platform) {
+          offered = await readPoolPlatform(conn);
+          assertPoolSupports(offered, platform);
+        }
+        return {
+          pool: i.pool,
+          ...targets,
+          ...(offered ? { platform: offered } : {}),
+          ...(tools ? { toolsIso: tools } : {}),
+        };
+      },
+    ),
 
     /**
      * The build VM (clone of "Other install media", memory, VCPUs, boot order dc, firmware, disk, VIF, tag), then
@@ -121,7 +137,7 @@ export function xenActivities(deps: ActivityDeps) {
 
     /** Two CD drives: the install ISO (userdevice 3, bootable) and the answer ISO (userdevice 1). Idempotent. */
     attachMedia: onPool(deps, 'attachMedia', AttachMediaInputSchema, async (i, conn, signal) =>
-      attachInstallMedia(conn, i.vm, i.installIso, i.answerIso, signal),
+      attachInstallMedia(conn, i.vm, i.installIso, i.answerIso, signal, i.toolsIso),
     ),
 
     /** Starts the VM, holding one of the pool's `starts` slots (a build beyond the limit waits, queued). */

@@ -12,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
 import type { PvToolsInstaller } from '../src/windows/guest/pvTools.js';
+import { pvToolsConflicts, vendorDeviceFor } from '../src/windows/pvToolsPackage.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import type { GuestLogCollection, SysprepAttemptRecord } from '../src/contracts/messages.js';
@@ -93,10 +94,11 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     );
   const platformProperties = platformImageProperties(platform);
   const windowsUpdateDrivers = input.pvTools.windowsUpdateDrivers === true;
+  const toolsInstaller = pvToolsInstaller(input.pvTools);
 
   try {
     // Nothing below creates anything until every name and secret is known to exist and to be allowed.
-    await build.step(
+    const targets = await build.step(
       'validate targets',
       () =>
         firstPoolCall(pool, input.tuning, (probe) =>
@@ -107,15 +109,25 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
             isos: [input.installIso],
             // BIOS asks nothing of the pool beyond what every XAPI has.
             ...(platform.firmware === 'uefi' ? { platform } : {}),
+            // No tools installer: the pool's tools ISO, found before anything is made.
+            ...(toolsInstaller ? {} : { toolsIso: true }),
           }),
         ),
-      (t) => `SR ${t.sr.name}, network ${t.network.name}${t.platform ? `, ${t.platform.product}` : ''}`,
+      (t) =>
+        `SR ${t.sr.name}, network ${t.network.name}${t.platform ? `, ${t.platform.product}` : ''}${t.toolsIso ? `, tools ${t.toolsIso.name}` : ''}`,
     );
+    const toolsKind = targets.toolsIso?.kind ?? pvToolsKindFor(input.pvTools) ?? 'xenserver';
+    const toolsConflicts = pvToolsConflicts(toolsKind, { windowsUpdateDrivers });
+    if (toolsConflicts.length > 0)
+      throw ApplicationFailure.nonRetryable(
+        `${targets.toolsIso ? `${targets.toolsIso.name}: ` : ''}${toolsConflicts.join('; ')}`,
+        'InvalidInput',
+      );
     await build.step('check secrets', () => xen.checkSecrets({ refs: inputSecrets }));
     // Builds recorded before this step existed replay without it.
     if (patched('check-installers')) {
       await build.step('check installers', () =>
-        xen.checkInstallers({ pvTools: pvToolsInstaller(input.pvTools), cloudbaseInit: input.cloudbaseInit }),
+        xen.checkInstallers({ pvTools: toolsInstaller, cloudbaseInit: input.cloudbaseInit }),
       );
     }
     await build.step('check cloud', () => general.checkCloud({ cloud }));
@@ -140,8 +152,8 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         timeZone: input.windows.timeZone,
         locale: input.windows.locale,
         isolatedNetwork: input.winrm.isolatedNetwork,
-        pvTools: pvToolsInstaller(input.pvTools),
-        pvToolsKind: pvToolsKindFor(input.pvTools),
+        pvTools: toolsInstaller,
+        pvToolsKind: toolsKind,
         windowsUpdateDrivers,
         cloudbaseInit: input.cloudbaseInit,
       }),
@@ -163,13 +175,19 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           secureBoot: platform.secureBoot,
           vtpm: platform.vtpm,
           // Off before the first boot unless XenServer's Windows Update driver delivery is asked for.
-          vendorDevice: windowsUpdateDrivers,
+          vendorDevice: vendorDeviceFor(toolsKind, { windowsUpdateDrivers }),
         }),
       (v) => `VM ${v.uuid}${v.vtpm ? `, VTPM ${v.vtpm.uuid}` : ''}`,
     );
     const vm = created.vm;
     await build.step('attach media', () =>
-      xen.attachMedia({ pool, vm, installIso: input.installIso, answerIso: media.vdi }),
+      xen.attachMedia({
+        pool,
+        vm,
+        installIso: input.installIso,
+        answerIso: media.vdi,
+        ...(targets.toolsIso ? { toolsIso: targets.toolsIso.vdi } : {}),
+      }),
     );
     await build.step('start', () => xen.startVm({ pool, vm }));
     const installed = await build.step(
