@@ -54,7 +54,14 @@ const WaitForWinrmInputSchema = z
   })
   .strict();
 const EnsurePvToolsInputSchema = z
-  .object({ guest: GuestConnectionSchema, volumeLabel: label, timeoutSec: seconds(1800), pollSec: seconds(10) })
+  .object({
+    guest: GuestConnectionSchema,
+    volumeLabel: label,
+    timeoutSec: seconds(1800),
+    pollSec: seconds(10),
+    /** XenServer VM Tools: driver updates through Windows Update (ALLOWDRIVERUPDATE=YES). */
+    windowsUpdateDrivers: z.boolean().optional(),
+  })
   .strict();
 const AddAdministratorInputSchema = z
   .object({
@@ -203,7 +210,11 @@ export function guestActivities(deps: ActivityDeps) {
         const i = parse(EnsurePvToolsInputSchema, input, 'ensurePvTools');
         return withProgress('PV tools', async (r) => {
           const ctx = await context(i.guest, signal, r, i.pollSec);
-          const result = await ops.ensurePvTools(ctx, { volumeLabel: i.volumeLabel, timeoutMs: i.timeoutSec * 1000 });
+          const result = await ops.ensurePvTools(ctx, {
+            volumeLabel: i.volumeLabel,
+            timeoutMs: i.timeoutSec * 1000,
+            windowsUpdateDrivers: i.windowsUpdateDrivers === true,
+          });
           return { ...result, address: ctx.guest.address };
         });
       });

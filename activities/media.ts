@@ -32,14 +32,19 @@ const AnswerMediaRequestSchema = z
     locale: z.string().min(1),
     /** false: HTTPS with a per-build certificate; true: HTTP with Basic on an isolated network. */
     isolatedNetwork: z.boolean(),
-    pvTools: InstallerSourceSchema,
+    /** Absent: the tools come from the pool's tools ISO, inserted later. */
+    pvTools: InstallerSourceSchema.optional(),
+    pvToolsKind: z.enum(['xenserver', 'xcp-ng']).optional(),
+    windowsUpdateDrivers: z.boolean().optional(),
     cloudbaseInit: InstallerSourceSchema,
   })
   .strict();
 
 export type AnswerMediaRequest = z.input<typeof AnswerMediaRequestSchema>;
 
-const InstallersSchema = z.object({ pvTools: InstallerSourceSchema, cloudbaseInit: InstallerSourceSchema }).strict();
+const InstallersSchema = z
+  .object({ pvTools: InstallerSourceSchema.optional(), cloudbaseInit: InstallerSourceSchema })
+  .strict();
 
 export interface PreparedAnswerMedia {
   /** The VDI holding the ISO, for the second CD drive. */
@@ -67,9 +72,9 @@ export function mediaActivities(deps: ActivityDeps) {
     async checkInstallers(input: z.input<typeof InstallersSchema>): Promise<{ checked: number }> {
       return activity(async () => {
         const i = parse(InstallersSchema, input, 'checkInstallers');
-        await checkInstaller(i.pvTools, deps.inputs);
+        if (i.pvTools) await checkInstaller(i.pvTools, deps.inputs);
         await checkInstaller(i.cloudbaseInit, deps.inputs);
-        return { checked: 2 };
+        return { checked: i.pvTools ? 2 : 1 };
       });
     },
 
@@ -96,7 +101,9 @@ export function mediaActivities(deps: ActivityDeps) {
               adminPassword,
               winrm: { transport: i.isolatedNetwork ? 'http' : 'https', isolatedNetwork: i.isolatedNetwork },
               // Checked again where they are read, and read by their real paths.
-              pvTools: await checkInstaller(i.pvTools, deps.inputs),
+              ...(i.pvTools ? { pvTools: await checkInstaller(i.pvTools, deps.inputs) } : {}),
+              ...(i.pvToolsKind ? { pvToolsKind: i.pvToolsKind } : {}),
+              windowsUpdateDrivers: i.windowsUpdateDrivers === true,
               cloudbaseInit: { msi: await checkInstaller(i.cloudbaseInit, deps.inputs) },
             },
             {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { attachInstallMedia, ensureBuildVm } from '../src/xapi/buildVm.js';
 import { findSystemDisk as readSystemDisk } from '../src/xapi/lookup.js';
 import { discardGeneratedIsos } from '../src/xapi/media.js';
+import { ensureVendorDevice } from '../src/xapi/pvDrivers.js';
 import { applyDeviceIdPolicy, removeDeviceId as removePlatformDeviceId } from '../src/xapi/platform.js';
 import {
   cleanShutdown as cleanShutdownVm,
@@ -17,6 +18,7 @@ import { cleanupByTag as cleanupTagged, ensureSnapshot, revertTo } from '../src/
 import { describeVm } from '../src/xapi/sourceVm.js';
 import { describeTagged } from '../src/xapi/tags.js';
 import { findTargets } from '../src/xapi/targets.js';
+import { findToolsIso } from '../src/xapi/toolsIso.js';
 import {
   assertPoolSupports,
   ensureVtpm,
@@ -41,6 +43,8 @@ const ValidateTargetsInputSchema = z
       .object({ firmware: z.enum(['bios', 'uefi']), secureBoot: z.boolean(), vtpm: z.boolean() })
       .strict()
       .optional(),
+    /** Find the pool's Windows PV tools ISO (the build has no tools installer): PvToolsIsoNotFound without. */
+    toolsIso: z.boolean().optional(),
   })
   .strict();
 
@@ -60,6 +64,8 @@ const CreateVmInputSchema = z
     secureBoot: z.boolean().optional(),
     /** A VTPM on the VM (UEFI), created while it is halted. */
     vtpm: z.boolean().optional(),
+    /** VM.has_vendor_device before the first boot, as the PV tools need it (absent: the template's). */
+    vendorDevice: z.boolean().optional(),
   })
   .strict();
 
@@ -71,6 +77,8 @@ const AttachMediaInputSchema = z
     installIso: z.string().min(1),
     /** The answer ISO: the VDI prepareAnswerMedia made. */
     answerIso: RefSchema,
+    /** The pool's PV tools ISO (validateTargets found it), in a third drive. */
+    toolsIso: RefSchema.optional(),
   })
   .strict();
 
@@ -87,15 +95,26 @@ export function xenActivities(deps: ActivityDeps) {
      * Checks that the SR, network, ISOs and template exist, and that the pool offers the platform asked for
      * (PlatformUnsupported): typed non-retryable errors before anything is made.
      */
-    validateTargets: onPool(deps, 'validateTargets', ValidateTargetsInputSchema, async ({ platform, ...i }, conn) => {
-      const targets = findTargets(conn, i);
-      let offered: PoolPlatform | undefined;
-      if (platform) {
-        offered = await readPoolPlatform(conn);
-        assertPoolSupports(offered, platform);
-      }
-      return { pool: i.pool, ...targets, ...(offered ? { platform: offered } : {}) };
-    }),
+    validateTargets: onPool(
+      deps,
+      'validateTargets',
+      ValidateTargetsInputSchema,
+      async ({ platform, toolsIso, ...i }, conn) => {
+        const targets = findTargets(conn, i);
+        const tools = toolsIso ? await findToolsIso(conn) : undefined;
+        let offered: PoolPlatform | undefined;
+        if (platform) {
+          offered = await readPoolPlatform(conn);
+          assertPoolSupports(offered, platform);
+        }
+        return {
+          pool: i.pool,
+          ...targets,
+          ...(offered ? { platform: offered } : {}),
+          ...(tools ? { toolsIso: tools } : {}),
+        };
+      },
+    ),
 
     /**
      * The build VM (clone of "Other install media", memory, VCPUs, boot order dc, firmware, disk, VIF, tag), then
@@ -105,9 +124,10 @@ export function xenActivities(deps: ActivityDeps) {
       deps,
       'createVm',
       CreateVmInputSchema,
-      async ({ pool: _pool, build, secureBoot, vtpm, ...spec }, conn, signal) =>
+      async ({ pool: _pool, build, secureBoot, vtpm, vendorDevice, ...spec }, conn, signal) =>
         withProgress('creating the VM', async () => {
           const made = await ensureBuildVm(conn, build, spec, signal);
+          if (vendorDevice !== undefined) await ensureVendorDevice(conn, made.vm, vendorDevice);
           const wanted = { firmware: spec.firmware ?? 'bios', secureBoot: secureBoot === true, vtpm: vtpm === true };
           await setSecureBoot(conn, made.vm, wanted);
           const tpm = wanted.vtpm ? await ensureVtpm(conn, made.vm) : undefined;
@@ -117,7 +137,7 @@ export function xenActivities(deps: ActivityDeps) {
 
     /** Two CD drives: the install ISO (userdevice 3, bootable) and the answer ISO (userdevice 1). Idempotent. */
     attachMedia: onPool(deps, 'attachMedia', AttachMediaInputSchema, async (i, conn, signal) =>
-      attachInstallMedia(conn, i.vm, i.installIso, i.answerIso, signal),
+      attachInstallMedia(conn, i.vm, i.installIso, i.answerIso, signal, i.toolsIso),
     ),
 
     /** Starts the VM, holding one of the pool's `starts` slots (a build beyond the limit waits, queued). */

@@ -11,9 +11,12 @@ import {
   patched,
 } from '@temporalio/workflow';
 import type { GuestConnection, ImageVerification } from '../activities/index.js';
+import type { PvToolsInstaller } from '../src/windows/guest/pvTools.js';
+import { pvToolsConflicts, vendorDeviceFor } from '../src/windows/pvToolsPackage.js';
 import { durationMs } from '../src/contracts/duration.js';
 import { imageProperties } from '../src/contracts/imageSpec.js';
 import type { GuestLogCollection, PreSysprepCheckRecord, SysprepAttemptRecord } from '../src/contracts/messages.js';
+import { pvToolsInstaller, pvToolsKindFor } from '../src/contracts/pvToolsInput.js';
 import type { HookRunRecord } from '../src/contracts/windowsGuestInput.js';
 import { WindowsImageInputSchema } from '../src/contracts/windowsInput.js';
 import {
@@ -44,6 +47,8 @@ export interface WindowsImageResult {
   pvDrivers: Record<string, string>;
   /** The tools' version and whether they predate the XSA-468 fixes (with what to install instead). */
   pvTools?: { version: string; vendor: string; xsa468Vulnerable: boolean | null; warning?: string };
+  /** The MSI the build installed the tools from, its kind and the properties it passed. */
+  pvToolsInstaller?: PvToolsInstaller;
   sysprepAttempts: SysprepAttemptRecord[];
   virtualSize: number;
   tgzBytes: number;
@@ -96,10 +101,12 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       { release: release.release, from: release.from, missing },
     );
   const platformProperties = platformImageProperties(platform);
+  const windowsUpdateDrivers = input.pvTools.windowsUpdateDrivers === true;
+  const toolsInstaller = pvToolsInstaller(input.pvTools);
 
   try {
     // Nothing below creates anything until every name and secret is known to exist and to be allowed.
-    await build.step(
+    const targets = await build.step(
       'validate targets',
       () =>
         firstPoolCall(pool, input.tuning, (probe) =>
@@ -110,17 +117,27 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
             isos: [input.installIso],
             // BIOS asks nothing of the pool beyond what every XAPI has.
             ...(platform.firmware === 'uefi' ? { platform } : {}),
+            // No tools installer: the pool's tools ISO, found before anything is made.
+            ...(toolsInstaller ? {} : { toolsIso: true }),
           }),
         ),
-      (t) => `SR ${t.sr.name}, network ${t.network.name}${t.platform ? `, ${t.platform.product}` : ''}`,
+      (t) =>
+        `SR ${t.sr.name}, network ${t.network.name}${t.platform ? `, ${t.platform.product}` : ''}${t.toolsIso ? `, tools ${t.toolsIso.name}` : ''}`,
     );
+    const toolsKind = targets.toolsIso?.kind ?? pvToolsKindFor(input.pvTools) ?? 'xenserver';
+    const toolsConflicts = pvToolsConflicts(toolsKind, { windowsUpdateDrivers });
+    if (toolsConflicts.length > 0)
+      throw ApplicationFailure.nonRetryable(
+        `${targets.toolsIso ? `${targets.toolsIso.name}: ` : ''}${toolsConflicts.join('; ')}`,
+        'InvalidInput',
+      );
     await build.step('check secrets', () => xen.checkSecrets({ refs: inputSecrets }));
     const hooksOn = patched('hooks');
     if (hooksOn) await hooks.check();
     // Builds recorded before this step existed replay without it.
     if (patched('check-installers')) {
       await build.step('check installers', () =>
-        xen.checkInstallers({ pvTools: input.pvTools, cloudbaseInit: input.cloudbaseInit }),
+        xen.checkInstallers({ pvTools: toolsInstaller, cloudbaseInit: input.cloudbaseInit }),
       );
     }
     await build.step('check cloud', () => general.checkCloud({ cloud }));
@@ -145,7 +162,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         timeZone: input.windows.timeZone,
         locale: input.windows.locale,
         isolatedNetwork: input.winrm.isolatedNetwork,
-        pvTools: input.pvTools,
+        pvTools: toolsInstaller,
+        pvToolsKind: toolsKind,
+        windowsUpdateDrivers,
         cloudbaseInit: input.cloudbaseInit,
       }),
     );
@@ -165,12 +184,20 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
           firmware: input.windows.firmware,
           secureBoot: platform.secureBoot,
           vtpm: platform.vtpm,
+          // Off before the first boot unless XenServer's Windows Update driver delivery is asked for.
+          vendorDevice: vendorDeviceFor(toolsKind, { windowsUpdateDrivers }),
         }),
       (v) => `VM ${v.uuid}${v.vtpm ? `, VTPM ${v.vtpm.uuid}` : ''}`,
     );
     const vm = created.vm;
     await build.step('attach media', () =>
-      xen.attachMedia({ pool, vm, installIso: input.installIso, answerIso: media.vdi }),
+      xen.attachMedia({
+        pool,
+        vm,
+        installIso: input.installIso,
+        answerIso: media.vdi,
+        ...(targets.toolsIso ? { toolsIso: targets.toolsIso.vdi } : {}),
+      }),
     );
     await build.step('start', () => xen.startVm({ pool, vm }));
     const installed = await build.step(
@@ -191,7 +218,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     });
     let guest: GuestConnection = guestAt(installed.ip);
     await build.step('WinRM', () => waits.waitForWinrm({ guest, timeoutSec: installTimeoutMs / 1000 }));
-    const tools = await build.step('PV tools', () => waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel }));
+    const tools = await build.step('PV tools', () =>
+      waits.ensurePvTools({ guest, volumeLabel: media.volumeLabel, windowsUpdateDrivers }),
+    );
     if (tools.address && tools.address !== guest.address) guest = guestAt(tools.address);
 
     // platform:device_id by the input's policy (docs/operator-guide.md §3); `remove` keeps its original step.
@@ -311,6 +340,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       deviceIdPolicy: deviceIdOutcome,
       pvDrivers,
       ...(pvTools ? { pvTools } : {}),
+      ...(tools.installer ? { pvToolsInstaller: tools.installer } : {}),
       sysprepAttempts: attempts.records,
       virtualSize: verified.virtualSize,
       tgzBytes: published.tgzBytes,

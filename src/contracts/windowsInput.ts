@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DurationSchema } from './duration.js';
 import { CloudNameSchema, ImageSpecSchema } from './imageSpec.js';
 import { InstallerSourceSchema } from './installerSource.js';
+import { PvToolsInputSchema } from './pvToolsInput.js';
 import { SecretRefSchema } from './secretRef.js';
 import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
 import { choiceConflicts, WindowsReleaseSchema } from './windowsPlatform.js';
@@ -72,7 +73,8 @@ export const WindowsImageInputSchema = z
         password: SecretRefSchema,
       })
       .strict(),
-    pvTools: InstallerSourceSchema,
+    /** The PV tools installer; without one, the tools ISO of the pool (src/contracts/pvToolsInput.ts). */
+    pvTools: PvToolsInputSchema,
     cloudbaseInit: InstallerSourceSchema,
     winrm: z
       .object({

@@ -13,7 +13,8 @@ import { ArtifactSchema, fetchArtifact, type ArtifactFetchOptions } from './arti
 import { buildAutounattend } from './autounattend.js';
 import { createListenerCertificate } from './certificate.js';
 import { DEFAULT_METADATA_SERVICES, cloudbaseInitConf, cloudbaseInitUnattendConf } from './cloudbaseInit.js';
-import { CLOUDBASE_INIT_MSI, PV_TOOLS_MSI, firstLogonPlan, LISTENER_PFX, SCRIPT_DIR } from './firstLogon.js';
+import { CLOUDBASE_INIT_MSI, firstLogonPlan, LISTENER_PFX, SCRIPT_DIR } from './firstLogon.js';
+import { STAGED_MSI } from './pvToolsPackage.js';
 import { buildIso } from './iso.js';
 
 export const DEFAULT_VOLUME_LABEL = 'XENIMAGE_CFG';
@@ -45,7 +46,11 @@ export const AnswerMediaInputSchema = z
       .object({ transport: z.enum(['https', 'http']).default('https'), isolatedNetwork: z.boolean().default(false) })
       .strict()
       .default({ transport: 'https', isolatedNetwork: false }),
+    /** Staged under the name of its kind (pvToolsPackage.ts); absent: the tools come from the pool's ISO. */
     pvTools: ArtifactSchema.optional(),
+    pvToolsKind: z.enum(['xenserver', 'xcp-ng']).default('xenserver'),
+    /** XenServer VM Tools: driver updates through Windows Update. */
+    windowsUpdateDrivers: z.boolean().default(false),
     cloudbaseInit: z
       .object({
         msi: ArtifactSchema,
@@ -123,8 +128,9 @@ export async function buildAnswerMedia(
     const cert = https ? await createListenerCertificate({ commonName: i.computerName, tmpDir: staging }) : null;
     if (cert) await put(LISTENER_PFX.replace(/\\/g, '/'), cert.pfx);
     if (i.pvTools) {
-      await fetchArtifact(i.pvTools, path.join(staging, PV_TOOLS_MSI), o.signal, o.artifacts);
-      files.push(PV_TOOLS_MSI);
+      const msi = STAGED_MSI[i.pvToolsKind];
+      await fetchArtifact(i.pvTools, path.join(staging, msi), o.signal, o.artifacts);
+      files.push(msi);
     }
     if (i.cloudbaseInit) {
       await fetchArtifact(i.cloudbaseInit.msi, path.join(staging, CLOUDBASE_INIT_MSI), o.signal, o.artifacts);
@@ -144,6 +150,7 @@ export async function buildAnswerMedia(
       mode: https ? 'https' : 'http',
       pfxPassword: cert?.pfxPassword ?? null,
       installPvTools: i.pvTools !== undefined,
+      windowsUpdateDrivers: i.windowsUpdateDrivers,
     });
     for (const [rel, text] of Object.entries(plan.scripts)) await put(rel, text);
     await put(

@@ -4,9 +4,9 @@
 // engine relies on everywhere else.
 import { psQuote } from '../winrm/powershell.js';
 import type { FirstLogonCommand } from './autounattend.js';
+import { MSI_NAME_PATTERN, pvToolsMsiProperties, type PvToolsKind } from './pvToolsPackage.js';
 
 export const SCRIPT_DIR = 'xenimage';
-export const PV_TOOLS_MSI = 'managementagentx64.msi';
 export const CLOUDBASE_INIT_MSI = 'CloudbaseInitSetup_Stable_x64.msi';
 export const LISTENER_PFX = `${SCRIPT_DIR}\\winrm-listener.pfx`;
 export const PV_TOOLS_LOG = 'C:\\Windows\\Temp\\xstools.log';
@@ -23,15 +23,33 @@ function runFromMedia(label: string, script: string): string {
   return `powershell.exe -NoProfile -ExecutionPolicy Bypass -Command "& ((Get-Volume -FileSystemLabel '${label}').DriveLetter + ':\\${SCRIPT_DIR}\\${script}')"`;
 }
 
-export function pvToolsScript(label: string): string {
+/** What the tools script ran (msi, kind, properties), for the build's result. */
+export const PV_TOOLS_RECORD = 'C:\\Windows\\Temp\\xenimage-pvtools.json';
+export const PV_TOOLS_STATUS = 'C:\\Windows\\Temp\\xenimage-pvtools.status';
+
+/**
+ * Installs the PV tools from the answer CD (labelled `label`) or, when it holds none, from another CD (the pool's
+ * tools ISO): the first MSI whose name says which tools it is, with that kind's properties (pvToolsPackage.ts).
+ * Writes what it ran, then msiexec's exit code, or `none` when no CD holds the tools.
+ */
+export function pvToolsScript(o: { label: string; windowsUpdateDrivers: boolean }): string {
+  const props = (kind: PvToolsKind) =>
+    `@(${pvToolsMsiProperties(kind, { windowsUpdateDrivers: o.windowsUpdateDrivers })
+      .map((p) => psQuote(p))
+      .join(', ')})`;
   return [
     "$ErrorActionPreference = 'Stop'",
     "$ProgressPreference = 'SilentlyContinue'",
-    `$drive = (Get-Volume -FileSystemLabel ${psQuote(label)}).DriveLetter`,
-    `$msi = $drive + ':\\${PV_TOOLS_MSI}'`,
-    // Deterministic image: no driver updates from Windows Update or the tools' own updater.
-    `$p = Start-Process -FilePath 'msiexec.exe' -ArgumentList @('/i', ('"' + $msi + '"'), '/quiet', '/norestart', '/l*v', '${PV_TOOLS_LOG}', 'ALLOWAUTOUPDATE=NO', 'ALLOWDRIVERUPDATE=NO') -Wait -PassThru`,
-    "Set-Content -Path 'C:\\Windows\\Temp\\xenimage-pvtools.status' -Value $p.ExitCode",
+    // The answer CD first, then the others, by letter: never a fixed drive letter.
+    '$drives = @()',
+    `foreach ($v in @(Get-Volume)) { if ($v.DriveLetter) { if ($v.FileSystemLabel -eq ${psQuote(o.label)}) { $drives = @($v.DriveLetter) + $drives } else { $drives += $v.DriveLetter } } }`,
+    '$msi = $null',
+    `foreach ($d in $drives) { foreach ($n in @(cmd.exe /c ('dir /b ' + $d + ':\\'))) { if ($msi -eq $null -and $n -match ${psQuote(MSI_NAME_PATTERN)}) { $msi = $d + ':\\' + $n } } }`,
+    `if ($msi -eq $null) { Set-Content -Path '${PV_TOOLS_STATUS}' -Value 'none'; exit 2 }`,
+    `if ($msi -match 'managementagent') { $kind = 'xenserver'; $props = ${props('xenserver')} } else { $kind = 'xcp-ng'; $props = ${props('xcp-ng')} }`,
+    `Set-Content -Path '${PV_TOOLS_RECORD}' -Value (ConvertTo-Json -Compress -InputObject @{ msi = $msi; kind = $kind; properties = ($props -join ' ') })`,
+    `$p = Start-Process -FilePath 'msiexec.exe' -ArgumentList (@('/i', ('"' + $msi + '"'), '/quiet', '/norestart', '/l*v', '${PV_TOOLS_LOG}') + $props) -Wait -PassThru`,
+    `Set-Content -Path '${PV_TOOLS_STATUS}' -Value $p.ExitCode`,
     'if ($p.ExitCode -ne 0 -and $p.ExitCode -ne 3010 -and $p.ExitCode -ne 1641) { exit $p.ExitCode }',
     'exit 0',
   ].join('\r\n');
@@ -80,6 +98,8 @@ export function firstLogonPlan(o: {
   mode: WinrmMode;
   pfxPassword: string | null;
   installPvTools: boolean;
+  /** XenServer VM Tools: driver updates through Windows Update (ALLOWDRIVERUPDATE=YES). */
+  windowsUpdateDrivers?: boolean;
 }): FirstLogonPlan {
   const port = o.mode === 'https' ? 5986 : 5985;
   const scripts: Record<string, string> = {
@@ -87,10 +107,13 @@ export function firstLogonPlan(o: {
   };
   const commands: FirstLogonCommand[] = [];
   if (o.installPvTools) {
-    scripts[`${SCRIPT_DIR}/install-pv-tools.ps1`] = pvToolsScript(o.label);
+    scripts[`${SCRIPT_DIR}/install-pv-tools.ps1`] = pvToolsScript({
+      label: o.label,
+      windowsUpdateDrivers: o.windowsUpdateDrivers === true,
+    });
     commands.push({
       commandLine: runFromMedia(o.label, 'install-pv-tools.ps1'),
-      description: 'Install the XenServer VM Tools (PV drivers and agent)',
+      description: 'Install the PV tools (drivers and agent)',
     });
   }
   commands.push(

@@ -19,6 +19,6 @@ export {
   DEFAULT_METADATA_SERVICES,
   type CloudbaseInitOptions,
 } from './cloudbaseInit.js';
-export { CLOUDBASE_INIT_MSI, PV_TOOLS_MSI, PV_TOOLS_LOG } from './firstLogon.js';
+export { CLOUDBASE_INIT_MSI, PV_TOOLS_LOG } from './firstLogon.js';
 export { buildIso } from './iso.js';
 export { generateWindowsPassword, windowsPassword, type ByteBlocks } from './adminPassword.js';

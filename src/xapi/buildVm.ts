@@ -10,6 +10,8 @@ export const INSTALL_TEMPLATE = 'Other install media';
 /** Install media goes in userdevice 3 (hdd, bootable), the answer media in 1 (hdb): both emulated IDE for Setup. */
 const INSTALL_CD_DEVICE = '3';
 const ANSWER_CD_DEVICE = '1';
+/** The pool's PV tools ISO, when the build has no tools installer on its answer media. */
+const TOOLS_CD_DEVICE = '2';
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
@@ -146,16 +148,21 @@ async function ensureCd(
   return cd.$ref;
 }
 
-/** Two CD drives: the install ISO by name (userdevice 3, bootable) and the answer ISO's VDI (userdevice 1). */
+/**
+ * Two CD drives: the install ISO by name (userdevice 3, bootable) and the answer ISO's VDI (userdevice 1); a
+ * third (userdevice 2) with the pool's tools ISO when given.
+ */
 export async function attachInstallMedia(
   conn: XapiConnection,
   vm: Ref,
   installIso: string,
   answerIso: Ref,
   signal?: AbortSignal,
-): Promise<{ installCd: Ref; answerCd: Ref }> {
+  toolsIso?: Ref,
+): Promise<{ installCd: Ref; answerCd: Ref; toolsCd?: Ref }> {
   const install = findIso(conn, installIso);
   const installCd = await ensureCd(conn, vm, INSTALL_CD_DEVICE, install.$ref, signal);
   const answerCd = await ensureCd(conn, vm, ANSWER_CD_DEVICE, answerIso, signal);
-  return { installCd, answerCd };
+  if (!toolsIso) return { installCd, answerCd };
+  return { installCd, answerCd, toolsCd: await ensureCd(conn, vm, TOOLS_CD_DEVICE, toolsIso, signal) };
 }

@@ -1,6 +1,9 @@
 // The guest's PV tools as its agent reports them (VM_guest_metrics.PV_drivers_version: major/minor/micro/build,
 // and on newer XAPI one "<Vendor> <version> <attr>" entry per driver), judged against the XSA-468 fixes
-// (docs/reference/windows-current.md §2.7, §2.8): a build that bakes vulnerable drivers into an image is told so.
+// (docs/reference/windows-current.md §2.7, §2.8): a build that bakes vulnerable drivers into an image is told so;
+// and the VM's Windows Update vendor device, which the tools decide.
+import type { XapiConnection } from './connection.js';
+import type { Ref } from './records.js';
 
 export interface PvToolsAssessment {
   /** major.minor.micro.build as reported ("" when the agent reports none). */
@@ -77,4 +80,14 @@ export function assessPvTools(reported: Record<string, string>): PvToolsAssessme
         }
       : {}),
   };
+}
+
+/**
+ * VM.has_vendor_device as the tools need it, set while the VM is halted (XAPI refuses it otherwise; it applies
+ * at the next start, docs/reference/windows-current.md §2.5). A clone copies its template's value, so the build
+ * sets it whatever the template says.
+ */
+export async function ensureVendorDevice(conn: XapiConnection, vm: Ref, wanted: boolean): Promise<void> {
+  const rec = await conn.fetch('VM', vm);
+  if (rec.has_vendor_device !== wanted) await conn.call('VM.set_has_vendor_device', vm, wanted);
 }

@@ -85,6 +85,8 @@ export interface VdiRecord extends Common {
   is_a_snapshot: boolean;
   snapshot_of: Ref;
   location: string;
+  /** The official tools ISO of the tools SR (XAPI marks the newest guest-tools or xs-tools file). */
+  is_tools_iso?: boolean;
 }
 
 export interface SrRecord extends Common {

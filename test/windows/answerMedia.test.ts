@@ -88,7 +88,7 @@ test('an HTTPS answer ISO: label, files, encoded passwords, first-logon order, m
   assert.deepEqual(
     plan.firstLogonCommands.map((c) => c.description),
     [
-      'Install the XenServer VM Tools (PV drivers and agent)',
+      'Install the PV tools (drivers and agent)',
       'Let local administrators use WinRM (LocalAccountTokenFilterPolicy)',
       'Open the firewall for WinRM HTTPS (5986)',
       'Enable WinRM over HTTPS (last configuration step)',

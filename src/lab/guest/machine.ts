@@ -37,6 +37,8 @@ export interface MachineEnv {
   nicSwap(): void;
   persist(): Promise<void>;
   cdDrives(): CdDrive[];
+  /** VM.has_vendor_device of the VM this guest runs in (the C000 device is present). */
+  hasVendorDevice?(): boolean;
   faults: FaultBook;
   log: Logger;
 }
@@ -406,11 +408,9 @@ export class WindowsMachine {
     if (fault?.code === 1618) return finish(1618);
     this.msiBusy = true;
     try {
-      const product = /managementagent/i.test(file)
-        ? 'pv-tools'
-        : /cloudbase/i.test(file)
-          ? 'cloudbase-init'
-          : 'generic';
+      const xcpng = /^(XenTools|XenDrivers)-x64\.msi$/i.test(file);
+      const product =
+        /managementagent/i.test(file) || xcpng ? 'pv-tools' : /cloudbase/i.test(file) ? 'cloudbase-init' : 'generic';
       await sleep(this.env.scaled(product === 'generic' ? 10_000 : 45_000), proc.signal);
       if (fault?.code === 1603) {
         log.push(
@@ -419,11 +419,19 @@ export class WindowsMachine {
         log.push('Action ended: InstallFinalize. Return value 3.');
         return finish(1603);
       }
+      if (xcpng && this.env.hasVendorDevice?.()) {
+        // The XCP-ng tools' launch condition on a present Windows Update vendor device (PCI 5853:C000).
+        log.push(
+          'MSI (s) (58:44): Product: XCP-ng Windows PV Tools -- Found incompatible devices: [PCI\\VEN_5853&DEV_C000&SUBSYS_C0005853&REV_01]. Disable the "Manage Citrix PV drivers via Windows Update" feature before installing.',
+        );
+        log.push('Action ended: LaunchConditions. Return value 3.');
+        return finish(1603);
+      }
       if (product === 'pv-tools') {
         // The PV NIC replaces the emulated one mid-install: WinRM connections break, the service keeps running.
         this.env.nicSwap();
         await sleep(this.env.scaled(15_000), proc.signal);
-        this.installPvTools(file);
+        this.installPvTools(file, xcpng ? 'xcp-ng' : 'xenserver', props);
       } else if (product === 'cloudbase-init') {
         this.installCloudbaseInit(file, props);
       } else {
@@ -447,8 +455,8 @@ export class WindowsMachine {
     }
   }
 
-  private installPvTools(file: string): void {
-    addPvTools(this.state, file);
+  private installPvTools(file: string, kind: 'xenserver' | 'xcp-ng', props: Record<string, string>): void {
+    addPvTools(this.state, file, kind, props);
   }
 
   private installCloudbaseInit(file: string, props: Record<string, string>): void {

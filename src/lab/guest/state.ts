@@ -34,6 +34,8 @@ export interface Product {
   version: string;
   productCode: string;
   msi: string;
+  /** The public properties msiexec was given (NAME → value), as Windows Installer keeps them for the install. */
+  properties?: Record<string, string>;
 }
 
 export interface AppxPackage {
@@ -73,7 +75,8 @@ export interface WindowsState {
   /** Windows Update left servicing pending (reserved storage in use): sysprep fails until a reboot. */
   servicingPending: boolean;
   generalizeCount: number;
-  pvTools: { major: string; minor: string; micro: string; build: string } | null;
+  /** What the agent reports as PV_drivers_version: major/minor/micro/build, and per-driver entries (XCP-ng). */
+  pvTools: Record<string, string> | null;
   /** PV drivers bind at the boot after the tools install. */
   pvDriversActive: boolean;
   /** Seed for the pseudo-random "system files" blocks. */
@@ -201,14 +204,42 @@ export function freshInstall(o: {
   };
 }
 
-/** What the XenServer VM Tools installer leaves behind: the product, the agent service, the PV drivers. */
-export function addPvTools(state: WindowsState, msi: string): void {
+/**
+ * What the XenServer VM Tools installer leaves behind: the product, the agent service, the PV drivers. The XCP-ng
+ * Windows PV Tools (9.2.350) leave their own product, the `xenplus` agent, and drivers that report their vendor
+ * and version one entry each (docs/reference/windows-current.md §2.2, §2.7).
+ */
+export function addPvTools(
+  state: WindowsState,
+  msi: string,
+  kind: 'xenserver' | 'xcp-ng' = 'xenserver',
+  properties: Record<string, string> = {},
+): void {
+  if (kind === 'xcp-ng') {
+    const drivers = ['xenbus', 'xenvbd', 'xennet', 'xenvif', 'xeniface', 'xencons'];
+    state.pvTools = { major: '9', minor: '2', micro: '350', build: '0' };
+    for (const d of drivers) state.pvTools[d] = 'XCP_ng 9.2.350 ';
+    state.products.push({
+      name: 'XCP-ng Windows PV Tools',
+      version: '9.2.350',
+      productCode: '{C6F5E7B0-2A34-4C1D-8E5B-93D0A1F2B7C4}',
+      msi,
+      properties,
+    });
+    const svc = (name: string, displayName: string, binaryPath: string): void => {
+      state.services[name] = { name, displayName, startType: 'AUTO_START', running: false, binaryPath };
+    };
+    svc('xenplus', 'XCP-ng Guest Agent', 'C:\\Program Files\\XCP-ng\\Windows PV Drivers\\xenplus\\xenplus.exe');
+    for (const d of drivers) svc(d, `XCP-ng PV ${d.slice(3)} driver`, `\\SystemRoot\\System32\\drivers\\${d}.sys`);
+    return;
+  }
   state.pvTools = { major: '9', minor: '4', micro: '0', build: '146' };
   state.products.push({
     name: 'XenServer VM Tools',
     version: '9.4.0.146',
     productCode: '{B0E2E5A2-6D5C-4E1E-9C2F-7A3B1C0D9E11}',
     msi,
+    properties,
   });
   const add = (name: string, displayName: string, binaryPath: string): void => {
     state.services[name] = { name, displayName, startType: 'AUTO_START', running: false, binaryPath };

@@ -175,6 +175,7 @@ export class WindowsGuest {
         await this.reconcileListeners();
       },
       cdDrives: () => this.drives,
+      hasVendorDevice: () => this.vm?.hasVendorDevice === true,
       faults: this.faults,
       log: this.log,
     });

@@ -81,11 +81,21 @@ test('answer media boot a lab VM to PV drivers and HTTPS WinRM; the guest operat
     log: testLogger(),
   };
   assert.equal((await ops.waitForWinrm(ctx, 30_000)).computerName, 'WIN-LAB1');
-  assert.deepEqual(await ops.ensurePvTools(ctx, { volumeLabel: media.volumeLabel, timeoutMs: 30_000 }), {
-    alreadyInstalled: true,
-    exitCode: null,
-    rebooted: false,
-  });
+  const tools = await ops.ensurePvTools(ctx, { volumeLabel: media.volumeLabel, timeoutMs: 30_000 });
+  // Installed at the first logon from the answer CD, with the XenServer tools' no-auto-update properties.
+  assert.deepEqual(
+    { ...tools, installer: { ...tools.installer, msi: tools.installer?.msi.replace(/^[A-Z]:/, 'X:') } },
+    {
+      alreadyInstalled: true,
+      exitCode: null,
+      rebooted: false,
+      installer: {
+        msi: 'X:\\managementagentx64.msi',
+        kind: 'xenserver',
+        properties: ['ALLOWDRIVERINSTALL=YES', 'ALLOWDRIVERUPDATE=NO', 'ALLOWAUTOUPDATE=NO', 'IDENTIFYAUTOUPDATE=NO'],
+      },
+    },
+  );
   assert.equal((await ops.addAdministrator(ctx, { name: 'builder', password: 'Second-Pw-22!xyz' })).created, true);
   // Every command line the guest received since Setup (first logon included): no password in any of them.
   const received = guests.guest(vm)!.commandLog;
@@ -258,7 +268,15 @@ test('PV tools failing at first logon (MSI 1603) leave no PV drivers; ensurePvTo
   assert.match(guests.guest(vm)!.machine!.readFile('C:\\Windows\\Temp\\xenimage-pvtools.status')!.toString(), /^1603/);
   assert.equal(await guestMetrics(xapi, vm), undefined, 'no PV agent, no guest metrics');
   const r = await ops.ensurePvTools(ctx, { volumeLabel: media.volumeLabel, timeoutMs: 30_000 });
-  assert.deepEqual(r, { alreadyInstalled: false, exitCode: 3010, rebooted: true });
+  assert.deepEqual(
+    { ...r, installer: r.installer?.kind },
+    {
+      alreadyInstalled: false,
+      exitCode: 3010,
+      rebooted: true,
+      installer: 'xenserver',
+    },
+  );
   const metrics = await waitFor('PV drivers after the reboot', async () => {
     const m = await guestMetrics(xapi, vm);
     return m?.PV_drivers_detected === true ? m : undefined;
