@@ -156,6 +156,17 @@ function defaults(): Record<ActivityName, Fake> {
       collectedAt: new Date().toISOString(),
     }),
     applySysprepRemedy: async (i: { remedy: string }) => ({ applied: i.remedy }),
+    updateRound: async (i: { round: number }) => ({
+      round: i.round,
+      offered: [],
+      installed: [],
+      failed: [],
+      skipped: [],
+      rebootRequired: false,
+      rebooted: false,
+      reused: false,
+    }),
+    componentCleanup: async (i: { resetBase: boolean }) => ({ resetBase: i.resetBase, exitCode: 0 }),
   };
 }
 

@@ -9,9 +9,10 @@ import { CMDLETS } from './ps/cmdlets.js';
 import { PIPELINE_CMDLETS } from './ps/pipelineCmdlets.js';
 import { PsRuntime, errorsToClixml } from './ps/run.js';
 import { ACCESS_CMDLETS } from './windows/accessCmdlets.js';
+import { UPDATES_CMDLETS } from './windows/updatesCmdlets.js';
 
 const CMDLET_LIKE = /^[A-Za-z]+-[A-Za-z]+$/;
-const ALL_CMDLETS = { ...CMDLETS, ...PIPELINE_CMDLETS, ...ACCESS_CMDLETS };
+const ALL_CMDLETS = { ...CMDLETS, ...PIPELINE_CMDLETS, ...ACCESS_CMDLETS, ...UPDATES_CMDLETS };
 
 export async function runPowerShellScript(m: WindowsMachine, script: string, io: Io): Promise<number> {
   m.commandLog.push(script);

@@ -16,6 +16,7 @@ import { AnswerFileError, findAnswerFile, findInstallMedia, planSetup, setupRefu
 import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
 import { WsmanServer } from './wsman.js';
+import { completeUpdatesAtBoot } from './windows/updates.js';
 
 export interface GuestPorts {
   http: number;
@@ -149,6 +150,7 @@ export class WindowsGuest {
   private attach(state: WindowsState): void {
     // A reboot completes pending servicing (reserved storage released) and binds freshly installed PV drivers.
     state.servicingPending = false;
+    completeUpdatesAtBoot(state);
     if (state.pvTools) state.pvDriversActive = true;
     for (const s of Object.values(state.services)) s.running = s.startType === 'AUTO_START';
     this.machine = new WindowsMachine(state, {

@@ -21,3 +21,4 @@ export {
   BUILD_FILES,
   type GuestRemoteAccess,
 } from './cleanImage.js';
+export { componentCleanup, updateRound, type ComponentCleanupResult, type UpdateRoundResult } from './updates.js';
