@@ -29,6 +29,7 @@ import { startPoolBuild } from './build/start.js';
 import { cleanBeforeSnapshot, sealAndHalt, type CleanImageRecord } from './windows/cleanImage.js';
 import { GuestLogBook } from './windows/guestLogs.js';
 import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
+import { installUpdates, type UpdatesRecord } from './windows/updates.js';
 
 export interface WindowsImageResult {
   imageId: string;
@@ -56,6 +57,8 @@ export interface WindowsImageResult {
   platform: PlatformResult;
   /** What the build removed of its own access and files (builds since the clean-image change). */
   cleanImage?: CleanImageRecord;
+  /** Windows Update: the KBs installed per round, why the rounds stopped, the component clean-up. */
+  updates?: UpdatesRecord;
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -229,6 +232,13 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       await build.step('WinRM after restart', () => waits.waitForWinrm({ guest }));
     }
 
+    // Windows Update before the extra administrator and cloudbase-init (docs/decisions/windows-0009-windows-update.md).
+    const updates =
+      input.updates?.install && patched('windows-updates')
+        ? await installUpdates({ build, waits, updates: input.updates, input }, guest, guestAt)
+        : undefined;
+    if (updates) guest = updates.guest;
+
     await build.step(
       'administrator',
       () => waits.addAdministrator({ guest, name: input.administrator.name, password: input.administrator.password }),
@@ -313,6 +323,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
         imageProperties: platformProperties,
       },
       ...(clean ? { cleanImage: clean } : {}),
+      ...(updates ? { updates: updates.record } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {
