@@ -123,7 +123,14 @@ const UpdateRoundInputSchema = z
   })
   .strict();
 const ComponentCleanupInputSchema = z
-  .object({ guest: GuestConnectionSchema, resetBase: z.boolean(), timeoutSec: seconds(7200), pollSec: seconds(10) })
+  .object({
+    guest: GuestConnectionSchema,
+    /** DISM /StartComponentCleanup; without it only the rounds' files are removed. */
+    dism: z.boolean().default(true),
+    resetBase: z.boolean(),
+    timeoutSec: seconds(7200),
+    pollSec: seconds(10),
+  })
   .strict();
 
 export type GuestConnection = z.input<typeof GuestConnectionSchema>;
@@ -331,12 +338,13 @@ export function guestActivities(deps: ActivityDeps) {
       });
     },
 
-    /** DISM /StartComponentCleanup (optionally /ResetBase) after the last update round. */
+    /** After the last update round: DISM /StartComponentCleanup (optionally /ResetBase), the rounds' files removed. */
     async componentCleanup(input: z.input<typeof ComponentCleanupInputSchema>): Promise<ops.ComponentCleanupResult> {
       return activity(async (signal) => {
         const i = parse(ComponentCleanupInputSchema, input, 'componentCleanup');
         return withProgress('component store clean-up', async (r) =>
           ops.componentCleanup(await context(i.guest, signal, r, i.pollSec), {
+            dism: i.dism,
             resetBase: i.resetBase,
             timeoutMs: i.timeoutSec * 1000,
           }),

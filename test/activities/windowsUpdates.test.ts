@@ -92,11 +92,24 @@ test('categories: only updates of the listed classifications install', async (t)
   assert.ok(!w.events.includes('reboot'));
 });
 
-test('component clean-up runs DISM as SYSTEM, with /ResetBase when asked', async (t) => {
+test("component clean-up runs DISM as SYSTEM, with /ResetBase when asked; the rounds' files leave the guest", async (t) => {
   const { w, guest: g, activities } = await guest(t);
+  await run(() =>
+    activities.updateRound({ guest: g, round: 1, categories: ['Definition Updates'], timeoutSec: 120, pollSec: 0.2 }),
+  );
+  assert.ok(w.machine.dirExists('C:\\ProgramData\\xenimage\\updates'));
   const r = await run(() => activities.componentCleanup({ guest: g, resetBase: true, timeoutSec: 120, pollSec: 0.2 }));
   assert.deepEqual(r, { resetBase: true, exitCode: 0 });
   assert.deepEqual(updateState(w.machine.state).componentCleanups, [{ resetBase: true }]);
+  assert.ok(!w.machine.dirExists('C:\\ProgramData\\xenimage\\updates'), "the rounds' scripts and results are gone");
+  assert.deepEqual(w.machine.listDir('C:\\ProgramData\\xenimage'), []);
+
+  // Without DISM only the files go.
+  const filesOnly = await run(() =>
+    activities.componentCleanup({ guest: g, dism: false, resetBase: false, timeoutSec: 120, pollSec: 0.2 }),
+  );
+  assert.deepEqual(filesOnly, { resetBase: null, exitCode: null });
+  assert.equal(updateState(w.machine.state).componentCleanups.length, 1);
 });
 
 test('the agent refuses a download from the WinRM logon itself (0x80070005): why the rounds run as a SYSTEM task', async (t) => {

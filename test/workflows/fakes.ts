@@ -166,7 +166,8 @@ function defaults(): Record<ActivityName, Fake> {
       rebooted: false,
       reused: false,
     }),
-    componentCleanup: async (i: { resetBase: boolean }) => ({ resetBase: i.resetBase, exitCode: 0 }),
+    componentCleanup: async (i: { dism?: boolean; resetBase: boolean }) =>
+      i.dism === false ? { resetBase: null, exitCode: null } : { resetBase: i.resetBase, exitCode: 0 },
   };
 }
 

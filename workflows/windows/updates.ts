@@ -87,12 +87,16 @@ export async function installUpdates(
     }
   }
   const record: UpdatesRecord = { rounds, installed: rounds.flatMap((r) => r.installed), stoppedBy };
-  if (updates.componentCleanup) {
-    record.componentCleanup = await build.step(
-      'component cleanup',
-      () => waits.componentCleanup({ guest, resetBase: updates.resetBase }),
-      (c) => `DISM /StartComponentCleanup${c.resetBase ? ' /ResetBase' : ''} exited ${c.exitCode}`,
-    );
-  }
+  // The rounds' scripts and results leave the guest either way; DISM runs when asked.
+  const cleanup = await build.step(
+    updates.componentCleanup ? 'component cleanup' : 'remove update files',
+    () => waits.componentCleanup({ guest, dism: updates.componentCleanup, resetBase: updates.resetBase }),
+    (c) =>
+      c.exitCode === null
+        ? 'files removed'
+        : `DISM /StartComponentCleanup${c.resetBase ? ' /ResetBase' : ''} exited ${c.exitCode}`,
+  );
+  if (cleanup.exitCode !== null && cleanup.resetBase !== null)
+    record.componentCleanup = { resetBase: cleanup.resetBase, exitCode: cleanup.exitCode };
   return { guest, record };
 }

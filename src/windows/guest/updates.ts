@@ -3,7 +3,8 @@
 // that left one pending. After the last round, DISM cleans the component store.
 import { XenimageError } from '../../errors.js';
 import { rebootAndWait } from './reboot.js';
-import type { GuestContext } from './session.js';
+import { psQuote } from '../../winrm/powershell.js';
+import { GuestCommandFailed, openClient, runScript, type GuestContext } from './session.js';
 import {
   componentCleanupScript,
   roundScript,
@@ -11,7 +12,7 @@ import {
   type RoundFile,
   type RoundScriptOptions,
 } from './updatesScripts.js';
-import { runAsSystem, unregisterTask } from './updatesTask.js';
+import { runAsSystem, unregisterTask, UPDATES_DIR } from './updatesTask.js';
 
 export interface UpdateRoundResult {
   round: number;
@@ -76,12 +77,39 @@ export async function updateRound(
 }
 
 export interface ComponentCleanupResult {
-  resetBase: boolean;
-  exitCode: number;
+  /** null when DISM was not asked for (only the rounds' files were removed). */
+  resetBase: boolean | null;
+  exitCode: number | null;
 }
 
-/** DISM /Online /Cleanup-Image /StartComponentCleanup [/ResetBase], as SYSTEM; a non-zero exit fails typed. */
+/**
+ * After the last round: DISM /Online /Cleanup-Image /StartComponentCleanup [/ResetBase] as SYSTEM when `dism` (a
+ * non-zero exit fails typed), then the rounds' scripts and results leave the guest (they do not ship).
+ */
 export async function componentCleanup(
+  ctx: GuestContext,
+  o: { dism: boolean; resetBase: boolean; timeoutMs: number },
+): Promise<ComponentCleanupResult> {
+  const done = o.dism ? await runDism(ctx, o) : { resetBase: null, exitCode: null };
+  const client = openClient(ctx);
+  try {
+    const r = await runScript(
+      client,
+      ctx,
+      [
+        "$ErrorActionPreference = 'Stop'",
+        `if (Test-Path -Path ${psQuote(UPDATES_DIR)}) { Remove-Item -Path ${psQuote(UPDATES_DIR)} -Recurse -Force }`,
+      ].join('\r\n'),
+    );
+    if (r.exitCode !== 0)
+      throw new GuestCommandFailed("removing the update rounds' files", r.exitCode, r.stderrText, true);
+  } finally {
+    client.close();
+  }
+  return done;
+}
+
+async function runDism(
   ctx: GuestContext,
   o: { resetBase: boolean; timeoutMs: number },
 ): Promise<ComponentCleanupResult> {
