@@ -9,6 +9,7 @@ import {
   HooksSchema,
   type HookRunRecord,
 } from '../src/contracts/windowsGuestInput.js';
+import { KbIdSchema, UPDATE_CLASSIFICATIONS } from '../src/contracts/windowsUpdatesInput.js';
 import { InvalidInputError } from '../src/errors.js';
 import { scrubKnownSecrets } from '../src/log.js';
 import { DEFAULT_VOLUME_LABEL } from '../src/windows/answerMedia.js';
@@ -138,6 +139,29 @@ const RunHooksInputSchema = z
   .strict();
 const CleanImageInputSchema = z
   .object({ guest: GuestConnectionSchema, remoteAccess: GuestRemoteAccessSchema })
+  .strict();
+
+const UpdateRoundInputSchema = z
+  .object({
+    guest: GuestConnectionSchema,
+    /** 1-based: names the round's task and result file, so a retry finds the round it started. */
+    round: z.number().int().min(1).max(20),
+    exclude: z.array(KbIdSchema).max(200).default([]),
+    categories: z.array(z.enum(UPDATE_CLASSIFICATIONS)).min(1).optional(),
+    /** The round and the restart after it (what is left of timeouts.updates). */
+    timeoutSec: seconds(14_400),
+    pollSec: seconds(10),
+  })
+  .strict();
+const ComponentCleanupInputSchema = z
+  .object({
+    guest: GuestConnectionSchema,
+    /** DISM /StartComponentCleanup; without it only the rounds' files are removed. */
+    dism: z.boolean().default(true),
+    resetBase: z.boolean(),
+    timeoutSec: seconds(7200),
+    pollSec: seconds(10),
+  })
   .strict();
 
 export type GuestConnection = z.input<typeof GuestConnectionSchema>;
@@ -368,6 +392,43 @@ export function guestActivities(deps: ActivityDeps) {
           })),
           collectedAt: deps.clock.now().toISOString(),
         }));
+      });
+    },
+
+    /**
+     * One Windows Update round (search → download → install, as SYSTEM through a scheduled task) and the restart
+     * it needs; `address` is where the guest is afterwards (docs/decisions/windows-0009-windows-update.md).
+     */
+    async updateRound(
+      input: z.input<typeof UpdateRoundInputSchema>,
+    ): Promise<ops.UpdateRoundResult & { address: string }> {
+      return activity(async (signal) => {
+        const i = parse(UpdateRoundInputSchema, input, 'updateRound');
+        return withProgress(`Windows Update round ${i.round}`, async (r) => {
+          const ctx = await context(i.guest, signal, r, i.pollSec);
+          const result = await ops.updateRound(ctx, {
+            round: i.round,
+            exclude: i.exclude,
+            categories: i.categories,
+            timeoutMs: i.timeoutSec * 1000,
+            rebootTimeoutMs: i.timeoutSec * 1000,
+          });
+          return { ...result, address: ctx.guest.address };
+        });
+      });
+    },
+
+    /** After the last update round: DISM /StartComponentCleanup (optionally /ResetBase), the rounds' files removed. */
+    async componentCleanup(input: z.input<typeof ComponentCleanupInputSchema>): Promise<ops.ComponentCleanupResult> {
+      return activity(async (signal) => {
+        const i = parse(ComponentCleanupInputSchema, input, 'componentCleanup');
+        return withProgress('component store clean-up', async (r) =>
+          ops.componentCleanup(await context(i.guest, signal, r, i.pollSec), {
+            dism: i.dism,
+            resetBase: i.resetBase,
+            timeoutMs: i.timeoutSec * 1000,
+          }),
+        );
       });
     },
 

@@ -35,6 +35,7 @@ import { GuestLogBook } from './windows/guestLogs.js';
 import { Hooks } from './windows/hooks.js';
 import { preSysprepChecks } from './windows/preSysprepChecks.js';
 import { SysprepAttempts, sysprepUntilGeneralized } from './windows/sysprepLoop.js';
+import { installUpdates, type UpdatesRecord } from './windows/updates.js';
 
 export interface WindowsImageResult {
   imageId: string;
@@ -68,6 +69,8 @@ export interface WindowsImageResult {
   preSysprepChecks?: PreSysprepCheckRecord[];
   /** The operator's hooks that ran, with the last lines of their output. */
   hooks?: HookRunRecord[];
+  /** Windows Update: the KBs installed per round, why the rounds stopped, the component clean-up. */
+  updates?: UpdatesRecord;
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -269,6 +272,15 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     }
 
     if (hooksOn) await hooks.run('afterInstall', guest);
+
+    // Windows Update after the afterInstall hooks (they may point the guest at a WSUS) and before the extra
+    // administrator and cloudbase-init (docs/decisions/windows-0009-windows-update.md).
+    const updates =
+      input.updates?.install && patched('windows-updates')
+        ? await installUpdates({ build, waits, updates: input.updates, input }, guest, guestAt)
+        : undefined;
+    if (updates) guest = updates.guest;
+
     await build.step(
       'administrator',
       () => waits.addAdministrator({ guest, name: input.administrator.name, password: input.administrator.password }),
@@ -359,6 +371,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       ...(clean ? { cleanImage: clean } : {}),
       ...(checks ? { preSysprepChecks: checks } : {}),
       ...(hooks.runs.length ? { hooks: hooks.runs } : {}),
+      ...(updates ? { updates: updates.record } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

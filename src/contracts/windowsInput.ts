@@ -9,6 +9,7 @@ import { SecretRefSchema } from './secretRef.js';
 import { DEFAULT_TUNING, TuningSchema } from './tuning.js';
 import { choiceConflicts, WindowsReleaseSchema } from './windowsPlatform.js';
 import { windowsGuestInputFields } from './windowsGuestInput.js';
+import { windowsUpdatesInputFields } from './windowsUpdatesInput.js';
 
 /** Local account names Windows accepts (≤ 20 characters, no punctuation cmd.exe would interpret). */
 export const WindowsUserNameSchema = z
@@ -103,13 +104,16 @@ export const WindowsImageInputSchema = z
         halt: DurationSchema.default('1h'),
         /** A clean shutdown of the build VM (the restart that applies the platform:device_id removal). */
         shutdown: DurationSchema.default('10m'),
+        /** Every Windows Update round together; no round starts after it, the running one is awaited up to it. */
+        updates: DurationSchema.default('4h'),
       })
       .strict()
-      .default({ install: '3h', sysprep: '30m', halt: '1h', shutdown: '10m' }),
+      .default({ install: '3h', sysprep: '30m', halt: '1h', shutdown: '10m', updates: '4h' }),
     image: ImageSpecSchema,
     cloud: CloudNameSchema,
     keepOnFailure: z.boolean().default(false),
     ...windowsGuestInputFields,
+    ...windowsUpdatesInputFields,
     tuning: TuningSchema.default(DEFAULT_TUNING),
   })
   .strict()

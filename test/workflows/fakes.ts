@@ -161,6 +161,18 @@ function defaults(): Record<ActivityName, Fake> {
       collectedAt: new Date().toISOString(),
     }),
     applySysprepRemedy: async (i: { remedy: string }) => ({ applied: i.remedy }),
+    updateRound: async (i: { round: number }) => ({
+      round: i.round,
+      offered: [],
+      installed: [],
+      failed: [],
+      skipped: [],
+      rebootRequired: false,
+      rebooted: false,
+      reused: false,
+    }),
+    componentCleanup: async (i: { dism?: boolean; resetBase: boolean }) =>
+      i.dism === false ? { resetBase: null, exitCode: null } : { resetBase: i.resetBase, exitCode: 0 },
   };
 }
 

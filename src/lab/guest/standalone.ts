@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { log } from '../../log.js';
 import { FaultBook, GuestFaultSchema, type GuestFaultInput } from './faults.js';
+import { completeUpdatesAtBoot } from './windows/updates.js';
 import { WindowsMachine, type CdDrive } from './machine.js';
 import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
@@ -62,6 +63,7 @@ export async function startStandaloneWindows(o: StandaloneOptions): Promise<Stan
       for (const svc of Object.values(machine.state.services)) svc.running = svc.startType === 'AUTO_START';
       machine.state.servicingPending = false;
       completePendingOnBoot(machine.state);
+      completeUpdatesAtBoot(machine.state);
       if (machine.state.pvTools) machine.state.pvDriversActive = true;
       setTimeout(() => void (stopped ? undefined : ref.server?.start()), 200).unref();
     },

@@ -44,6 +44,27 @@ export interface AppxPackage {
   provisioned: boolean;
 }
 
+/** What Windows Update left on the disk (windows/updates.ts). */
+export interface UpdateState {
+  /** The scenario's update catalog (a name in windows/updates.ts CATALOGS); `default` when absent. */
+  catalog?: string;
+  installed: Record<string, { pendingReboot: boolean }>;
+  /** Failed installations per KB. */
+  failures: Record<string, number>;
+  downloaded: string[];
+  /** DISM /StartComponentCleanup runs; /ResetBase makes the installed updates permanent. */
+  componentCleanups: Array<{ resetBase: boolean }>;
+}
+
+/** A registered scheduled task (windows/scheduledTasks.ts). */
+export interface ScheduledTask {
+  name: string;
+  execute: string;
+  argument: string;
+  userId: string;
+  runLevel: 'Limited' | 'Highest';
+}
+
 export type SetupPhase = 'specialize' | 'complete' | 'generalized';
 
 export interface WindowsState {
@@ -81,6 +102,10 @@ export interface WindowsState {
   pvDriversActive: boolean;
   /** Seed for the pseudo-random "system files" blocks. */
   seed: string;
+  /** Absent on disks written before Windows Update was modelled. */
+  updates?: UpdateState;
+  /** Task Scheduler's registered tasks, by lower-cased name. */
+  scheduledTasks?: Record<string, ScheduledTask>;
 }
 
 export const SETUP_STATE_KEY = 'HKLM\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION\\SETUP\\STATE';

@@ -17,6 +17,7 @@ import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
 import { WsmanServer } from './wsman.js';
 import { applyPreSysprepState, completePendingOnBoot } from './windows/servicing.js';
+import { completeUpdatesAtBoot } from './windows/updates.js';
 
 export interface GuestPorts {
   http: number;
@@ -153,6 +154,7 @@ export class WindowsGuest {
     // A reboot completes pending servicing (reserved storage released) and binds freshly installed PV drivers.
     state.servicingPending = false;
     completePendingOnBoot(state);
+    completeUpdatesAtBoot(state);
     if (state.pvTools) state.pvDriversActive = true;
     for (const s of Object.values(state.services)) s.running = s.startType === 'AUTO_START';
     this.machine = new WindowsMachine(state, {

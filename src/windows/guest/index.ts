@@ -23,3 +23,4 @@ export {
 } from './cleanImage.js';
 export { preSysprepChecks, type CheckOutcome, type PreSysprepMode } from './preSysprep.js';
 export { findHook, runHook, MAX_HOOK_BYTES } from './hooks.js';
+export { componentCleanup, updateRound, type ComponentCleanupResult, type UpdateRoundResult } from './updates.js';

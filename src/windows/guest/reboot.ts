@@ -5,14 +5,19 @@ import { isTransient, openClient, sleep, type GuestContext } from './session.js'
 import { waitForWinrm } from './waitForWinrm.js';
 
 /** Runs `shutdown /r` (unless the guest already reboots itself) and waits until WinRM is back after it. */
-export async function rebootAndWait(ctx: GuestContext, o: { timeoutMs: number; issue: boolean }): Promise<void> {
+export async function rebootAndWait(
+  ctx: GuestContext,
+  o: { timeoutMs: number; issue: boolean; reason?: string },
+): Promise<void> {
   const client = openClient(ctx);
   const started = Date.now();
   try {
     const shell = await client.openShell({ signal: ctx.signal });
     if (o.issue) {
       try {
-        const r = await client.run('shutdown', ['/r', '/t', '5', '/c', 'xenimage: PV drivers'], { signal: ctx.signal });
+        const r = await client.run('shutdown', ['/r', '/t', '5', '/c', o.reason ?? 'xenimage: PV drivers'], {
+          signal: ctx.signal,
+        });
         if (r.exitCode !== 0)
           throw new XenimageError('GuestCommandFailed', `shutdown /r exited ${r.exitCode}`, { retryable: true });
       } catch (err) {

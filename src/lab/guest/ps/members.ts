@@ -17,6 +17,7 @@ import {
   PsTimeSpan,
   PsType,
   ScriptBlock,
+  comDispatch,
   isCustomObject,
   isDictionary,
   isObject,
@@ -162,6 +163,8 @@ export function getMember(target: unknown, name: string): unknown {
     if (lower === 'encodingname') return target.encodingName;
     return undefined;
   }
+  const com = comDispatch(target);
+  if (com) return com.get(name);
   if (isObject(target)) {
     const key = Object.keys(target).find((k) => !k.startsWith('__') && k.toLowerCase() === lower);
     if (key !== undefined) return target[key];
@@ -179,6 +182,8 @@ export function getMember(target: unknown, name: string): unknown {
 
 /** `$x.Name = value` on a hashtable or object. */
 export function setMember(target: unknown, name: string, value: unknown): boolean {
+  const com = comDispatch(target);
+  if (com) return com.set(name, value);
   if (!isObject(target)) return false;
   const key = Object.keys(target).find((k) => !k.startsWith('__') && k.toLowerCase() === name.toLowerCase());
   if (key === undefined && isCustomObject(target)) return false;
@@ -422,6 +427,7 @@ export async function callMethod(target: unknown, name: string, args: unknown[],
     else if (lower === 'getbytecount') result = target.encode(toStr(args[0])).length;
   } else if (Array.isArray(target)) result = await arrayMethod(target, lower, args, host);
   else if (isDictionary(target)) result = dictionaryMethod(target, lower, args);
+  else if (comDispatch(target)) result = await comDispatch(target)!.call(name, args, { user: host.io.user });
   if (result !== undefined) return result;
   if (lower === 'tostring') return toStr(target);
   if (lower === 'equals') return toStr(target) === toStr(args[0]);

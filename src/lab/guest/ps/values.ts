@@ -71,6 +71,22 @@ export class DotNetError extends Error {
 
 export type PsObject = Record<string, unknown> & { __type?: string };
 
+/**
+ * A COM object (`New-Object -ComObject`): PowerShell reaches its properties and methods through IDispatch, so the
+ * object answers them itself. Kept under `__com` of a `System.__ComObject`.
+ */
+export interface ComDispatch {
+  get(name: string): unknown;
+  /** False when the object has no such settable property. */
+  set(name: string, value: unknown): boolean;
+  /** undefined when the object has no such method (PowerShell's "does not contain a method named"). */
+  call(name: string, args: unknown[], caller: { user: string }): Promise<unknown> | unknown;
+}
+
+export function comDispatch(v: unknown): ComDispatch | undefined {
+  return isObject(v) && v.__type === 'System.__ComObject' ? (v.__com as ComDispatch | undefined) : undefined;
+}
+
 export const HASHTABLE = 'System.Collections.Hashtable';
 export const ORDERED = 'System.Collections.Specialized.OrderedDictionary';
 export const CUSTOM_OBJECT = 'System.Management.Automation.PSCustomObject';
