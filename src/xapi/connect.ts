@@ -17,6 +17,17 @@ export interface PoolLocation {
   secrets: SecretResolver;
 }
 
+const warnedInsecure = new Set<string>();
+
+/** One warning per pool and process: the pools file allowed http (`insecure: true`). */
+function warnInsecure(pool: string, url: string, log: Logger | undefined): void {
+  if (warnedInsecure.has(pool)) return;
+  warnedInsecure.add(pool);
+  const message = `pool "${pool}" is reached over plain http (${new URL(url).host}, insecure: true in the pools file): its password and disks cross the network in clear`;
+  if (log) log.warn({ pool }, message);
+  else process.emitWarning(message);
+}
+
 export async function connectPool(
   pool: string,
   where: PoolLocation,
@@ -36,6 +47,7 @@ export async function connectPool(
       });
     }
   }
+  if (entry.url.startsWith('http:')) warnInsecure(pool, entry.url, options.log);
   return XapiConnection.open({ pool, url: entry.url, username: entry.username, password, ca }, options);
 }
 

@@ -75,11 +75,15 @@ function abortError(signal: AbortSignal | undefined, what: string): Error {
   return signal?.reason instanceof XenimageError ? signal.reason : new CancelledError(what);
 }
 
+/** The oldest TLS the engine speaks to a pool (xen-api's own clients accept TLS 1.0; docs/decisions/inputs-0001). */
+export const XAPI_MIN_TLS = 'TLSv1.2';
+
 /**
- * Points xen-api's HTTP clients at a CA: xen-api only offers `allowUnauthorized`, so its undici dispatcher and
- * its agent for uploads are replaced before the first connection (fields of xen-api 4.7.6; a test guards them).
+ * Gives xen-api's HTTP clients the engine's TLS settings — TLS ≥ 1.2, verification on, and the pool's CA when it
+ * has one: xen-api only offers `allowUnauthorized`, so its undici dispatcher and its agent for uploads are replaced
+ * before the first connection (fields of xen-api 4.7.6; a test guards them).
  */
-function trustCa(xapi: Xapi, ca: string): () => Promise<void> {
+function configureTls(xapi: Xapi, ca: string | undefined): () => Promise<void> {
   const internals = xapi as unknown as {
     _undiciDispatcher: unknown;
     _httpAgent: unknown;
@@ -88,14 +92,12 @@ function trustCa(xapi: Xapi, ca: string): () => Promise<void> {
     _httpInactivityTimeout: number;
   };
   if (typeof internals._setUrl !== 'function' || internals._url === undefined)
-    throw new Error('xen-api internals changed: cannot configure a CA');
+    throw new Error('xen-api internals changed: cannot configure TLS');
   const timeout = internals._httpInactivityTimeout;
-  const dispatcher = new Agent({
-    bodyTimeout: timeout,
-    headersTimeout: timeout,
-    connect: { ca, rejectUnauthorized: true },
-  });
-  const agent = new https.Agent({ ca, rejectUnauthorized: true, keepAlive: true });
+  const tls = { minVersion: XAPI_MIN_TLS, rejectUnauthorized: true, ...(ca ? { ca } : {}) } as const;
+  const dispatcher = new Agent({ bodyTimeout: timeout, headersTimeout: timeout, connect: tls });
+  // An agent's options win over a request's, so xen-api's `minVersion: 'TLSv1'` on uploads does not apply.
+  const agent = new https.Agent({ ...tls, keepAlive: true });
   internals._undiciDispatcher = dispatcher;
   internals._httpAgent = agent;
   internals._setUrl(internals._url);
@@ -127,7 +129,7 @@ export class XapiConnection {
       debounce: 50,
       callTimeout: 10 * 60_000,
     });
-    if (target.ca) this.releaseAgents = trustCa(this.xapi, target.ca);
+    this.releaseAgents = configureTls(this.xapi, target.ca);
     // Every concurrent wait listens for event batches: many builds share one connection.
     this.xapi.objects.setMaxListeners(0);
   }
@@ -337,7 +339,7 @@ export class XapiConnection {
     return new URL(this.target.url);
   }
 
-  /** One GET of an HTTP handler with node:http(s), following 302 redirects to another host. */
+  /** One GET of an HTTP handler with node:http(s), following 302 redirects to another host but never https→http. */
   private async get(
     pathname: string,
     query: Record<string, string>,
@@ -352,7 +354,13 @@ export class XapiConnection {
         const client = url.protocol === 'https:' ? https : http;
         const req = client.request(
           url,
-          { method: 'GET', signal, ...(url.protocol === 'https:' && this.target.ca ? { ca: this.target.ca } : {}) },
+          {
+            method: 'GET',
+            signal,
+            ...(url.protocol === 'https:'
+              ? { minVersion: XAPI_MIN_TLS, ...(this.target.ca ? { ca: this.target.ca } : {}) }
+              : {}),
+          },
           resolve,
         );
         // Socket inactivity (headers or body): a wedged host or a stalled stream ends as a retryable stall.
@@ -363,7 +371,13 @@ export class XapiConnection {
       });
       if (res.statusCode === 302 && res.headers.location) {
         res.resume();
-        url = new URL(res.headers.location, url);
+        const next = new URL(res.headers.location, url);
+        if (url.protocol === 'https:' && next.protocol !== 'https:')
+          throw new XenimageError('XapiInsecureRedirect', `${pathname} redirects from https to ${next.protocol}`, {
+            retryable: false,
+            details: { from: url.host, to: next.host },
+          });
+        url = next;
         continue;
       }
       return res;
@@ -406,7 +420,7 @@ export class XapiConnection {
       } catch (err) {
         this.abandonTask(task);
         if (signal?.aborted) throw abortError(signal, 'the export');
-        if (err instanceof TransferStalledError) throw err;
+        if (err instanceof XenimageError) throw err;
         throw new XapiConnectionError(`export of ${vdi} failed: ${(err as Error).message}`, err);
       }
       if (res.statusCode === 401 && attempt === 0) {

@@ -111,6 +111,14 @@ function tlsCode(err: { code?: unknown; cause?: unknown }): string | undefined {
   return typeof cause?.code === 'string' && TLS_CODES.has(cause.code) ? cause.code : undefined;
 }
 
+/** The pool speaks only a TLS older than the engine accepts (XAPI_MIN_TLS): the same on every attempt. */
+function tlsVersionRefused(err: { message?: unknown; cause?: unknown }): boolean {
+  const text = (e: { message?: unknown } | undefined) => (typeof e?.message === 'string' ? e.message : '');
+  return [err, err.cause as { message?: unknown } | undefined].some((e) =>
+    /alert protocol version|unsupported protocol|wrong version number/i.test(text(e)),
+  );
+}
+
 /** Anything the xen-api client throws, as a XenimageError that keeps the XAPI code and parameters. */
 export function toXapiError(err: unknown, method?: string): XenimageError {
   if (err instanceof XenimageError) return err;
@@ -121,6 +129,13 @@ export function toXapiError(err: unknown, method?: string): XenimageError {
       'XapiTlsVerification',
       `the pool's TLS certificate was not accepted (${tls}): give the pool's CA in the pools file (ca:)`,
       { retryable: false, details: { code: tls }, cause: err },
+    );
+  }
+  if (tlsVersionRefused(e)) {
+    return new XenimageError(
+      'XapiTlsVersion',
+      "the pool and the engine share no TLS version: the engine needs TLS 1.2 or newer (the pool's XAPI offers less)",
+      { retryable: false, cause: err },
     );
   }
   if (typeof e.code === 'string' && Array.isArray(e.params) && /^[A-Z][A-Z0-9_]*$/.test(e.code)) {

@@ -6,6 +6,7 @@
 //       username: root
 //       password: { secret: xapi-xenimage-lab }
 //       ca: /etc/xenimage/xs-ca.pem         # optional: trust this CA (TLS verification is always on)
+//       insecure: true                      # only with an http:// URL: password and disks cross in clear
 //       limits: { exports: 2, imports: 2, starts: 3 }   # optional: at most this many at once per worker process
 //
 // Passwords are secret references, resolved only when a connection is made.
@@ -39,9 +40,15 @@ export const PoolEntrySchema = z
     username: z.string().min(1),
     password: SecretRefSchema,
     ca: z.string().min(1).optional(),
+    /** Allows an http:// URL (the connection logs a warning); https is always verified. */
+    insecure: z.boolean().optional(),
     limits: PoolLimitsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((e) => !e.url.startsWith('http:') || e.insecure === true, {
+    path: ['url'],
+    message: 'an http:// URL sends the password and every disk in clear: use https, or say insecure: true',
+  });
 
 export type PoolEntry = z.infer<typeof PoolEntrySchema>;
 

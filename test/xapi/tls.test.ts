@@ -1,71 +1,19 @@
 // TLS verification is on by default and a pools file `ca:` makes a pool's own CA trusted: checked through an
 // HTTPS front (node:tls) before the lab, with a CA and server certificate made by openssl for the test.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import { promisify } from 'node:util';
 import { XenimageError } from '../../src/errors.js';
 import { SecretResolver } from '../../src/secrets.js';
 import { connectPool } from '../../src/xapi/connect.js';
 import { writePoolEntry } from '../../src/xapi/pools.js';
 import { beforeLabStops, startTestLab } from '../helpers/xapiLab.js';
+import { makeCertificates } from '../helpers/testCa.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const run = promisify(execFile);
-
-async function makeCertificates(dir: string): Promise<void> {
-  const o = (f: string) => path.join(dir, f);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    o('ca.key'),
-    '-out',
-    o('ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=xenimage test CA',
-  ]);
-  await run('openssl', [
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    o('server.key'),
-    '-out',
-    o('server.csr'),
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
-  await writeFile(o('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    o('server.csr'),
-    '-CA',
-    o('ca.pem'),
-    '-CAkey',
-    o('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    o('server.pem'),
-    '-days',
-    '2',
-    '-extfile',
-    o('san.ext'),
-  ]);
-}
 
 test('TLS: refused without the CA (typed, not retryable), working with it for calls, export and import', async (t) => {
   const lab = await startTestLab(t);
