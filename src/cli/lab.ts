@@ -61,9 +61,11 @@ export function registerLabCommand(program: Command): void {
       const { prepareHost } = await import('./hostCheck.js');
       await prepareHost('up', ctx);
       const lab = await startLabFromCli(ctx, opts.scenario, opts.fresh);
+      // Listen before announcing: whoever reads the ready line may stop the lab at once.
+      const signalled = untilSignal(ctx.logger);
       process.stderr.write(describeLabState(lab) + '\n');
       process.stdout.write(JSON.stringify(lab.ready) + '\n');
-      await untilSignal(ctx.logger);
+      await signalled;
       await lab.stop();
     });
 }

@@ -95,7 +95,7 @@ const FAST = { pollSec: 0.05, timeoutSec: 20 };
 test('ensurePvTools installs from the answer CD (detached, 3010, reboot) and then finds the agent running', async (t) => {
   const { w, guest } = await fixture(t);
   const first = await run(() => guestActivities.ensurePvTools({ guest, ...FAST }));
-  assert.deepEqual(first, { alreadyInstalled: false, exitCode: 3010, rebooted: true });
+  assert.deepEqual(first, { alreadyInstalled: false, exitCode: 3010, rebooted: true, address: w.address });
   assert.ok(w.events.includes('reboot'));
   assert.equal(w.machine.service('xenagent')?.running, true);
   assert.match(

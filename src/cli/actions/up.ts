@@ -46,8 +46,9 @@ export async function runUp(opts: UpOptions): Promise<void> {
       failed = outcomes.filter((o) => !o.ok).length;
     }
     if (!opts.once) {
+      const signalled = untilSignal(ctx.logger); // before the line that invites Ctrl-C
       console.log('serving; Ctrl-C to stop');
-      await Promise.race([untilSignal(ctx.logger), ...workers.workers.map((w) => w.done)]);
+      await Promise.race([signalled, ...workers.workers.map((w) => w.done)]);
     }
   } catch (err) {
     console.error(`xenimage up failed: ${errorMessage(err)}`);
