@@ -12,7 +12,7 @@ import { proveFormat } from './formatProof.js';
 import { checkVmdk } from './vmdkCheck.js';
 import { FileSource } from './fileSource.js';
 import { HttpSource, describeUrl, type HttpSourceOptions } from './httpSource.js';
-import { assertBridgeable, convertToTempQcow2, qemuImgInfo, rawDataExtents, type TempImage } from './qemuImg.js';
+import type { TempImage } from './qemuImg.js';
 import { Qcow2Reader } from './qcow2Reader.js';
 import { RawReader } from './rawReader.js';
 import type { DiskReader, NativeFormat } from './reader.js';
@@ -42,6 +42,12 @@ export interface OpenedDisk {
 }
 
 const NATIVE: readonly string[] = ['raw', 'qcow2', 'vhd', 'vpc'];
+
+/**
+ * qemu-img (and with it child_process, readline) only when a source needs it — raw extents, the bridge — so a
+ * qcow2 or VHD conversion does not pay for it at start-up (peak RSS of `xenimage convert`, docs/benchmarks.md).
+ */
+const qemuImg = () => import('./qemuImg.js');
 
 export async function openDisk(spec: ImageSourceSpec, options: OpenDiskOptions = {}): Promise<OpenedDisk> {
   const { signal } = options;
@@ -92,10 +98,10 @@ async function openNative(
   if (format === 'vhd') {
     return VhdReader.open(source, {
       signal,
-      fixedDataExtents: localPath ? () => rawDataExtents(localPath, signal) : undefined,
+      fixedDataExtents: localPath ? async () => (await qemuImg()).rawDataExtents(localPath, signal) : undefined,
     });
   }
-  return RawReader.open(source, localPath ? await rawDataExtents(localPath, signal) : undefined);
+  return RawReader.open(source, localPath ? await (await qemuImg()).rawDataExtents(localPath, signal) : undefined);
 }
 
 async function openBridged(spec: ImageSourceSpec, format: string, options: OpenDiskOptions): Promise<OpenedDisk> {
@@ -107,6 +113,7 @@ async function openBridged(spec: ImageSourceSpec, format: string, options: OpenD
     if (download) await rm(download.dir, { recursive: true, force: true });
   };
   try {
+    const { assertBridgeable, convertToTempQcow2, qemuImgInfo } = await qemuImg();
     let file: string;
     const label = 'url' in spec ? describeUrl(new URL(spec.url)) : spec.path;
     if ('url' in spec) {

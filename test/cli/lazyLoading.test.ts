@@ -3,6 +3,7 @@
 // module-resolution hook (node:module register) that records every URL the child process resolves, not by timing.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -11,6 +12,8 @@ import { Command } from 'commander';
 import { buildProgram, DELEGATED_COMMANDS } from '../../src/cli/program.js';
 import { CLI } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
+
+const execFileAsync = promisify(execFile);
 
 const HEAVY = {
   temporal: /\/node_modules\/@temporalio\//,
@@ -113,6 +116,22 @@ test('convert loads the data path but not Temporal or the lab', async (t) => {
     'convert uses the data path',
   );
   assertNotLoaded(r.urls, ['temporal', 'lab', 'activities'], 'convert');
+});
+
+test("convert of a qcow2 to .vhd loads neither qemu-img's module nor child_process (start-up RSS)", async (t) => {
+  const dir = await tempDir(t);
+  const src = path.join(dir, 'small.qcow2');
+  await execFileAsync('qemu-img', ['create', '-q', '-f', 'qcow2', src, '8M']);
+  const r = await loadedBy(dir, ['convert', src, path.join(dir, 'out.vhd')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /"sourceFormat":"qcow2"/);
+  for (const unwanted of ['/dist/src/disk/qemuImg.js', 'node:child_process', 'node:readline']) {
+    assert.equal(
+      r.urls.find((u) => u.endsWith(unwanted)),
+      undefined,
+      `convert of a qcow2 loaded ${unwanted}`,
+    );
+  }
 });
 
 test('the delegated commands (lab, worker) show the descriptions of their real definitions', async () => {
