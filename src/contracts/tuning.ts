@@ -16,7 +16,10 @@ export const TuningSchema = z
     /** First wait before retrying a failed activity; doubles up to maxRetryInterval. */
     retryInitialInterval: DurationSchema.default('30s'),
     maxRetryInterval: DurationSchema.default('10m'),
-    /** Upper bound of one data transfer (export + pack + upload). */
+    /**
+     * Budget of one data transfer (export + pack + upload) with all its retries: stalls, dropped connections and
+     * workers that died are retried until it is spent; errors of the input or the image fail at once.
+     */
     transferTimeout: DurationSchema.default('6h'),
     /** How long the first call to a pool may wait for a worker of its xen-<pool> task queue (unknown pool otherwise). */
     poolWorkerTimeout: DurationSchema.default('2m'),

@@ -50,8 +50,9 @@ export async function parseXml(text: string): Promise<XNode> {
     explicitArray: true,
     trim: false,
     normalize: false,
-  })) as Record<string, RawNode>;
-  const rootRaw = Object.values(doc)[0];
+  })) as Record<string, RawNode> | null;
+  // xml2js gives null, not an error, for a body without any element (an empty 200 from a proxy).
+  const rootRaw = doc ? Object.values(doc)[0] : undefined;
   if (!rootRaw) throw new Error('empty XML document');
   return convert(rootRaw);
 }

@@ -228,11 +228,16 @@ test('HTTPS: the pinned certificate is accepted, any other is refused before cre
   assert.equal(w.server.requests.length, before);
 });
 
-test('answers that are not WS-Management are protocol errors (HTML page, wrong RelatesTo)', async (t) => {
-  let mode: 'html' | 'relates' = 'html';
+test('answers that are not WS-Management are protocol errors (HTML page, empty body, wrong RelatesTo)', async (t) => {
+  let mode: 'html' | 'empty' | 'relates' = 'html';
   const srv = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
+      if (mode === 'empty') {
+        res.writeHead(200, { 'Content-Type': 'application/soap+xml;charset=UTF-8' });
+        res.end();
+        return;
+      }
       if (mode === 'html') {
         res.writeHead(200, { 'Content-Type': 'text/html' });
         res.end('<html><body>captive portal</body></html>');
@@ -252,6 +257,11 @@ test('answers that are not WS-Management are protocol errors (HTML page, wrong R
   await assert.rejects(
     c.openShell(),
     (e: Error & { type: string }) => e.type === 'WinrmProtocolError' && /not a SOAP envelope/.test(e.message),
+  );
+  mode = 'empty';
+  await assert.rejects(
+    c.openShell(),
+    (e: Error & { type: string }) => e.type === 'WinrmProtocolError' && /empty XML document/.test(e.message),
   );
   mode = 'relates';
   await assert.rejects(

@@ -99,11 +99,14 @@ export function streamingActivities(tuning: Tuning, taskQueue?: string): BuildAc
 
 /**
  * Transfers: they heartbeat when bytes move and fail TransferStalled after tuning.stallTimeout without any; the
- * server's heartbeat timeout is a little longer, so it fires only for a worker that died.
+ * server's heartbeat timeout is a little longer, so it fires only for a worker that died. They retry until the
+ * transfer budget is spent, not a number of attempts: a worker that died is no fault of the transfer
+ * (docs/decisions/builds-0006-transfer-retry-budget.md).
  */
 function transferActivities(tuning: Tuning, taskQueue?: string): BuildActivities {
   return proxy({
     ...(taskQueue ? { taskQueue } : {}),
+    scheduleToCloseTimeout: durationMs(tuning.transferTimeout),
     startToCloseTimeout: durationMs(tuning.transferTimeout),
     heartbeatTimeout: durationMs(tuning.stallTimeout) + STALL_MARGIN_MS,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -111,7 +114,7 @@ function transferActivities(tuning: Tuning, taskQueue?: string): BuildActivities
       initialInterval: durationMs(tuning.retryInitialInterval),
       backoffCoefficient: 2,
       maximumInterval: durationMs(tuning.maxRetryInterval),
-      maximumAttempts: 5,
+      maximumAttempts: 0,
       nonRetryableErrorTypes: NON_RETRYABLE,
     },
   });
