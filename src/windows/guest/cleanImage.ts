@@ -12,7 +12,6 @@ import { psQuote } from '../../winrm/powershell.js';
 import { winrmFirewallRule } from '../firstLogon.js';
 import { launchDetached } from './detached.js';
 import { GuestCommandFailed, openClient, runScript, type GuestContext } from './session.js';
-import { UPDATES_DIR } from './updatesTask.js';
 
 /** How long the seal waits before it removes the access the launching WinRM shell still uses. */
 export const SEAL_DELAY_SEC = 30;
@@ -27,8 +26,6 @@ export const BUILD_FILES = [
   'C:\\Windows\\Panther\\Unattend\\unattend.xml',
   'C:\\Windows\\Panther\\Unattend\\Autounattend.xml',
   'C:\\Windows\\Temp\\xenimage-pvtools.status',
-  // Windows Update's round scripts and results (updatesTask.ts): a folder, removed with what is in it.
-  UPDATES_DIR,
 ];
 
 const TOKEN_POLICY_KEY = 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System';
@@ -43,7 +40,7 @@ export function removeBuildFilesScript(remoteAccess: GuestRemoteAccess): string 
   const lines = [
     "$ErrorActionPreference = 'Stop'",
     `foreach ($p in @(${BUILD_FILES.map(psQuote).join(', ')})) {`,
-    "  if (Test-Path -Path $p) { Remove-Item -Path $p -Recurse -Force; Write-Output ('removed ' + $p) }",
+    "  if (Test-Path -Path $p) { Remove-Item -Path $p -Force; Write-Output ('removed ' + $p) }",
     '}',
   ];
   // Remote administration with a local account other than the built-in Administrator needs the policy.
