@@ -15,7 +15,7 @@ import {
   type GuestContext,
 } from './session.js';
 
-/** The build's folder in the guest for these scripts and their results (removed with the other build files). */
+/** The build's folder in the guest for these scripts and their results (componentCleanup removes it). */
 export const UPDATES_DIR = 'C:\\ProgramData\\xenimage\\updates';
 
 /** Where Windows records that an installed update waits for a restart (set by the agent, cleared by the reboot). */
