@@ -43,8 +43,13 @@ export interface ConnectionOptions {
   log?: Logger | undefined;
   /** Delay before xen-api retries a failed event.from (default 5 s; the library's 60 s stalls watchers). */
   eventPollDelayMs?: number;
-  /** How often a wait re-reads its records directly, in case events stall (default 15 s). */
+  /** How often a wait looks whether events have stalled, and then re-reads its records directly (default 15 s). */
   recheckMs?: number;
+  /**
+   * How long without any event.from answer means the event loop has stalled (default 70 s: event.from answers at
+   * least every 60 s, even with nothing to report). Until then waits cost no call of their own.
+   */
+  eventsStaleMs?: number;
 }
 
 export type RecordGetter = <C extends RecordClass>(cls: C, ref: Ref) => WithRef<RecordTypes[C]> | undefined;
@@ -113,6 +118,9 @@ export class XapiConnection {
   private readonly target: ConnectionTarget;
   private readonly log: Logger | undefined;
   private readonly recheckMs: number;
+  private readonly eventsStaleMs: number;
+  /** When event.from last answered (or the initial fetch ended): the cache is that fresh. */
+  private eventsAliveAt = Date.now();
   private closed = false;
   private releaseAgents: (() => Promise<void>) | undefined;
 
@@ -121,6 +129,7 @@ export class XapiConnection {
     this.target = target;
     this.log = options.log;
     this.recheckMs = options.recheckMs ?? 15_000;
+    this.eventsStaleMs = options.eventsStaleMs ?? 70_000;
     this.xapi = createClient({
       url: target.url,
       auth: { user: target.username, password: target.password },
@@ -132,6 +141,14 @@ export class XapiConnection {
     this.releaseAgents = configureTls(this.xapi, target.ca);
     // Every concurrent wait listens for event batches: many builds share one connection.
     this.xapi.objects.setMaxListeners(0);
+    this.xapi.on('eventFetchingSuccess', () => {
+      this.eventsAliveAt = Date.now();
+    });
+  }
+
+  /** Whether event.from has been silent longer than it may be: then waits read their records themselves. */
+  private get eventsStalled(): boolean {
+    return Date.now() - this.eventsAliveAt > this.eventsStaleMs;
   }
 
   /** Connects (login, following the master) and waits for the initial record fetch. */
@@ -140,6 +157,7 @@ export class XapiConnection {
     try {
       await conn.xapi.connect();
       await conn.xapi.objectsFetched;
+      conn.eventsAliveAt = Date.now();
     } catch (err) {
       await conn.close();
       throw toXapiError(err, 'session.login_with_password');
@@ -236,9 +254,10 @@ export class XapiConnection {
   }
 
   /**
-   * Resolves with the first defined value `evaluate` returns, evaluating on every batch of events. Every
-   * `recheckMs` the records the evaluation looked at are re-read directly, so a stalled event loop only delays.
-   * `evaluate` may throw to give up (e.g. the VM went away).
+   * Resolves with the first defined value `evaluate` returns, evaluating on every batch of events. When the event
+   * loop has stalled (no event.from answer for `eventsStaleMs`), the records the evaluation looked at are re-read
+   * directly every `recheckMs`, so a stalled loop only delays. While events flow a wait makes one direct read, at
+   * its start, whatever it lasts. `evaluate` may throw to give up (e.g. the VM went away).
    */
   waitFor<T>(evaluate: (get: RecordGetter) => T | undefined, options: WaitOptions): Promise<T> {
     const { signal, timeoutMs, what } = options;
@@ -283,7 +302,7 @@ export class XapiConnection {
           },
         );
       };
-      const recheck = setInterval(direct, this.recheckMs);
+      const recheck = setInterval(() => this.eventsStalled && direct(), this.recheckMs);
       this.xapi.objects.on('finish', onEvents);
       signal?.addEventListener('abort', onAbort, { once: true });
       onEvents();

@@ -101,7 +101,8 @@ test('callAsync honours an AbortSignal: the task is cancelled, the VM stays halt
 
 test('waits are event-driven, and survive a stalled event.from through direct re-reads', async (t) => {
   const lab = await startTestLab(t, { scenario: 'existing-vms' });
-  const conn = await connect(lab, { recheckMs: 300 });
+  // Stalled after 1 s without an event.from answer (an answer comes at least every 60 s otherwise).
+  const conn = await connect(lab, { recheckMs: 300, eventsStaleMs: 1000 });
   const pv = findVm(conn, { name: 'debian-pv' });
   const halted = waitForHalt(conn, pv.$ref, { timeoutMs: 5000, what: 'halt' });
   await lab.host.guestShutdown(pv.$ref);
@@ -123,6 +124,29 @@ test('waits are event-driven, and survive a stalled event.from through direct re
     .waitFor(() => undefined, { timeoutMs: 150, what: 'something that never happens' })
     .catch((e: unknown) => e);
   assert.deepEqual(xenimageCode(err).slice(0, 2), ['XapiWaitTimeout', false]);
+});
+
+test('while events flow a wait reads its records once, however long it lasts; a stalled loop makes it re-read', async (t) => {
+  const lab = await startTestLab(t, { scenario: 'existing-vms' });
+  const pv = (conn: XapiConnection) => findVm(conn, { name: 'debian-pv' }).$ref;
+  const readsDuring = async (conn: XapiConnection): Promise<number> => {
+    const vm = pv(conn);
+    const before = lab.calls()['VM.get_record'] ?? 0;
+    const err = await conn
+      .waitFor((get) => (get('VM', vm)?.power_state === 'Paused' ? true : undefined), {
+        timeoutMs: 1500,
+        what: 'a pause nobody asks for',
+      })
+      .catch((e: unknown) => e);
+    assert.deepEqual(xenimageCode(err).slice(0, 2), ['XapiWaitTimeout', false]);
+    return (lab.calls()['VM.get_record'] ?? 0) - before;
+  };
+  // Checked every 50 ms: the events are fresh (the default 70 s), so only the first read happens.
+  const flowing = await connect(lab, { recheckMs: 50 });
+  assert.equal(await readsDuring(flowing), 1, 'one direct read, at the start');
+  // The same wait on a connection that takes any silence for a stall re-reads every 50 ms.
+  const stalled = await connect(lab, { recheckMs: 50, eventsStaleMs: 0 });
+  assert.ok((await readsDuring(stalled)) >= 10, 'a stalled loop is made up for by direct reads');
 });
 
 test('export streams a VHD qemu-img reads; import lands the bytes; 401 sessions are renewed', async (t) => {

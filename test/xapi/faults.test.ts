@@ -37,11 +37,12 @@ async function useLab(t: TestContext, scenario: string) {
   return { lab, deps, xen: xenActivities(deps) };
 }
 
-async function connect(lab: XapiLab, recheckMs?: number): Promise<XapiConnection> {
+/** `stall`: direct re-reads every `recheckMs` once event.from has been silent for `eventsStaleMs`. */
+async function connect(lab: XapiLab, stall?: { recheckMs: number; eventsStaleMs: number }): Promise<XapiConnection> {
   const conn = await connectPool(
     lab.poolName,
     { poolsFile: lab.poolsFile, secrets: new SecretResolver({ dir: lab.secretsDir, env: {} }) },
-    { eventPollDelayMs: 200, ...(recheckMs ? { recheckMs } : {}) },
+    { eventPollDelayMs: 200, ...stall },
   );
   beforeLabStops(lab, () => conn.close());
   return conn;
@@ -252,7 +253,7 @@ test('fault-import-io-error: the ISO import fails VDI_IO_ERROR (retryable); the 
 
 test('fault-event-stall: waits still end, from their direct re-reads', async (t) => {
   const { lab } = await useLab(t, 'fault-event-stall');
-  const conn = await connect(lab, 300);
+  const conn = await connect(lab, { recheckMs: 300, eventsStaleMs: 1000 });
   const [tpl] = await conn.call<string[]>('VM.get_by_name_label', 'Other install media');
   const vm = await conn.callAsync<string>('VM.clone', [tpl, 'stall']);
   await conn.call('VM.set_is_a_template', vm, false);
