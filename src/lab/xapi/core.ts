@@ -1,6 +1,7 @@
 // The lab's shared state and services (LabCore): the database, tasks, sessions, VDI storage, the guest bridge,
 // the fault plan, the speed factor, per-VM loopback addresses and domids, and the persistence of all of it in
 // <stateDir>/xapi/state.json (written atomically, debounced; sessions and tasks are not kept, as in XAPI).
+import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../log.js';
@@ -138,6 +139,9 @@ export class XapiLabCore implements LabCore {
   private persistEnabled = false;
 
   constructor(options: CoreOptions) {
+    // Every pending delay and event.from listens for the lab stopping (and removes itself when done): a lab serving
+    // dozens of builds has hundreds at once, which is no leak.
+    setMaxListeners(0, this.stopController.signal);
     this.xapiDir = options.xapiDir;
     this.product = options.product;
     this.vmAddressPolicy = options.vmAddresses;
