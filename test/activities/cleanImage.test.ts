@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { guestActivities as makeGuestActivities, type GuestConnection } from '../../activities/guest.js';
 import { Cmd } from '../../src/lab/guest/cmd.js';
 import { GuestProcess } from '../../src/lab/guest/process.js';
@@ -18,6 +17,7 @@ import { firstLogonPlan } from '../../src/windows/firstLogon.js';
 import { testDeps } from '../helpers/deps.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/waitFor.js';
+import { run } from '../helpers/activityContext.js';
 
 const LABEL = 'XENIMAGE_CFG';
 const TOKEN_KEY = 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System';
@@ -80,10 +80,6 @@ async function builtGuest(t: TestContext): Promise<Built> {
       password: { secret: name },
     },
   };
-}
-
-function run<T>(fn: () => Promise<T>): Promise<T> {
-  return new MockActivityEnvironment({ activityType: 'test' }).run(fn);
 }
 
 /** The sealing script has run to its end (it is the only detached PowerShell). */

@@ -9,7 +9,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { guestActivities as makeGuestActivities, type GuestConnection } from '../../activities/guest.js';
 import { startStandaloneWindows, type StandaloneWindows } from '../../src/lab/guest/standalone.js';
@@ -20,6 +19,7 @@ import { testDeps } from '../helpers/deps.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/waitFor.js';
+import { failure, run } from '../helpers/activityContext.js';
 
 const LABEL = 'XENIMAGE_CFG';
 const logLines: string[] = [];
@@ -76,26 +76,23 @@ async function fixture(t: Parameters<typeof tempDir>[0] & { after(fn: () => Prom
   };
 }
 
-function run<T>(fn: () => Promise<T>): Promise<T> {
-  return new MockActivityEnvironment({ activityType: 'test' }).run(fn);
-}
-
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the activity to fail');
-}
-
 const FAST = { pollSec: 0.05, timeoutSec: 20 };
 
 test('ensurePvTools installs from the answer CD (detached, 3010, reboot) and then finds the agent running', async (t) => {
   const { w, guest } = await fixture(t);
   const first = await run(() => guestActivities.ensurePvTools({ guest, ...FAST }));
-  assert.deepEqual(first, { alreadyInstalled: false, exitCode: 3010, rebooted: true, address: w.address });
+  assert.deepEqual(first, {
+    alreadyInstalled: false,
+    exitCode: 3010,
+    rebooted: true,
+    address: w.address,
+    // XenServer VM Tools, silent and without auto-update (docs/operator-guide.md, PV tools).
+    installer: {
+      kind: 'xenserver',
+      msi: 'D:\\managementagentx64.msi',
+      properties: ['ALLOWDRIVERINSTALL=YES', 'ALLOWDRIVERUPDATE=NO', 'ALLOWAUTOUPDATE=NO', 'IDENTIFYAUTOUPDATE=NO'],
+    },
+  });
   assert.ok(w.events.includes('reboot'));
   assert.equal(w.machine.service('xenagent')?.running, true);
   assert.match(

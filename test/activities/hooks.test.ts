@@ -6,13 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import { MAX_HOOK_BYTES } from '../../src/windows/guest/hooks.js';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { guestActivities as makeGuestActivities } from '../../activities/guest.js';
 import { startStandaloneWindows } from '../../src/lab/guest/standalone.js';
 import { testDeps } from '../helpers/deps.js';
 import { tempDir } from '../helpers/tmp.js';
+import { failure, run } from '../helpers/activityContext.js';
 
 const secretEnv: Record<string, string> = {};
 const secret = (value: string) => {
@@ -57,20 +56,6 @@ async function setup(t: TestContext) {
       password: secret(adminPassword),
     },
   };
-}
-
-function run<T>(fn: () => Promise<T>): Promise<T> {
-  return new MockActivityEnvironment({ activityType: 'test' }).run(fn);
-}
-
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the activity to fail');
 }
 
 test('checkHooks finds the named scripts; an unknown name is HookMissing, non-retryable', async (t) => {

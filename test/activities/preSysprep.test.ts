@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { guestActivities as makeGuestActivities, type GuestConnection } from '../../activities/guest.js';
 import { startStandaloneWindows, type StandaloneWindows } from '../../src/lab/guest/standalone.js';
 import { SESSION_MANAGER } from '../../src/lab/guest/windows/servicing.js';
 import { testDeps } from '../helpers/deps.js';
 import { tempDir } from '../helpers/tmp.js';
+import { run } from '../helpers/activityContext.js';
 
 const secretEnv: Record<string, string> = {};
 const UNPROVISIONED = 'Contoso.Notes_1.2.3.0_x64__8wekyb3d8bbwe';
@@ -46,10 +46,6 @@ async function guest(t: TestContext, troubled: boolean) {
     password: { secret: name },
   };
   return { w, connection, activities: makeGuestActivities(testDeps({ stateDir: await tempDir(t), env: secretEnv })) };
-}
-
-function run<T>(fn: () => Promise<T>): Promise<T> {
-  return new MockActivityEnvironment({ activityType: 'test' }).run(fn);
 }
 
 const outcomes = (r: { checks: Array<{ check: string; outcome: string }> }) =>

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { guestActivities as makeGuestActivities, type GuestConnection } from '../../activities/guest.js';
 import { startStandaloneWindows, type StandaloneWindows } from '../../src/lab/guest/standalone.js';
 import { updateState } from '../../src/lab/guest/windows/updates.js';
 import { testDeps } from '../helpers/deps.js';
 import { tempDir } from '../helpers/tmp.js';
+import { run } from '../helpers/activityContext.js';
 
 const secretEnv: Record<string, string> = {};
 
@@ -29,10 +29,6 @@ async function guest(t: TestContext): Promise<{
     activities: makeGuestActivities(testDeps({ stateDir: await tempDir(t), env: secretEnv })),
     guest: { address: w.address, port: w.port, https: false, username: 'Administrator', password: { secret: name } },
   };
-}
-
-function run<T>(fn: () => Promise<T>): Promise<T> {
-  return new MockActivityEnvironment({ activityType: 'test' }).run(fn);
 }
 
 test('rounds until none is left: restarts after the rounds that need one, the failing update installs in the next round, excluded and superseded KBs never install', async (t) => {

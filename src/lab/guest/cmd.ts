@@ -40,12 +40,13 @@ export function splitArgs(s: string): string[] {
   return out;
 }
 
-/** Splits at an unquoted operator outside parentheses. */
-function splitTop(line: string): Array<{ text: string; op: '&' | '&&' | '||' | null }> {
-  const parts: Array<{ text: string; op: '&' | '&&' | '||' | null }> = [];
+/**
+ * Visits the characters of `line` that are outside double quotes and parentheses and not escaped with `^`; the
+ * visitor returns how many more characters it consumed (an operator's second character).
+ */
+function forEachTopLevel(line: string, visit: (i: number) => number | void): void {
   let depth = 0;
   let inQ = false;
-  let start = 0;
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
     if (c === '"') inQ = !inQ;
@@ -56,16 +57,24 @@ function splitTop(line: string): Array<{ text: string; op: '&' | '&&' | '||' | n
     }
     if (c === '(') depth++;
     else if (c === ')') depth = Math.max(0, depth - 1);
-    else if (depth === 0 && (c === '&' || (c === '|' && line[i + 1] === '|'))) {
-      if (c === '&' && line[i - 1] === '>') continue; // 2>&1
-      const two = line.slice(i, i + 2);
-      const op = two === '&&' ? '&&' : two === '||' ? '||' : '&';
-      parts.push({ text: line.slice(start, i), op: null });
-      parts[parts.length - 1]!.op = op;
-      i += op.length - 1;
-      start = i + 1;
-    }
+    else if (depth === 0) i += visit(i) ?? 0;
   }
+}
+
+/** Splits at an unquoted operator outside parentheses. */
+function splitTop(line: string): Array<{ text: string; op: '&' | '&&' | '||' | null }> {
+  const parts: Array<{ text: string; op: '&' | '&&' | '||' | null }> = [];
+  let start = 0;
+  forEachTopLevel(line, (i) => {
+    const c = line[i];
+    if (!(c === '&' || (c === '|' && line[i + 1] === '|'))) return;
+    if (c === '&' && line[i - 1] === '>') return; // 2>&1
+    const two = line.slice(i, i + 2);
+    const op = two === '&&' ? '&&' : two === '||' ? '||' : '&';
+    parts.push({ text: line.slice(start, i), op });
+    start = i + op.length;
+    return op.length - 1;
+  });
   parts.push({ text: line.slice(start), op: null });
   return parts.filter((p, idx) => p.text.trim() !== '' || idx < parts.length - 1);
 }
@@ -364,24 +373,12 @@ export class Cmd {
 /** Splits at unquoted single `|` outside parentheses (`||` is a conditional, split earlier). */
 function splitPipe(line: string): string[] {
   const parts: string[] = [];
-  let depth = 0;
-  let inQ = false;
   let start = 0;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === '"') inQ = !inQ;
-    if (inQ) continue;
-    if (c === '^') {
-      i++;
-      continue;
-    }
-    if (c === '(') depth++;
-    else if (c === ')') depth = Math.max(0, depth - 1);
-    else if (c === '|' && depth === 0) {
-      parts.push(line.slice(start, i));
-      start = i + 1;
-    }
-  }
+  forEachTopLevel(line, (i) => {
+    if (line[i] !== '|') return;
+    parts.push(line.slice(start, i));
+    start = i + 1;
+  });
   parts.push(line.slice(start));
   return parts;
 }
