@@ -135,6 +135,14 @@ describe('convertImage workflow', () => {
     const described = await handle.describe();
     assert.equal(described.searchAttributes.XenimageKind?.[0], 'convert');
     assert.equal(described.searchAttributes.XenimageStep?.[0], 'succeeded');
+    // The transfer retries until its budget is spent, not a number of attempts (builds-0006).
+    const history = await handle.fetchHistory();
+    const transfer = history.events?.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'convertToGlance',
+    )?.activityTaskScheduledEventAttributes;
+    assert.ok(transfer, 'convertToGlance was scheduled');
+    assert.equal(transfer.retryPolicy?.maximumAttempts ?? 0, 0, 'no attempt limit');
+    assert.equal(Number(transfer.scheduleToCloseTimeout?.seconds), 6 * 3600, 'the transfer budget, 6 h');
   });
 
   test('a new run under a reused workflow ID makes its own image: it neither reuses nor deletes the earlier one', async () => {

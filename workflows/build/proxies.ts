@@ -114,7 +114,7 @@ function transferActivities(tuning: Tuning, taskQueue?: string): BuildActivities
       initialInterval: durationMs(tuning.retryInitialInterval),
       backoffCoefficient: 2,
       maximumInterval: durationMs(tuning.maxRetryInterval),
-      maximumAttempts: 0,
+      // No maximumAttempts: unlimited, bounded by scheduleToCloseTimeout.
       nonRetryableErrorTypes: NON_RETRYABLE,
     },
   });
