@@ -334,15 +334,15 @@ export function guestActivities(deps: ActivityDeps) {
     /** The states behind the common sysprep failures, found (and with `fix` remedied) before the first attempt. */
     async preSysprepChecks(
       input: z.input<typeof PreSysprepChecksInputSchema>,
-    ): Promise<{ checks: ops.CheckOutcome[] }> {
+    ): Promise<{ checks: ops.CheckOutcome[]; address: string }> {
       return activity(async (signal) => {
         const i = parse(PreSysprepChecksInputSchema, input, 'preSysprepChecks');
-        return withProgress('pre-sysprep checks', async (r) => ({
-          checks: await ops.preSysprepChecks(await context(i.guest, signal, r, i.pollSec), {
-            mode: i.mode,
-            timeoutMs: i.timeoutSec * 1000,
-          }),
-        }));
+        return withProgress('pre-sysprep checks', async (r) => {
+          const ctx = await context(i.guest, signal, r, i.pollSec);
+          const checks = await ops.preSysprepChecks(ctx, { mode: i.mode, timeoutMs: i.timeoutSec * 1000 });
+          // A pending reboot done here may have moved the guest.
+          return { checks, address: ctx.guest.address };
+        });
       });
     },
 

@@ -291,7 +291,9 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     const cleanSession = { build, xen, waits, pool, vm, id, input };
     const clean = patched('clean-image') ? await cleanBeforeSnapshot(cleanSession, guest) : undefined;
     if (hooksOn) await hooks.run('beforeSysprep', guest);
-    const checks = patched('pre-sysprep-checks') ? await preSysprepChecks(build, waits, guest, input) : undefined;
+    const checked = patched('pre-sysprep-checks') ? await preSysprepChecks(build, waits, guest, input) : undefined;
+    if (checked?.address && checked.address !== guest.address) guest = guestAt(checked.address);
+    const checks = checked?.checks;
     const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
     guest = await sysprepUntilGeneralized(

@@ -12,10 +12,10 @@ export async function preSysprepChecks(
   waits: BuildActivities,
   guest: GuestConnection,
   input: Pick<WindowsImageParams, 'preSysprep'>,
-): Promise<PreSysprepCheckRecord[] | undefined> {
+): Promise<{ checks: PreSysprepCheckRecord[]; address?: string } | undefined> {
   const mode = input.preSysprep.checks;
   if (mode === 'off') return undefined;
-  const { checks } = await build.step(
+  const { checks, address } = await build.step(
     'pre-sysprep checks',
     () => waits.preSysprepChecks({ guest, mode }),
     (r) =>
@@ -25,5 +25,6 @@ export async function preSysprepChecks(
         .join(', ') || 'all clear',
   );
   build.progress.preSysprepChecks = checks;
-  return checks;
+  // Where the guest is now: a reboot the checks did may have moved it (absent in builds recorded before).
+  return { checks, ...(address ? { address } : {}) };
 }
