@@ -3,6 +3,7 @@ import { loadCloud, type CloudConfig, type LoadCloudOptions } from './cloudConfi
 import { GlanceClient, type GlanceClientOptions } from './glance.js';
 import { KeystoneSession, type KeystoneSessionOptions } from './keystone.js';
 import { createTransport } from './transport.js';
+import type { Logger } from '../log.js';
 
 export interface OpenStackCloud {
   readonly config: CloudConfig;
@@ -16,9 +17,24 @@ export type OpenCloudOptions = KeystoneSessionOptions &
   GlanceClientOptions & {
     /** No response byte for this long fails a request (a transfer's stall timeout); default: no limit. */
     idleTimeoutMs?: number;
+    /** Where the one plain-http warning goes (default: process.emitWarning). */
+    log?: Logger;
   };
 
+const warnedHttp = new Set<string>();
+
+/** One warning per cloud (file + name) and process: the entry set allow_http: true. */
+function warnPlainHttp(config: CloudConfig, log: Logger | undefined): void {
+  const key = `${config.file}\0${config.name}`;
+  if (warnedHttp.has(key)) return;
+  warnedHttp.add(key);
+  const message = `cloud "${config.name}" may be reached over plain http (allow_http: true in ${config.file}): its password, tokens and images can cross the network in clear`;
+  if (log) log.warn({ cloud: config.name }, message);
+  else process.emitWarning(message);
+}
+
 export function openCloud(config: CloudConfig, options: OpenCloudOptions = {}): OpenStackCloud {
+  if (config.allowHttp) warnPlainHttp(config, options.log);
   const transport = createTransport(
     { verify: config.verify, ...(config.cacert ? { cacert: config.cacert } : {}) },
     { ...(options.idleTimeoutMs ? { bodyTimeoutMs: options.idleTimeoutMs } : {}) },

@@ -41,6 +41,12 @@ export interface CloudConfig {
   cacert?: string;
   /** openstacksdk's `image_endpoint_override`: Glance at this URL instead of the catalog's (e.g. behind a proxy). */
   imageEndpointOverride?: string;
+  /**
+   * xenimage's `allow_http: true`: plain http to Keystone and Glance is accepted (with one warning when the cloud
+   * is opened). Without it an http auth_url, override or catalog URL is refused
+   * (docs/decisions/openstack-0004-plain-http-endpoints.md). `insecure` keeps its clouds.yaml meaning (no TLS check).
+   */
+  allowHttp?: boolean;
 }
 
 export interface LoadCloudOptions {
@@ -231,14 +237,44 @@ export function loadCloud(name?: string, options: LoadCloudOptions = {}): CloudC
       field: 'image_endpoint_override',
     });
   }
+  if (cloud.allow_http !== undefined && typeof cloud.allow_http !== 'boolean') {
+    throw new CloudConfigError('CloudConfigInvalid', `${where}: allow_http must be true or false`, {
+      field: 'allow_http',
+    });
+  }
+  const allowHttp = cloud.allow_http === true;
+  const auth = parseAuth(cloud, where);
+  if (!allowHttp) {
+    for (const [field, url] of [
+      ['auth.auth_url', auth.authUrl],
+      ['image_endpoint_override', imageEndpointOverride],
+    ] as const) {
+      if (url !== undefined && isPlainHttp(url)) throw plainHttpRefused(where, field, url);
+    }
+  }
   return {
     name: wanted,
     file,
-    auth: parseAuth(cloud, where),
+    auth,
     ...(regionName ? { regionName } : {}),
     interface: normalised as Interface,
     verify: typeof cloud.verify === 'boolean' ? cloud.verify : cloud.insecure !== true,
     ...(cacert ? { cacert: path.resolve(path.dirname(file), cacert) } : {}),
     ...(imageEndpointOverride ? { imageEndpointOverride } : {}),
+    ...(allowHttp ? { allowHttp } : {}),
   };
+}
+
+/** True for an http:// URL (any case): credentials and tokens would cross the network in clear. */
+export function isPlainHttp(url: string): boolean {
+  return /^http:\/\//i.test(url.trim());
+}
+
+/** The typed, non-retryable refusal of a plain http endpoint for a cloud without `allow_http: true`. */
+export function plainHttpRefused(where: string, field: string, url: string): CloudConfigError {
+  return new CloudConfigError(
+    'CloudPlainHttpRefused',
+    `${where}: ${field} ${url} is plain http (passwords and tokens in clear); use https, or set allow_http: true on the cloud entry to accept it (docs/operator-guide.md, clouds)`,
+    { field, url },
+  );
 }

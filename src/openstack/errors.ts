@@ -4,7 +4,11 @@ import { XenimageError, type XenimageErrorOptions } from '../errors.js';
 
 /** clouds.yaml problems: a missing cloud, file or field. Never retryable. */
 export class CloudConfigError extends XenimageError {
-  constructor(type: 'CloudNotFound' | 'CloudConfigInvalid', message: string, details?: Record<string, unknown>) {
+  constructor(
+    type: 'CloudNotFound' | 'CloudConfigInvalid' | 'CloudPlainHttpRefused',
+    message: string,
+    details?: Record<string, unknown>,
+  ) {
     super(type, message, { retryable: false, details });
   }
 }

@@ -1,7 +1,7 @@
 // Keystone v3 session: one token at a time (from the X-Subject-Token header), renewed before it expires and
 // after a 401, plus the service catalog that came with it. Concurrent callers share one authentication.
 import { registerSecretValue } from '../secrets.js';
-import type { CloudConfig, Interface } from './cloudConfig.js';
+import { isPlainHttp, plainHttpRefused, type CloudConfig, type Interface } from './cloudConfig.js';
 import { CloudConfigError, KeystoneError } from './errors.js';
 import type { Transport } from './transport.js';
 
@@ -152,7 +152,12 @@ export class KeystoneSession {
         },
       );
     }
-    return [...urls][0]!;
+    const url = [...urls][0]!;
+    // No downgrade: without allow_http the auth_url is https, so an http catalog URL would carry the token in clear
+    // (docs/decisions/openstack-0004-plain-http-endpoints.md).
+    if (!this.cloud.allowHttp && isPlainHttp(url))
+      throw plainHttpRefused(where, `the catalog's "${serviceType}" endpoint`, url);
+    return url;
   }
 
   private expiresSoon(state: TokenState): boolean {

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { openActivityDeps, type OwnedActivityDeps } from '../../activities/index.js';
 import { ConfigSchema } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { onTeardown } from './teardown.js';
 
 export interface TestDepsOptions {
@@ -21,6 +21,8 @@ export interface TestDepsOptions {
   sourceDirs?: string[];
   /** Networks input URLs may reach beyond public addresses (e.g. a test's own loopback server). */
   networkAllow?: string[];
+  /** The activities' logger (default: errors only); a test that reads the log passes its own. */
+  logger?: Logger;
 }
 
 export function testDeps(o: TestDepsOptions): OwnedActivityDeps {
@@ -32,7 +34,7 @@ export function testDeps(o: TestDepsOptions): OwnedActivityDeps {
   });
   const deps = openActivityDeps(config, {
     // Expected activity failures are logged at warn level; tests read outcomes, not logs.
-    logger: createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' }),
+    logger: o.logger ?? createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' }),
     env: o.env ?? {},
     poolsFile: o.poolsFile ?? path.join(o.stateDir, 'pools.yaml'),
     ...(o.cloudsFile ? { cloudsFile: o.cloudsFile } : {}),

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createActivities, type ActivityDeps } from '../../activities/index.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import type { TemporalTarget } from '../../src/temporal/connection.js';
 import { startWorker, type DeploymentVersion, type RunningWorker } from '../../src/temporal/worker.js';
 import { testDeps } from './deps.js';
@@ -27,6 +27,8 @@ export interface TestWorkerOptions {
   deployment?: DeploymentVersion;
   /** Another workflows module in place of the engine's (a changed release). */
   workflowsPath?: string;
+  /** The worker's logger (default: errors only); a test that reads the log passes its own. */
+  logger?: Logger;
 }
 
 export async function startTestWorker(
@@ -51,7 +53,7 @@ export async function startTestWorker(
     activities = createActivities(deps);
   }
   // Expected activity failures are logged by the worker at warn level; tests read outcomes, not logs.
-  const logger = createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' });
+  const logger = options.logger ?? createLogger({ level: process.env.XENIMAGE_TEST_LOG_LEVEL ?? 'error' });
   const worker = await startWorker({
     target,
     taskQueue,

@@ -225,6 +225,7 @@ test('application credential: created in the lab Keystone, authenticates without
       `      application_credential_id: ${cred.id}`,
       `      application_credential_secret: ${cred.secret}`,
       '    region_name: RegionOne',
+      '    allow_http: true',
       '',
     ].join('\n'),
   );

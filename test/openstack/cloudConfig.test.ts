@@ -19,7 +19,7 @@ const CLOUDS = `
 clouds:
   lab:
     auth:
-      auth_url: http://keystone.example:5000
+      auth_url: https://keystone.example:5000
       username: builder
       password: ${SECRET}
       project_name: images
@@ -37,7 +37,7 @@ clouds:
     verify: false
   nopass:
     auth:
-      auth_url: http://keystone.example:5000/v3
+      auth_url: https://keystone.example:5000/v3
       username: builder
       project_name: images
 `;
@@ -68,7 +68,7 @@ test('a password cloud by name from an explicit file', async (t) => {
   assert.equal(cloud.file, file);
   assert.deepEqual(cloud.auth, {
     type: 'password',
-    authUrl: 'http://keystone.example:5000',
+    authUrl: 'https://keystone.example:5000',
     user: { name: 'builder', domain: { name: 'Users' } },
     password: SECRET,
     project: { name: 'images', domain: { id: 'default' } },
@@ -97,13 +97,13 @@ test('OS_CLOUD and OS_CLIENT_CONFIG_FILE choose the cloud and the file', async (
 
 test('./clouds.yaml is found in the working directory; a single cloud needs no name', async (t) => {
   const one =
-    'clouds:\n  only:\n    auth:\n      auth_url: http://k:5000\n      user_id: u1\n      password: p4ssw0rd\n      project_id: p1\n';
+    'clouds:\n  only:\n    auth:\n      auth_url: https://k:5000\n      user_id: u1\n      password: p4ssw0rd\n      project_id: p1\n';
   const { dir } = await cloudsDir(t, one);
   const cloud = loadCloud(undefined, { env: {}, cwd: dir });
   assert.equal(cloud.name, 'only');
   assert.deepEqual(cloud.auth, {
     type: 'password',
-    authUrl: 'http://k:5000',
+    authUrl: 'https://k:5000',
     user: { id: 'u1' },
     password: 'p4ssw0rd',
     project: { id: 'p1' },
@@ -151,7 +151,7 @@ test('missing or unsupported fields name the field, never a secret', async (t) =
 
   const { file: f3 } = await cloudsDir(
     t,
-    `clouds:\n  c:\n    auth_type: token\n    auth:\n      auth_url: http://k\n      token: ${SECRET}\n`,
+    `clouds:\n  c:\n    auth_type: token\n    auth:\n      auth_url: https://k\n      token: ${SECRET}\n`,
   );
   assert.match(thrown(() => loadCloud('c', { file: f3, env: {} })).message, /auth_type "token" is not supported/);
 
@@ -160,7 +160,7 @@ test('missing or unsupported fields name the field, never a secret', async (t) =
 
   const { file: f5 } = await cloudsDir(
     t,
-    `clouds:\n  c:\n    interface: private\n    auth:\n      auth_url: http://k\n      username: u\n      password: ${SECRET}\n      project_name: p\n`,
+    `clouds:\n  c:\n    interface: private\n    auth:\n      auth_url: https://k\n      username: u\n      password: ${SECRET}\n      project_name: p\n`,
   );
   assert.match(
     thrown(() => loadCloud('c', { file: f5, env: {} })).message,
@@ -169,8 +169,8 @@ test('missing or unsupported fields name the field, never a secret', async (t) =
 });
 
 test('URL rules: identity /v3 and the image endpoint normalisation of the reference', () => {
-  assert.equal(identityV3Url('http://k:5000'), 'http://k:5000/v3');
-  assert.equal(identityV3Url('http://k:5000/v3/'), 'http://k:5000/v3');
+  assert.equal(identityV3Url('https://k:5000'), 'https://k:5000/v3');
+  assert.equal(identityV3Url('https://k:5000/v3/'), 'https://k:5000/v3');
   assert.equal(identityV3Url('https://k/identity'), 'https://k/identity/v3');
   assert.equal(normaliseImageEndpoint('http://g:9292'), 'http://g:9292');
   assert.equal(normaliseImageEndpoint('http://g:9292/'), 'http://g:9292');

@@ -1,6 +1,7 @@
 // The hostile-input corpus, through the workflows on the real dev server, the lab and Glance: every input an
 // attacker who can start a build might try is refused typed and non-retryable within seconds, before anything is
-// created — nothing in Glance, nothing in the pool — and no secret value appears in the failure or the history.
+// created — nothing in Glance, nothing in the pool — and no secret value appears in the failure, the history or
+// the workers' log (every worker of this file logs at debug level into one capture, read after each case).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -10,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import type { ConvertImageInput } from '../../src/contracts/convertInput.js';
+import { poolTaskQueue } from '../../src/contracts/taskQueues.js';
 import type { WindowsImageInput } from '../../src/contracts/windowsInput.js';
+import { createLogger } from '../../src/log.js';
 import { buildTag, type OpenStackCloud } from '../../src/openstack/index.js';
 import type { XapiConnection } from '../../src/xapi/connection.js';
 import { startBuildLab, type BuildLab } from '../helpers/buildLab.js';
@@ -30,9 +33,23 @@ describe('hostile inputs', () => {
   let sources: string;
   let secretValues: string[];
   let redirector: string;
+  /** Every line the workers (Temporal's worker logger and the activities' logger) wrote, at debug level. */
+  const logLines: string[] = [];
+  const logger = createLogger({ level: 'debug', destination: { write: (s: string) => void logLines.push(s) } });
 
   before(async () => {
-    lab = await startBuildLab();
+    // The lab's workers are this file's own, so that their log is captured.
+    lab = await startBuildLab({ workers: 'none' });
+    const labDeps = testDeps({
+      stateDir: lab.dir,
+      secretsDir: lab.secretsDir,
+      poolsFile: path.join(lab.dir, 'pools.yaml'),
+      cloudsFile: lab.openstack.cloudsFile,
+      sourceDirs: [path.join(lab.dir, 'installers'), path.join(lab.dir, 'sources')],
+      logger,
+    });
+    await startTestWorker(lab.target, 'build', { taskQueue: lab.taskQueue, deps: labDeps, logger });
+    await startTestWorker(lab.target, 'pool', { taskQueue: poolTaskQueue(lab.pool), deps: labDeps, logger });
     conn = await labConnection(lab);
     cloud = lab.openstack.open();
     // A convert worker as production runs it: the lab's state and secrets, one source folder, and one allowed
@@ -46,8 +63,9 @@ describe('hostile inputs', () => {
       cloudsFile: lab.openstack.cloudsFile,
       sourceDirs: [sources],
       networkAllow: ['127.0.0.2/32'],
+      logger,
     });
-    convertQueue = (await startTestWorker(lab.target, 'hostile', { deps })).taskQueue;
+    convertQueue = (await startTestWorker(lab.target, 'hostile', { deps, logger })).taskQueue;
     const srv = http.createServer((_req, res) =>
       res.writeHead(302, { location: 'http://127.0.0.1:9/disk.qcow2' }).end(),
     );
@@ -82,6 +100,7 @@ describe('hostile inputs', () => {
     pool: boolean,
   ): Promise<void> {
     const started = Date.now();
+    const linesBefore = logLines.length;
     const handle = await lab.client.workflow.start(workflow, {
       taskQueue,
       workflowId: `hostile-${randomUUID().slice(0, 8)}`,
@@ -104,9 +123,17 @@ describe('hostile inputs', () => {
     const history = JSON.stringify(await handle.fetchHistory());
     for (const name of ['convertToGlance', 'createVm', 'prepareAnswerMedia'])
       assert.ok(!history.includes(`"${name}"`), `${name} was not scheduled`);
+    const logText = logLines.join('');
+    // The capture is live: the workers have written into it (start-up, and what they log of the refusals).
+    assert.ok(logLines.length > 0, 'the workers log into the capture');
+    if (process.env.XENIMAGE_TEST_SHOW_CAPTURE === '1')
+      console.log(
+        `${handle.workflowId}: ${logLines.length - linesBefore} new lines\n${logLines.slice(linesBefore).join('')}`,
+      );
     for (const value of secretValues) {
       assert.ok(!failureText.includes(value), 'no secret value in the failure');
       assert.ok(!history.includes(value), 'no secret value in the history');
+      assert.ok(!logText.includes(value), "no secret value in the workers' log");
     }
   }
 

@@ -134,6 +134,7 @@ function passwordCloud(name: string, authUrl: string, user: string, password: st
     regionName: LAB_REGION,
     interface: 'public',
     verify: true,
+    allowHttp: true,
   };
 }
 
@@ -151,6 +152,8 @@ function cloudsYaml(keystoneUrl: string, buildPassword: string, adminPassword: s
     region_name: LAB_REGION,
     interface: 'public',
     identity_api_version: 3,
+    // The lab's Keystone and Glance listen on loopback http (docs/decisions/openstack-0004-plain-http-endpoints.md).
+    allow_http: true,
   });
   return toYaml({
     clouds: {

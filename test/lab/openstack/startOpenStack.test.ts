@@ -73,6 +73,7 @@ test('start, use, stop, restart on the same state dir', async () => {
       region_name: 'RegionOne',
       interface: 'public',
       identity_api_version: 3,
+      allow_http: true,
     });
     for (const log of ['keystone.log', 'glance-api.log', 'setup.log'])
       assert.ok(statSync(path.join(lab.logDir, log)).size > 0, `${log} is written`);
