@@ -102,6 +102,11 @@ export interface WindowsState {
   pvDriversActive: boolean;
   /** Seed for the pseudo-random "system files" blocks. */
   seed: string;
+  /**
+   * Deleted data in free space (disk.ts writeFreeGarbage): byte extents on the system disk still holding old data,
+   * and whether zeros were written over them. Absent on disks written before free-space garbage was modelled.
+   */
+  freeGarbage?: { extents: Array<{ offset: number; length: number }>; zeroed: boolean };
   /** Absent on disks written before Windows Update was modelled. */
   updates?: UpdateState;
   /** Task Scheduler's registered tasks, by lower-cased name. */
