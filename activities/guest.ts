@@ -141,6 +141,8 @@ const CleanImageInputSchema = z
   .object({ guest: GuestConnectionSchema, remoteAccess: GuestRemoteAccessSchema })
   .strict();
 
+const GuestOnlyInputSchema = z.object({ guest: GuestConnectionSchema }).strict();
+
 const UpdateRoundInputSchema = z
   .object({
     guest: GuestConnectionSchema,
@@ -352,6 +354,19 @@ export function guestActivities(deps: ActivityDeps) {
         const i = parse(CleanImageInputSchema, input, 'removeBuildFiles');
         return withProgress('removing the build files', async (r) => ({
           removed: await ops.removeBuildFiles(await context(i.guest, signal, r), i.remoteAccess),
+        }));
+      });
+    },
+
+    /**
+     * Before the pre-sysprep snapshot: temp folders, Windows Update's download cache and old CBS logs
+     * (docs/decisions/windows-0010-smaller-images.md).
+     */
+    async clearCaches(input: z.input<typeof GuestOnlyInputSchema>): Promise<{ cleared: string[] }> {
+      return activity(async (signal) => {
+        const i = parse(GuestOnlyInputSchema, input, 'clearCaches');
+        return withProgress('clearing caches and logs', async (r) => ({
+          cleared: await ops.clearCaches(await context(i.guest, signal, r)),
         }));
       });
     },

@@ -71,6 +71,8 @@ export interface WindowsImageResult {
   hooks?: HookRunRecord[];
   /** Windows Update: the KBs installed per round, why the rounds stopped, the component clean-up. */
   updates?: UpdatesRecord;
+  /** What the build cleared before the pre-sysprep snapshot, as the guest reported it (preSysprep.clearCaches). */
+  smallerImage?: { cleared: string[] };
 }
 
 export async function windowsImage(rawInput: unknown): Promise<WindowsImageResult> {
@@ -294,6 +296,15 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
     const checked = patched('pre-sysprep-checks') ? await preSysprepChecks(build, waits, guest, input) : undefined;
     if (checked?.address && checked.address !== guest.address) guest = guestAt(checked.address);
     const checks = checked?.checks;
+    // The last writes before the snapshot every sysprep attempt reverts to (windows-0010-smaller-images.md).
+    const smaller =
+      input.preSysprep.clearCaches && patched('smaller-images')
+        ? await build.step(
+            'clear caches and logs',
+            () => waits.clearCaches({ guest }),
+            (c) => `${c.cleared.length} removed`,
+          )
+        : undefined;
     const snapshot = await build.step('snapshot', () => xen.snapshot({ pool, build: id, vm, name: 'pre-sysprep' }));
 
     guest = await sysprepUntilGeneralized(
@@ -374,6 +385,7 @@ export async function windowsImage(rawInput: unknown): Promise<WindowsImageResul
       ...(checks ? { preSysprepChecks: checks } : {}),
       ...(hooks.runs.length ? { hooks: hooks.runs } : {}),
       ...(updates ? { updates: updates.record } : {}),
+      ...(smaller ? { smallerImage: { cleared: smaller.cleared } } : {}),
     };
   } catch (err) {
     throw await failBuild(build, saga, err, {

@@ -5,11 +5,15 @@ import { z } from 'zod';
 /** Remote access the image keeps for its operator; the build's own (listener, key, rules) never ships. */
 export const GuestRemoteAccessSchema = z.enum(['none', 'winrm-https']);
 
-/** Checks before the first sysprep attempt: fix what they find, only report it, or skip them. */
+/**
+ * Before the first sysprep attempt: checks (fix what they find, only report it, or skip them), and whether the temp
+ * folders, Windows Update's download cache and CBS logs are cleared before the pre-sysprep snapshot
+ * (docs/decisions/windows-0010-smaller-images.md).
+ */
 export const PreSysprepSchema = z
-  .object({ checks: z.enum(['fix', 'report', 'off']).default('fix') })
+  .object({ checks: z.enum(['fix', 'report', 'off']).default('fix'), clearCaches: z.boolean().default(true) })
   .strict()
-  .default({ checks: 'fix' });
+  .default({ checks: 'fix', clearCaches: true });
 
 /** A hook script's name: <name>.ps1 in one of the configured hook folders. */
 export const HOOK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

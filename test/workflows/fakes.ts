@@ -148,6 +148,7 @@ function defaults(): Record<ActivityName, Fake> {
     }),
     shutdownGuest: async () => ({ issued: true }),
     removeBuildFiles: async () => ({ removed: ['C:\\Windows\\Panther\\unattend.xml'] }),
+    clearCaches: async () => ({ cleared: ['C:\\Windows\\Temp\\setup.tmp'] }),
     preSysprepChecks: async () => ({ checks: [{ check: 'appx', outcome: 'clear', detail: 'fake' }] }),
     checkHooks: async () => ({ found: [] }),
     runHooks: async (i: { point: string; names: string[] }) => ({

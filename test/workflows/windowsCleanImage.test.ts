@@ -84,6 +84,7 @@ describe('windowsImage clean image', () => {
       cleanImage: { remoteAccess: string; answerMedia: string[]; removed: string[]; sealed: boolean };
       preSysprepChecks: Array<{ check: string; outcome: string; detail: string }>;
       sysprepAttempts: Array<{ outcome: string }>;
+      smallerImage: { cleared: string[] };
     };
     assert.deepEqual(
       Object.fromEntries(result.preSysprepChecks.map((c) => [c.check, c.outcome])),
@@ -106,6 +107,9 @@ describe('windowsImage clean image', () => {
     assert.ok(result.cleanImage.removed.includes('C:\\Windows\\Panther\\unattend.xml'));
     assert.ok(result.cleanImage.removed.includes('LocalAccountTokenFilterPolicy'));
     assert.equal(result.cleanImage.sealed, true);
+    // Smaller images (windows-0010): Setup's temporary file and the CBS log went before the snapshot.
+    for (const f of ['C:\\Windows\\Temp\\MpSigStub.log', 'C:\\Windows\\Logs\\CBS\\CBS.log'])
+      assert.ok(result.smallerImage.cleared.includes(f), `${f} cleared (${result.smallerImage.cleared.join(', ')})`);
 
     const progress = await handle.query<BuildProgress>('progress');
     assert.deepEqual(progress.preSysprepChecks, result.preSysprepChecks, 'the checks are in the progress');
@@ -114,7 +118,8 @@ describe('windowsImage clean image', () => {
       ['cloudbase-init', 'eject answer ISO'],
       ['eject answer ISO', 'remove build files'],
       ['remove build files', 'pre-sysprep checks'],
-      ['pre-sysprep checks', 'snapshot'],
+      ['pre-sysprep checks', 'clear caches and logs'],
+      ['clear caches and logs', 'snapshot'],
       ['sysprep', 'seal and shut down'],
       ['seal and shut down', 'wait for halt'],
       ['wait for halt', 'export and upload'],
@@ -144,7 +149,12 @@ describe('windowsImage clean image', () => {
     assert.equal(s.services.winrm?.startType, 'DEMAND_START');
     assert.ok(!s.appx.some((p) => p.fullName === APPX), 'the unprovisioned package is gone');
     assert.equal(s.bitlocker, undefined, 'C: is decrypted');
-    for (const file of ['c:\\windows\\panther\\unattend.xml', 'c:\\windows\\temp\\xenimage-pvtools.status'])
+    for (const file of [
+      'c:\\windows\\panther\\unattend.xml',
+      'c:\\windows\\temp\\xenimage-pvtools.status',
+      'c:\\windows\\temp\\mpsigstub.log',
+      'c:\\windows\\logs\\cbs\\cbs.log',
+    ])
       assert.equal(s.files[file], undefined, `${file} is not in the image`);
   });
 

@@ -3,6 +3,10 @@
 //   1 MiB    "XIMGWIN1" + u32 JSON length + SHA-256 of the JSON + the JSON state (≤ 7 MiB)
 //   spread   "system files": seeded pseudo-random 1 MiB blocks written at install, so an exported disk has
 //            real allocated data (a few MiB), not just a header.
+//   between  "deleted data": seeded pseudo-random 1 MiB blocks in space the file system considers free (Setup's
+//            temporary files), each in a 2 MiB VHD block of its own; the state lists them (`freeGarbage`) so
+//            writing zeros over free space can clear exactly them
+//            (docs/decisions/windows-0010-smaller-images.md).
 import { createCipheriv, createHash } from 'node:crypto';
 import type { LabHostApi } from '../hostApi.js';
 import type { WindowsState } from './state.js';
@@ -55,6 +59,14 @@ function mbr(virtualSize: number): Buffer {
 }
 
 /** Writes the partition table and `blocks` seeded pseudo-random 1 MiB blocks spread over the disk. */
+/** Where the system blocks go on a disk of `virtualSize` bytes: first offset and stride. */
+function systemLayout(virtualSize: number, blocks: number): { first: number; stride: number } {
+  const first = 8 * MiB;
+  const usable = Math.max(0, virtualSize - first - MiB);
+  const stride = Math.max(MiB, Math.floor(usable / blocks / (2 * MiB)) * 2 * MiB);
+  return { first, stride };
+}
+
 export async function writeSystemBlocks(
   host: LabHostApi,
   vdiRef: string,
@@ -65,9 +77,7 @@ export async function writeSystemBlocks(
   await host.writeDisk(vdiRef, 0, mbr(virtualSize));
   const key = createHash('sha256').update(seed).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const first = 8 * MiB;
-  const usable = Math.max(0, virtualSize - first - MiB);
-  const stride = Math.max(MiB, Math.floor(usable / blocks / (2 * MiB)) * 2 * MiB);
+  const { first, stride } = systemLayout(virtualSize, blocks);
   let written = 0;
   for (let i = 0; i < blocks; i++) {
     const offset = first + i * stride;
@@ -76,4 +86,46 @@ export async function writeSystemBlocks(
     written += MiB;
   }
   return written;
+}
+
+/** A run of bytes on the disk. */
+export interface DiskExtent {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Writes `blocks` seeded pseudo-random 1 MiB blocks of deleted data half-way between the system blocks (each in a 2
+ * MiB VHD block with nothing else in it), and returns where they are. None on disks too small to keep them apart.
+ */
+export async function writeFreeGarbage(
+  host: LabHostApi,
+  vdiRef: string,
+  virtualSize: number,
+  seed: string,
+  blocks = 3,
+  systemBlocks = 6,
+): Promise<DiskExtent[]> {
+  const { first, stride } = systemLayout(virtualSize, systemBlocks);
+  if (stride < 4 * MiB) return [];
+  const key = createHash('sha256').update(`${seed}/deleted`).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const extents: DiskExtent[] = [];
+  for (let i = 0; i < Math.min(blocks, systemBlocks); i++) {
+    const offset = first + i * stride + Math.floor(stride / (4 * MiB)) * 2 * MiB;
+    if (offset + MiB > virtualSize) break;
+    await host.writeDisk(vdiRef, offset, cipher.update(Buffer.alloc(MiB)));
+    extents.push({ offset, length: MiB });
+  }
+  return extents;
+}
+
+/** Writes zeros over the deleted data (what filling free space with a file of zeros does); returns the bytes. */
+export async function zeroFreeGarbage(host: LabHostApi, vdiRef: string, extents: DiskExtent[]): Promise<number> {
+  let zeroed = 0;
+  for (const e of extents) {
+    await host.writeDisk(vdiRef, e.offset, Buffer.alloc(e.length));
+    zeroed += e.length;
+  }
+  return zeroed;
 }

@@ -102,6 +102,11 @@ export interface WindowsState {
   pvDriversActive: boolean;
   /** Seed for the pseudo-random "system files" blocks. */
   seed: string;
+  /**
+   * Deleted data in free space (disk.ts writeFreeGarbage): byte extents on the system disk still holding old data,
+   * and whether zeros were written over them. Absent on disks written before free-space garbage was modelled.
+   */
+  freeGarbage?: { extents: Array<{ offset: number; length: number }>; zeroed: boolean };
   /** Absent on disks written before Windows Update was modelled. */
   updates?: UpdateState;
   /** Task Scheduler's registered tasks, by lower-cased name. */
@@ -208,10 +213,18 @@ export function freshInstall(o: {
       wuauserv: svc('wuauserv', 'Windows Update', 'DEMAND_START', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'),
     },
     products: [],
-    files: {},
+    // What Setup and servicing leave behind: a CBS log and a temporary file (the build clears both).
+    files: Object.fromEntries(
+      [
+        ['C:\\Windows\\Logs\\CBS\\CBS.log', 'Info                  CBS    Loaded Servicing Stack\r\n'],
+        ['C:\\Windows\\Temp\\MpSigStub.log', 'Start time: 2026-01-01 00:00:00\r\n'],
+      ].map(([path, text]) => [path!.toLowerCase(), { path: path!, data: Buffer.from(text!).toString('base64') }]),
+    ),
     dirs: [
       'C:\\Windows',
       'C:\\Windows\\Temp',
+      'C:\\Windows\\Logs\\CBS',
+      'C:\\Windows\\SoftwareDistribution\\Download',
       'C:\\Windows\\Panther',
       'C:\\Windows\\System32',
       'C:\\Windows\\System32\\Sysprep',

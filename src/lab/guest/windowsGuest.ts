@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { LabHostApi, LabVmView, PowerEvent } from '../hostApi.js';
 import { mountCdroms } from './cdrom.js';
 import { Cmd, type Io } from './cmd.js';
-import { readState, wipeState, writeState, writeSystemBlocks } from './disk.js';
+import { readState, wipeState, writeFreeGarbage, writeState, writeSystemBlocks } from './disk.js';
 import { FaultBook, type GuestFault } from './faults.js';
 import { WindowsMachine, type CdDrive } from './machine.js';
 import { GuestProcess, sleep } from './process.js';
@@ -129,6 +129,13 @@ export class WindowsGuest {
         state = this.o.preinstall(vm) ?? null;
         if (state) {
           await writeSystemBlocks(this.host, vm.systemDisk.vdiRef, vm.systemDisk.virtualSize, state.seed);
+          const extents = await writeFreeGarbage(
+            this.host,
+            vm.systemDisk.vdiRef,
+            vm.systemDisk.virtualSize,
+            state.seed,
+          );
+          state.freeGarbage = { extents, zeroed: false };
           await writeState(this.host, vm.systemDisk.vdiRef, state);
         }
       }
@@ -247,6 +254,9 @@ export class WindowsGuest {
       ).toString('base64'),
     };
     await writeSystemBlocks(this.host, vm.systemDisk!.vdiRef, vm.systemDisk!.virtualSize, state.seed);
+    // Setup's temporary files, deleted: free space that still holds their data.
+    const extents = await writeFreeGarbage(this.host, vm.systemDisk!.vdiRef, vm.systemDisk!.virtualSize, state.seed);
+    state.freeGarbage = { extents, zeroed: false };
     await writeState(this.host, vm.systemDisk!.vdiRef, state);
     if (!this.alive(boot)) return;
     await this.host.guestReboot(this.vmRef);

@@ -21,6 +21,7 @@ export {
   BUILD_FILES,
   type GuestRemoteAccess,
 } from './cleanImage.js';
+export { clearCaches, clearCachesScript, CACHE_FOLDERS, OLD_LOGS } from './smallerImage.js';
 export { preSysprepChecks, type CheckOutcome, type PreSysprepMode } from './preSysprep.js';
 export { findHook, runHook, MAX_HOOK_BYTES } from './hooks.js';
 export { componentCleanup, updateRound, type ComponentCleanupResult, type UpdateRoundResult } from './updates.js';

@@ -478,7 +478,7 @@ export const CMDLETS: Record<string, CmdletDef> = {
   'remove-item': {
     params: ['Path', 'LiteralPath'],
     positional: ['Path'],
-    switches: ['Recurse'],
+    switches: ['Recurse', 'Force'],
     run: async (a, c) => {
       for (const p of list(a.get('LiteralPath') ?? a.get('Path'))) {
         const n = WindowsMachine.normalize(p);
@@ -496,12 +496,55 @@ export const CMDLETS: Record<string, CmdletDef> = {
           for (const name of c.m.listDir(dir)) if (re.test(name)) c.m.deleteFile(`${dir}\\${name}`);
         } else if (!c.m.deleteFile(n)) {
           if (!c.m.dirExists(n)) throw notFoundPath(p, 'remove-item');
-          for (const name of c.m.listDir(n)) c.m.deleteFile(`${n}\\${name}`);
-          c.m.state.dirs = c.m.state.dirs.filter((d) => d.toLowerCase() !== n.toLowerCase());
+          // -Recurse takes the whole tree; without it only the folder's files (the lab asks no confirmation).
+          const lower = n.toLowerCase();
+          const inside = (x: string): boolean =>
+            a.flag('Recurse')
+              ? x.startsWith(lower + '\\')
+              : x.lastIndexOf('\\') === lower.length && x.startsWith(lower);
+          for (const key of Object.keys(c.m.state.files)) if (inside(key)) c.m.deleteFile(key);
+          c.m.state.dirs = c.m.state.dirs.filter((d) => d.toLowerCase() !== lower && !inside(d.toLowerCase()));
         }
       }
       await persist(c);
       return [];
+    },
+  },
+  'get-childitem': {
+    params: ['Path', 'LiteralPath', 'Filter'],
+    positional: ['Path', 'Filter'],
+    switches: ['Force'],
+    run: (a, c) => {
+      const p = a.str('LiteralPath') ?? a.str('Path') ?? 'C:\\Windows\\system32';
+      const n = WindowsMachine.normalize(p);
+      if (!c.m.dirExists(n)) throw notFoundPath(p, 'get-childitem');
+      const filter = a.str('Filter');
+      const re = filter
+        ? new RegExp(
+            '^' +
+              filter
+                .replace(/[.+^${}()|[\]]/g, '\\$&')
+                .replace(/\*/g, '.*')
+                .replace(/\?/g, '.') +
+              '$',
+            'i',
+          )
+        : undefined;
+      const base = n.replace(/\\$/, '');
+      return c.m
+        .listDir(n)
+        .filter((name) => !re || re.test(name))
+        .map((name) => {
+          const full = `${base}\\${name}`;
+          const file = c.m.isFile(full);
+          return {
+            __type: file ? 'System.IO.FileInfo' : 'System.IO.DirectoryInfo',
+            Name: name,
+            FullName: full,
+            PSIsContainer: !file,
+            ...(file ? { Length: c.m.readFile(full)?.length ?? 0 } : {}),
+          };
+        });
     },
   },
   'get-content': {
