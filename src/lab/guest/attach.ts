@@ -107,7 +107,13 @@ export async function attachWindowsGuests(host: LabHostApi, options: AttachOptio
   const guestFor = (vm: LabVmView): WindowsGuest => {
     let g = guests.get(vm.ref);
     if (!g) {
-      g = new WindowsGuest(host, vm.ref, { guestDir: guestDir(options.stateDir, vm.uuid), ports, log, preinstall });
+      g = new WindowsGuest(host, vm.ref, {
+        guestDir: guestDir(options.stateDir, vm.uuid),
+        ports,
+        log,
+        preinstall,
+        updateCatalog: scenario.updateCatalog,
+      });
       for (const f of faults) if (matches(f, vm)) g.inject(f);
       guests.set(vm.ref, g);
     }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SecretRefSchema } from '../../contracts/secretRef.js';
 import { InvalidInputError } from '../../errors.js';
 import { GuestFaultListSchema, type GuestFault } from './faults.js';
+import { CATALOGS } from './windows/updates.js';
 
 export const PreinstalledWindowsSchema = z
   .object({
@@ -28,6 +29,11 @@ export const PreinstalledWindowsSchema = z
 export const GuestScenarioSchema = z
   .object({
     windows: z.array(PreinstalledWindowsSchema).default([]),
+    /** The update service's catalog every guest of the scenario sees (a name in windows/updates.ts CATALOGS). */
+    updateCatalog: z
+      .string()
+      .refine((c) => Object.hasOwn(CATALOGS, c), { message: `an update catalog: ${Object.keys(CATALOGS).join(', ')}` })
+      .default('default'),
   })
   .strict();
 

@@ -17,7 +17,7 @@ import { shellProcessStarter } from './shellHost.js';
 import { freshInstall, type WindowsState } from './state.js';
 import { WsmanServer } from './wsman.js';
 import { applyPreSysprepState, completePendingOnBoot } from './windows/servicing.js';
-import { completeUpdatesAtBoot } from './windows/updates.js';
+import { completeUpdatesAtBoot, updateState } from './windows/updates.js';
 
 export interface GuestPorts {
   http: number;
@@ -56,6 +56,8 @@ export class WindowsGuest {
       ports: GuestPorts;
       log: Logger;
       preinstall?: (vm: LabVmView) => WindowsState | undefined;
+      /** The scenario's update catalog (windows/updates.ts CATALOGS); the state's own, else `default`, when absent. */
+      updateCatalog?: string;
     },
   ) {
     this.log = o.log.child({ vm: vmRef });
@@ -162,6 +164,8 @@ export class WindowsGuest {
     state.servicingPending = false;
     completePendingOnBoot(state);
     completeUpdatesAtBoot(state);
+    // The catalog belongs to the update service, i.e. to the scenario, not to the disk.
+    if (this.o.updateCatalog) updateState(state).catalog = this.o.updateCatalog;
     if (state.pvTools) state.pvDriversActive = true;
     for (const s of Object.values(state.services)) s.running = s.startType === 'AUTO_START';
     this.machine = new WindowsMachine(state, {

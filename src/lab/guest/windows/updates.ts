@@ -78,7 +78,15 @@ export const DEFAULT_CATALOG: CatalogUpdate[] = [
   },
 ];
 
-export const CATALOGS: Record<string, CatalogUpdate[]> = { default: DEFAULT_CATALOG, empty: [] };
+/**
+ * The catalogs a scenario can name (`guests.updateCatalog`, docs/lab.md): `default`; `empty` (a machine that is up
+ * to date); `definitions-only` (only the Defender definition update, which needs no restart).
+ */
+export const CATALOGS: Record<string, CatalogUpdate[]> = {
+  default: DEFAULT_CATALOG,
+  empty: [],
+  'definitions-only': DEFAULT_CATALOG.filter((u) => u.kb === 'KB2267602'),
+};
 
 export function updateState(state: WindowsState): UpdateState {
   return (state.updates ??= { installed: {}, failures: {}, downloaded: [], componentCleanups: [] });
