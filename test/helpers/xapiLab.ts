@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { createClient, type Xapi, type XapiOptions } from 'xen-api';
+import { attachWindowsGuests, type AttachOptions, type WindowsGuests } from '../../src/lab/guest/attach.js';
 import { startXapiLab, type StartXapiLabOptions, type XapiLab } from '../../src/lab/xapi/index.js';
 import { testLogger } from './logger.js';
 
@@ -67,6 +68,23 @@ export async function startTestLab(t: After, options: Partial<StartXapiLabOption
 /** Registers something to undo before the lab stops. */
 export function beforeLabStops(lab: XapiLab, step: () => Promise<unknown>): void {
   cleanups.get(lab)?.push(step);
+}
+
+/**
+ * The lab's simulated Windows guests, as its scenario declares them (guests and guest faults, unless `options`
+ * says otherwise), on free ports; stopped before the lab stops.
+ */
+export async function labGuests(lab: XapiLab, options: Partial<AttachOptions> = {}): Promise<WindowsGuests> {
+  const guests = await attachWindowsGuests(lab.host, {
+    stateDir: lab.stateDir,
+    guests: lab.scenario.guests,
+    faults: lab.scenario.faults.guest,
+    ports: { http: 0, https: 0 },
+    log: testLogger(),
+    ...options,
+  });
+  beforeLabStops(lab, () => guests.stop());
+  return guests;
 }
 
 /** An xen-api client on the lab, connected, with short event delays; disconnected before the lab stops. */

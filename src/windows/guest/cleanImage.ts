@@ -11,7 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import { psQuote } from '../../winrm/powershell.js';
 import { winrmFirewallRule } from '../firstLogon.js';
 import { launchDetached } from './detached.js';
-import { GuestCommandFailed, openClient, runScript, type GuestContext } from './session.js';
+import { runRemoval, type GuestContext } from './session.js';
 
 /** How long the seal waits before it removes the access the launching WinRM shell still uses. */
 export const SEAL_DELAY_SEC = 30;
@@ -98,18 +98,8 @@ export function certificateThumbprint(pem: string): string {
 }
 
 /** Removes the build's files and (for an image without remote access) the token filter policy; says what went. */
-export async function removeBuildFiles(ctx: GuestContext, remoteAccess: GuestRemoteAccess): Promise<string[]> {
-  const client = openClient(ctx);
-  try {
-    const r = await runScript(client, ctx, removeBuildFilesScript(remoteAccess));
-    if (r.exitCode !== 0) throw new GuestCommandFailed('removing the build files', r.exitCode, r.stderrText, true);
-    return r.stdoutText
-      .split(/\r?\n/)
-      .filter((l) => l.startsWith('removed '))
-      .map((l) => l.slice('removed '.length).trim());
-  } finally {
-    client.close();
-  }
+export function removeBuildFiles(ctx: GuestContext, remoteAccess: GuestRemoteAccess): Promise<string[]> {
+  return runRemoval(ctx, removeBuildFilesScript(remoteAccess), 'removing the build files');
 }
 
 /**

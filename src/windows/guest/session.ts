@@ -111,6 +111,24 @@ export async function runCmd(
   return { ...r, stdoutText: r.stdout.toString('utf8'), stderrText: r.stderr.toString('utf8') };
 }
 
+/**
+ * Runs a script that removes things and prints `removed <what>` for each; returns what it removed. A non-zero
+ * exit fails `what` (retryable: removal scripts are idempotent).
+ */
+export async function runRemoval(ctx: GuestContext, script: string, what: string): Promise<string[]> {
+  const client = openClient(ctx);
+  try {
+    const r = await runScript(client, ctx, script);
+    if (r.exitCode !== 0) throw new GuestCommandFailed(what, r.exitCode, r.stderrText, true);
+    return r.stdoutText
+      .split(/\r?\n/)
+      .filter((l) => l.startsWith('removed '))
+      .map((l) => l.slice('removed '.length).trim());
+  } finally {
+    client.close();
+  }
+}
+
 /** The last JSON line a script printed. */
 export function lastJson<T>(r: ScriptResult, what: string): T {
   const line = r.stdoutText.trim().split(/\r?\n/).pop() ?? '';

@@ -2,7 +2,7 @@
 // folders, Windows Update's download cache (wuauserv stopped around it) and old CBS logs go, so their blocks need
 // not ship. Sysprep's Panther logs stay: the build collects them for diagnosis.
 import { psQuote } from '../../winrm/powershell.js';
-import { GuestCommandFailed, openClient, runScript, type GuestContext } from './session.js';
+import { runRemoval, type GuestContext } from './session.js';
 
 /** Folders whose contents go (the connecting user's %TEMP% is added by the script). */
 export const CACHE_FOLDERS = ['C:\\Windows\\Temp', 'C:\\Windows\\SoftwareDistribution\\Download'];
@@ -35,16 +35,6 @@ export function clearCachesScript(): string {
 }
 
 /** Clears the temp folders, Windows Update's download cache and old CBS logs; says what went. */
-export async function clearCaches(ctx: GuestContext): Promise<string[]> {
-  const client = openClient(ctx);
-  try {
-    const r = await runScript(client, ctx, clearCachesScript());
-    if (r.exitCode !== 0) throw new GuestCommandFailed('clearing caches and logs', r.exitCode, r.stderrText, true);
-    return r.stdoutText
-      .split(/\r?\n/)
-      .filter((l) => l.startsWith('removed '))
-      .map((l) => l.slice('removed '.length).trim());
-  } finally {
-    client.close();
-  }
+export function clearCaches(ctx: GuestContext): Promise<string[]> {
+  return runRemoval(ctx, clearCachesScript(), 'clearing caches and logs');
 }

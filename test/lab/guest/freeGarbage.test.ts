@@ -4,10 +4,8 @@
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { attachWindowsGuests } from '../../../src/lab/guest/attach.js';
 import { readState, zeroFreeGarbage } from '../../../src/lab/guest/disk.js';
-import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
-import { testLogger } from '../../helpers/logger.js';
+import { labClient, labGuests, startTestLab } from '../../helpers/xapiLab.js';
 import { waitFor } from '../../helpers/waitFor.js';
 
 const VHD_BLOCK = 2 * 1024 * 1024;
@@ -39,14 +37,7 @@ function allocatedBlocks(vhd: Buffer): Set<number> {
 test('free-space garbage is in an export after the install and gone (no blocks) once zeros are written over it', async (t) => {
   const lab = await startTestLab(t, { speed: 0.002, scenario: 'windows-ready' });
   const xapi = await labClient(lab);
-  const guests = await attachWindowsGuests(lab.host, {
-    stateDir: lab.stateDir,
-    guests: lab.scenario.guests,
-    faults: lab.scenario.faults.guest,
-    ports: { http: 0, https: 0 },
-    log: testLogger(),
-  });
-  beforeLabStops(lab, () => guests.stop());
+  const guests = await labGuests(lab);
   await waitFor('the windows-ready guest', () => guests.guests().find((x) => x.vm === 'windows-ready'));
   const [vmRef] = await xapi.call<string[]>('VM.get_by_name_label', 'windows-ready');
   const disk = lab.host.getVm(vmRef!)?.systemDisk;

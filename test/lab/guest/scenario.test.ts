@@ -4,24 +4,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { attachWindowsGuests } from '../../../src/lab/guest/attach.js';
 import { WinrmClient } from '../../../src/winrm/index.js';
-import { beforeLabStops, labClient, startTestLab } from '../../helpers/xapiLab.js';
-import { testLogger } from '../../helpers/logger.js';
+import { labClient, labGuests, startTestLab } from '../../helpers/xapiLab.js';
 import { guestMetrics } from './labVm.js';
 import { waitFor } from '../../helpers/waitFor.js';
 
 test('windows-ready: a running Windows with PV tools and WinRM, reachable by pywinrm and by our client', async (t) => {
   const lab = await startTestLab(t, { speed: 0.002, scenario: 'windows-ready' });
   const xapi = await labClient(lab);
-  const guests = await attachWindowsGuests(lab.host, {
-    stateDir: lab.stateDir,
-    guests: lab.scenario.guests,
-    faults: lab.scenario.faults.guest,
-    ports: { http: 0, https: 0 },
-    log: testLogger(),
-  });
-  beforeLabStops(lab, () => guests.stop());
+  const guests = await labGuests(lab);
   const g = await waitFor('the windows-ready guest', () => guests.guests().find((x) => x.vm === 'windows-ready'));
   assert.equal(g.https, false);
   assert.equal(g.username, 'Administrator');
@@ -88,14 +79,9 @@ test('guest faults in a scenario are validated by the guest schema', async () =>
 test('windows-ready: a VM reset during a command drops the connection, XAPI sees the reboot, WinRM comes back', async (t) => {
   const lab = await startTestLab(t, { speed: 0.002, scenario: 'windows-ready' });
   const xapi = await labClient(lab);
-  const guests = await attachWindowsGuests(lab.host, {
-    stateDir: lab.stateDir,
-    guests: lab.scenario.guests,
+  const guests = await labGuests(lab, {
     faults: [{ kind: 'reset-during-command', vm: 'windows-ready', match: 'ping' }],
-    ports: { http: 0, https: 0 },
-    log: testLogger(),
   });
-  beforeLabStops(lab, () => guests.stop());
   const g = await waitFor('the windows-ready guest', () => guests.guests().find((x) => x.vm === 'windows-ready'));
   const [vm] = await xapi.call<string[]>('VM.get_by_name_label', 'windows-ready');
   const domid = await xapi.call<number | string>('VM.get_domid', vm);

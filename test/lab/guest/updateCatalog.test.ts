@@ -3,24 +3,15 @@
 // `windows-ready-definitions`; an unknown catalog name is refused when the scenario is read.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { attachWindowsGuests } from '../../../src/lab/guest/attach.js';
 import { parseGuestScenario } from '../../../src/lab/guest/scenario.js';
 import { offeredUpdates } from '../../../src/lab/guest/windows/updates.js';
 import { InvalidInputError } from '../../../src/errors.js';
-import { beforeLabStops, startTestLab } from '../../helpers/xapiLab.js';
-import { testLogger } from '../../helpers/logger.js';
+import { labGuests, startTestLab } from '../../helpers/xapiLab.js';
 import { waitFor } from '../../helpers/waitFor.js';
 
 async function offered(t: Parameters<typeof startTestLab>[0], scenario: string): Promise<string[]> {
   const lab = await startTestLab(t, { speed: 0.002, scenario });
-  const guests = await attachWindowsGuests(lab.host, {
-    stateDir: lab.stateDir,
-    guests: lab.scenario.guests,
-    faults: lab.scenario.faults.guest,
-    ports: { http: 0, https: 0 },
-    log: testLogger(),
-  });
-  beforeLabStops(lab, () => guests.stop());
+  const guests = await labGuests(lab);
   const vm = lab.host.listVms().find((v) => v.nameLabel === 'windows-ready');
   assert.ok(vm, 'the scenario has the windows-ready VM');
   const machine = await waitFor(`the ${scenario} guest running`, () => guests.guest(vm.ref)?.machine ?? undefined);

@@ -9,15 +9,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { attachWindowsGuests, type WindowsGuests } from '../../../src/lab/guest/attach.js';
+import type { WindowsGuests } from '../../../src/lab/guest/attach.js';
 import { parseGuestScenario } from '../../../src/lab/guest/scenario.js';
 import { listScenarios } from '../../../src/lab/scenarios/load.js';
 import type { XapiLab } from '../../../src/lab/xapi/index.js';
 import { PRODUCTS } from '../../../src/lab/xapi/setup/products.js';
-import { testLogger } from '../../helpers/logger.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/waitFor.js';
-import { beforeLabStops, startTestLab } from '../../helpers/xapiLab.js';
+import { labGuests, startTestLab } from '../../helpers/xapiLab.js';
 import { debianBinding, type PythonBinding, pypiBinding } from './pythonClients.js';
 
 const run = promisify(execFile);
@@ -86,14 +85,7 @@ describe('independent clients over every shipped scenario', () => {
     labs = await Promise.all(
       names.map(async (name) => {
         const lab = await startTestLab(owner, { scenario: name, speed: 0.002 });
-        const guests = await attachWindowsGuests(lab.host, {
-          stateDir: lab.stateDir,
-          guests: lab.scenario.guests,
-          faults: lab.scenario.faults.guest,
-          log: testLogger(),
-          ports: { http: 0, https: 0 },
-        });
-        beforeLabStops(lab, () => guests.stop());
+        const guests = await labGuests(lab);
         return { name, lab, guests };
       }),
     );
