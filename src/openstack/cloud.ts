@@ -23,8 +23,21 @@ export type OpenCloudOptions = KeystoneSessionOptions &
 
 const warnedHttp = new Set<string>();
 
-/** One warning per cloud (file + name) and process: the entry set allow_http: true. */
+/**
+ * Whether the endpoints the entry names are on this host (a lab on loopback): nothing crosses a network in clear.
+ * Glance from the catalog of a loopback Keystone is taken to be there too.
+ */
+function loopbackOnly(config: CloudConfig): boolean {
+  const urls = [config.auth.authUrl, config.imageEndpointOverride].filter((u): u is string => typeof u === 'string');
+  return urls.every((u) => {
+    const host = new URL(u).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  });
+}
+
+/** One warning per cloud (file + name) and process: the entry set allow_http: true (and leaves this host). */
 function warnPlainHttp(config: CloudConfig, log: Logger | undefined): void {
+  if (loopbackOnly(config)) return;
   const key = `${config.file}\0${config.name}`;
   if (warnedHttp.has(key)) return;
   warnedHttp.add(key);

@@ -77,6 +77,18 @@ test('allow_http: true accepts an http cloud with one warning per cloud, without
   assert.ok(!lines.join('').includes(SECRET), 'no password in the log');
 });
 
+test('allow_http: true on loopback (a lab) opens without a warning: nothing leaves the host', async (t) => {
+  const file = await cloudsFile(t, cloudsYaml('http://127.0.0.1:5000', '    allow_http: true\n'));
+  const config = loadCloud('c', { file, env: {} });
+  const lines: string[] = [];
+  const log = createLogger({ destination: { write: (s: string) => void lines.push(s) } });
+  await openCloud(config, { log }).close();
+  assert.deepEqual(
+    lines.filter((l) => l.includes('plain http')),
+    [],
+  );
+});
+
 /** A Keystone that answers every token request with a catalog whose image endpoint is `glanceUrl`. */
 function catalogTransport(glanceUrl: string): Transport {
   return {
