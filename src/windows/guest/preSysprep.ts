@@ -8,7 +8,7 @@ import type { PreSysprepCheckRecord } from '../../contracts/messages.js';
 import { psQuote } from '../../winrm/powershell.js';
 import { pollGuest } from './detached.js';
 import { rebootAndWait } from './reboot.js';
-import { GuestCommandFailed, openClient, runScript, type GuestContext } from './session.js';
+import { runGuestScript, type GuestContext } from './session.js';
 
 export type PreSysprepMode = 'fix' | 'report';
 /** One check's outcome (the shape the build's progress and result carry). */
@@ -58,19 +58,8 @@ export function parseFacts(stdout: string): Facts {
   return facts;
 }
 
-async function script(ctx: GuestContext, what: string, text: string): Promise<string> {
-  const client = openClient(ctx);
-  try {
-    const r = await runScript(client, ctx, text);
-    if (r.exitCode !== 0) throw new GuestCommandFailed(what, r.exitCode, r.stderrText, true);
-    return r.stdoutText;
-  } finally {
-    client.close();
-  }
-}
-
 const probe = async (ctx: GuestContext): Promise<Facts> =>
-  parseFacts(await script(ctx, 'the pre-sysprep checks', PROBE));
+  parseFacts((await runGuestScript(ctx, PROBE, 'the pre-sysprep checks')).stdoutText);
 
 /** Runs the checks (and with `fix` their remedies), in the order in which one remedy clears the way for the next. */
 export async function preSysprepChecks(
@@ -135,13 +124,13 @@ export async function preSysprepChecks(
     });
   else {
     const removed = facts.appx;
-    await script(
+    await runGuestScript(
       ctx,
-      'removing AppX packages',
       [
         "$ErrorActionPreference = 'Stop'",
         ...removed.map((p) => `Remove-AppxPackage -Package ${psQuote(p)} -AllUsers`),
       ].join('\r\n'),
+      'removing AppX packages',
     );
     facts = await probe(ctx);
     done({
@@ -155,10 +144,10 @@ export async function preSysprepChecks(
   if (!encrypted) done({ check: 'bitlocker', outcome: 'clear', detail: `C: ${facts.bitlocker ?? 'has no BitLocker'}` });
   else if (!fix) done({ check: 'bitlocker', outcome: 'found', detail: `C: is ${facts.bitlocker}` });
   else {
-    await script(
+    await runGuestScript(
       ctx,
-      'turning BitLocker off',
       "$ErrorActionPreference = 'Stop'\r\nDisable-BitLocker -MountPoint 'C:' | Out-Null",
+      'turning BitLocker off',
     );
     const decrypted = await pollGuest<{ status: string }>(
       ctx,

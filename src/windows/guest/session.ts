@@ -111,22 +111,24 @@ export async function runCmd(
   return { ...r, stdoutText: r.stdout.toString('utf8'), stderrText: r.stderr.toString('utf8') };
 }
 
-/**
- * Runs a script that removes things and prints `removed <what>` for each; returns what it removed. A non-zero
- * exit fails `what` (retryable: removal scripts are idempotent).
- */
-export async function runRemoval(ctx: GuestContext, script: string, what: string): Promise<string[]> {
+/** Runs `script` on a client of its own; a non-zero exit fails `what` (retryable: the callers' scripts are idempotent). */
+export async function runGuestScript(ctx: GuestContext, script: string, what: string): Promise<ScriptResult> {
   const client = openClient(ctx);
   try {
     const r = await runScript(client, ctx, script);
     if (r.exitCode !== 0) throw new GuestCommandFailed(what, r.exitCode, r.stderrText, true);
-    return r.stdoutText
-      .split(/\r?\n/)
-      .filter((l) => l.startsWith('removed '))
-      .map((l) => l.slice('removed '.length).trim());
+    return r;
   } finally {
     client.close();
   }
+}
+
+/** Runs a script that removes things and prints `removed <what>` for each; returns what it removed. */
+export async function runRemoval(ctx: GuestContext, script: string, what: string): Promise<string[]> {
+  return (await runGuestScript(ctx, script, what)).stdoutText
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('removed '))
+    .map((l) => l.slice('removed '.length).trim());
 }
 
 /** The last JSON line a script printed. */

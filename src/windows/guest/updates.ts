@@ -4,7 +4,7 @@
 import { XenimageError } from '../../errors.js';
 import { rebootAndWait } from './reboot.js';
 import { psQuote } from '../../winrm/powershell.js';
-import { GuestCommandFailed, openClient, runScript, type GuestContext } from './session.js';
+import { runGuestScript, type GuestContext } from './session.js';
 import {
   componentCleanupScript,
   roundScript,
@@ -91,21 +91,14 @@ export async function componentCleanup(
   o: { dism: boolean; resetBase: boolean; timeoutMs: number },
 ): Promise<ComponentCleanupResult> {
   const done = o.dism ? await runDism(ctx, o) : { resetBase: null, exitCode: null };
-  const client = openClient(ctx);
-  try {
-    const r = await runScript(
-      client,
-      ctx,
-      [
-        "$ErrorActionPreference = 'Stop'",
-        `if (Test-Path -Path ${psQuote(UPDATES_DIR)}) { Remove-Item -Path ${psQuote(UPDATES_DIR)} -Recurse -Force }`,
-      ].join('\r\n'),
-    );
-    if (r.exitCode !== 0)
-      throw new GuestCommandFailed("removing the update rounds' files", r.exitCode, r.stderrText, true);
-  } finally {
-    client.close();
-  }
+  await runGuestScript(
+    ctx,
+    [
+      "$ErrorActionPreference = 'Stop'",
+      `if (Test-Path -Path ${psQuote(UPDATES_DIR)}) { Remove-Item -Path ${psQuote(UPDATES_DIR)} -Recurse -Force }`,
+    ].join('\r\n'),
+    "removing the update rounds' files",
+  );
   return done;
 }
 

@@ -5,15 +5,7 @@
 // reused: an activity retry never starts the same work twice.
 import { psQuote } from '../../winrm/powershell.js';
 import { XenimageError } from '../../errors.js';
-import {
-  GuestCommandFailed,
-  isTransient,
-  lastJson,
-  openClient,
-  runScript,
-  sleep,
-  type GuestContext,
-} from './session.js';
+import { isTransient, lastJson, runGuestScript, sleep, type GuestContext } from './session.js';
 
 /** The build's folder in the guest for these scripts and their results (componentCleanup removes it). */
 export const UPDATES_DIR = 'C:\\ProgramData\\xenimage\\updates';
@@ -82,26 +74,9 @@ export function unregisterScript(name: string, removeResult: boolean): string {
   ].join('\r\n');
 }
 
-async function run(ctx: GuestContext, script: string, what: string): Promise<string> {
-  const client = openClient(ctx);
-  try {
-    const r = await runScript(client, ctx, script);
-    if (r.exitCode !== 0) throw new GuestCommandFailed(what, r.exitCode, r.stderrText, true);
-    return r.stdoutText;
-  } finally {
-    client.close();
-  }
-}
-
 export async function probeTask(ctx: GuestContext, name: string): Promise<TaskProbe> {
-  const client = openClient(ctx);
-  try {
-    const r = await runScript(client, ctx, probeScript(name));
-    if (r.exitCode !== 0) throw new GuestCommandFailed(`looking at ${taskName(name)}`, r.exitCode, r.stderrText, true);
-    return lastJson<TaskProbe>(r, `the state of ${taskName(name)}`);
-  } finally {
-    client.close();
-  }
+  const r = await runGuestScript(ctx, probeScript(name), `looking at ${taskName(name)}`);
+  return lastJson<TaskProbe>(r, `the state of ${taskName(name)}`);
 }
 
 function parseResult<T>(text: string | null): T | undefined {
@@ -146,7 +121,7 @@ export async function runAsSystem<T>(
             `${o.what}: the task ${taskName(t.name)} ended without writing its result`,
             { retryable: true },
           );
-        await run(ctx, launchScript(t), `starting ${taskName(t.name)}`);
+        await runGuestScript(ctx, launchScript(t), `starting ${taskName(t.name)}`);
         launched = true;
         ctx.progress?.({ phase: o.what, task: taskName(t.name), started: true });
       } else ctx.progress?.({ phase: o.what, task: taskName(t.name), state: probe.task });
@@ -166,5 +141,5 @@ export async function runAsSystem<T>(
  * attempt run the work again.
  */
 export async function unregisterTask(ctx: GuestContext, name: string, removeResult = false): Promise<void> {
-  await run(ctx, unregisterScript(name, removeResult), `removing ${taskName(name)}`);
+  await runGuestScript(ctx, unregisterScript(name, removeResult), `removing ${taskName(name)}`);
 }
